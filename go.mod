@@ -1,0 +1,3 @@
+module github.com/kioku-ml/kioku
+
+go 1.26
