@@ -1,0 +1,65 @@
+package fn
+
+import (
+	"fmt"
+
+	"github.com/kioku-ml/kioku/autograd"
+	"github.com/kioku-ml/kioku/tensor"
+)
+
+// EmbedID looks up rows of the embedding matrix W (shape (V, D)) for the
+// ids and returns them as a (len(ids), D) matrix. An id equal to
+// ignoreLabel gives a zero row and no gradient (pass -1 when every id is
+// real); any other id outside [0, V) panics. The gradient of W is the
+// scatter-add of the output gradient rows.
+func EmbedID(ids []int, W *Variable, ignoreLabel int) *Variable {
+	return autograd.Apply1(&embedID{ids: ids, ignore: ignoreLabel}, W)
+}
+
+type embedID struct {
+	ids    []int
+	ignore int
+}
+
+func (f *embedID) Forward(in []*tensor.Tensor) []*tensor.Tensor {
+	w := in[0]
+	if w.NDim() != 2 {
+		panic(fmt.Sprintf("fn: EmbedID with W of shape %v; want (vocabulary, dim)", w.Shape()))
+	}
+	v, d := w.Dim(0), w.Dim(1)
+	y := newLike(w, len(f.ids), d)
+	for i, id := range f.ids {
+		if id == f.ignore {
+			continue
+		}
+		if id < 0 || id >= v {
+			panic(fmt.Sprintf("fn: EmbedID id %d at position %d outside [0, %d) for W %v", id, i, v, w.Shape()))
+		}
+		y.Index(i).CopyFrom(w.Index(id))
+	}
+	return one(y)
+}
+
+func (f *embedID) Backward(in, _, gy []*tensor.Tensor, _ []bool) []*tensor.Tensor {
+	w := in[0]
+	gw := newLike(w, w.Shape()...)
+	d := w.Dim(1)
+	if w.DType() == tensor.Float64 {
+		scatterAdd(data[float64](gw), data[float64](gy[0]), f.ids, f.ignore, d)
+	} else {
+		scatterAdd(data[float32](gw), data[float32](gy[0]), f.ids, f.ignore, d)
+	}
+	return one(gw)
+}
+
+func scatterAdd[T float32 | float64](gw, gy []T, ids []int, ignore, d int) {
+	for i, id := range ids {
+		if id == ignore {
+			continue
+		}
+		dst, src := gw[id*d:(id+1)*d], gy[i*d:(i+1)*d]
+		for j, v := range src {
+			dst[j] += v
+		}
+	}
+}

@@ -1,0 +1,157 @@
+package fn
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/kioku-ml/kioku/autograd"
+	"github.com/kioku-ml/kioku/internal/kernel"
+	"github.com/kioku-ml/kioku/tensor"
+)
+
+// Reduction says how a loss combines its per-example values.
+type Reduction uint8
+
+const (
+	// ReduceMean averages over the examples that count (for
+	// SoftmaxCrossEntropy, those whose label is not ignored).
+	ReduceMean Reduction = iota
+	// ReduceSum adds the per-example values.
+	ReduceSum
+)
+
+// SoftmaxCrossEntropy returns the cross-entropy between softmax(x) along
+// the last axis and integer labels t: the loss of row r is
+// −log softmax(x_r)[t_r]. x has shape (…, C) with one label per row;
+// rows whose label equals ignoreLabel (commonly -1, or a padding id)
+// contribute nothing to the loss or the gradient, and are not counted by
+// ReduceMean. When every label is ignored the loss is 0. A label outside
+// [0, C) that is not ignoreLabel panics.
+//
+// The softmax and the loss are fused: the backward pass is
+// (softmax(x) − onehot(t))·g/N without forming the one-hot matrix.
+func SoftmaxCrossEntropy(x *Variable, t []int, ignoreLabel int, reduce Reduction) *Variable {
+	return autograd.Apply1(&softmaxCE{t: t, ignore: ignoreLabel, reduce: reduce}, x)
+}
+
+type softmaxCE struct {
+	t      []int
+	ignore int
+	reduce Reduction
+	prob   *tensor.Tensor // softmax(x), kept for backward
+	count  int            // labels not ignored
+}
+
+func (f *softmaxCE) Forward(in []*tensor.Tensor) []*tensor.Tensor {
+	x := in[0]
+	rows, n := lastDim("SoftmaxCrossEntropy", x)
+	if rows != len(f.t) {
+		panic(fmt.Sprintf("fn: SoftmaxCrossEntropy of x %v (%d rows) with %d labels", x.Shape(), rows, len(f.t)))
+	}
+	for i, l := range f.t {
+		if l != f.ignore && (l < 0 || l >= n) {
+			panic(fmt.Sprintf("fn: SoftmaxCrossEntropy label %d at row %d is outside [0, %d) for x %v", l, i, n, x.Shape()))
+		}
+	}
+	f.prob = newLike(x, x.Shape()...)
+	var loss float64
+	if x.DType() == tensor.Float64 {
+		loss, f.count = crossEntropyForward(data[float64](f.prob), data[float64](x), f.t, f.ignore, n)
+	} else {
+		loss, f.count = crossEntropyForward(data[float32](f.prob), data[float32](x), f.t, f.ignore, n)
+	}
+	if f.reduce == ReduceMean && f.count > 0 {
+		loss /= float64(f.count)
+	}
+	return one(tensor.Scalar(x.DType(), loss))
+}
+
+// crossEntropyForward writes softmax(x) into prob row by row and returns
+// the summed negative log-likelihood (in float64) and the number of rows
+// counted.
+func crossEntropyForward[T kernel.Float](prob, x []T, t []int, ignore, n int) (float64, int) {
+	var loss float64
+	count := 0
+	for r, l := range t {
+		xr, pr := x[r*n:(r+1)*n], prob[r*n:(r+1)*n]
+		m := xr[0]
+		for _, v := range xr {
+			m = max(m, v)
+		}
+		for i, v := range xr {
+			pr[i] = v - m
+		}
+		kernel.Exp(pr, pr)
+		s := kernel.Sum(pr)
+		kernel.Scale(1/s, pr)
+		if l == ignore {
+			continue
+		}
+		count++
+		loss -= float64(xr[l]-m) - math.Log(float64(s))
+	}
+	return loss, count
+}
+
+func (f *softmaxCE) Backward(in, _, gy []*tensor.Tensor, _ []bool) []*tensor.Tensor {
+	x := in[0]
+	_, n := lastDim("SoftmaxCrossEntropy", x)
+	scale := gy[0].Item()
+	if f.reduce == ReduceMean && f.count > 0 {
+		scale /= float64(f.count)
+	}
+	gx := f.prob.Clone()
+	if x.DType() == tensor.Float64 {
+		crossEntropyBackward(data[float64](gx), f.t, f.ignore, n, scale)
+	} else {
+		crossEntropyBackward(data[float32](gx), f.t, f.ignore, n, float32(scale))
+	}
+	return one(gx)
+}
+
+// crossEntropyBackward turns softmax probabilities into the gradient
+// (p − onehot(t))·scale in place, zeroing ignored rows.
+func crossEntropyBackward[T kernel.Float](g []T, t []int, ignore, n int, scale T) {
+	for r, l := range t {
+		gr := g[r*n : (r+1)*n]
+		if l == ignore {
+			clear(gr)
+			continue
+		}
+		gr[l] -= 1
+		kernel.Scale(scale, gr)
+	}
+}
+
+// MeanSquaredError returns the mean over all elements of (x − y)². x and y
+// must have the same shape.
+func MeanSquaredError(x, y *Variable) *Variable { return autograd.Apply1(mse{}, x, y) }
+
+type mse struct{}
+
+func (mse) Forward(in []*tensor.Tensor) []*tensor.Tensor {
+	x, y := in[0], in[1]
+	sameType("MeanSquaredError", x, y)
+	if !x.SameShape(y) || x.Size() == 0 {
+		panic(fmt.Sprintf("fn: MeanSquaredError of shapes %v and %v", x.Shape(), y.Shape()))
+	}
+	d := x.Clone()
+	d.Axpy(-1, y)
+	return one(tensor.Scalar(x.DType(), d.SumSquares()/float64(x.Size())))
+}
+
+func (mse) Backward(in, _, gy []*tensor.Tensor, need []bool) []*tensor.Tensor {
+	x, y := in[0], in[1]
+	d := x.Clone()
+	d.Axpy(-1, y)
+	d.Scale(2 * gy[0].Item() / float64(x.Size()))
+	gx := make([]*tensor.Tensor, 2)
+	if need[0] {
+		gx[0] = d
+	}
+	if need[1] {
+		gx[1] = d.Clone()
+		gx[1].Scale(-1)
+	}
+	return gx
+}

@@ -1,0 +1,144 @@
+package fn
+
+import (
+	"fmt"
+
+	"github.com/kioku-ml/kioku/autograd"
+	"github.com/kioku-ml/kioku/internal/kernel"
+	"github.com/kioku-ml/kioku/tensor"
+)
+
+// gemm runs kernel.Gemm on whole tensors of the tensors' element type.
+func gemm(transA, transB bool, m, n, k int, alpha float64, a *tensor.Tensor, lda int, b *tensor.Tensor, ldb int, beta float64, c *tensor.Tensor, ldc int) {
+	if c.DType() == tensor.Float64 {
+		kernel.Gemm(transA, transB, m, n, k, alpha, data[float64](a), lda, data[float64](b), ldb, beta, data[float64](c), ldc)
+		return
+	}
+	kernel.Gemm(transA, transB, m, n, k, float32(alpha), data[float32](a), lda, data[float32](b), ldb, float32(beta), data[float32](c), ldc)
+}
+
+// MatMul returns the matrix product a·b of an m×k and a k×n matrix.
+func MatMul(a, b *Variable) *Variable { return autograd.Apply1(matmul{}, a, b) }
+
+type matmul struct{}
+
+func (matmul) Forward(in []*tensor.Tensor) []*tensor.Tensor {
+	a, b := in[0], in[1]
+	sameType("MatMul", a, b)
+	if a.NDim() != 2 || b.NDim() != 2 || a.Dim(1) != b.Dim(0) {
+		panic(fmt.Sprintf("fn: MatMul of shapes %v and %v", a.Shape(), b.Shape()))
+	}
+	m, k, n := a.Dim(0), a.Dim(1), b.Dim(1)
+	y := newLike(a, m, n)
+	gemm(false, false, m, n, k, 1, a, k, b, n, 0, y, n)
+	return one(y)
+}
+
+func (matmul) Backward(in, _, gy []*tensor.Tensor, need []bool) []*tensor.Tensor {
+	a, b, g := in[0], in[1], gy[0]
+	m, k, n := a.Dim(0), a.Dim(1), b.Dim(1)
+	gx := make([]*tensor.Tensor, 2)
+	if need[0] { // ga = g·bᵀ
+		gx[0] = newLike(a, m, k)
+		gemm(false, true, m, k, n, 1, g, n, b, n, 0, gx[0], k)
+	}
+	if need[1] { // gb = aᵀ·g
+		gx[1] = newLike(b, k, n)
+		gemm(true, false, k, n, m, 1, a, k, g, n, 0, gx[1], n)
+	}
+	return gx
+}
+
+// Linear returns x·Wᵀ + b, the affine map of a fully connected layer. x has
+// shape (…, in) — every leading dimension is treated as batch — W has shape
+// (out, in) as in PyTorch, and b, which may be nil, has shape (out). The
+// result has shape (…, out).
+func Linear(x, W, b *Variable) *Variable {
+	if b == nil {
+		return autograd.Apply1(linear{}, x, W)
+	}
+	return autograd.Apply1(linear{}, x, W, b)
+}
+
+type linear struct{}
+
+func (linear) dims(in []*tensor.Tensor) (rows, nIn, nOut int) {
+	x, w := in[0], in[1]
+	sameType("Linear", in...)
+	if x.NDim() < 1 || w.NDim() != 2 || x.Dim(-1) != w.Dim(1) || (len(in) == 3 && (in[2].NDim() != 1 || in[2].Dim(0) != w.Dim(0))) {
+		bs := "nil"
+		if len(in) == 3 {
+			bs = fmt.Sprint(in[2].Shape())
+		}
+		panic(fmt.Sprintf("fn: Linear with x %v, W %v, b %s; want x (…, in), W (out, in), b (out)", x.Shape(), w.Shape(), bs))
+	}
+	nIn, nOut = w.Dim(1), w.Dim(0)
+	return x.Size() / max(nIn, 1), nIn, nOut
+}
+
+func (f linear) Forward(in []*tensor.Tensor) []*tensor.Tensor {
+	x, w := in[0], in[1]
+	rows, nIn, nOut := f.dims(in)
+	shape := append([]int(nil), x.Shape()...)
+	shape[len(shape)-1] = nOut
+	y := newLike(x, shape...)
+	beta := 0.0
+	if len(in) == 3 {
+		b := in[2]
+		fillRows(y, b, rows)
+		beta = 1
+	}
+	gemm(false, true, rows, nOut, nIn, 1, x, nIn, w, nIn, beta, y, nOut)
+	return one(y)
+}
+
+// fillRows writes the vector b into each of the rows rows of y.
+func fillRows(y, b *tensor.Tensor, rows int) {
+	n := b.Size()
+	if y.DType() == tensor.Float64 {
+		yd, bd := data[float64](y), data[float64](b)
+		for r := 0; r < rows; r++ {
+			copy(yd[r*n:(r+1)*n], bd)
+		}
+		return
+	}
+	yd, bd := data[float32](y), data[float32](b)
+	for r := 0; r < rows; r++ {
+		copy(yd[r*n:(r+1)*n], bd)
+	}
+}
+
+func (f linear) Backward(in, _, gy []*tensor.Tensor, need []bool) []*tensor.Tensor {
+	x, w, g := in[0], in[1], gy[0]
+	rows, nIn, nOut := f.dims(in)
+	gx := make([]*tensor.Tensor, len(in))
+	if need[0] { // gx = g·W
+		gx[0] = newLike(x, x.Shape()...)
+		gemm(false, false, rows, nIn, nOut, 1, g, nOut, w, nIn, 0, gx[0], nIn)
+	}
+	if need[1] { // gW = gᵀ·x
+		gx[1] = newLike(w, nOut, nIn)
+		gemm(true, false, nOut, nIn, rows, 1, g, nOut, x, nIn, 0, gx[1], nIn)
+	}
+	if len(in) == 3 && need[2] { // gb = Σ_rows g
+		gx[2] = sumRows(g, rows, nOut)
+	}
+	return gx
+}
+
+// sumRows returns the sum of the rows of g viewed as a rows×n matrix.
+func sumRows(g *tensor.Tensor, rows, n int) *tensor.Tensor {
+	out := newLike(g, n)
+	if g.DType() == tensor.Float64 {
+		sumRowsInto(data[float64](out), data[float64](g), rows, n)
+	} else {
+		sumRowsInto(data[float32](out), data[float32](g), rows, n)
+	}
+	return out
+}
+
+func sumRowsInto[T kernel.Float](out, g []T, rows, n int) {
+	for r := 0; r < rows; r++ {
+		kernel.Axpy(1, g[r*n:(r+1)*n], out)
+	}
+}

@@ -1,0 +1,101 @@
+package fn
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/kioku-ml/kioku/autograd"
+	"github.com/kioku-ml/kioku/internal/kernel"
+	"github.com/kioku-ml/kioku/tensor"
+)
+
+// Softmax returns exp(x_j)/Σ_k exp(x_k) along the last axis of x, computed
+// stably by subtracting the row maximum.
+func Softmax(x *Variable) *Variable { return autograd.Apply1(&softmax{}, x) }
+
+// LogSoftmax returns x_j − log Σ_k exp(x_k) along the last axis of x.
+func LogSoftmax(x *Variable) *Variable { return autograd.Apply1(&softmax{log: true}, x) }
+
+type softmax struct{ log bool }
+
+func lastDim(op string, x *tensor.Tensor) (rows, n int) {
+	if x.NDim() == 0 {
+		panic(fmt.Sprintf("fn: %s of a scalar", op))
+	}
+	n = x.Dim(-1)
+	if n == 0 {
+		return 0, 0
+	}
+	return x.Size() / n, n
+}
+
+func (f *softmax) Forward(in []*tensor.Tensor) []*tensor.Tensor {
+	x := in[0]
+	rows, n := lastDim("Softmax", x)
+	y := newLike(x, x.Shape()...)
+	if x.DType() == tensor.Float64 {
+		softmaxRows(data[float64](y), data[float64](x), rows, n, f.log)
+	} else {
+		softmaxRows(data[float32](y), data[float32](x), rows, n, f.log)
+	}
+	return one(y)
+}
+
+// softmaxRows writes the softmax (or log-softmax) of each length-n row of x
+// into y.
+func softmaxRows[T kernel.Float](y, x []T, rows, n int, log bool) {
+	for r := 0; r < rows; r++ {
+		xr, yr := x[r*n:(r+1)*n], y[r*n:(r+1)*n]
+		m := xr[0]
+		for _, v := range xr {
+			m = max(m, v)
+		}
+		for i, v := range xr {
+			yr[i] = v - m
+		}
+		if log {
+			var s float64
+			for _, v := range yr {
+				s += math.Exp(float64(v))
+			}
+			ls := T(math.Log(s))
+			for i := range yr {
+				yr[i] -= ls
+			}
+			continue
+		}
+		kernel.Exp(yr, yr)
+		kernel.Scale(1/kernel.Sum(yr), yr)
+	}
+}
+
+func (f *softmax) Backward(_, out, gy []*tensor.Tensor, _ []bool) []*tensor.Tensor {
+	y := out[0]
+	rows, n := lastDim("Softmax", y)
+	gx := newLike(y, y.Shape()...)
+	if y.DType() == tensor.Float64 {
+		softmaxBackward(data[float64](gx), data[float64](gy[0]), data[float64](y), rows, n, f.log)
+	} else {
+		softmaxBackward(data[float32](gx), data[float32](gy[0]), data[float32](y), rows, n, f.log)
+	}
+	return one(gx)
+}
+
+// softmaxBackward: for y = softmax(x), gx = y ⊙ (gy − ⟨gy, y⟩); for
+// y = log-softmax(x), gx = gy − exp(y)·Σ gy.
+func softmaxBackward[T kernel.Float](gx, gy, y []T, rows, n int, log bool) {
+	for r := 0; r < rows; r++ {
+		g, yr, gr := gy[r*n:(r+1)*n], y[r*n:(r+1)*n], gx[r*n:(r+1)*n]
+		if log {
+			s := kernel.Sum(g)
+			for i, v := range yr {
+				gr[i] = g[i] - T(math.Exp(float64(v)))*s
+			}
+			continue
+		}
+		d := kernel.Dot(g, yr)
+		for i, v := range yr {
+			gr[i] = v * (g[i] - d)
+		}
+	}
+}
