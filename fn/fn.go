@@ -53,4 +53,3 @@ func newLike(t *tensor.Tensor, shape ...int) *tensor.Tensor {
 
 // one wraps a single tensor in a slice.
 func one(t *tensor.Tensor) []*tensor.Tensor { return []*tensor.Tensor{t} }
-
