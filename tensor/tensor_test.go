@@ -1,0 +1,225 @@
+package tensor
+
+import (
+	"math"
+	"slices"
+	"strings"
+	"testing"
+)
+
+func TestNewShapeAndSize(t *testing.T) {
+	tests := []struct {
+		dtype DType
+		shape []int
+		size  int
+	}{
+		{Float32, nil, 1},
+		{Float32, []int{3}, 3},
+		{Float64, []int{2, 3, 4}, 24},
+		{Float64, []int{0, 5}, 0},
+	}
+	for _, tc := range tests {
+		x := New(tc.dtype, tc.shape...)
+		if x.Size() != tc.size || x.NDim() != len(tc.shape) || x.DType() != tc.dtype {
+			t.Errorf("New(%v, %v): size %d ndim %d dtype %v", tc.dtype, tc.shape, x.Size(), x.NDim(), x.DType())
+		}
+	}
+}
+
+func TestAtSetRowMajor(t *testing.T) {
+	x := FromFloat64([]float64{0, 1, 2, 3, 4, 5}, 2, 3)
+	if got := x.At(1, 2); got != 5 {
+		t.Fatalf("At(1,2) = %v, want 5", got)
+	}
+	x.Set(9, 0, 1)
+	if x.Float64s()[1] != 9 {
+		t.Fatalf("Set(9, 0, 1) wrote %v", x.Float64s())
+	}
+}
+
+func TestReshapeSharesStorage(t *testing.T) {
+	x := FromFloat32([]float32{1, 2, 3, 4, 5, 6}, 2, 3)
+	y := x.Reshape(3, -1)
+	if !slices.Equal(y.Shape(), []int{3, 2}) {
+		t.Fatalf("Reshape(3,-1) shape %v", y.Shape())
+	}
+	y.Set(42, 2, 1)
+	if x.At(1, 2) != 42 {
+		t.Fatal("Reshape does not share storage")
+	}
+}
+
+func TestSliceAndIndexAreViews(t *testing.T) {
+	x := FromFloat64([]float64{0, 1, 2, 3, 4, 5, 6, 7}, 4, 2)
+	s := x.Slice(1, 3)
+	if !slices.Equal(s.Shape(), []int{2, 2}) || s.At(0, 0) != 2 || s.At(1, 1) != 5 {
+		t.Fatalf("Slice(1,3) = %v", s)
+	}
+	r := x.Index(3)
+	if !slices.Equal(r.Shape(), []int{2}) || r.At(1) != 7 {
+		t.Fatalf("Index(3) = %v", r)
+	}
+	r.Fill(-1)
+	if x.At(3, 0) != -1 {
+		t.Fatal("Index does not share storage")
+	}
+	// Appending to a view's storage must not clobber the parent.
+	s2 := x.Slice(0, 1).Float64s()
+	_ = append(s2, 100)
+	if x.At(1, 0) == 100 {
+		t.Fatal("Slice capacity lets append overwrite the parent")
+	}
+}
+
+func TestTranspose(t *testing.T) {
+	x := FromFloat32([]float32{0, 1, 2, 3, 4, 5}, 2, 3)
+	y := x.Transpose()
+	want := []float32{0, 3, 1, 4, 2, 5}
+	if !slices.Equal(y.Shape(), []int{3, 2}) || !slices.Equal(y.Float32s(), want) {
+		t.Fatalf("Transpose = %v, want [3 2] %v", y, want)
+	}
+	// A 3-D permutation checked against At.
+	z := New(Float64, 2, 3, 4)
+	for i := range z.Size() {
+		z.SetFlat(i, float64(i))
+	}
+	p := z.Transpose(2, 0, 1)
+	if !slices.Equal(p.Shape(), []int{4, 2, 3}) {
+		t.Fatalf("shape %v", p.Shape())
+	}
+	for a := 0; a < 2; a++ {
+		for b := 0; b < 3; b++ {
+			for c := 0; c < 4; c++ {
+				if p.At(c, a, b) != z.At(a, b, c) {
+					t.Fatalf("p[%d,%d,%d] = %v, want %v", c, a, b, p.At(c, a, b), z.At(a, b, c))
+				}
+			}
+		}
+	}
+}
+
+func TestCloneCopyFillAsType(t *testing.T) {
+	x := FromFloat32([]float32{1, 2, 3}, 3)
+	c := x.Clone()
+	c.Fill(7)
+	if x.At(0) != 1 {
+		t.Fatal("Clone shares storage")
+	}
+	x.CopyFrom(c)
+	if !Equal(x, c) {
+		t.Fatal("CopyFrom did not copy")
+	}
+	d := x.AsType(Float64)
+	if d.DType() != Float64 || d.At(2) != 7 {
+		t.Fatalf("AsType = %v", d)
+	}
+	x.Zero()
+	if x.Sum() != 0 {
+		t.Fatal("Zero left values")
+	}
+}
+
+func TestOps(t *testing.T) {
+	for _, dt := range []DType{Float32, Float64} {
+		x := New(dt, 4)
+		y := New(dt, 4)
+		for i := range 4 {
+			x.SetFlat(i, float64(i+1))
+			y.SetFlat(i, 1)
+		}
+		x.Axpy(2, y) // 3 4 5 6
+		x.Scale(0.5) // 1.5 2 2.5 3
+		if got := x.Sum(); got != 9 {
+			t.Errorf("%v Sum = %v, want 9", dt, got)
+		}
+		if got := x.Dot(y); got != 9 {
+			t.Errorf("%v Dot = %v, want 9", dt, got)
+		}
+		if got := x.SumSquares(); got != 1.5*1.5+4+2.5*2.5+9 {
+			t.Errorf("%v SumSquares = %v", dt, got)
+		}
+		if got := x.MaxAbs(); got != 3 {
+			t.Errorf("%v MaxAbs = %v", dt, got)
+		}
+	}
+}
+
+func TestAllClose(t *testing.T) {
+	a := FromFloat64([]float64{1, 2}, 2)
+	b := FromFloat32([]float32{1, 2.0001}, 2)
+	if !AllClose(a, b, 1e-3, 0) || AllClose(a, b, 1e-6, 0) {
+		t.Fatal("AllClose tolerance wrong")
+	}
+	if AllClose(a, FromFloat64([]float64{math.NaN(), 2}, 2), 1, 1) {
+		t.Fatal("AllClose accepts NaN")
+	}
+}
+
+func TestRNGDeterministicAndState(t *testing.T) {
+	a, b := NewRNG(7), NewRNG(7)
+	x, y := New(Float32, 100), New(Float32, 100)
+	x.RandNormal(a, 0, 1)
+	y.RandNormal(b, 0, 1)
+	if !Equal(x, y) {
+		t.Fatal("same seed, different values")
+	}
+	st, err := a.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := a.Uint64()
+	var c RNG
+	if err := c.UnmarshalBinary(st); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Uint64(); got != want {
+		t.Fatalf("restored RNG gives %d, want %d", got, want)
+	}
+	if err := c.UnmarshalBinary([]byte("junk")); err == nil {
+		t.Fatal("UnmarshalBinary accepted junk")
+	}
+}
+
+func TestRandUniformRange(t *testing.T) {
+	x := New(Float64, 10000)
+	x.RandUniform(NewRNG(1), -2, 3)
+	mean := x.Sum() / 10000
+	for _, v := range x.Float64s() {
+		if v < -2 || v >= 3 {
+			t.Fatalf("value %v outside [-2, 3)", v)
+		}
+	}
+	if math.Abs(mean-0.5) > 0.05 {
+		t.Fatalf("mean %v, want ≈ 0.5", mean)
+	}
+}
+
+func TestMisusePanicsNameShapes(t *testing.T) {
+	tests := []struct {
+		name string
+		f    func()
+		want string
+	}{
+		{"reshape", func() { New(Float32, 2, 3).Reshape(4, 2) }, "[2 3]"},
+		{"index", func() { New(Float32, 2, 3).At(2, 0) }, "[2 3]"},
+		{"slice", func() { New(Float32, 2, 3).Slice(1, 3) }, "[2 3]"},
+		{"dtype", func() { New(Float64, 2).Float32s() }, "[2]"},
+		{"wrap", func() { FromFloat32(make([]float32, 5), 2, 3) }, "[2 3]"},
+		{"transpose", func() { New(Float32, 2, 3).Transpose(0, 0) }, "[2 3]"},
+		{"copy", func() { New(Float32, 2, 3).CopyFrom(New(Float32, 5)) }, "[5]"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			defer func() {
+				r := recover()
+				if r == nil {
+					t.Fatal("no panic")
+				}
+				if !strings.Contains(r.(string), tc.want) {
+					t.Fatalf("panic %q does not name %s", r, tc.want)
+				}
+			}()
+			tc.f()
+		})
+	}
+}
