@@ -14,7 +14,10 @@
 // lengths, since they are always programmer errors.
 package kernel
 
-import "fmt"
+import (
+	"fmt"
+	"unsafe"
+)
 
 // Float is the set of element types the kernels accept.
 type Float interface {
@@ -26,15 +29,42 @@ type Float interface {
 // matrices are row-major with leading dimensions lda, ldb and ldc (the
 // distance between the starts of consecutive rows), so sub-matrices of larger
 // arrays can be passed. When beta is zero, C is not read: NaNs in C do not
-// propagate.
+// propagate. Large products run on the shared worker pool (see Threads).
 func Gemm[T Float](transA, transB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int) {
+	GemmThreads(0, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
+// GemmThreads is Gemm using at most threads threads (the caller and
+// threads−1 pool workers); threads ≤ 0 means the default, Threads().
+// Benchmarks and callers that already run in parallel use it to bound a
+// product's parallelism without touching any global setting.
+func GemmThreads[T Float](threads int, transA, transB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int) {
 	checkGemm(transA, transB, m, n, k, len(a), lda, len(b), ldb, len(c), ldc)
-	switch a := any(a).(type) {
-	case []float32:
-		sgemm(transA, transB, m, n, k, float32(alpha), a, lda, any(b).([]float32), ldb, float32(beta), any(c).([]float32), ldc)
-	case []float64:
-		dgemm(transA, transB, m, n, k, float64(alpha), a, lda, any(b).([]float64), ldb, float64(beta), any(c).([]float64), ldc)
+	if is32[T]() {
+		gemmRun(sgemmImpl, threads, transA, transB, m, n, k, float32(alpha), as32(a), lda, as32(b), ldb, float32(beta), as32(c), ldc)
+		return
 	}
+	gemmRun(goImpl64, threads, transA, transB, m, n, k, float64(alpha), as64(a), lda, as64(b), ldb, float64(beta), as64(c), ldc)
+}
+
+// sgemmImpl is the float32 GEMM chosen for this CPU when the package is
+// initialised.
+var sgemmImpl = sgemmImpls()[0]
+
+// is32 reports whether T is float32 (else it is float64).
+func is32[T Float]() bool {
+	var z T
+	return unsafe.Sizeof(z) == 4
+}
+
+// as32 reinterprets x as []float32; only valid when is32[T]().
+func as32[T Float](x []T) []float32 {
+	return unsafe.Slice((*float32)(unsafe.Pointer(unsafe.SliceData(x))), len(x))
+}
+
+// as64 reinterprets x as []float64; only valid when !is32[T]().
+func as64[T Float](x []T) []float64 {
+	return unsafe.Slice((*float64)(unsafe.Pointer(unsafe.SliceData(x))), len(x))
 }
 
 // checkGemm panics when the slices are too short for the shapes and leading

@@ -1,0 +1,330 @@
+package kernel
+
+import (
+	"sync"
+	"unsafe"
+)
+
+// microKernel computes C[0:mr, 0:nr] = A·B + beta·C for a packed mr×k panel
+// of A (element (i,p) at a[p*mr+i]) and a packed k×nr panel of B (element
+// (p,j) at b[p*nr+j]), where nr is the kernel's full tile width. When beta
+// is zero, C is written without being read.
+type microKernel[T Float] func(k int, a, b, c *T, ldc int, beta T)
+
+// gemmImpl describes one GEMM implementation: the micro-kernels by row
+// count and the cache-blocking parameters tuned for them.
+type gemmImpl[T Float] struct {
+	name    string
+	mr, nr  int              // micro-tile shape
+	kernels []microKernel[T] // kernels[i] handles i rows (1 ≤ i ≤ mr)
+	kc      int              // depth of a packed block (B micro-panel kc×nr stays in L1)
+	mc      int              // rows of a packed A block (mc×kc stays in L2), a multiple of mr
+	nc      int              // columns of a packed B block (kc×nc stays in L3), a multiple of nr
+}
+
+// gemmBuf holds the packing buffers of one task; they are pooled so that
+// steady-state calls do not allocate.
+type gemmBuf[T Float] struct {
+	a, b, tile []T
+}
+
+var (
+	bufPool32 sync.Pool // *gemmBuf[float32]
+	bufPool64 sync.Pool // *gemmBuf[float64]
+)
+
+func getBuf[T Float]() *gemmBuf[T] {
+	var zero T
+	var v any
+	if unsafe.Sizeof(zero) == 4 {
+		v = bufPool32.Get()
+	} else {
+		v = bufPool64.Get()
+	}
+	if v == nil {
+		return new(gemmBuf[T])
+	}
+	return v.(*gemmBuf[T])
+}
+
+func putBuf[T Float](b *gemmBuf[T]) {
+	var zero T
+	if unsafe.Sizeof(zero) == 4 {
+		bufPool32.Put(b)
+	} else {
+		bufPool64.Put(b)
+	}
+}
+
+func grow[T Float](s []T, n int) []T {
+	if cap(s) < n {
+		return make([]T, n)
+	}
+	return s[:n]
+}
+
+// gemmArgs is one GEMM call; tasks of a parallel call share it.
+type gemmArgs[T Float] struct {
+	impl           *gemmImpl[T]
+	transA, transB bool
+	m, n, k        int
+	alpha          T
+	a              []T
+	lda            int
+	b              []T
+	ldb            int
+	beta           T
+	c              []T
+	ldc            int
+}
+
+// scaleC computes C = beta·C over an m×n block without reading C when beta
+// is zero.
+func scaleC[T Float](m, n int, beta T, c []T, ldc int) {
+	if beta == 1 {
+		return
+	}
+	for i := 0; i < m; i++ {
+		ci := c[i*ldc : i*ldc+n]
+		if beta == 0 {
+			clear(ci)
+			continue
+		}
+		for j := range ci {
+			ci[j] *= beta
+		}
+	}
+}
+
+// block runs the blocked algorithm on the sub-block rows [i0,i1), columns
+// [j0,j1) of C. Loop order (outer to inner): columns in steps of nc, depth
+// in steps of kc (pack B), rows in steps of mc (pack A), then micro-panels
+// of B and A.
+func (g *gemmArgs[T]) block(i0, i1, j0, j1 int, buf *gemmBuf[T]) {
+	im := g.impl
+	mr, nr := im.mr, im.nr
+	k := g.k
+	buf.tile = grow(buf.tile, mr*nr)
+	for jc := j0; jc < j1; jc += im.nc {
+		nc := min(im.nc, j1-jc)
+		ncPad := (nc + nr - 1) / nr * nr
+		for pc := 0; pc < k; pc += im.kc {
+			kc := min(im.kc, k-pc)
+			buf.b = grow(buf.b, kc*ncPad)
+			packB(buf.b, g.transB, g.b, g.ldb, pc, kc, jc, nc, nr)
+			beta := g.beta
+			if pc > 0 {
+				beta = 1
+			}
+			for ic := i0; ic < i1; ic += im.mc {
+				mc := min(im.mc, i1-ic)
+				buf.a = grow(buf.a, kc*mc)
+				packA(buf.a, g.transA, g.a, g.lda, ic, mc, pc, kc, mr, g.alpha)
+				g.macro(buf, ic, mc, jc, nc, kc, beta)
+			}
+		}
+	}
+}
+
+// macro multiplies the packed mc×kc block of A by the packed kc×nc block of
+// B into C[ic:ic+mc, jc:jc+nc].
+func (g *gemmArgs[T]) macro(buf *gemmBuf[T], ic, mc, jc, nc, kc int, beta T) {
+	im := g.impl
+	mr, nr := im.mr, im.nr
+	ldc := g.ldc
+	c := g.c
+	tile := buf.tile
+	for jr := 0; jr < nc; jr += nr {
+		w := min(nr, nc-jr)
+		bp := &buf.b[jr*kc]
+		for ir := 0; ir < mc; ir += mr {
+			h := min(mr, mc-ir)
+			ap := &buf.a[ir*kc]
+			kern := im.kernels[h]
+			off := (ic+ir)*ldc + jc + jr
+			if w == nr {
+				kern(kc, ap, bp, &c[off], ldc, beta)
+				continue
+			}
+			// Right edge: compute the full-width tile into scratch and
+			// merge the w valid columns.
+			kern(kc, ap, bp, &tile[0], nr, 0)
+			for i := 0; i < h; i++ {
+				ci := c[off+i*ldc : off+i*ldc+w]
+				ti := tile[i*nr : i*nr+w]
+				switch beta {
+				case 0:
+					copy(ci, ti)
+				case 1:
+					for j, v := range ti {
+						ci[j] += v
+					}
+				default:
+					for j, v := range ti {
+						ci[j] = beta*ci[j] + v
+					}
+				}
+			}
+		}
+	}
+}
+
+// packA copies the mc×kc block of op(A) at (ic, pc), scaled by alpha, into
+// dst as row panels of mr rows: panel r starts at r*mr*kc and stores element
+// (i,p) at p*h+i, where h is the panel's row count (mr except at the edge).
+func packA[T Float](dst []T, trans bool, a []T, lda, ic, mc, pc, kc, mr int, alpha T) {
+	for ir := 0; ir < mc; ir += mr {
+		h := min(mr, mc-ir)
+		d := dst[ir*kc : ir*kc+h*kc]
+		if trans {
+			// op(A)(i,p) = a[p*lda+i]: rows of the panel are contiguous.
+			for p := 0; p < kc; p++ {
+				src := a[(pc+p)*lda+ic+ir:][:h]
+				dp := d[p*h : p*h+h]
+				if alpha == 1 {
+					copy(dp, src)
+				} else {
+					for i, v := range src {
+						dp[i] = alpha * v
+					}
+				}
+			}
+			continue
+		}
+		// op(A)(i,p) = a[i*lda+p]: scatter each source row with stride h.
+		for i := 0; i < h; i++ {
+			src := a[(ic+ir+i)*lda+pc:][:kc]
+			if alpha == 1 {
+				for p, v := range src {
+					d[p*h+i] = v
+				}
+			} else {
+				for p, v := range src {
+					d[p*h+i] = alpha * v
+				}
+			}
+		}
+	}
+}
+
+// packB copies the kc×nc block of op(B) at (pc, jc) into dst as column
+// panels of nr columns: panel j starts at j*kc (j a multiple of nr) and
+// stores element (p,j') at p*nr+j'. Columns past nc are zero.
+func packB[T Float](dst []T, trans bool, b []T, ldb, pc, kc, jc, nc, nr int) {
+	for jr := 0; jr < nc; jr += nr {
+		w := min(nr, nc-jr)
+		d := dst[jr*kc : jr*kc+nr*kc]
+		if !trans {
+			// op(B)(p,j) = b[p*ldb+j]: panel rows are contiguous.
+			for p := 0; p < kc; p++ {
+				dp := d[p*nr : p*nr+nr]
+				copy(dp, b[(pc+p)*ldb+jc+jr:][:w])
+				if w < nr {
+					clear(dp[w:])
+				}
+			}
+			continue
+		}
+		// op(B)(p,j) = b[j*ldb+p]: transpose, a few source rows at a time so
+		// the reads stay sequential.
+		if w < nr {
+			clear(d)
+		}
+		j := 0
+		for ; j+4 <= w; j += 4 {
+			s0 := b[(jc+jr+j)*ldb+pc:][:kc]
+			s1 := b[(jc+jr+j+1)*ldb+pc:][:kc]
+			s2 := b[(jc+jr+j+2)*ldb+pc:][:kc]
+			s3 := b[(jc+jr+j+3)*ldb+pc:][:kc]
+			for p := range s0 {
+				dp := d[p*nr+j : p*nr+j+4]
+				dp[0], dp[1], dp[2], dp[3] = s0[p], s1[p], s2[p], s3[p]
+			}
+		}
+		for ; j < w; j++ {
+			src := b[(jc+jr+j)*ldb+pc:][:kc]
+			for p, v := range src {
+				d[p*nr+j] = v
+			}
+		}
+	}
+}
+
+// Size thresholds, measured on an AMD EPYC (Zen 4) core; see
+// docs/PERFORMANCE.md.
+const (
+	// smallGemm is the m·n·k below which the unpacked loop in gemmGeneric
+	// beats packing.
+	smallGemm = 2 * 1024
+	// parallelFlops is the 2·m·n·k below which a product stays on the
+	// calling goroutine.
+	parallelFlops = 2 << 20
+)
+
+// gemmTask is a parallel GEMM: tasks are the parts of a split of C.
+type gemmTask[T Float] struct {
+	g          gemmArgs[T]
+	splitN     bool // split the columns (else the rows)
+	step, size int  // part width and the extent being split
+}
+
+func (t *gemmTask[T]) task(i int) {
+	lo := i * t.step
+	hi := min(lo+t.step, t.size)
+	buf := getBuf[T]()
+	if t.splitN {
+		t.g.block(0, t.g.m, lo, hi, buf)
+	} else {
+		t.g.block(lo, hi, 0, t.g.n, buf)
+	}
+	putBuf(buf)
+}
+
+// gemmRun is the blocked, packed GEMM on up to threads threads (≤ 0: the
+// pool's default). The shapes have been checked.
+func gemmRun[T Float](im *gemmImpl[T], threads int, transA, transB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int) {
+	if m == 0 || n == 0 {
+		return
+	}
+	if alpha == 0 || k == 0 {
+		scaleC(m, n, beta, c, ldc)
+		return
+	}
+	if m*n*k < smallGemm {
+		gemmGeneric(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+		return
+	}
+	g := gemmArgs[T]{im, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc}
+	if threads <= 0 {
+		threads = Threads()
+	}
+	parts, splitN := 1, false
+	if threads > 1 && 2*float64(m)*float64(n)*float64(k) >= parallelFlops {
+		mb := (m + im.mr - 1) / im.mr
+		nb := (n + im.nr - 1) / im.nr
+		// Split the longer side of C, in whole micro-tiles, so each part
+		// packs its own share of one operand and the duplicated packing of
+		// the other stays small.
+		switch {
+		case nb >= mb || mb < 2:
+			splitN, parts = true, min(threads, nb)
+		default:
+			parts = min(threads, mb)
+		}
+	}
+	if parts <= 1 {
+		buf := getBuf[T]()
+		g.block(0, m, 0, n, buf)
+		putBuf(buf)
+		return
+	}
+	t := &gemmTask[T]{g: g, splitN: splitN}
+	unit := im.mr
+	t.size = m
+	if splitN {
+		unit, t.size = im.nr, n
+	}
+	units := (t.size + unit - 1) / unit
+	t.step = (units + parts - 1) / parts * unit
+	parallel((t.size+t.step-1)/t.step, threads, t)
+}
