@@ -201,10 +201,18 @@ func TestGemmSpecial(t *testing.T) {
 
 func TestGemmPanics(t *testing.T) {
 	for _, f := range []func(){
-		func() { Gemm(false, false, 2, 2, 2, 1, make([]float32, 3), 2, make([]float32, 4), 2, 0, make([]float32, 4), 2) },
-		func() { Gemm(false, false, 2, 2, 2, 1, make([]float32, 4), 1, make([]float32, 4), 2, 0, make([]float32, 4), 2) },
-		func() { Gemm(false, false, -1, 2, 2, 1, make([]float32, 4), 2, make([]float32, 4), 2, 0, make([]float32, 4), 2) },
-		func() { Gemm(false, true, 2, 2, 3, 1, make([]float64, 6), 3, make([]float64, 5), 3, 0, make([]float64, 4), 2) },
+		func() {
+			Gemm(false, false, 2, 2, 2, 1, make([]float32, 3), 2, make([]float32, 4), 2, 0, make([]float32, 4), 2)
+		},
+		func() {
+			Gemm(false, false, 2, 2, 2, 1, make([]float32, 4), 1, make([]float32, 4), 2, 0, make([]float32, 4), 2)
+		},
+		func() {
+			Gemm(false, false, -1, 2, 2, 1, make([]float32, 4), 2, make([]float32, 4), 2, 0, make([]float32, 4), 2)
+		},
+		func() {
+			Gemm(false, true, 2, 2, 3, 1, make([]float64, 6), 3, make([]float64, 5), 3, 0, make([]float64, 4), 2)
+		},
 	} {
 		func() {
 			defer func() {

@@ -1,6 +1,7 @@
-// Command _gen writes the GEMM micro-kernels of package kernel as Go
-// (Plan 9) assembly: sgemm_amd64.s and the matching declarations in
-// sgemm_decl_amd64.go. Run it from internal/kernel with
+// Command _gen writes the assembly of package kernel in Go (Plan 9) syntax:
+// the GEMM micro-kernels in sgemm_amd64.s with their declarations in
+// sgemm_decl_amd64.go, and the AVX2 vector kernels in vec_amd64.s (see
+// vec.go here; their declarations are hand-written in vec_amd64.go). Run it from internal/kernel with
 //
 //	go run ./_gen
 //
@@ -77,6 +78,9 @@ func main() {
 		log.Fatal(err)
 	}
 	if err := os.WriteFile("sgemm_amd64.s", s.Bytes(), 0o644); err != nil {
+		log.Fatal(err)
+	}
+	if err := os.WriteFile("vec_amd64.s", genVec(), 0o644); err != nil {
 		log.Fatal(err)
 	}
 }

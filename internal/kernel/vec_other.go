@@ -1,0 +1,15 @@
+//go:build !amd64 || purego
+
+package kernel
+
+func exp32(dst, x []float32)               { expGo(dst, x) }
+func sigmoid32(dst, x []float32)           { sigmoidGo(dst, x) }
+func tanh32(dst, x []float32)              { tanhGo(dst, x) }
+func axpy32(alpha float32, x, y []float32) { axpyGo(alpha, x, y) }
+func scale32(alpha float32, x []float32)   { scaleGo(alpha, x) }
+func add32(dst, a, b []float32)            { addGo(dst, a, b) }
+func sub32(dst, a, b []float32)            { subGo(dst, a, b) }
+func mul32(dst, a, b []float32)            { mulGo(dst, a, b) }
+func div32(dst, a, b []float32)            { divGo(dst, a, b) }
+func sum32(x []float32) float32            { return sumGo(x) }
+func dot32(x, y []float32) float32         { return dotGo(x, y) }
