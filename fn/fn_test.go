@@ -149,7 +149,9 @@ func (badSquare) Backward(in, _, gy []*tensor.Tensor, _ []bool) []*tensor.Tensor
 	return []*tensor.Tensor{g}
 }
 
-func v32(data []float32, shape ...int) *V { return autograd.NewParameter(tensor.FromFloat32(data, shape...)) }
+func v32(data []float32, shape ...int) *V {
+	return autograd.NewParameter(tensor.FromFloat32(data, shape...))
+}
 
 func closeTo(t *testing.T, name string, got *tensor.Tensor, want []float64, tol float64) {
 	t.Helper()
@@ -162,7 +164,6 @@ func closeTo(t *testing.T, name string, got *tensor.Tensor, want []float64, tol 
 		}
 	}
 }
-
 
 func TestValuesHandComputed(t *testing.T) {
 	x := v32([]float32{1, 2, 3, 4, 5, 6}, 2, 3)

@@ -167,7 +167,7 @@ type recurrent struct {
 // recurrentArgs unpacks the input tensors of a recurrent function.
 type recurrentArgs struct {
 	x, h0, c0, wih, whh, bih, bhh, peep *tensor.Tensor
-	n, in, hidden, batch, gates       int
+	n, in, hidden, batch, gates         int
 }
 
 func (f *recurrent) args(in []*tensor.Tensor) recurrentArgs {
