@@ -52,9 +52,11 @@ func (f *embedID) Backward(in, _, gy []*tensor.Tensor, _ []bool) []*tensor.Tenso
 	return one(gw)
 }
 
+// scatterAdd adds row i of gy into row ids[i] of gw, skipping ids equal to
+// ignore and negative ids.
 func scatterAdd[T float32 | float64](gw, gy []T, ids []int, ignore, d int) {
 	for i, id := range ids {
-		if id == ignore {
+		if id == ignore || id < 0 {
 			continue
 		}
 		dst, src := gw[id*d:(id+1)*d], gy[i*d:(i+1)*d]
