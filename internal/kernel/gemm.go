@@ -290,14 +290,18 @@ func gemmRun[T Float](im *gemmImpl[T], threads int, transA, transB bool, m, n, k
 		scaleC(m, n, beta, c, ldc)
 		return
 	}
+	if threads <= 0 {
+		threads = Threads()
+	}
+	if m == 1 {
+		gemv(threads, transA, transB, n, k, alpha, a, lda, b, ldb, beta, c)
+		return
+	}
 	if m*n*k < smallGemm {
 		gemmGeneric(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 		return
 	}
 	g := gemmArgs[T]{im, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc}
-	if threads <= 0 {
-		threads = Threads()
-	}
 	parts, splitN := 1, false
 	if threads > 1 && 2*float64(m)*float64(n)*float64(k) >= parallelFlops {
 		mb := (m + im.mr - 1) / im.mr

@@ -129,3 +129,28 @@ func dot32(x, y []float32) float32 {
 	}
 	return dotGo(x, y)
 }
+
+//go:noescape
+func dot4AVX2(x, b *float32, ldb, k int, out *float32)
+
+// dot4 sets out[r] = x·b[r*ldb : r*ldb+len(x)] for r < 4 and reports
+// whether it could (it needs AVX2).
+func dot4(x, b []float32, ldb int, out *[4]float32) bool {
+	if !hasAVX2 {
+		return false
+	}
+	k := len(x)
+	_ = b[3*ldb+k-1] // bounds check once for the assembly
+	k8 := k &^ 7
+	if k8 > 0 {
+		dot4AVX2(&x[0], &b[0], ldb, k8, &out[0])
+	} else {
+		*out = [4]float32{}
+	}
+	if k8 < k {
+		for r := range out {
+			out[r] += dotGo(x[k8:], b[r*ldb+k8:r*ldb+k])
+		}
+	}
+	return true
+}

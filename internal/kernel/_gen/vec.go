@@ -268,5 +268,55 @@ func genVec() []byte {
 	p("MOVSS X0, ret+24(FP)")
 	p("VZEROUPPER")
 	p("RET")
+
+	// dot4AVX2 computes out[r] = Σ_p x[p]·b[r·ldb+p] for r < 4: four dot
+	// products sharing the loads of x, for matrix–vector products.
+	fmt.Fprintf(&w, "\n// func dot4AVX2(x, b *float32, ldb, k int, out *float32)\nTEXT ·dot4AVX2(SB), NOSPLIT, $0-40\n")
+	p("MOVQ x+0(FP), SI")
+	p("MOVQ b+8(FP), R8")
+	p("MOVQ ldb+16(FP), R9")
+	p("SHLQ $2, R9")
+	p("LEAQ (R8)(R9*1), R10")
+	p("LEAQ (R10)(R9*1), R11")
+	p("LEAQ (R11)(R9*1), R12")
+	p("MOVQ k+24(FP), CX")
+	for i := 0; i < 8; i++ {
+		p("VXORPS Y%d, Y%d, Y%d", i, i, i)
+	}
+	p("XORQ AX, AX")
+	p("MOVQ CX, DX")
+	p("SHRQ $4, DX")
+	p("JZ dot4_8")
+	label("dot4_16")
+	p("VMOVUPS (SI)(AX*4), Y8")
+	p("VMOVUPS 32(SI)(AX*4), Y9")
+	for r, base := range []string{"R8", "R10", "R11", "R12"} {
+		p("VFMADD231PS (%s)(AX*4), Y8, Y%d", base, r)
+		p("VFMADD231PS 32(%s)(AX*4), Y9, Y%d", base, r+4)
+	}
+	p("ADDQ $16, AX")
+	p("DECQ DX")
+	p("JNZ dot4_16")
+	label("dot4_8")
+	p("TESTQ $8, CX")
+	p("JZ dot4_done")
+	p("VMOVUPS (SI)(AX*4), Y8")
+	for r, base := range []string{"R8", "R10", "R11", "R12"} {
+		p("VFMADD231PS (%s)(AX*4), Y8, Y%d", base, r)
+	}
+	label("dot4_done")
+	p("MOVQ out+32(FP), DI")
+	for r := 0; r < 4; r++ {
+		p("VADDPS Y%d, Y%d, Y%d", r+4, r, r)
+	}
+	// Horizontal sums of Y0…Y3 into X0[0..3].
+	p("VHADDPS Y1, Y0, Y0")
+	p("VHADDPS Y3, Y2, Y2")
+	p("VHADDPS Y2, Y0, Y0")
+	p("VEXTRACTF128 $1, Y0, X1")
+	p("VADDPS X1, X0, X0")
+	p("VMOVUPS X0, (DI)")
+	p("VZEROUPPER")
+	p("RET")
 	return w.Bytes()
 }
