@@ -207,3 +207,68 @@ func containsStr(s, sub string) bool {
 	}
 	return false
 }
+
+func TestCellGradients(t *testing.T) {
+	tests := []struct {
+		name   string
+		f      gradcheck.Func
+		inputs []*tensor.Tensor
+	}{
+		{"LSTMCell", func(v []*V) []*V { c, h := fn.LSTMCell(v[0], v[1]); return []*V{c, h} }, []*tensor.Tensor{randn(1, 3, 5), randn(2, 3, 20)}},
+		{"LSTMCellOnlyH", func(v []*V) []*V { _, h := fn.LSTMCell(v[0], v[1]); return []*V{h} }, []*tensor.Tensor{randn(1, 2, 3), randn(2, 2, 12)}},
+		{"GRUChoCell", func(v []*V) []*V { return []*V{fn.GRUChoCell(v[0], v[1], v[2], v[3])} }, []*tensor.Tensor{randn(1, 3, 15), randn(2, 3, 5), randn(3, 15, 5), randn(4, 15)}},
+		{"GRUChoCellNoBias", func(v []*V) []*V { return []*V{fn.GRUChoCell(v[0], v[1], v[2], nil)} }, []*tensor.Tensor{randn(1, 2, 9), randn(2, 2, 3), randn(3, 9, 3)}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := gradcheck.Check(tc.f, tc.inputs, nil); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+// TestLSTMCellMatchesSequence checks the cell function against a one-step
+// fused sequence.
+func TestLSTMCellMatchesSequence(t *testing.T) {
+	in := recurrentCase(fn.LSTMCellKind, []int{3}, 4, 5, true, false, 2)
+	v := make([]*V, len(in))
+	for i, x := range in {
+		v[i] = autograd.NewVariable(x)
+	}
+	ys, _, cN := fn.LSTMSequence(v[0], v[1], v[2], fn.RecurrentWeights{WIH: v[3], WHH: v[4], BIH: v[5], BHH: v[6]}, fn.Sequence{BatchSizes: []int{3}})
+	gates := fn.Add(fn.Linear(v[0], v[3], v[5]), fn.Linear(v[1], v[4], v[6]))
+	c, h := fn.LSTMCell(v[2], gates)
+	if !tensor.AllClose(h.Data, ys.Data, 1e-13, 1e-13) || !tensor.AllClose(c.Data, cN.Data, 1e-13, 1e-13) {
+		t.Fatal("LSTMCell differs from the fused sequence")
+	}
+}
+
+// TestGRUChoDiffersFromPyTorchForm: with r ≠ 1 the two GRU forms differ, and
+// with W_hn's product independent of r (zero W_hn, zero b_hn) they agree.
+func TestGRUChoVersusPyTorchForm(t *testing.T) {
+	in := recurrentCase(fn.GRUCellKind, []int{2}, 3, 4, true, false, 8)
+	run := func(zeroN bool) (cho, torch *tensor.Tensor) {
+		v := make([]*V, len(in))
+		for i, x := range in {
+			x = x.Clone()
+			if zeroN && (i == 3) {
+				x.Slice(8, 12).Zero()
+			}
+			if zeroN && i == 5 {
+				for j := 8; j < 12; j++ {
+					x.SetFlat(j, 0)
+				}
+			}
+			v[i] = autograd.NewVariable(x)
+		}
+		_, h := fn.GRUSequence(v[0], v[1], fn.RecurrentWeights{WIH: v[2], WHH: v[3], BIH: v[4], BHH: v[5]}, fn.Sequence{BatchSizes: []int{2}})
+		return fn.GRUChoCell(fn.Linear(v[0], v[2], v[4]), v[1], v[3], v[5]).Data, h.Data
+	}
+	if a, b := run(false); tensor.AllClose(a, b, 1e-6, 1e-6) {
+		t.Fatal("Cho and PyTorch GRU forms agree with a non-zero W_hn")
+	}
+	if a, b := run(true); !tensor.AllClose(a, b, 1e-13, 1e-13) {
+		t.Fatalf("Cho and PyTorch GRU forms differ with W_hn = 0: %v vs %v", a, b)
+	}
+}
