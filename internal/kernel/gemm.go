@@ -230,21 +230,29 @@ func packB[T Float](dst []T, trans bool, b []T, ldb, pc, kc, jc, nc, nr int) {
 		if w < nr {
 			clear(d)
 		}
+		p0 := 0
+		if w == nr && is32[T]() {
+			// Whole kc8×nr blocks through the SIMD transpose.
+			p0 = packBT(as32(d), as32(b[(jc+jr)*ldb+pc:]), ldb, kc, nr)
+			if p0 == kc {
+				continue
+			}
+		}
 		j := 0
 		for ; j+4 <= w; j += 4 {
 			s0 := b[(jc+jr+j)*ldb+pc:][:kc]
 			s1 := b[(jc+jr+j+1)*ldb+pc:][:kc]
 			s2 := b[(jc+jr+j+2)*ldb+pc:][:kc]
 			s3 := b[(jc+jr+j+3)*ldb+pc:][:kc]
-			for p := range s0 {
+			for p := p0; p < kc; p++ {
 				dp := d[p*nr+j : p*nr+j+4]
 				dp[0], dp[1], dp[2], dp[3] = s0[p], s1[p], s2[p], s3[p]
 			}
 		}
 		for ; j < w; j++ {
 			src := b[(jc+jr+j)*ldb+pc:][:kc]
-			for p, v := range src {
-				d[p*nr+j] = v
+			for p := p0; p < kc; p++ {
+				d[p*nr+j] = src[p]
 			}
 		}
 	}

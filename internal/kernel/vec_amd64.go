@@ -154,3 +154,20 @@ func dot4(x, b []float32, ldb int, out *[4]float32) bool {
 	}
 	return true
 }
+
+//go:noescape
+func packBTAVX2(dst, src *float32, ldb, kc, nr int)
+
+// packBT packs nr rows of src (row stride ldb) into dst[p*nr+j] =
+// src[j*ldb+p] for p < kc8, the largest multiple of 8 ≤ kc, and returns
+// kc8 (0 when the CPU lacks AVX2 or nr is not a multiple of 8).
+func packBT(dst, src []float32, ldb, kc, nr int) int {
+	kc8 := kc &^ 7
+	if !hasAVX2 || kc8 == 0 || nr%8 != 0 {
+		return 0
+	}
+	_ = src[(nr-1)*ldb+kc8-1]
+	_ = dst[kc8*nr-1]
+	packBTAVX2(&dst[0], &src[0], ldb, kc8, nr)
+	return kc8
+}

@@ -15,3 +15,5 @@ func sum32(x []float32) float32            { return sumGo(x) }
 func dot32(x, y []float32) float32         { return dotGo(x, y) }
 
 func dot4(x, b []float32, ldb int, out *[4]float32) bool { return false }
+
+func packBT(dst, src []float32, ldb, kc, nr int) int { return 0 }
