@@ -1,0 +1,397 @@
+package nn
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/kioku-ml/kioku/autograd"
+	"github.com/kioku-ml/kioku/fn"
+	"github.com/kioku-ml/kioku/seq"
+	"github.com/kioku-ml/kioku/tensor"
+)
+
+// RecurrentInit selects how the recurrent weight matrices W_hh start.
+type RecurrentInit uint8
+
+const (
+	// InitUniform is PyTorch's default: every weight and bias drawn from
+	// U(−1/√H, 1/√H).
+	InitUniform RecurrentInit = iota
+	// InitOrthogonal makes each gate block of W_hh an orthogonal H×H matrix
+	// (Saxe et al. 2013); the other weights keep the default.
+	InitOrthogonal
+	// InitIdentity makes each gate block of W_hh the identity and zeroes
+	// the biases: with the ReLU cell this is the IRNN of Le et al. (2015).
+	InitIdentity
+)
+
+// RecurrentConfig describes a stack of recurrent layers.
+type RecurrentConfig struct {
+	// InputSize and HiddenSize are the feature sizes I and H.
+	InputSize, HiddenSize int
+	// Layers is the number of stacked layers (0 means 1).
+	Layers int
+	// Bidirectional adds a reverse-direction layer beside each forward one;
+	// their outputs are concatenated, so later layers see 2H features.
+	Bidirectional bool
+	// NoBias drops b_ih and b_hh.
+	NoBias bool
+	// Dropout is the probability of dropping each output of every layer but
+	// the last, in training mode (Zaremba et al. 2014: never on the
+	// recurrent path). It must lie in [0, 1).
+	Dropout float64
+	// DType is the parameters' element type (the zero value is Float32).
+	DType tensor.DType
+	// RecurrentInit selects the initialisation of W_hh.
+	RecurrentInit RecurrentInit
+	// ForgetBias, for the LSTM, is written into the forget-gate block of
+	// b_ih (and zero into that of b_hh), as Gers et al. (2000) and
+	// Jozefowicz et al. (2015) recommend (e.g. 1). Zero keeps the default.
+	ForgetBias float64
+}
+
+func (c RecurrentConfig) layers() int { return max(c.Layers, 1) }
+
+func (c RecurrentConfig) dirs() int {
+	if c.Bidirectional {
+		return 2
+	}
+	return 1
+}
+
+func (c RecurrentConfig) validate(cell fn.Cell) error {
+	switch {
+	case c.InputSize <= 0 || c.HiddenSize <= 0:
+		return fmt.Errorf("nn: %v needs positive input and hidden sizes, got %d and %d", cell, c.InputSize, c.HiddenSize)
+	case c.Layers < 0:
+		return fmt.Errorf("nn: %v with %d layers", cell, c.Layers)
+	case !(c.Dropout >= 0 && c.Dropout < 1):
+		return fmt.Errorf("nn: %v dropout %v outside [0, 1)", cell, c.Dropout)
+	case c.DType != tensor.Float32 && c.DType != tensor.Float64:
+		return fmt.Errorf("nn: %v with unknown dtype %v", cell, c.DType)
+	case c.ForgetBias != 0 && cell != fn.LSTMCellKind:
+		return fmt.Errorf("nn: ForgetBias applies to the LSTM only, not %v", cell)
+	case c.ForgetBias != 0 && c.NoBias:
+		return fmt.Errorf("nn: ForgetBias needs biases")
+	case c.RecurrentInit > InitIdentity:
+		return fmt.Errorf("nn: unknown RecurrentInit %d", c.RecurrentInit)
+	}
+	return nil
+}
+
+// stack is the common core of the NStep layers: the parameters of every
+// layer and direction and the packed forward pass.
+type stack struct {
+	cell fn.Cell
+	cfg  RecurrentConfig
+	// weights[l][d] holds layer l, direction d (1 = reverse).
+	weights [][]fn.RecurrentWeights
+	mode    autograd.Mode
+	rng     *tensor.RNG
+}
+
+func newStack(cell fn.Cell, cfg RecurrentConfig, rng *tensor.RNG) (*stack, error) {
+	if err := cfg.validate(cell); err != nil {
+		return nil, err
+	}
+	if rng == nil {
+		return nil, fmt.Errorf("nn: %v needs an RNG for its initialisation", cell)
+	}
+	s := &stack{cell: cell, cfg: cfg, rng: rng.Split()}
+	G, H := cell.Gates(), cfg.HiddenSize
+	bound := 1 / math.Sqrt(float64(H))
+	for l := 0; l < cfg.layers(); l++ {
+		in := cfg.InputSize
+		if l > 0 {
+			in = H * cfg.dirs()
+		}
+		var dirs []fn.RecurrentWeights
+		for d := 0; d < cfg.dirs(); d++ {
+			suffix := fmt.Sprintf("_l%d", l)
+			if d == 1 {
+				suffix += "_reverse"
+			}
+			param := func(name string, shape ...int) *autograd.Variable {
+				t := tensor.New(cfg.DType, shape...)
+				t.RandUniform(rng, -bound, bound)
+				p := autograd.NewParameter(t)
+				p.Name = name + suffix
+				return p
+			}
+			w := fn.RecurrentWeights{WIH: param("weight_ih", G*H, in), WHH: param("weight_hh", G*H, H)}
+			if !cfg.NoBias {
+				w.BIH, w.BHH = param("bias_ih", G*H), param("bias_hh", G*H)
+			}
+			initRecurrent(w, cfg, G, H, rng)
+			dirs = append(dirs, w)
+		}
+		s.weights = append(s.weights, dirs)
+	}
+	return s, nil
+}
+
+// initRecurrent applies the non-default initialisations of cfg to w.
+func initRecurrent(w fn.RecurrentWeights, cfg RecurrentConfig, G, H int, rng *tensor.RNG) {
+	switch cfg.RecurrentInit {
+	case InitOrthogonal:
+		for k := 0; k < G; k++ {
+			orthogonalFill(w.WHH.Data.Slice(k*H, (k+1)*H), rng)
+		}
+	case InitIdentity:
+		whh := w.WHH.Data
+		whh.Zero()
+		for k := 0; k < G; k++ {
+			for j := 0; j < H; j++ {
+				whh.Set(1, k*H+j, j)
+			}
+		}
+		if w.BIH != nil {
+			w.BIH.Data.Zero()
+			w.BHH.Data.Zero()
+		}
+	}
+	if cfg.ForgetBias != 0 {
+		for j := H; j < 2*H; j++ {
+			w.BIH.Data.SetFlat(j, cfg.ForgetBias)
+			w.BHH.Data.SetFlat(j, 0)
+		}
+	}
+}
+
+// orthogonalFill fills the square matrix t with a random orthogonal matrix:
+// the Q factor of a Gaussian matrix (modified Gram–Schmidt in float64),
+// with the signs fixed so that the distribution is uniform (Haar).
+func orthogonalFill(t *tensor.Tensor, rng *tensor.RNG) {
+	n := t.Dim(0)
+	q := make([][]float64, n)
+	for i := range q {
+		q[i] = make([]float64, n)
+		for j := range q[i] {
+			q[i][j] = rng.NormFloat64()
+		}
+	}
+	for i := 0; i < n; i++ {
+		for k := 0; k < i; k++ {
+			var d float64
+			for j := range q[i] {
+				d += q[i][j] * q[k][j]
+			}
+			for j := range q[i] {
+				q[i][j] -= d * q[k][j]
+			}
+		}
+		var norm float64
+		for _, v := range q[i] {
+			norm += v * v
+		}
+		norm = math.Sqrt(norm)
+		for j := range q[i] {
+			q[i][j] /= norm
+		}
+	}
+	for i := range q {
+		for j := range q[i] {
+			t.Set(q[i][j], i, j)
+		}
+	}
+}
+
+// Params returns the parameters in PyTorch's order, named as in its
+// state_dict: weight_ih_l{k}, weight_hh_l{k}, bias_ih_l{k}, bias_hh_l{k},
+// then the same with _reverse, for each layer k.
+func (s *stack) Params() []*autograd.Variable {
+	var ps []*autograd.Variable
+	for _, dirs := range s.weights {
+		for _, w := range dirs {
+			ps = append(ps, w.WIH, w.WHH)
+			if w.BIH != nil {
+				ps = append(ps, w.BIH, w.BHH)
+			}
+		}
+	}
+	return ps
+}
+
+// SetMode switches dropout between layers on (Train) or off (Eval).
+func (s *stack) SetMode(m autograd.Mode) { s.mode = m }
+
+// Config returns the configuration the layer was built with.
+func (s *stack) Config() RecurrentConfig { return s.cfg }
+
+// initial returns the initial state of layer l, direction d from a
+// (Layers·D, B, H) tensor in the caller's order, sorted for packing; nil
+// gives zeros.
+func (s *stack) initial(h0 *autograd.Variable, k int, p *seq.Packing) *autograd.Variable {
+	B, H := p.Batch(), s.cfg.HiddenSize
+	if h0 == nil {
+		return autograd.NewVariable(tensor.New(s.cfg.DType, B, H))
+	}
+	return fn.GatherRows(fn.Reshape(fn.Slice(h0, 0, k, k+1), B, H), p.Order)
+}
+
+// forward runs the stack. It returns the final states (Layers·D, B, H) in
+// the caller's order (cN nil for cells without a cell state) and the
+// per-sequence outputs.
+func (s *stack) forward(h0, c0 *autograd.Variable, xs []*autograd.Variable) (hN, cN *autograd.Variable, ys []*autograd.Variable) {
+	if len(xs) == 0 {
+		panic(fmt.Sprintf("nn: %v forward on no sequences", s.cell))
+	}
+	lengths := make([]int, len(xs))
+	for i, x := range xs {
+		if x.Data.NDim() != 2 || x.Data.Dim(1) != s.cfg.InputSize || x.Data.Dim(0) == 0 {
+			panic(fmt.Sprintf("nn: %v sequence %d has shape %v; want (length ≥ 1, %d)", s.cell, i, x.Shape(), s.cfg.InputSize))
+		}
+		lengths[i] = x.Data.Dim(0)
+	}
+	p := seq.MustPacking(lengths)
+	L, D, B, H := s.cfg.layers(), s.cfg.dirs(), len(xs), s.cfg.HiddenSize
+	for name, st := range map[string]*autograd.Variable{"h0": h0, "c0": c0} {
+		if st != nil && !sliceEqual(st.Shape(), []int{L * D, B, H}) {
+			panic(fmt.Sprintf("nn: %v initial state %s has shape %v; want (%d, %d, %d)", s.cell, name, st.Shape(), L*D, B, H))
+		}
+	}
+	x := fn.GatherRows(concatRows(xs), p.PackIndex())
+	sq := fn.Sequence{BatchSizes: p.BatchSizes}
+	var hs, cs []*autograd.Variable
+	for l := 0; l < L; l++ {
+		var outs []*autograd.Variable
+		for d := 0; d < D; d++ {
+			sq.Reverse = d == 1
+			k := l*D + d
+			w := s.weights[l][d]
+			var y, h, c *autograd.Variable
+			switch s.cell {
+			case fn.LSTMCellKind:
+				y, h, c = fn.LSTMSequence(x, s.initial(h0, k, p), s.initial(c0, k, p), w, sq)
+				cs = append(cs, c)
+			case fn.GRUCellKind:
+				y, h = fn.GRUSequence(x, s.initial(h0, k, p), w, sq)
+			default:
+				y, h = fn.RNNSequence(x, s.initial(h0, k, p), w, s.cell == fn.RNNReLUCellKind, sq)
+			}
+			outs = append(outs, y)
+			hs = append(hs, h)
+		}
+		x = outs[0]
+		if D == 2 {
+			x = fn.Concat(outs, 1)
+		}
+		if l < L-1 && s.cfg.Dropout > 0 {
+			x = fn.Dropout(x, s.cfg.Dropout, s.rng, s.mode)
+		}
+	}
+	hN = s.finalStates(hs, p)
+	if cs != nil {
+		cN = s.finalStates(cs, p)
+	}
+	y := fn.GatherRows(x, p.UnpackIndex())
+	if len(xs) == 1 {
+		return hN, cN, []*autograd.Variable{y}
+	}
+	return hN, cN, fn.Split(y, lengths, 0)
+}
+
+// finalStates turns per-(layer, direction) final states in sorted order
+// into one (Layers·D, B, H) variable in the caller's order.
+func (s *stack) finalStates(states []*autograd.Variable, p *seq.Packing) *autograd.Variable {
+	B, H := p.Batch(), s.cfg.HiddenSize
+	parts := make([]*autograd.Variable, len(states))
+	for k, st := range states {
+		parts[k] = fn.Reshape(fn.GatherRows(st, p.Rank), 1, B, H)
+	}
+	if len(parts) == 1 {
+		return parts[0]
+	}
+	return fn.Concat(parts, 0)
+}
+
+// concatRows concatenates variables along the first axis (no-op for one).
+func concatRows(xs []*autograd.Variable) *autograd.Variable {
+	if len(xs) == 1 {
+		return xs[0]
+	}
+	return fn.Concat(xs, 0)
+}
+
+func sliceEqual(a, b []int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// NStepLSTM is a stack of LSTM layers (fn.LSTMCellKind), optionally
+// bidirectional, run over a list of variable-length sequences at once, as
+// Chainer's L.NStepLSTM and PyTorch's nn.LSTM on a PackedSequence.
+// Parameters follow PyTorch's names and layout.
+type NStepLSTM struct{ *stack }
+
+// NewNStepLSTM returns an LSTM stack initialised from rng, or an error
+// for an invalid configuration.
+func NewNStepLSTM(cfg RecurrentConfig, rng *tensor.RNG) (*NStepLSTM, error) {
+	s, err := newStack(fn.LSTMCellKind, cfg, rng)
+	if err != nil {
+		return nil, err
+	}
+	return &NStepLSTM{s}, nil
+}
+
+// Forward runs the stack over xs, a list of sequences of shape (length, I)
+// in any order of lengths. h0 and c0, of shape (Layers·D, B, H) in xs's
+// order as in PyTorch, may be nil for zeros. It returns the final states
+// hN, cN (same shape; each sequence's state at its own last step, and for
+// the reverse direction at its first) and the outputs of the last layer,
+// one (length, D·H) variable per sequence in xs's order.
+func (m *NStepLSTM) Forward(h0, c0 *autograd.Variable, xs []*autograd.Variable) (hN, cN *autograd.Variable, ys []*autograd.Variable) {
+	return m.forward(h0, c0, xs)
+}
+
+// NStepGRU is a stack of GRU layers (fn.GRUCellKind, the PyTorch/cuDNN
+// form), optionally bidirectional, over variable-length sequences.
+type NStepGRU struct{ *stack }
+
+// NewNStepGRU returns a GRU stack initialised from rng, or an error for an
+// invalid configuration.
+func NewNStepGRU(cfg RecurrentConfig, rng *tensor.RNG) (*NStepGRU, error) {
+	s, err := newStack(fn.GRUCellKind, cfg, rng)
+	if err != nil {
+		return nil, err
+	}
+	return &NStepGRU{s}, nil
+}
+
+// Forward runs the stack over xs; see NStepLSTM.Forward. h0 may be nil.
+func (m *NStepGRU) Forward(h0 *autograd.Variable, xs []*autograd.Variable) (hN *autograd.Variable, ys []*autograd.Variable) {
+	hN, _, ys = m.forward(h0, nil, xs)
+	return hN, ys
+}
+
+// NStepRNN is a stack of Elman RNN layers with tanh or ReLU, optionally
+// bidirectional, over variable-length sequences. With ReLU and
+// InitIdentity it is a stack of IRNNs (Le et al. 2015).
+type NStepRNN struct{ *stack }
+
+// NewNStepRNN returns an Elman RNN stack (ReLU when relu is set)
+// initialised from rng, or an error for an invalid configuration.
+func NewNStepRNN(cfg RecurrentConfig, relu bool, rng *tensor.RNG) (*NStepRNN, error) {
+	cell := fn.RNNTanhCellKind
+	if relu {
+		cell = fn.RNNReLUCellKind
+	}
+	s, err := newStack(cell, cfg, rng)
+	if err != nil {
+		return nil, err
+	}
+	return &NStepRNN{s}, nil
+}
+
+// Forward runs the stack over xs; see NStepLSTM.Forward. h0 may be nil.
+func (m *NStepRNN) Forward(h0 *autograd.Variable, xs []*autograd.Variable) (hN *autograd.Variable, ys []*autograd.Variable) {
+	hN, _, ys = m.forward(h0, nil, xs)
+	return hN, ys
+}
