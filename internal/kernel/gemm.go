@@ -263,10 +263,10 @@ func packB[T Float](dst []T, trans bool, b []T, ldb, pc, kc, jc, nc, nr int) {
 const (
 	// smallGemm is the m·n·k below which the unpacked loop in gemmGeneric
 	// beats packing.
-	smallGemm = 2 * 1024
+	smallGemm = 256
 	// parallelFlops is the 2·m·n·k below which a product stays on the
 	// calling goroutine.
-	parallelFlops = 2 << 20
+	parallelFlops = 3 << 19
 )
 
 // gemmTask is a parallel GEMM: tasks are the parts of a split of C.

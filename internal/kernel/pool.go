@@ -4,6 +4,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // The worker pool. kioku runs parallel kernels on one set of goroutines
@@ -11,6 +12,8 @@ import (
 // thread, and then lives for the life of the process. It has
 // GOMAXPROCS−1 workers (GOMAXPROCS as read at that first use); the calling
 // goroutine always takes part, so a call uses at most GOMAXPROCS threads.
+// An idle worker polls for new work for a short while (spinTime) before it
+// blocks, so back-to-back calls do not pay for waking threads.
 // The pool holds no per-call state: every call hands it a job with its own
 // counters, so any number of goroutines may use it at once. When all
 // workers are busy the caller simply does more of the job itself.
@@ -62,12 +65,43 @@ func startPool() {
 	poolThreads = max(1, runtime.GOMAXPROCS(0))
 	poolWork = make(chan *job, 4*poolThreads)
 	for i := 1; i < poolThreads; i++ {
-		go func() {
-			for j := range poolWork {
-				j.run()
-				j.release()
-			}
-		}()
+		go worker()
+	}
+}
+
+// spinTime is how long an idle worker keeps polling for work before it
+// blocks. Waking a blocked thread can take tens of microseconds on a
+// virtual machine, longer than a mid-sized product takes, so during a
+// stream of calls (an RNN step after step) the workers stay awake.
+const spinTime = 200 * time.Microsecond
+
+func worker() {
+	for {
+		var j *job
+		select {
+		case j = <-poolWork:
+		default:
+			j = spinForWork()
+		}
+		j.run()
+		j.release()
+	}
+}
+
+// spinForWork polls for a job for up to spinTime, yielding the processor
+// between polls, then blocks until one arrives.
+func spinForWork() *job {
+	start := time.Now()
+	for i := 0; ; i++ {
+		select {
+		case j := <-poolWork:
+			return j
+		default:
+		}
+		if i%64 == 63 && time.Since(start) > spinTime {
+			return <-poolWork
+		}
+		runtime.Gosched()
 	}
 }
 
