@@ -98,12 +98,10 @@ func newStack(cell fn.Cell, cfg RecurrentConfig, rng *tensor.RNG) (*stack, error
 		return nil, fmt.Errorf("nn: %v needs an RNG for its initialisation", cell)
 	}
 	s := &stack{cell: cell, cfg: cfg, rng: rng.Split()}
-	G, H := cell.Gates(), cfg.HiddenSize
-	bound := 1 / math.Sqrt(float64(H))
 	for l := 0; l < cfg.layers(); l++ {
 		in := cfg.InputSize
 		if l > 0 {
-			in = H * cfg.dirs()
+			in = cfg.HiddenSize * cfg.dirs()
 		}
 		var dirs []fn.RecurrentWeights
 		for d := 0; d < cfg.dirs(); d++ {
@@ -111,28 +109,39 @@ func newStack(cell fn.Cell, cfg RecurrentConfig, rng *tensor.RNG) (*stack, error
 			if d == 1 {
 				suffix += "_reverse"
 			}
-			param := func(name string, shape ...int) *autograd.Variable {
-				t := tensor.New(cfg.DType, shape...)
-				t.RandUniform(rng, -bound, bound)
-				p := autograd.NewParameter(t)
-				p.Name = name + suffix
-				return p
-			}
-			w := fn.RecurrentWeights{WIH: param("weight_ih", G*H, in), WHH: param("weight_hh", G*H, H)}
-			if !cfg.NoBias {
-				w.BIH, w.BHH = param("bias_ih", G*H), param("bias_hh", G*H)
-			}
-			initRecurrent(w, cfg, G, H, rng)
-			dirs = append(dirs, w)
+			dirs = append(dirs, newWeights(cell, in, cfg.HiddenSize, suffix, weightInit{cfg.NoBias, cfg.DType, cfg.RecurrentInit, cfg.ForgetBias}, rng))
 		}
 		s.weights = append(s.weights, dirs)
 	}
 	return s, nil
 }
 
-// initRecurrent applies the non-default initialisations of cfg to w.
-func initRecurrent(w fn.RecurrentWeights, cfg RecurrentConfig, G, H int, rng *tensor.RNG) {
-	switch cfg.RecurrentInit {
+// weightInit gathers the options that shape a layer's initial weights.
+type weightInit struct {
+	noBias     bool
+	dtype      tensor.DType
+	recurrent  RecurrentInit
+	forgetBias float64
+}
+
+// newWeights returns the parameters of one recurrent layer and direction
+// with input size in and hidden size H, named weight_ih+suffix and so on,
+// initialised as PyTorch does (U(−1/√H, 1/√H)) and then as init asks.
+func newWeights(cell fn.Cell, in, H int, suffix string, init weightInit, rng *tensor.RNG) fn.RecurrentWeights {
+	G := cell.Gates()
+	bound := 1 / math.Sqrt(float64(H))
+	param := func(name string, shape ...int) *autograd.Variable {
+		t := tensor.New(init.dtype, shape...)
+		t.RandUniform(rng, -bound, bound)
+		p := autograd.NewParameter(t)
+		p.Name = name + suffix
+		return p
+	}
+	w := fn.RecurrentWeights{WIH: param("weight_ih", G*H, in), WHH: param("weight_hh", G*H, H)}
+	if !init.noBias {
+		w.BIH, w.BHH = param("bias_ih", G*H), param("bias_hh", G*H)
+	}
+	switch init.recurrent {
 	case InitOrthogonal:
 		for k := 0; k < G; k++ {
 			orthogonalFill(w.WHH.Data.Slice(k*H, (k+1)*H), rng)
@@ -150,12 +159,13 @@ func initRecurrent(w fn.RecurrentWeights, cfg RecurrentConfig, G, H int, rng *te
 			w.BHH.Data.Zero()
 		}
 	}
-	if cfg.ForgetBias != 0 {
+	if init.forgetBias != 0 {
 		for j := H; j < 2*H; j++ {
-			w.BIH.Data.SetFlat(j, cfg.ForgetBias)
+			w.BIH.Data.SetFlat(j, init.forgetBias)
 			w.BHH.Data.SetFlat(j, 0)
 		}
 	}
+	return w
 }
 
 // orthogonalFill fills the square matrix t with a random orthogonal matrix:
