@@ -246,21 +246,18 @@ func (s *stack) forward(h0, c0 *autograd.Variable, xs []*autograd.Variable) (hN,
 	if len(xs) == 0 {
 		panic(fmt.Sprintf("nn: %v forward on no sequences", s.cell))
 	}
-	lengths := make([]int, len(xs))
 	for i, x := range xs {
 		if x.Data.NDim() != 2 || x.Data.Dim(1) != s.cfg.InputSize || x.Data.Dim(0) == 0 {
 			panic(fmt.Sprintf("nn: %v sequence %d has shape %v; want (length ≥ 1, %d)", s.cell, i, x.Shape(), s.cfg.InputSize))
 		}
-		lengths[i] = x.Data.Dim(0)
 	}
-	p := seq.MustPacking(lengths)
+	x, p := PackSequences(xs)
 	L, D, B, H := s.cfg.layers(), s.cfg.dirs(), len(xs), s.cfg.HiddenSize
 	for name, st := range map[string]*autograd.Variable{"h0": h0, "c0": c0} {
 		if st != nil && !sliceEqual(st.Shape(), []int{L * D, B, H}) {
 			panic(fmt.Sprintf("nn: %v initial state %s has shape %v; want (%d, %d, %d)", s.cell, name, st.Shape(), L*D, B, H))
 		}
 	}
-	x := fn.GatherRows(concatRows(xs), p.PackIndex())
 	sq := fn.Sequence{BatchSizes: p.BatchSizes}
 	var hs, cs []*autograd.Variable
 	for l := 0; l < L; l++ {
@@ -294,11 +291,7 @@ func (s *stack) forward(h0, c0 *autograd.Variable, xs []*autograd.Variable) (hN,
 	if cs != nil {
 		cN = s.finalStates(cs, p)
 	}
-	y := fn.GatherRows(x, p.UnpackIndex())
-	if len(xs) == 1 {
-		return hN, cN, []*autograd.Variable{y}
-	}
-	return hN, cN, fn.Split(y, lengths, 0)
+	return hN, cN, UnpackSequences(x, p)
 }
 
 // finalStates turns per-(layer, direction) final states in sorted order
