@@ -6,6 +6,7 @@ import (
 
 	"github.com/kioku-ml/kioku/autograd"
 	"github.com/kioku-ml/kioku/fn"
+	"github.com/kioku-ml/kioku/nn/initializer"
 	"github.com/kioku-ml/kioku/seq"
 	"github.com/kioku-ml/kioku/tensor"
 )
@@ -132,7 +133,7 @@ func newWeights(cell fn.Cell, in, H int, suffix string, init weightInit, rng *te
 	bound := 1 / math.Sqrt(float64(H))
 	param := func(name string, shape ...int) *autograd.Variable {
 		t := tensor.New(init.dtype, shape...)
-		t.RandUniform(rng, -bound, bound)
+		initializer.Uniform(t, rng, -bound, bound)
 		p := autograd.NewParameter(t)
 		p.Name = name + suffix
 		return p
@@ -144,15 +145,11 @@ func newWeights(cell fn.Cell, in, H int, suffix string, init weightInit, rng *te
 	switch init.recurrent {
 	case InitOrthogonal:
 		for k := 0; k < G; k++ {
-			orthogonalFill(w.WHH.Data.Slice(k*H, (k+1)*H), rng)
+			initializer.Orthogonal(w.WHH.Data.Slice(k*H, (k+1)*H), rng, 1)
 		}
 	case InitIdentity:
-		whh := w.WHH.Data
-		whh.Zero()
 		for k := 0; k < G; k++ {
-			for j := 0; j < H; j++ {
-				whh.Set(1, k*H+j, j)
-			}
+			initializer.Identity(w.WHH.Data.Slice(k*H, (k+1)*H), 1)
 		}
 		if w.BIH != nil {
 			w.BIH.Data.Zero()
@@ -166,44 +163,6 @@ func newWeights(cell fn.Cell, in, H int, suffix string, init weightInit, rng *te
 		}
 	}
 	return w
-}
-
-// orthogonalFill fills the square matrix t with a random orthogonal matrix:
-// the Q factor of a Gaussian matrix (modified Gram–Schmidt in float64),
-// with the signs fixed so that the distribution is uniform (Haar).
-func orthogonalFill(t *tensor.Tensor, rng *tensor.RNG) {
-	n := t.Dim(0)
-	q := make([][]float64, n)
-	for i := range q {
-		q[i] = make([]float64, n)
-		for j := range q[i] {
-			q[i][j] = rng.NormFloat64()
-		}
-	}
-	for i := 0; i < n; i++ {
-		for k := 0; k < i; k++ {
-			var d float64
-			for j := range q[i] {
-				d += q[i][j] * q[k][j]
-			}
-			for j := range q[i] {
-				q[i][j] -= d * q[k][j]
-			}
-		}
-		var norm float64
-		for _, v := range q[i] {
-			norm += v * v
-		}
-		norm = math.Sqrt(norm)
-		for j := range q[i] {
-			q[i][j] /= norm
-		}
-	}
-	for i := range q {
-		for j := range q[i] {
-			t.Set(q[i][j], i, j)
-		}
-	}
 }
 
 // Params returns the parameters in PyTorch's order, named as in its
