@@ -1,0 +1,18 @@
+// Package nn holds kioku's layers — links, in Chainer's word — and the
+// small module system that names their parameters.
+//
+// A layer owns its parameters (autograd variables) and has a Forward
+// method built from the differentiable functions of package fn. Every
+// layer is a Module: Params lists its parameters in a fixed order, each
+// named in Variable.Name as PyTorch names it ("weight", "bias",
+// "weight_ih_l0", …). Models made of several layers implement Parent so
+// that NamedParams gives dotted names ("encoder.weight_ih_l0"), exactly
+// the keys of the same model's PyTorch state_dict. There is no reflection:
+// a model lists its sub-modules itself.
+//
+// Constructors take a configuration struct and an explicit *tensor.RNG for
+// the initialisation, and return an error for an invalid configuration
+// (sizes and options usually come from flags or files). The default
+// initialisations are PyTorch's; package nn/initializer has the others.
+// Parameters are float32 unless the configuration asks for float64.
+package nn
