@@ -35,10 +35,11 @@ func (f *lstmCell) Forward(in []*tensor.Tensor) []*tensor.Tensor {
 	b, H := cp.Dim(0), cp.Dim(1)
 	f.act = g.Clone()
 	c, h := cp.Clone(), newLike(cp, b, H)
+	ct := newLike(cp, b, H) // the candidate cell, equal to c here
 	if cp.DType() == tensor.Float64 {
-		lstmForwardStep(data[float64](f.act), data[float64](c), data[float64](h), nil, b, H)
+		lstmForwardStep(data[float64](f.act), data[float64](c), data[float64](h), data[float64](ct), nil, stepMasks[float64]{}, b, H)
 	} else {
-		lstmForwardStep(data[float32](f.act), data[float32](c), data[float32](h), nil, b, H)
+		lstmForwardStep(data[float32](f.act), data[float32](c), data[float32](h), data[float32](ct), nil, stepMasks[float32]{}, b, H)
 	}
 	return []*tensor.Tensor{c, h}
 }
@@ -56,9 +57,9 @@ func (f *lstmCell) Backward(in, out, gy []*tensor.Tensor, need []bool) []*tensor
 	}
 	dg := newLike(cp, b, 4*H)
 	if cp.DType() == tensor.Float64 {
-		lstmBackwardStep(data[float64](dg), data[float64](dh), data[float64](dc), data[float64](f.act), data[float64](out[0]), data[float64](cp), nil, nil, b, H)
+		lstmBackwardStep(data[float64](dg), data[float64](dh), data[float64](dc), data[float64](f.act), data[float64](out[0]), data[float64](cp), nil, nil, stepMasks[float64]{}, b, H)
 	} else {
-		lstmBackwardStep(data[float32](dg), data[float32](dh), data[float32](dc), data[float32](f.act), data[float32](out[0]), data[float32](cp), nil, nil, b, H)
+		lstmBackwardStep(data[float32](dg), data[float32](dh), data[float32](dc), data[float32](f.act), data[float32](out[0]), data[float32](cp), nil, nil, stepMasks[float32]{}, b, H)
 	}
 	return []*tensor.Tensor{dc, dg}
 }

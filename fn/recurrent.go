@@ -86,6 +86,32 @@ type RecurrentWeights struct {
 type Sequence struct {
 	BatchSizes []int
 	Reverse    bool
+	// Masks holds optional regularisation masks applied inside the fused
+	// kernel; the zero value applies none.
+	Masks RecurrentMasks
+}
+
+// RecurrentMasks are the regularisation masks the fused kernels apply
+// inside the recurrence. They are constants (no gradient flows to them);
+// nil fields apply nothing. Rows follow the packed layout: a (B, H) mask
+// is indexed by sorted sequence (row i of step t is sequence i), an (N, H)
+// mask by packed row.
+type RecurrentMasks struct {
+	// H (B, H) multiplies h₋₁ where it enters the recurrent product W_hh·h₋₁
+	// at every step: variational dropout of the recurrent connections (Gal
+	// & Ghahramani 2016), one mask per sequence, entries 0 or 1/(1−p).
+	H *tensor.Tensor
+	// Candidate (N, H) multiplies the candidate before it enters the
+	// state — g in c = f⊙c₋₁ + i⊙(m⊙g) for the LSTM, n in
+	// h = (1−z)⊙(m⊙n) + z⊙h₋₁ for the GRU: recurrent dropout without
+	// memory loss (Semeniuta et al. 2016). Not for the Elman RNN.
+	Candidate *tensor.Tensor
+	// ZoneH and ZoneC (N, H) are zoneout weights (Krueger et al. 2017):
+	// h = z⊙h₋₁ + (1−z)⊙h̃ and, for the LSTM, c = z_c⊙c₋₁ + (1−z_c)⊙c̃,
+	// where h̃ = o⊙tanh(c̃) uses the candidate cell c̃ = f⊙c₋₁ + i⊙g. In
+	// training the entries are 0 or 1 (1 keeps the unit's previous value);
+	// in evaluation they are the zoneout probability.
+	ZoneH, ZoneC *tensor.Tensor
 }
 
 // LSTMSequence runs an LSTM over a packed batch as one fused function, the
@@ -134,7 +160,13 @@ func recurrentApply(cell Cell, x, h0, c0 *Variable, w RecurrentWeights, seq Sequ
 	if w.Peephole != nil && cell != LSTMCellKind {
 		panic(fmt.Sprintf("fn: peephole weights given to a %v", cell))
 	}
-	f := &recurrent{cell: cell, batchSizes: seq.BatchSizes, reverse: seq.Reverse}
+	if seq.Masks.Candidate != nil && cell != LSTMCellKind && cell != GRUCellKind {
+		panic(fmt.Sprintf("fn: a candidate (Semeniuta) dropout mask given to a %v, which has no candidate", cell))
+	}
+	if seq.Masks.ZoneC != nil && cell != LSTMCellKind {
+		panic(fmt.Sprintf("fn: a cell-state zoneout mask given to a %v", cell))
+	}
+	f := &recurrent{cell: cell, batchSizes: seq.BatchSizes, reverse: seq.Reverse, masks: seq.Masks}
 	in := []*Variable{x, h0}
 	if c0 != nil {
 		in = append(in, c0)
@@ -157,10 +189,12 @@ type recurrent struct {
 	batchSizes     []int
 	reverse        bool
 	bias, peephole bool
+	masks          RecurrentMasks
 
 	// Saved by Forward for Backward.
-	act *tensor.Tensor // (N, G·H): gate activations (LSTM i,f,g,o; GRU r,z,n)
-	cs  *tensor.Tensor // LSTM: (N, H) cell states
+	act *tensor.Tensor // (N, G·H): gate activations (LSTM i,f,g,o; GRU r,z,n; RNN h̃)
+	cs  *tensor.Tensor // LSTM: (N, H) candidate cell states c̃
+	cz  *tensor.Tensor // LSTM with cell zoneout: (N, H) cell states after zoneout
 	hhn *tensor.Tensor // GRU: (N, H) W_hn·h₋₁ + b_hn
 }
 
@@ -224,6 +258,16 @@ func (f *recurrent) args(in []*tensor.Tensor) recurrentArgs {
 	if a.peep != nil && !sliceEq(a.peep.Shape(), []int{3, a.hidden}) {
 		bad(fmt.Sprintf("peephole weights must be (3, %d), got %v", a.hidden, a.peep.Shape()))
 	}
+	m := f.masks
+	for _, mk := range []struct {
+		name string
+		t    *tensor.Tensor
+		rows int
+	}{{"H", m.H, a.batch}, {"Candidate", m.Candidate, a.n}, {"ZoneH", m.ZoneH, a.n}, {"ZoneC", m.ZoneC, a.n}} {
+		if mk.t != nil && (!sliceEq(mk.t.Shape(), []int{mk.rows, a.hidden}) || mk.t.DType() != a.x.DType()) {
+			bad(fmt.Sprintf("mask %s is %v %v; want %v (%d, %d)", mk.name, mk.t.DType(), mk.t.Shape(), a.x.DType(), mk.rows, a.hidden))
+		}
+	}
 	return a
 }
 
@@ -279,6 +323,9 @@ func (f *recurrent) Forward(in []*tensor.Tensor) []*tensor.Tensor {
 		cN = a.c0.Clone()
 		out = append(out, cN)
 		f.cs = newLike(a.x, a.n, a.hidden)
+		if f.masks.ZoneC != nil {
+			f.cz = newLike(a.x, a.n, a.hidden)
+		}
 	}
 	f.act = newLike(a.x, a.n, a.gates*a.hidden)
 	if f.cell == GRUCellKind {
@@ -300,13 +347,25 @@ func opt[T kernel.Float](t *tensor.Tensor) []T {
 	return data[T](t)
 }
 
+// rowsOf returns rows [off, off+b) of a (·, w) matrix, or nil for nil.
+func rowsOf[T kernel.Float](v []T, off, b, w int) []T {
+	if v == nil {
+		return nil
+	}
+	return v[off*w : (off+b)*w]
+}
+
+// stepMasks are the masks of one step, nil where absent.
+type stepMasks[T kernel.Float] struct{ cand, zh, zc []T }
+
 func recurrentForward[T kernel.Float](f *recurrent, a recurrentArgs, yst, hNt, cNt *tensor.Tensor) {
 	H, G := a.hidden, a.gates
 	GH := G * H
 	x, wih, whh := data[T](a.x), data[T](a.wih), data[T](a.whh)
 	bih, bhh, peep := opt[T](a.bih), opt[T](a.bhh), opt[T](a.peep)
 	ys, h, c := data[T](yst), data[T](hNt), opt[T](cNt)
-	act, cs, hhn := data[T](f.act), opt[T](f.cs), opt[T](f.hhn)
+	act, cs, cz, hhn := data[T](f.act), opt[T](f.cs), opt[T](f.cz), opt[T](f.hhn)
+	hmask, cand, zoneH, zoneC := opt[T](f.masks.H), opt[T](f.masks.Candidate), opt[T](f.masks.ZoneH), opt[T](f.masks.ZoneC)
 
 	// Input projection of all steps at once. The GRU keeps the recurrent
 	// bias apart (it sits inside r⊙(…)); the other cells fold both biases in.
@@ -329,33 +388,57 @@ func recurrentForward[T kernel.Float](f *recurrent, a recurrentArgs, yst, hNt, c
 	if f.cell == GRUCellKind {
 		hh = make([]T, a.batch*GH)
 	}
+	var hm, hold []T // the masked h₋₁ fed to W_hh; a copy of h₋₁ for zoneout
+	if hmask != nil {
+		hm = make([]T, a.batch*H)
+	}
+	if zoneH != nil {
+		hold = make([]T, a.batch*H)
+	}
 	for _, s := range f.schedule() {
 		b := s.rows
 		gates := act[s.off*GH : (s.off+b)*GH]
 		hprev := h[:b*H] // the running state: rows not yet active still hold h0
-		if f.cell == GRUCellKind {
+		hin := hprev
+		if hmask != nil {
+			hin = hm[:b*H]
+			kernel.Mul(hin, hprev, hmask[:b*H])
+		}
+		if hold != nil {
+			copy(hold[:b*H], hprev)
+		}
+		m := stepMasks[T]{rowsOf(cand, s.off, b, H), rowsOf(zoneH, s.off, b, H), rowsOf(zoneC, s.off, b, H)}
+		switch f.cell {
+		case GRUCellKind:
 			hs := hh[:b*GH]
 			if bhh != nil {
 				for r := 0; r < b; r++ {
 					copy(hs[r*GH:(r+1)*GH], bhh)
 				}
 			}
-			kernel.Gemm(false, true, b, GH, H, 1, hprev, H, whh, H, beta, hs, GH)
-			gruForwardStep(gates, hs, hprev, hhn[s.off*H:(s.off+b)*H], b, H)
-		} else {
-			kernel.Gemm(false, true, b, GH, H, 1, hprev, H, whh, H, 1, gates, GH)
-			switch f.cell {
-			case LSTMCellKind:
-				lstmForwardStep(gates, c[:b*H], hprev, peep, b, H)
-				copy(cs[s.off*H:(s.off+b)*H], c[:b*H])
-			case RNNTanhCellKind:
+			kernel.Gemm(false, true, b, GH, H, 1, hin, H, whh, H, beta, hs, GH)
+			gruForwardStep(gates, hs, hprev, hhn[s.off*H:(s.off+b)*H], m.cand, b, H)
+		case LSTMCellKind:
+			kernel.Gemm(false, true, b, GH, H, 1, hin, H, whh, H, 1, gates, GH)
+			lstmForwardStep(gates, c[:b*H], hprev, cs[s.off*H:(s.off+b)*H], peep, m, b, H)
+			if cz != nil {
+				copy(cz[s.off*H:(s.off+b)*H], c[:b*H])
+			}
+		default:
+			kernel.Gemm(false, true, b, GH, H, 1, hin, H, whh, H, 1, gates, GH)
+			if f.cell == RNNTanhCellKind {
 				kernel.Tanh(gates, gates)
-				copy(hprev, gates)
-			case RNNReLUCellKind:
+			} else {
 				for i, v := range gates {
 					gates[i] = max(v, 0)
 				}
-				copy(hprev, gates)
+			}
+			copy(hprev, gates)
+		}
+		if m.zh != nil { // h = z⊙h₋₁ + (1−z)⊙h̃
+			old := hold[:b*H]
+			for i, z := range m.zh {
+				hprev[i] = z*old[i] + (1-z)*hprev[i]
 			}
 		}
 		copy(ys[s.off*H:(s.off+b)*H], hprev)
@@ -363,14 +446,17 @@ func recurrentForward[T kernel.Float](f *recurrent, a recurrentArgs, yst, hNt, c
 }
 
 // lstmForwardStep turns the pre-activations in gates (b, 4H) into the gate
-// activations i, f, g, o in place, updates the cell state c (b, H) from
-// c₋₁ to c, and writes h = o⊙tanh(c) into h.
-func lstmForwardStep[T kernel.Float](gates, c, h, peep []T, b, H int) {
+// activations i, f, g, o in place, writes the candidate cell
+// c̃ = f⊙c₋₁ + i⊙(m⊙g) into ct, updates the cell state c (b, H) from c₋₁
+// to c (= c̃, or z_c⊙c₋₁ + (1−z_c)⊙c̃ with zoneout) and writes
+// h̃ = o⊙tanh(c̃) into h. Peephole weights, when given, add p_i⊙c₋₁ and
+// p_f⊙c₋₁ to i and f, and p_o⊙c̃ to o.
+func lstmForwardStep[T kernel.Float](gates, c, h, ct, peep []T, m stepMasks[T], b, H int) {
 	G := 4 * H
 	for r := 0; r < b; r++ {
 		g := gates[r*G : (r+1)*G]
 		ai, af, ag, ao := g[:H], g[H:2*H], g[2*H:3*H], g[3*H:]
-		cr, hr := c[r*H:(r+1)*H], h[r*H:(r+1)*H]
+		cr, hr, ctr := c[r*H:(r+1)*H], h[r*H:(r+1)*H], ct[r*H:(r+1)*H]
 		if peep != nil {
 			for j := range H {
 				ai[j] += peep[j] * cr[j]
@@ -379,25 +465,41 @@ func lstmForwardStep[T kernel.Float](gates, c, h, peep []T, b, H int) {
 		}
 		kernel.Sigmoid(g[:2*H], g[:2*H])
 		kernel.Tanh(ag, ag)
-		for j := range H {
-			cr[j] = af[j]*cr[j] + ai[j]*ag[j]
+		if m.cand != nil {
+			mr := m.cand[r*H : (r+1)*H]
+			for j := range H {
+				ctr[j] = af[j]*cr[j] + ai[j]*ag[j]*mr[j]
+			}
+		} else {
+			for j := range H {
+				ctr[j] = af[j]*cr[j] + ai[j]*ag[j]
+			}
 		}
 		if peep != nil {
 			for j := range H {
-				ao[j] += peep[2*H+j] * cr[j]
+				ao[j] += peep[2*H+j] * ctr[j]
 			}
 		}
 		kernel.Sigmoid(ao, ao)
-		kernel.Tanh(hr, cr)
+		kernel.Tanh(hr, ctr)
 		kernel.Mul(hr, hr, ao)
+		if m.zc != nil {
+			zr := m.zc[r*H : (r+1)*H]
+			for j := range H {
+				cr[j] = zr[j]*cr[j] + (1-zr[j])*ctr[j]
+			}
+		} else {
+			copy(cr, ctr)
+		}
 	}
 }
 
 // gruForwardStep computes a GRU step: xg (b, 3H) holds the input
 // pre-activations and becomes the activations r, z, n; hh (b, 3H) holds
 // W_hh·h₋₁ + b_hh; hhn receives its n block for the backward pass; h is
-// updated from h₋₁ to h in place.
-func gruForwardStep[T kernel.Float](xg, hh, h, hhn []T, b, H int) {
+// updated from h₋₁ to h̃ = (1−z)⊙(m⊙n) + z⊙h₋₁ in place (m = 1 without
+// a candidate mask).
+func gruForwardStep[T kernel.Float](xg, hh, h, hhn, cand []T, b, H int) {
 	G := 3 * H
 	for r := 0; r < b; r++ {
 		g, q := xg[r*G:(r+1)*G], hh[r*G:(r+1)*G]
@@ -411,6 +513,14 @@ func gruForwardStep[T kernel.Float](xg, hh, h, hhn []T, b, H int) {
 		}
 		kernel.Tanh(n, n)
 		hr := h[r*H : (r+1)*H]
+		if cand != nil {
+			mr := cand[r*H : (r+1)*H]
+			for j := range H {
+				nd := n[j] * mr[j]
+				hr[j] = nd + z[j]*(hr[j]-nd)
+			}
+			continue
+		}
 		for j := range H {
 			hr[j] = n[j] + z[j]*(hr[j]-n[j])
 		}
@@ -461,6 +571,7 @@ func recurrentBackward[T kernel.Float](f *recurrent, a recurrentArgs, out, gyt, 
 	act := data[T](f.act)
 	whh, wih, x := data[T](a.whh), data[T](a.wih), data[T](a.x)
 	peep := opt[T](a.peep)
+	hmask, cand, zoneH, zoneC := opt[T](f.masks.H), opt[T](f.masks.Candidate), opt[T](f.masks.ZoneH), opt[T](f.masks.ZoneC)
 
 	// Running gradients of the state, seeded with those of the final state.
 	dh := make([]T, B*H)
@@ -479,13 +590,25 @@ func recurrentBackward[T kernel.Float](f *recurrent, a recurrentArgs, out, gyt, 
 		gys = data[T](gyt[0])
 	}
 
+	// hprev: the state each row started from; hin: what entered W_hh.
 	hprev := make([]T, N*H)
 	gatherPrev(hprev, ys, data[T](a.h0), steps, H)
+	hin := hprev
+	if hmask != nil {
+		hin = make([]T, N*H)
+		for _, s := range steps {
+			kernel.Mul(hin[s.off*H:(s.off+s.rows)*H], hprev[s.off*H:(s.off+s.rows)*H], hmask[:s.rows*H])
+		}
+	}
 	var cprev, cs []T
 	if f.cell == LSTMCellKind {
 		cs = data[T](f.cs)
+		cSeries := cs
+		if f.cz != nil {
+			cSeries = data[T](f.cz)
+		}
 		cprev = make([]T, N*H)
-		gatherPrev(cprev, cs, data[T](a.c0), steps, H)
+		gatherPrev(cprev, cSeries, data[T](a.c0), steps, H)
 	}
 	dgx := make([]T, N*GH) // gradient of the input pre-activations
 	dgh := dgx             // gradient of the recurrent pre-activations
@@ -496,6 +619,13 @@ func recurrentBackward[T kernel.Float](f *recurrent, a recurrentArgs, out, gyt, 
 	if peep != nil {
 		dpeep = make([]T, 3*H)
 	}
+	// direct says whether h₋₁ has a gradient besides the path through W_hh
+	// (the GRU's z⊙h₋₁, zoneout), which the cell step leaves in dh.
+	direct := f.cell == GRUCellKind || zoneH != nil
+	var tmp []T
+	if hmask != nil {
+		tmp = make([]T, B*H)
+	}
 
 	for k := len(steps) - 1; k >= 0; k-- {
 		s := steps[k]
@@ -503,33 +633,66 @@ func recurrentBackward[T kernel.Float](f *recurrent, a recurrentArgs, out, gyt, 
 		if gys != nil {
 			kernel.Axpy(1, gys[o*H:(o+b)*H], dh[:b*H])
 		}
-		rows := func(v []T, w int) []T { return v[o*w : (o+b)*w] }
+		rows := func(v []T, w int) []T { return rowsOf(v, o, b, w) }
+		m := stepMasks[T]{rows(cand, H), rows(zoneH, H), rows(zoneC, H)}
+		dhb := dh[:b*H]
+		// Zoneout on h: h = z⊙h₋₁ + (1−z)⊙h̃. Split dh into the part for
+		// h̃ (kept in dh) and the direct part for h₋₁ (in zdh).
+		var zdh []T
+		if m.zh != nil {
+			zdh = make([]T, b*H)
+			for i, z := range m.zh {
+				zdh[i] = z * dhb[i]
+				dhb[i] -= zdh[i]
+			}
+		}
 		switch f.cell {
 		case LSTMCellKind:
-			lstmBackwardStep(rows(dgx, GH), dh[:b*H], dc[:b*H], rows(act, GH), rows(cs, H), rows(cprev, H), peep, dpeep, b, H)
-		case GRUCellKind:
-			gruBackwardStep(rows(dgx, GH), rows(dgh, GH), dh[:b*H], rows(act, GH), rows(data[T](f.hhn), H), rows(hprev, H), b, H)
-		case RNNTanhCellKind:
-			d, y := rows(dgx, GH), rows(ys, H)
-			for i, g := range dh[:b*H] {
-				d[i] = g * (1 - y[i]*y[i])
+			lstmBackwardStep(rows(dgx, GH), dhb, dc[:b*H], rows(act, GH), rows(cs, H), rows(cprev, H), peep, dpeep, m, b, H)
+			if direct {
+				clear(dhb)
 			}
-		case RNNReLUCellKind:
-			d, y := rows(dgx, GH), rows(ys, H)
-			for i, g := range dh[:b*H] {
-				if y[i] > 0 {
-					d[i] = g
-				} else {
-					d[i] = 0
+		case GRUCellKind:
+			gruBackwardStep(rows(dgx, GH), rows(dgh, GH), dhb, rows(act, GH), rows(data[T](f.hhn), H), rows(hprev, H), m.cand, b, H)
+		default:
+			d, y := rows(dgx, GH), rows(act, H)
+			if f.cell == RNNTanhCellKind {
+				for i, g := range dhb {
+					d[i] = g * (1 - y[i]*y[i])
+				}
+			} else {
+				for i, g := range dhb {
+					if y[i] > 0 {
+						d[i] = g
+					} else {
+						d[i] = 0
+					}
 				}
 			}
+			if direct {
+				clear(dhb)
+			}
 		}
-		// dh₋₁ = dgh·W_hh (+ the GRU's direct term, already in dh).
+		if zdh != nil {
+			kernel.Axpy(1, zdh, dhb)
+		}
+		// dh₋₁ = (dgh·W_hh)⊙m_h + the direct part already in dh.
 		beta := T(0)
-		if f.cell == GRUCellKind {
+		if direct {
 			beta = 1
 		}
-		kernel.Gemm(false, false, b, H, GH, 1, rows(dgh, GH), GH, whh, H, beta, dh[:b*H], H)
+		if hmask == nil {
+			kernel.Gemm(false, false, b, H, GH, 1, rows(dgh, GH), GH, whh, H, beta, dhb, H)
+		} else {
+			t := tmp[:b*H]
+			kernel.Gemm(false, false, b, H, GH, 1, rows(dgh, GH), GH, whh, H, 0, t, H)
+			kernel.Mul(t, t, hmask[:b*H])
+			if direct {
+				kernel.Axpy(1, t, dhb)
+			} else {
+				copy(dhb, t)
+			}
+		}
 	}
 
 	// Gradients of the inputs and weights over the whole sequence.
@@ -550,7 +713,7 @@ func recurrentBackward[T kernel.Float](f *recurrent, a recurrentArgs, out, gyt, 
 		kernel.Gemm(true, false, GH, a.in, N, 1, dgx, GH, x, a.in, 0, data[T](g), a.in)
 	}
 	if g := gxt[idx+1]; g != nil {
-		kernel.Gemm(true, false, GH, H, N, 1, dgh, GH, hprev, H, 0, data[T](g), H)
+		kernel.Gemm(true, false, GH, H, N, 1, dgh, GH, hin, H, 0, data[T](g), H)
 	}
 	idx += 2
 	if f.bias {
@@ -568,37 +731,56 @@ func recurrentBackward[T kernel.Float](f *recurrent, a recurrentArgs, out, gyt, 
 }
 
 // lstmBackwardStep computes, for one step of b rows, the gradients of the
-// gate pre-activations d (b, 4H) from the running dh and dc, and replaces
-// dc with the gradient of c₋₁. With peepholes it accumulates their
-// gradients into dpeep (3H).
+// gate pre-activations d (b, 4H) from dh (the gradient of h̃) and dc (of
+// the cell state c), and replaces dc with the gradient of c₋₁. With
+// peepholes it accumulates their gradients into dpeep (3H). With a
+// candidate mask m, g enters as m⊙g; with cell zoneout z_c,
+// c = z_c⊙c₋₁ + (1−z_c)⊙c̃.
 //
-//	tc = tanh(c)
-//	do = dh⊙tc,                 dâ_o = do⊙o(1−o)
-//	dc ← dc + dh⊙o⊙(1−tc²) + dâ_o⊙p_o
-//	dâ_i = dc⊙g⊙i(1−i),  dâ_f = dc⊙c₋₁⊙f(1−f),  dâ_g = dc⊙i⊙(1−g²)
-//	dc₋₁ = dc⊙f + dâ_i⊙p_i + dâ_f⊙p_f
-func lstmBackwardStep[T kernel.Float](d, dh, dc, act, c, cprev, peep, dpeep []T, b, H int) {
+//	dc̃ = (1−z_c)⊙dc,             tc = tanh(c̃)
+//	dâ_o = dh⊙tc⊙o(1−o)
+//	dc̃ ← dc̃ + dh⊙o⊙(1−tc²) + dâ_o⊙p_o
+//	dâ_i = dc̃⊙m⊙g⊙i(1−i),  dâ_f = dc̃⊙c₋₁⊙f(1−f),  dâ_g = dc̃⊙i⊙m⊙(1−g²)
+//	dc₋₁ = dc̃⊙f + z_c⊙dc + dâ_i⊙p_i + dâ_f⊙p_f
+func lstmBackwardStep[T kernel.Float](d, dh, dc, act, ct, cprev, peep, dpeep []T, m stepMasks[T], b, H int) {
 	G := 4 * H
 	for r := 0; r < b; r++ {
 		a := act[r*G : (r+1)*G]
 		i, f, g, o := a[:H], a[H:2*H], a[2*H:3*H], a[3*H:]
 		dr := d[r*G : (r+1)*G]
 		di, df, dg, do := dr[:H], dr[H:2*H], dr[2*H:3*H], dr[3*H:]
-		cr, cp := c[r*H:(r+1)*H], cprev[r*H:(r+1)*H]
+		cr, cp := ct[r*H:(r+1)*H], cprev[r*H:(r+1)*H]
 		dhr, dcr := dh[r*H:(r+1)*H], dc[r*H:(r+1)*H]
+		var mr, zr []T
+		if m.cand != nil {
+			mr = m.cand[r*H : (r+1)*H]
+		}
+		if m.zc != nil {
+			zr = m.zc[r*H : (r+1)*H]
+		}
 		kernel.Tanh(do, cr) // tc, kept in do until replaced below
 		for j := range H {
 			tc := do[j]
+			dcIn, keep := dcr[j], T(0)
+			if zr != nil {
+				keep = zr[j] * dcIn
+				dcIn -= keep
+			}
 			dao := dhr[j] * tc * o[j] * (1 - o[j])
-			dct := dcr[j] + dhr[j]*o[j]*(1-tc*tc)
+			dct := dcIn + dhr[j]*o[j]*(1-tc*tc)
 			if peep != nil {
 				dct += dao * peep[2*H+j]
 			}
+			gm, mj := g[j], T(1)
+			if mr != nil {
+				mj = mr[j]
+				gm *= mj
+			}
 			do[j] = dao
-			di[j] = dct * g[j] * i[j] * (1 - i[j])
+			di[j] = dct * gm * i[j] * (1 - i[j])
 			df[j] = dct * cp[j] * f[j] * (1 - f[j])
-			dg[j] = dct * i[j] * (1 - g[j]*g[j])
-			dcr[j] = dct * f[j]
+			dg[j] = dct * i[j] * mj * (1 - g[j]*g[j])
+			dcr[j] = dct*f[j] + keep
 		}
 		if peep != nil {
 			for j := range H {
@@ -613,14 +795,15 @@ func lstmBackwardStep[T kernel.Float](d, dh, dc, act, c, cprev, peep, dpeep []T,
 
 // gruBackwardStep computes, for one step of b rows, the gradients of the
 // input pre-activations dx (b, 3H) and the recurrent pre-activations dhh
-// (b, 3H), and replaces dh with the direct part of the gradient of h₋₁
-// (z⊙dh; the part through W_hh is added by the caller).
+// (b, 3H) from dh (the gradient of h̃), and replaces dh with the direct
+// part of the gradient of h₋₁ (z⊙dh; the part through W_hh is added by
+// the caller). With a candidate mask m, n enters as m⊙n.
 //
-//	dn = dh⊙(1−z),  dâ_n = dn⊙(1−n²)
-//	dz = dh⊙(h₋₁−n), dâ_z = dz⊙z(1−z)
+//	dn = dh⊙(1−z)⊙m,  dâ_n = dn⊙(1−n²)
+//	dz = dh⊙(h₋₁−m⊙n), dâ_z = dz⊙z(1−z)
 //	dr = dâ_n⊙(W_hn·h₋₁+b_hn), dâ_r = dr⊙r(1−r)
 //	dx = [dâ_r, dâ_z, dâ_n],  dhh = [dâ_r, dâ_z, dâ_n⊙r]
-func gruBackwardStep[T kernel.Float](dx, dhh, dh, act, hhn, hprev []T, b, H int) {
+func gruBackwardStep[T kernel.Float](dx, dhh, dh, act, hhn, hprev, cand []T, b, H int) {
 	G := 3 * H
 	for r := 0; r < b; r++ {
 		a := act[r*G : (r+1)*G]
@@ -628,9 +811,12 @@ func gruBackwardStep[T kernel.Float](dx, dhh, dh, act, hhn, hprev []T, b, H int)
 		ddx, ddh := dx[r*G:(r+1)*G], dhh[r*G:(r+1)*G]
 		q, hp, dhr := hhn[r*H:(r+1)*H], hprev[r*H:(r+1)*H], dh[r*H:(r+1)*H]
 		for j := range H {
-			g := dhr[j]
-			dan := g * (1 - z[j]) * (1 - n[j]*n[j])
-			daz := g * (hp[j] - n[j]) * z[j] * (1 - z[j])
+			g, mj := dhr[j], T(1)
+			if cand != nil {
+				mj = cand[r*H+j]
+			}
+			dan := g * (1 - z[j]) * mj * (1 - n[j]*n[j])
+			daz := g * (hp[j] - mj*n[j]) * z[j] * (1 - z[j])
 			dar := dan * q[j] * rr[j] * (1 - rr[j])
 			ddx[j], ddx[H+j], ddx[2*H+j] = dar, daz, dan
 			ddh[j], ddh[H+j], ddh[2*H+j] = dar, daz, dan*rr[j]

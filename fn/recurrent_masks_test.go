@@ -1,0 +1,168 @@
+package fn_test
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/kioku-ml/kioku/autograd"
+	"github.com/kioku-ml/kioku/autograd/gradcheck"
+	"github.com/kioku-ml/kioku/fn"
+	"github.com/kioku-ml/kioku/tensor"
+)
+
+// binaryMask returns a (rows, cols) float64 mask of 0 and 1/(1−p) values.
+func binaryMask(seed uint64, p float64, rows, cols int) *tensor.Tensor {
+	rng := tensor.NewRNG(seed)
+	m := tensor.New(tensor.Float64, rows, cols)
+	for i := range m.Size() {
+		if rng.Float64() >= p {
+			m.SetFlat(i, 1/(1-p))
+		}
+	}
+	return m
+}
+
+// zoneMask returns a (rows, cols) zoneout mask of 0s and 1s (train) or the
+// constant p (eval).
+func zoneMask(seed uint64, p float64, rows, cols int, eval bool) *tensor.Tensor {
+	m := tensor.New(tensor.Float64, rows, cols)
+	if eval {
+		m.Fill(p)
+		return m
+	}
+	rng := tensor.NewRNG(seed)
+	for i := range m.Size() {
+		if rng.Float64() < p {
+			m.SetFlat(i, 1)
+		}
+	}
+	return m
+}
+
+func TestRecurrentMaskGradients(t *testing.T) {
+	bs := []int{3, 3, 2, 1}
+	const I, H, N, B = 3, 4, 9, 3
+	type maskSet struct {
+		name                  string
+		h, cand, zoneH, zoneC bool
+		evalZone              bool
+	}
+	sets := []maskSet{
+		{name: "variational", h: true},
+		{name: "semeniuta", cand: true},
+		{name: "zoneoutH", zoneH: true},
+		{name: "zoneoutHC", zoneH: true, zoneC: true},
+		{name: "zoneoutEval", zoneH: true, zoneC: true, evalZone: true},
+		{name: "all", h: true, cand: true, zoneH: true, zoneC: true},
+	}
+	cells := []fn.Cell{fn.LSTMCellKind, fn.GRUCellKind, fn.RNNTanhCellKind, fn.RNNReLUCellKind}
+	for _, cell := range cells {
+		for _, ms := range sets {
+			if (ms.cand && cell != fn.LSTMCellKind && cell != fn.GRUCellKind) || (ms.zoneC && cell != fn.LSTMCellKind) {
+				continue
+			}
+			for _, rev := range []bool{false, true} {
+				t.Run(fmt.Sprintf("%v/%s/rev%v", cell, ms.name, rev), func(t *testing.T) {
+					var m fn.RecurrentMasks
+					if ms.h {
+						m.H = binaryMask(1, 0.3, B, H)
+					}
+					if ms.cand {
+						m.Candidate = binaryMask(2, 0.3, N, H)
+					}
+					if ms.zoneH {
+						m.ZoneH = zoneMask(3, 0.3, N, H, ms.evalZone)
+					}
+					if ms.zoneC {
+						m.ZoneC = zoneMask(4, 0.4, N, H, ms.evalZone)
+					}
+					inputs := recurrentCase(cell, bs, I, H, true, false, 21)
+					f := recurrentFunc(cell, fn.Sequence{BatchSizes: bs, Reverse: rev, Masks: m}, true, false)
+					opts := &gradcheck.Options{}
+					if cell == fn.RNNReLUCellKind {
+						opts.Eps = 1e-7
+					}
+					if err := gradcheck.Check(f, inputs, opts); err != nil {
+						t.Fatal(err)
+					}
+				})
+			}
+		}
+	}
+}
+
+// runLSTM runs a one-sequence LSTM with the given masks and returns the
+// outputs and final cell state.
+func runLSTM(t *testing.T, in []*tensor.Tensor, bs []int, m fn.RecurrentMasks) (ys, c *tensor.Tensor) {
+	t.Helper()
+	v := make([]*V, len(in))
+	for i, x := range in {
+		v[i] = autograd.NewVariable(x)
+	}
+	y, _, cN := fn.LSTMSequence(v[0], v[1], v[2], fn.RecurrentWeights{WIH: v[3], WHH: v[4], BIH: v[5], BHH: v[6]}, fn.Sequence{BatchSizes: bs, Masks: m})
+	return y.Data, cN.Data
+}
+
+// TestSemeniutaMaskKeepsMemory: with the candidate dropped to zero at every
+// step, the cell state still carries c₋₁ through the forget gate:
+// c_t = f_t⊙c_{t−1}, so c never changes sign and shrinks monotonically.
+func TestSemeniutaMaskKeepsMemory(t *testing.T) {
+	bs := []int{1, 1, 1, 1}
+	in := recurrentCase(fn.LSTMCellKind, bs, 2, 3, true, false, 5)
+	in[2].Fill(1) // c0 = 1
+	zero := tensor.New(tensor.Float64, 4, 3)
+	_, c := runLSTM(t, in, bs, fn.RecurrentMasks{Candidate: zero})
+	for j := 0; j < 3; j++ {
+		if v := c.At(0, j); !(v > 0 && v < 1) {
+			t.Fatalf("c[%d] = %v; with g dropped the state must be c0 times forget gates in (0, 1)", j, v)
+		}
+	}
+	// And it equals the product of the forget gates computed separately.
+	v := make([]*V, len(in))
+	for i, x := range in {
+		v[i] = autograd.NewVariable(x)
+	}
+	h := v[1]
+	cs := v[2]
+	for step := 0; step < 4; step++ {
+		gates := fn.Add(fn.Linear(fn.Slice(v[0], 0, step, step+1), v[3], v[5]), fn.Linear(h, v[4], v[6]))
+		parts := fn.Split(gates, []int{3, 3, 3, 3}, 1)
+		cs = fn.Mul(fn.Sigmoid(parts[1]), cs)
+		h = fn.Mul(fn.Sigmoid(parts[3]), fn.Tanh(cs))
+	}
+	if !tensor.AllClose(c, cs.Data, 1e-12, 1e-12) {
+		t.Fatalf("c = %v, want f⊙…⊙f⊙c0 = %v", c, cs.Data)
+	}
+}
+
+// TestZoneoutAllKeep: zoneout weights of 1 keep h and c at their initial
+// values at every step.
+func TestZoneoutAllKeep(t *testing.T) {
+	bs := []int{2, 2, 1}
+	in := recurrentCase(fn.LSTMCellKind, bs, 2, 3, true, false, 6)
+	one := tensor.New(tensor.Float64, 5, 3)
+	one.Fill(1)
+	ys, c := runLSTM(t, in, bs, fn.RecurrentMasks{ZoneH: one, ZoneC: one})
+	for r := 0; r < 5; r++ {
+		seqi := []int{0, 1, 0, 1, 0}[r]
+		if !tensor.Equal(ys.Index(r), in[1].Index(seqi)) {
+			t.Fatalf("row %d: output %v, want h0 %v", r, ys.Index(r), in[1].Index(seqi))
+		}
+	}
+	if !tensor.Equal(c, in[2]) {
+		t.Fatal("cell state moved under full zoneout")
+	}
+}
+
+// TestVariationalMaskCutsRecurrence: an all-zero recurrent mask removes
+// W_hh·h₋₁, which is the same as running with W_hh = 0.
+func TestVariationalMaskCutsRecurrence(t *testing.T) {
+	bs := []int{2, 1, 1}
+	in := recurrentCase(fn.LSTMCellKind, bs, 2, 3, true, false, 7)
+	a, _ := runLSTM(t, in, bs, fn.RecurrentMasks{H: tensor.New(tensor.Float64, 2, 3)})
+	in[4] = tensor.New(tensor.Float64, in[4].Shape()...)
+	b, _ := runLSTM(t, in, bs, fn.RecurrentMasks{})
+	if !tensor.AllClose(a, b, 1e-14, 1e-14) {
+		t.Fatal("zero recurrent mask differs from zero W_hh")
+	}
+}
