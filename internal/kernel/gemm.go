@@ -17,7 +17,8 @@ type gemmImpl[T Float] struct {
 	name    string
 	mr, nr  int              // micro-tile shape
 	kernels []microKernel[T] // kernels[i] handles i rows (1 ≤ i ≤ mr)
-	kc      int              // depth of a packed block (B micro-panel kc×nr stays in L1)
+	kc      int              // maximum depth of a packed block
+	kcSmall int              // the same when C has fewer than 2·mc rows (0: kc)
 	mc      int              // rows of a packed A block (mc×kc stays in L2), a multiple of mr
 	nc      int              // columns of a packed B block (kc×nc stays in L3), a multiple of nr
 }
@@ -105,11 +106,21 @@ func (g *gemmArgs[T]) block(i0, i1, j0, j1 int, buf *gemmBuf[T]) {
 	mr, nr := im.mr, im.nr
 	k := g.k
 	buf.tile = grow(buf.tile, mr*nr)
+	// Cut the depth into equal slices of at most kcMax (rounded up to a
+	// multiple of 8) rather than full slices and a short remainder.
+	kcMax := im.kc
+	if g.m < 2*im.mc && im.kcSmall > 0 {
+		// Few rows: B is packed for little reuse, and shallower slices
+		// keep the packed panels closer to the core.
+		kcMax = im.kcSmall
+	}
+	slices := (k + kcMax - 1) / kcMax
+	kcStep := ((k+slices-1)/slices + 7) &^ 7
 	for jc := j0; jc < j1; jc += im.nc {
 		nc := min(im.nc, j1-jc)
 		ncPad := (nc + nr - 1) / nr * nr
-		for pc := 0; pc < k; pc += im.kc {
-			kc := min(im.kc, k-pc)
+		for pc := 0; pc < k; pc += kcStep {
+			kc := min(kcStep, k-pc)
 			buf.b = grow(buf.b, kc*ncPad)
 			packB(buf.b, g.transB, g.b, g.ldb, pc, kc, jc, nc, nr)
 			beta := g.beta
