@@ -26,10 +26,17 @@ type CellConfig struct {
 	// for the LSTMs), one row of H values shared by every sequence of the
 	// batch — instead of zeros.
 	LearnInitialState bool
+	// Regularization selects dropout variants and zoneout. For stepped
+	// links, OutputDropout applies to what Forward returns, never to the
+	// carried state; the variational and DropConnect masks are drawn when a
+	// state starts and kept until Reset or ResampleMasks. The PeepholeFull
+	// and GRUCho forms support InputDropout, OutputDropout,
+	// VariationalInput and WeightDrop only.
+	Regularization
 }
 
 func (c CellConfig) validate(name string, cell fn.Cell) error {
-	rc := RecurrentConfig{InputSize: c.InputSize, HiddenSize: c.HiddenSize, NoBias: c.NoBias, DType: c.DType, RecurrentInit: c.RecurrentInit, ForgetBias: c.ForgetBias}
+	rc := RecurrentConfig{InputSize: c.InputSize, HiddenSize: c.HiddenSize, NoBias: c.NoBias, DType: c.DType, RecurrentInit: c.RecurrentInit, ForgetBias: c.ForgetBias, Regularization: c.Regularization}
 	if err := rc.validate(cell); err != nil {
 		return fmt.Errorf("%w (%s)", err, name)
 	}
@@ -45,10 +52,18 @@ type state struct {
 	dtype  tensor.DType
 	h, c   *autograd.Variable // the carried state; nil before the first step
 	h0, c0 *autograd.Variable // learned initial state (H), or nil
+
+	// Regularisation: options, randomness, mode, and the masks that live
+	// as long as a state (nil until drawn).
+	reg             Regularization
+	rng             *tensor.RNG
+	mode            autograd.Mode
+	varIn, varH, wd *tensor.Tensor
 }
 
 func (s *state) init(cfg CellConfig, withC bool, rng *tensor.RNG) {
 	s.hidden, s.dtype = cfg.HiddenSize, cfg.DType
+	s.reg, s.rng = cfg.Regularization, rng.Split()
 	if !cfg.LearnInitialState {
 		return
 	}
@@ -90,9 +105,70 @@ func (s *state) Initial(b int, withC bool) (h, c *autograd.Variable) {
 	return h, c
 }
 
-// Reset forgets the carried state; the next step starts from the initial
-// state.
-func (s *state) Reset() { s.h, s.c = nil, nil }
+// Reset forgets the carried state and the per-state masks; the next step
+// starts from the initial state.
+func (s *state) Reset() {
+	s.h, s.c = nil, nil
+	s.ResampleMasks()
+}
+
+// ResampleMasks drops the variational and DropConnect masks so that the
+// next step draws new ones: call it at the start of each new batch of
+// sequences when using Step directly.
+func (s *state) ResampleMasks() { s.varIn, s.varH, s.wd = nil, nil, nil }
+
+// SetMode switches the link's dropout and zoneout between training and
+// evaluation behaviour.
+func (s *state) SetMode(m autograd.Mode) { s.mode = m }
+
+// rowsMask returns the first b rows of the per-state mask *m of width w,
+// drawing a new one when there is none or it has too few rows.
+func (s *state) rowsMask(m **tensor.Tensor, p float64, b, w int) *tensor.Tensor {
+	if *m == nil || (*m).Dim(0) < b {
+		*m = dropoutMask(s.dtype, s.rng, p, b, w)
+	}
+	return (*m).Slice(0, b)
+}
+
+// regInput applies input dropout and variational input dropout to x (b, I).
+func (s *state) regInput(x *autograd.Variable) *autograd.Variable {
+	if s.mode == autograd.Eval {
+		return x
+	}
+	if s.reg.InputDropout > 0 {
+		x = fn.Dropout(x, s.reg.InputDropout, s.rng, s.mode)
+	}
+	if s.reg.VariationalInput > 0 {
+		x = fn.DropoutMask(x, s.rowsMask(&s.varIn, s.reg.VariationalInput, x.Data.Dim(0), x.Data.Dim(1)))
+	}
+	return x
+}
+
+// regWeights applies the per-state DropConnect mask to W_hh.
+func (s *state) regWeights(w fn.RecurrentWeights) fn.RecurrentWeights {
+	if s.reg.WeightDrop > 0 && s.mode == autograd.Train {
+		sh := w.WHH.Shape()
+		w.WHH = fn.DropoutMask(w.WHH, s.rowsMask(&s.wd, s.reg.WeightDrop, sh[0], sh[1]))
+	}
+	return w
+}
+
+// regMasks returns the in-kernel masks for one step of b rows.
+func (s *state) regMasks(cell fn.Cell, b int) fn.RecurrentMasks {
+	m := s.reg.stepMasks(cell, s.dtype, s.rng, b, s.hidden, s.mode)
+	if s.reg.VariationalHidden > 0 && s.mode == autograd.Train {
+		m.H = s.rowsMask(&s.varH, s.reg.VariationalHidden, b, s.hidden)
+	}
+	return m
+}
+
+// regOutput applies output dropout to what Forward returns.
+func (s *state) regOutput(y *autograd.Variable) *autograd.Variable {
+	if s.reg.OutputDropout > 0 {
+		return fn.Dropout(y, s.reg.OutputDropout, s.rng, s.mode)
+	}
+	return y
+}
 
 // split returns the state rows a batch of b continues from and the rows it
 // leaves untouched.
@@ -199,7 +275,8 @@ func (l *LSTM) Params() []*autograd.Variable {
 // x (B, I), returning the next state. It keeps nothing.
 func (l *LSTM) Step(h, c, x *autograd.Variable) (hNext, cNext *autograd.Variable) {
 	b := checkInput("LSTM", x, l.cfg.InputSize)
-	_, hNext, cNext = fn.LSTMSequence(x, h, c, l.W, fn.Sequence{BatchSizes: []int{b}})
+	sq := fn.Sequence{BatchSizes: []int{b}, Masks: l.regMasks(fn.LSTMCellKind, b)}
+	_, hNext, cNext = fn.LSTMSequence(l.regInput(x), h, c, l.regWeights(l.W), sq)
 	return hNext, cNext
 }
 
@@ -211,7 +288,7 @@ func (l *LSTM) Forward(x *autograd.Variable) *autograd.Variable {
 	h, c, hr, cr := l.split("LSTM", b, true)
 	h, c = l.Step(h, c, x)
 	l.keep(h, c, hr, cr)
-	return h
+	return l.regOutput(h)
 }
 
 // State returns the carried state (nil before the first step).
@@ -261,6 +338,9 @@ func NewPeepholeLSTM(cfg CellConfig, form PeepholeForm, rng *tensor.RNG) (*Peeph
 	if form > PeepholeFull {
 		return nil, fmt.Errorf("nn: unknown PeepholeForm %d", form)
 	}
+	if r := cfg.Regularization; form == PeepholeFull && (r.VariationalHidden > 0 || r.RecurrentDropout > 0 || r.ZoneoutH > 0 || r.ZoneoutC > 0) {
+		return nil, fmt.Errorf("nn: PeepholeFull supports InputDropout, OutputDropout, VariationalInput and WeightDrop only; use PeepholeDiagonal for the in-kernel variants")
+	}
 	l := &PeepholeLSTM{W: cellWeights(fn.LSTMCellKind, cfg, rng), form: form, cfg: cfg}
 	H := cfg.HiddenSize
 	if form == PeepholeDiagonal {
@@ -289,12 +369,14 @@ func (l *PeepholeLSTM) Params() []*autograd.Variable {
 // Step computes one step from (h, c) and x, returning the next state.
 func (l *PeepholeLSTM) Step(h, c, x *autograd.Variable) (hNext, cNext *autograd.Variable) {
 	b := checkInput("PeepholeLSTM", x, l.cfg.InputSize)
+	x, w := l.regInput(x), l.regWeights(l.W)
 	if l.form == PeepholeDiagonal {
-		_, hNext, cNext = fn.LSTMSequence(x, h, c, l.W, fn.Sequence{BatchSizes: []int{b}})
+		sq := fn.Sequence{BatchSizes: []int{b}, Masks: l.regMasks(fn.LSTMCellKind, b)}
+		_, hNext, cNext = fn.LSTMSequence(x, h, c, w, sq)
 		return hNext, cNext
 	}
 	H := l.cfg.HiddenSize
-	a := fn.Add(fn.Linear(x, l.W.WIH, l.W.BIH), fn.Linear(h, l.W.WHH, l.W.BHH))
+	a := fn.Add(fn.Linear(x, w.WIH, w.BIH), fn.Linear(h, w.WHH, w.BHH))
 	g := fn.Split(a, []int{H, H, H, H}, 1)
 	i := fn.Sigmoid(fn.Add(g[0], fn.Linear(c, l.Peep[0], nil)))
 	f := fn.Sigmoid(fn.Add(g[1], fn.Linear(c, l.Peep[1], nil)))
@@ -309,7 +391,7 @@ func (l *PeepholeLSTM) Forward(x *autograd.Variable) *autograd.Variable {
 	h, c, hr, cr := l.split("PeepholeLSTM", b, true)
 	h, c = l.Step(h, c, x)
 	l.keep(h, c, hr, cr)
-	return h
+	return l.regOutput(h)
 }
 
 // State returns the carried state (nil before the first step).
@@ -355,6 +437,9 @@ func NewGRU(cfg CellConfig, form GRUForm, rng *tensor.RNG) (*GRU, error) {
 	if form > GRUCho {
 		return nil, fmt.Errorf("nn: unknown GRUForm %d", form)
 	}
+	if r := cfg.Regularization; form == GRUCho && (r.VariationalHidden > 0 || r.RecurrentDropout > 0 || r.ZoneoutH > 0) {
+		return nil, fmt.Errorf("nn: GRUCho supports InputDropout, OutputDropout, VariationalInput and WeightDrop only; use GRUPyTorch for the in-kernel variants")
+	}
 	l := &GRU{W: cellWeights(fn.GRUCellKind, cfg, rng), form: form, cfg: cfg}
 	l.state.init(cfg, false, rng)
 	return l, nil
@@ -369,10 +454,11 @@ func (l *GRU) Params() []*autograd.Variable {
 // Step computes the next state from h (B, H) and x (B, I).
 func (l *GRU) Step(h, x *autograd.Variable) *autograd.Variable {
 	b := checkInput("GRU", x, l.cfg.InputSize)
+	x, w := l.regInput(x), l.regWeights(l.W)
 	if l.form == GRUCho {
-		return fn.GRUChoCell(fn.Linear(x, l.W.WIH, l.W.BIH), h, l.W.WHH, l.W.BHH)
+		return fn.GRUChoCell(fn.Linear(x, w.WIH, w.BIH), h, w.WHH, w.BHH)
 	}
-	_, hNext := fn.GRUSequence(x, h, l.W, fn.Sequence{BatchSizes: []int{b}})
+	_, hNext := fn.GRUSequence(x, h, w, fn.Sequence{BatchSizes: []int{b}, Masks: l.regMasks(fn.GRUCellKind, b)})
 	return hNext
 }
 
@@ -382,7 +468,7 @@ func (l *GRU) Forward(x *autograd.Variable) *autograd.Variable {
 	h, _, hr, _ := l.split("GRU", b, false)
 	h = l.Step(h, x)
 	l.keep(h, nil, hr, nil)
-	return h
+	return l.regOutput(h)
 }
 
 // State returns the carried state (nil before the first step).
@@ -439,7 +525,12 @@ func (l *RNN) Params() []*autograd.Variable {
 // Step computes the next state from h (B, H) and x (B, I).
 func (l *RNN) Step(h, x *autograd.Variable) *autograd.Variable {
 	b := checkInput("RNN", x, l.cfg.InputSize)
-	_, hNext := fn.RNNSequence(x, h, l.W, l.relu, fn.Sequence{BatchSizes: []int{b}})
+	cell := fn.RNNTanhCellKind
+	if l.relu {
+		cell = fn.RNNReLUCellKind
+	}
+	sq := fn.Sequence{BatchSizes: []int{b}, Masks: l.regMasks(cell, b)}
+	_, hNext := fn.RNNSequence(l.regInput(x), h, l.regWeights(l.W), l.relu, sq)
 	return hNext
 }
 
@@ -449,7 +540,7 @@ func (l *RNN) Forward(x *autograd.Variable) *autograd.Variable {
 	h, _, hr, _ := l.split("RNN", b, false)
 	h = l.Step(h, x)
 	l.keep(h, nil, hr, nil)
-	return h
+	return l.regOutput(h)
 }
 
 // State returns the carried state (nil before the first step).

@@ -49,6 +49,8 @@ type RecurrentConfig struct {
 	// b_ih (and zero into that of b_hh), as Gers et al. (2000) and
 	// Jozefowicz et al. (2015) recommend (e.g. 1). Zero keeps the default.
 	ForgetBias float64
+	// Regularization selects dropout variants and zoneout.
+	Regularization
 }
 
 func (c RecurrentConfig) layers() int { return max(c.Layers, 1) }
@@ -77,7 +79,7 @@ func (c RecurrentConfig) validate(cell fn.Cell) error {
 	case c.RecurrentInit > InitIdentity:
 		return fmt.Errorf("nn: unknown RecurrentInit %d", c.RecurrentInit)
 	}
-	return nil
+	return c.Regularization.validate(cell)
 }
 
 // stack is the common core of the NStep layers: the parameters of every
@@ -217,14 +219,24 @@ func (s *stack) forward(h0, c0 *autograd.Variable, xs []*autograd.Variable) (hN,
 			panic(fmt.Sprintf("nn: %v initial state %s has shape %v; want (%d, %d, %d)", s.cell, name, st.Shape(), L*D, B, H))
 		}
 	}
-	sq := fn.Sequence{BatchSizes: p.BatchSizes}
+	reg, dt, mode := s.cfg.Regularization, s.cfg.DType, s.mode
+	if reg.InputDropout > 0 {
+		x = fn.Dropout(x, reg.InputDropout, s.rng, mode)
+	}
 	var hs, cs []*autograd.Variable
 	for l := 0; l < L; l++ {
+		if reg.VariationalInput > 0 && mode == autograd.Train {
+			m := dropoutMask(dt, s.rng, reg.VariationalInput, B, x.Data.Dim(1))
+			x = fn.DropoutMask(x, expandPerSequence(m, p))
+		}
 		var outs []*autograd.Variable
 		for d := 0; d < D; d++ {
-			sq.Reverse = d == 1
+			sq := fn.Sequence{BatchSizes: p.BatchSizes, Reverse: d == 1, Masks: reg.stepMasks(s.cell, dt, s.rng, p.Rows, H, mode)}
+			if reg.VariationalHidden > 0 && mode == autograd.Train {
+				sq.Masks.H = dropoutMask(dt, s.rng, reg.VariationalHidden, B, H)
+			}
 			k := l*D + d
-			w := s.weights[l][d]
+			w := reg.dropWeights(s.weights[l][d], s.rng, mode)
 			var y, h, c *autograd.Variable
 			switch s.cell {
 			case fn.LSTMCellKind:
@@ -243,14 +255,30 @@ func (s *stack) forward(h0, c0 *autograd.Variable, xs []*autograd.Variable) (hN,
 			x = fn.Concat(outs, 1)
 		}
 		if l < L-1 && s.cfg.Dropout > 0 {
-			x = fn.Dropout(x, s.cfg.Dropout, s.rng, s.mode)
+			x = fn.Dropout(x, s.cfg.Dropout, s.rng, mode)
 		}
+	}
+	if reg.OutputDropout > 0 {
+		x = fn.Dropout(x, reg.OutputDropout, s.rng, mode)
 	}
 	hN = s.finalStates(hs, p)
 	if cs != nil {
 		cN = s.finalStates(cs, p)
 	}
 	return hN, cN, UnpackSequences(x, p)
+}
+
+// expandPerSequence repeats the per-sequence rows of m (B, F), indexed by
+// sorted position, over the packed rows: packed row r of step t belongs to
+// the sequence at sorted position r − Offsets[t].
+func expandPerSequence(m *tensor.Tensor, p *seq.Packing) *tensor.Tensor {
+	idx := make([]int, 0, p.Rows)
+	for _, b := range p.BatchSizes {
+		for k := 0; k < b; k++ {
+			idx = append(idx, k)
+		}
+	}
+	return fn.GatherRows(autograd.NewVariable(m), idx).Data
 }
 
 // finalStates turns per-(layer, direction) final states in sorted order
