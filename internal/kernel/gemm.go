@@ -227,6 +227,9 @@ func packB[T Float](dst []T, trans bool, b []T, ldb, pc, kc, jc, nc, nr int) {
 		d := dst[jr*kc : jr*kc+nr*kc]
 		if !trans {
 			// op(B)(p,j) = b[p*ldb+j]: panel rows are contiguous.
+			if w == nr && is32[T]() && packBN(as32(d), as32(b[pc*ldb+jc+jr:]), ldb, kc, nr) {
+				continue
+			}
 			for p := 0; p < kc; p++ {
 				dp := d[p*nr : p*nr+nr]
 				copy(dp, b[(pc+p)*ldb+jc+jr:][:w])

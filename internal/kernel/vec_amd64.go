@@ -171,3 +171,18 @@ func packBT(dst, src []float32, ldb, kc, nr int) int {
 	packBTAVX2(&dst[0], &src[0], ldb, kc8, nr)
 	return kc8
 }
+
+//go:noescape
+func packBNAVX2(dst, src *float32, ldb, kc, nr int)
+
+// packBN copies kc rows of nr floats (source row stride ldb) into
+// dst[p*nr+j] and reports whether it could (AVX2, nr 16 or 32).
+func packBN(dst, src []float32, ldb, kc, nr int) bool {
+	if !hasAVX2 || (nr != 16 && nr != 32) || kc == 0 {
+		return false
+	}
+	_ = src[(kc-1)*ldb+nr-1]
+	_ = dst[kc*nr-1]
+	packBNAVX2(&dst[0], &src[0], ldb, kc, nr)
+	return true
+}

@@ -839,3 +839,41 @@ packbt_next:
 	JNZ packbt_jb
 	VZEROUPPER
 	RET
+
+// func packBNAVX2(dst, src *float32, ldb, kc, nr int)
+TEXT ·packBNAVX2(SB), NOSPLIT, $0-40
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ ldb+16(FP), R9
+	SHLQ $2, R9
+	MOVQ kc+24(FP), CX
+	TESTQ CX, CX
+	JZ packbn_done
+	CMPQ nr+32(FP), $16
+	JEQ packbn_16
+packbn_32:
+	VMOVUPS (SI), Y0
+	VMOVUPS 32(SI), Y1
+	VMOVUPS 64(SI), Y2
+	VMOVUPS 96(SI), Y3
+	VMOVUPS Y0, (DI)
+	VMOVUPS Y1, 32(DI)
+	VMOVUPS Y2, 64(DI)
+	VMOVUPS Y3, 96(DI)
+	ADDQ R9, SI
+	ADDQ $128, DI
+	DECQ CX
+	JNZ packbn_32
+	JMP packbn_done
+packbn_16:
+	VMOVUPS (SI), Y0
+	VMOVUPS 32(SI), Y1
+	VMOVUPS Y0, (DI)
+	VMOVUPS Y1, 32(DI)
+	ADDQ R9, SI
+	ADDQ $64, DI
+	DECQ CX
+	JNZ packbn_16
+packbn_done:
+	VZEROUPPER
+	RET

@@ -17,3 +17,5 @@ func dot32(x, y []float32) float32         { return dotGo(x, y) }
 func dot4(x, b []float32, ldb int, out *[4]float32) bool { return false }
 
 func packBT(dst, src []float32, ldb, kc, nr int) int { return 0 }
+
+func packBN(dst, src []float32, ldb, kc, nr int) bool { return false }
