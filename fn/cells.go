@@ -57,9 +57,11 @@ func (f *lstmCell) Backward(in, out, gy []*tensor.Tensor, need []bool) []*tensor
 	}
 	dg := newLike(cp, b, 4*H)
 	if cp.DType() == tensor.Float64 {
-		lstmBackwardStep(data[float64](dg), data[float64](dh), data[float64](dc), data[float64](f.act), data[float64](out[0]), data[float64](cp), nil, nil, stepMasks[float64]{}, b, H)
+		c := data[float64](out[0])
+		lstmBackwardStep(data[float64](dg), data[float64](dh), data[float64](dc), data[float64](f.act), c, c, data[float64](cp), nil, nil, stepMasks[float64]{}, make([]float64, b*H), nil, b, H)
 	} else {
-		lstmBackwardStep(data[float32](dg), data[float32](dh), data[float32](dc), data[float32](f.act), data[float32](out[0]), data[float32](cp), nil, nil, stepMasks[float32]{}, b, H)
+		c := data[float32](out[0])
+		lstmBackwardStep(data[float32](dg), data[float32](dh), data[float32](dc), data[float32](f.act), c, c, data[float32](cp), nil, nil, stepMasks[float32]{}, make([]float32, b*H), nil, b, H)
 	}
 	return []*tensor.Tensor{dc, dg}
 }

@@ -77,6 +77,49 @@ func (c Cell) String() string {
 type RecurrentWeights struct {
 	WIH, WHH, BIH, BHH *Variable
 	Peephole           *Variable
+	// NormIH and NormHH (G·H) are the gains of the normalisation of W_ih·x
+	// and W_hh·h₋₁, and NormC and NormCBias (H) the gain and bias of the
+	// LSTM's normalised cell, used when Sequence.Norm is on (the biases of
+	// the projections are BIH and BHH).
+	NormIH, NormHH, NormC, NormCBias *Variable
+}
+
+// NormKind selects the normalisation inside a fused recurrent kernel.
+type NormKind uint8
+
+const (
+	// NoNorm is the plain cell.
+	NoNorm NormKind = iota
+	// LayerNormKind is the layer-normalised LSTM or GRU of Ba et al. (2016):
+	// each row of W_ih·x and of W_hh·h₋₁ is normalised over its G·H units
+	// separately, with gains NormIH and NormHH, before the biases are
+	// added; the LSTM's h = o⊙tanh(LN(c)) normalises c over its H units
+	// with gain NormC and bias NormCBias.
+	LayerNormKind
+	// BatchNormKind is the recurrent batch normalisation of Cooijmans et
+	// al. (2016): the same three places, but each unit is normalised over
+	// the batch, with statistics kept per time step.
+	BatchNormKind
+)
+
+// RecurrentNorm configures the normalisation of a fused recurrent kernel.
+type RecurrentNorm struct {
+	Kind NormKind
+	// Eps is added to the variance (0 means 1e-5).
+	Eps float64
+	// For BatchNormKind: with Population set (evaluation), its statistics
+	// are used — step t uses entry t, steps past the last entry reuse the
+	// last — and no batch statistics are computed; otherwise each step is
+	// normalised with its own batch statistics, written into Observed when
+	// it is non-nil (for the layer's running averages).
+	Population, Observed *RecurrentNormStats
+}
+
+// RecurrentNormStats holds batch-normalisation statistics per time step
+// (in time order): of the input projection (G·H units), of the recurrent
+// projection (G·H) and of the LSTM's cell (H).
+type RecurrentNormStats struct {
+	X, H, C []BatchNormStats
 }
 
 // Sequence describes a packed batch of sequences: time-major, sorted by
@@ -89,6 +132,8 @@ type Sequence struct {
 	// Masks holds optional regularisation masks applied inside the fused
 	// kernel; the zero value applies none.
 	Masks RecurrentMasks
+	// Norm turns on layer or batch normalisation inside the kernel.
+	Norm RecurrentNorm
 }
 
 // RecurrentMasks are the regularisation masks the fused kernels apply
@@ -180,6 +225,28 @@ func recurrentApply(cell Cell, x, h0, c0 *Variable, w RecurrentWeights, seq Sequ
 		f.peephole = true
 		in = append(in, w.Peephole)
 	}
+	if seq.Norm.Kind != NoNorm {
+		if cell != LSTMCellKind && cell != GRUCellKind {
+			panic(fmt.Sprintf("fn: normalisation is for the LSTM and GRU, not %v", cell))
+		}
+		if seq.Norm.Kind > BatchNormKind {
+			panic(fmt.Sprintf("fn: unknown NormKind %d", seq.Norm.Kind))
+		}
+		if w.NormIH == nil || w.NormHH == nil || (cell == LSTMCellKind && (w.NormC == nil || w.NormCBias == nil)) {
+			panic(fmt.Sprintf("fn: a normalised %v sequence needs the gains NormIH, NormHH%s", cell, map[bool]string{true: ", NormC and NormCBias", false: ""}[cell == LSTMCellKind]))
+		}
+		if !f.bias {
+			panic(fmt.Sprintf("fn: a normalised %v sequence needs the biases BIH and BHH", cell))
+		}
+		f.norm = seq.Norm
+		if f.norm.Eps == 0 {
+			f.norm.Eps = 1e-5
+		}
+		in = append(in, w.NormIH, w.NormHH)
+		if cell == LSTMCellKind {
+			in = append(in, w.NormC, w.NormCBias)
+		}
+	}
 	return autograd.Apply(f, in...)
 }
 
@@ -190,17 +257,24 @@ type recurrent struct {
 	reverse        bool
 	bias, peephole bool
 	masks          RecurrentMasks
+	norm           RecurrentNorm
 
 	// Saved by Forward for Backward.
 	act *tensor.Tensor // (N, G·H): gate activations (LSTM i,f,g,o; GRU r,z,n; RNN h̃)
 	cs  *tensor.Tensor // LSTM: (N, H) candidate cell states c̃
 	cz  *tensor.Tensor // LSTM with cell zoneout: (N, H) cell states after zoneout
 	hhn *tensor.Tensor // GRU: (N, H) W_hn·h₋₁ + b_hn
+	// With normalisation: the normalised projections and cell (x̂) and
+	// their reciprocal standard deviations (per row for layer norm; per
+	// step and unit, T×width, for batch norm).
+	xhatX, xhatH, xhatC *tensor.Tensor
+	rsX, rsH, rsC       *tensor.Tensor
 }
 
 // recurrentArgs unpacks the input tensors of a recurrent function.
 type recurrentArgs struct {
 	x, h0, c0, wih, whh, bih, bhh, peep *tensor.Tensor
+	gIH, gHH, gC, bC                    *tensor.Tensor
 	n, in, hidden, batch, gates         int
 }
 
@@ -220,6 +294,13 @@ func (f *recurrent) args(in []*tensor.Tensor) recurrentArgs {
 	}
 	if f.peephole {
 		a.peep = in[k]
+		k++
+	}
+	if f.norm.Kind != NoNorm {
+		a.gIH, a.gHH = in[k], in[k+1]
+		if f.cell == LSTMCellKind {
+			a.gC, a.bC = in[k+2], in[k+3]
+		}
 	}
 	sameType(f.cell.String()+" sequence", in...)
 	a.gates = f.cell.Gates()
@@ -257,6 +338,12 @@ func (f *recurrent) args(in []*tensor.Tensor) recurrentArgs {
 	}
 	if a.peep != nil && !sliceEq(a.peep.Shape(), []int{3, a.hidden}) {
 		bad(fmt.Sprintf("peephole weights must be (3, %d), got %v", a.hidden, a.peep.Shape()))
+	}
+	if a.gIH != nil {
+		GH := a.gates * a.hidden
+		if !sliceEq(a.gIH.Shape(), []int{GH}) || !sliceEq(a.gHH.Shape(), []int{GH}) || (a.gC != nil && (!sliceEq(a.gC.Shape(), []int{a.hidden}) || !sliceEq(a.bC.Shape(), []int{a.hidden}))) {
+			bad(fmt.Sprintf("normalisation gains must be (%d) and the cell's (%d)", GH, a.hidden))
+		}
 	}
 	m := f.masks
 	for _, mk := range []struct {
@@ -327,9 +414,33 @@ func (f *recurrent) Forward(in []*tensor.Tensor) []*tensor.Tensor {
 			f.cz = newLike(a.x, a.n, a.hidden)
 		}
 	}
-	f.act = newLike(a.x, a.n, a.gates*a.hidden)
+	GH := a.gates * a.hidden
+	f.act = newLike(a.x, a.n, GH)
 	if f.cell == GRUCellKind {
 		f.hhn = newLike(a.x, a.n, a.hidden)
+	}
+	if f.norm.Kind != NoNorm {
+		f.xhatX, f.xhatH = newLike(a.x, a.n, GH), newLike(a.x, a.n, GH)
+		T := len(f.batchSizes)
+		if f.norm.Kind == LayerNormKind {
+			f.rsX, f.rsH = newLike(a.x, a.n), newLike(a.x, a.n)
+		} else {
+			f.rsX, f.rsH = newLike(a.x, T, GH), newLike(a.x, T, GH)
+		}
+		if a.c0 != nil {
+			f.xhatC = newLike(a.x, a.n, a.hidden)
+			if f.norm.Kind == LayerNormKind {
+				f.rsC = newLike(a.x, a.n)
+			} else {
+				f.rsC = newLike(a.x, T, a.hidden)
+			}
+		}
+		if obs := f.norm.Observed; obs != nil && f.norm.Population == nil {
+			obs.X, obs.H = make([]BatchNormStats, T), make([]BatchNormStats, T)
+			if a.c0 != nil {
+				obs.C = make([]BatchNormStats, T)
+			}
+		}
 	}
 	if a.x.DType() == tensor.Float64 {
 		recurrentForward[float64](f, a, ys, hN, cN)
@@ -358,6 +469,68 @@ func rowsOf[T kernel.Float](v []T, off, b, w int) []T {
 // stepMasks are the masks of one step, nil where absent.
 type stepMasks[T kernel.Float] struct{ cand, zh, zc []T }
 
+// normalizer applies the normalisation of a fused kernel to blocks of one
+// step (or, for layer norm, of any rows).
+type normalizer[T kernel.Float] struct {
+	norm RecurrentNorm
+}
+
+func (n normalizer[T]) axis() statAxis {
+	if n.norm.Kind == LayerNormKind {
+		return perRow
+	}
+	return perColumn
+}
+
+// stats picks the statistics of step t from a list (fixed, population) or
+// the slot to record them in (observed).
+func pickStats(list []BatchNormStats, t int) *BatchNormStats {
+	if len(list) == 0 {
+		return nil
+	}
+	return &list[min(t, len(list)-1)]
+}
+
+// forward normalises block v (b rows × w) of step t, whose first packed row
+// is off, into x̂ (saved in xhat rows) and leaves x̂ in v. which selects the
+// statistics: 0 input projection, 1 recurrent projection, 2 cell.
+func (n normalizer[T]) forward(v, xhat, rs []T, t, off, b, w, which int) {
+	var mean, variance, om, ov []float64
+	r := rs
+	if n.norm.Kind == LayerNormKind {
+		r = rs[off : off+b]
+	} else {
+		r = rs[t*w : (t+1)*w]
+		pick := func(st *RecurrentNormStats) *BatchNormStats {
+			if st == nil {
+				return nil
+			}
+			return pickStats([][]BatchNormStats{st.X, st.H, st.C}[which], t)
+		}
+		if p := pick(n.norm.Population); p != nil {
+			mean, variance = p.Mean, p.Var
+		} else if o := pick(n.norm.Observed); o != nil {
+			o.Mean, o.Var = make([]float64, w), make([]float64, w)
+			om, ov = o.Mean, o.Var
+		}
+	}
+	normForward(n.axis(), v, b, w, n.norm.Eps, r, mean, variance, om, ov)
+	copy(xhat[off*w:(off+b)*w], v)
+}
+
+// backward turns d (b × w), the gradient with respect to x̂ of the block of
+// step t, into the gradient before normalisation, in place.
+func (n normalizer[T]) backward(d, xhat, rs []T, t, off, b, w int) {
+	r := rs
+	if n.norm.Kind == LayerNormKind {
+		r = rs[off : off+b]
+	} else {
+		r = rs[t*w : (t+1)*w]
+	}
+	fixed := n.norm.Kind == BatchNormKind && n.norm.Population != nil
+	normBackward(n.axis(), fixed, d, xhat[off*w:(off+b)*w], b, w, r)
+}
+
 func recurrentForward[T kernel.Float](f *recurrent, a recurrentArgs, yst, hNt, cNt *tensor.Tensor) {
 	H, G := a.hidden, a.gates
 	GH := G * H
@@ -366,10 +539,15 @@ func recurrentForward[T kernel.Float](f *recurrent, a recurrentArgs, yst, hNt, c
 	ys, h, c := data[T](yst), data[T](hNt), opt[T](cNt)
 	act, cs, cz, hhn := data[T](f.act), opt[T](f.cs), opt[T](f.cz), opt[T](f.hhn)
 	hmask, cand, zoneH, zoneC := opt[T](f.masks.H), opt[T](f.masks.Candidate), opt[T](f.masks.ZoneH), opt[T](f.masks.ZoneC)
+	normed := f.norm.Kind != NoNorm
+	nz := normalizer[T]{f.norm}
+	gIH, gHH, gC, bC := opt[T](a.gIH), opt[T](a.gHH), opt[T](a.gC), opt[T](a.bC)
+	steps := f.schedule()
 
 	// Input projection of all steps at once. The GRU keeps the recurrent
-	// bias apart (it sits inside r⊙(…)); the other cells fold both biases in.
-	if bih != nil {
+	// bias apart (it sits inside r⊙(…)); the other cells fold both biases
+	// in. With normalisation the biases come after it.
+	if bih != nil && !normed {
 		for r := 0; r < a.n; r++ {
 			row := act[r*GH : (r+1)*GH]
 			copy(row, bih)
@@ -379,23 +557,43 @@ func recurrentForward[T kernel.Float](f *recurrent, a recurrentArgs, yst, hNt, c
 		}
 	}
 	beta := T(0)
-	if bih != nil {
+	if bih != nil && !normed {
 		beta = 1
 	}
 	kernel.Gemm(false, true, a.n, GH, a.in, 1, x, a.in, wih, a.in, beta, act, GH)
+	var bsum []T // the biases added after normalisation
+	if normed {
+		xhatX, rsX := data[T](f.xhatX), data[T](f.rsX)
+		if nz.axis() == perRow {
+			nz.forward(act, xhatX, rsX, 0, 0, a.n, GH, 0)
+		} else {
+			for _, s := range steps {
+				nz.forward(act[s.off*GH:(s.off+s.rows)*GH], xhatX, rsX, s.t, s.off, s.rows, GH, 0)
+			}
+		}
+		bsum = bih
+		if f.cell != GRUCellKind {
+			bsum = make([]T, GH)
+			kernel.Add(bsum, bih, bhh)
+		}
+		affineForward(act, act, gIH, bsum, a.n, GH)
+	}
 
-	var hh []T // GRU: recurrent pre-activations of one step
-	if f.cell == GRUCellKind {
+	var hh []T // recurrent pre-activations of one step (GRU, or normalised)
+	if f.cell == GRUCellKind || normed {
 		hh = make([]T, a.batch*GH)
 	}
-	var hm, hold []T // the masked h₋₁ fed to W_hh; a copy of h₋₁ for zoneout
+	var hm, hold, ctn []T // masked h₋₁ for W_hh; h₋₁ for zoneout; normalised cell
 	if hmask != nil {
 		hm = make([]T, a.batch*H)
 	}
 	if zoneH != nil {
 		hold = make([]T, a.batch*H)
 	}
-	for _, s := range f.schedule() {
+	if normed && f.cell == LSTMCellKind {
+		ctn = make([]T, a.batch*H)
+	}
+	for _, s := range steps {
 		b := s.rows
 		gates := act[s.off*GH : (s.off+b)*GH]
 		hprev := h[:b*H] // the running state: rows not yet active still hold h0
@@ -408,24 +606,49 @@ func recurrentForward[T kernel.Float](f *recurrent, a recurrentArgs, yst, hNt, c
 			copy(hold[:b*H], hprev)
 		}
 		m := stepMasks[T]{rowsOf(cand, s.off, b, H), rowsOf(zoneH, s.off, b, H), rowsOf(zoneC, s.off, b, H)}
-		switch f.cell {
-		case GRUCellKind:
-			hs := hh[:b*GH]
+		var hs []T
+		switch {
+		case normed:
+			// W_hh·h₋₁, normalised, then scaled; the GRU adds b_hh here, the
+			// others had both biases folded into the input side.
+			hs = hh[:b*GH]
+			kernel.Gemm(false, true, b, GH, H, 1, hin, H, whh, H, 0, hs, GH)
+			nz.forward(hs, data[T](f.xhatH), data[T](f.rsH), s.t, s.off, b, GH, 1)
+			if f.cell == GRUCellKind {
+				affineForward(hs, hs, gHH, bhh, b, GH)
+			} else {
+				affineForward(hs, hs, gHH, nil, b, GH)
+				kernel.Add(gates, gates, hs)
+			}
+		case f.cell == GRUCellKind:
+			hs = hh[:b*GH]
 			if bhh != nil {
 				for r := 0; r < b; r++ {
 					copy(hs[r*GH:(r+1)*GH], bhh)
 				}
 			}
 			kernel.Gemm(false, true, b, GH, H, 1, hin, H, whh, H, beta, hs, GH)
+		default:
+			kernel.Gemm(false, true, b, GH, H, 1, hin, H, whh, H, 1, gates, GH)
+		}
+		switch f.cell {
+		case GRUCellKind:
 			gruForwardStep(gates, hs, hprev, hhn[s.off*H:(s.off+b)*H], m.cand, b, H)
 		case LSTMCellKind:
-			kernel.Gemm(false, true, b, GH, H, 1, hin, H, whh, H, 1, gates, GH)
-			lstmForwardStep(gates, c[:b*H], hprev, cs[s.off*H:(s.off+b)*H], peep, m, b, H)
+			ct := cs[s.off*H : (s.off+b)*H]
+			lstmGatesStep(gates, c[:b*H], ct, peep, m, b, H)
+			arg := ct
+			if normed {
+				arg = ctn[:b*H]
+				copy(arg, ct)
+				nz.forward(arg, data[T](f.xhatC), data[T](f.rsC), s.t, s.off, b, H, 2)
+				affineForward(arg, arg, gC, bC, b, H)
+			}
+			lstmOutputStep(gates, ct, arg, hprev, peep, b, H)
 			if cz != nil {
 				copy(cz[s.off*H:(s.off+b)*H], c[:b*H])
 			}
 		default:
-			kernel.Gemm(false, true, b, GH, H, 1, hin, H, whh, H, 1, gates, GH)
 			if f.cell == RNNTanhCellKind {
 				kernel.Tanh(gates, gates)
 			} else {
@@ -445,18 +668,24 @@ func recurrentForward[T kernel.Float](f *recurrent, a recurrentArgs, yst, hNt, c
 	}
 }
 
-// lstmForwardStep turns the pre-activations in gates (b, 4H) into the gate
-// activations i, f, g, o in place, writes the candidate cell
-// c̃ = f⊙c₋₁ + i⊙(m⊙g) into ct, updates the cell state c (b, H) from c₋₁
-// to c (= c̃, or z_c⊙c₋₁ + (1−z_c)⊙c̃ with zoneout) and writes
-// h̃ = o⊙tanh(c̃) into h. Peephole weights, when given, add p_i⊙c₋₁ and
-// p_f⊙c₋₁ to i and f, and p_o⊙c̃ to o.
+// lstmForwardStep is a whole LSTM step without normalisation: see
+// lstmGatesStep and lstmOutputStep.
 func lstmForwardStep[T kernel.Float](gates, c, h, ct, peep []T, m stepMasks[T], b, H int) {
+	lstmGatesStep(gates, c, ct, peep, m, b, H)
+	lstmOutputStep(gates, ct, ct, h, peep, b, H)
+}
+
+// lstmGatesStep turns the pre-activations in gates (b, 4H) into the gate
+// activations i, f, g in place, writes the candidate cell
+// c̃ = f⊙c₋₁ + i⊙(m⊙g) into ct and updates the cell state c (b, H) from
+// c₋₁ to c (= c̃, or z_c⊙c₋₁ + (1−z_c)⊙c̃ with zoneout). Peephole
+// weights, when given, add p_i⊙c₋₁ and p_f⊙c₋₁ to i and f.
+func lstmGatesStep[T kernel.Float](gates, c, ct, peep []T, m stepMasks[T], b, H int) {
 	G := 4 * H
 	for r := 0; r < b; r++ {
 		g := gates[r*G : (r+1)*G]
-		ai, af, ag, ao := g[:H], g[H:2*H], g[2*H:3*H], g[3*H:]
-		cr, hr, ctr := c[r*H:(r+1)*H], h[r*H:(r+1)*H], ct[r*H:(r+1)*H]
+		ai, af, ag := g[:H], g[H:2*H], g[2*H:3*H]
+		cr, ctr := c[r*H:(r+1)*H], ct[r*H:(r+1)*H]
 		if peep != nil {
 			for j := range H {
 				ai[j] += peep[j] * cr[j]
@@ -475,14 +704,6 @@ func lstmForwardStep[T kernel.Float](gates, c, h, ct, peep []T, m stepMasks[T], 
 				ctr[j] = af[j]*cr[j] + ai[j]*ag[j]
 			}
 		}
-		if peep != nil {
-			for j := range H {
-				ao[j] += peep[2*H+j] * ctr[j]
-			}
-		}
-		kernel.Sigmoid(ao, ao)
-		kernel.Tanh(hr, ctr)
-		kernel.Mul(hr, hr, ao)
 		if m.zc != nil {
 			zr := m.zc[r*H : (r+1)*H]
 			for j := range H {
@@ -491,6 +712,25 @@ func lstmForwardStep[T kernel.Float](gates, c, h, ct, peep []T, m stepMasks[T], 
 		} else {
 			copy(cr, ctr)
 		}
+	}
+}
+
+// lstmOutputStep computes the output gate o = σ(a_o + p_o⊙c̃) in place in
+// gates and h̃ = o⊙tanh(arg), where arg is c̃ or, with normalisation,
+// γ_c⊙LN(c̃) + β_c.
+func lstmOutputStep[T kernel.Float](gates, ct, arg, h, peep []T, b, H int) {
+	G := 4 * H
+	for r := 0; r < b; r++ {
+		ao := gates[r*G+3*H : (r+1)*G]
+		ctr, hr := ct[r*H:(r+1)*H], h[r*H:(r+1)*H]
+		if peep != nil {
+			for j := range H {
+				ao[j] += peep[2*H+j] * ctr[j]
+			}
+		}
+		kernel.Sigmoid(ao, ao)
+		kernel.Tanh(hr, arg[r*H:(r+1)*H])
+		kernel.Mul(hr, hr, ao)
 	}
 }
 
@@ -572,6 +812,9 @@ func recurrentBackward[T kernel.Float](f *recurrent, a recurrentArgs, out, gyt, 
 	whh, wih, x := data[T](a.whh), data[T](a.wih), data[T](a.x)
 	peep := opt[T](a.peep)
 	hmask, cand, zoneH, zoneC := opt[T](f.masks.H), opt[T](f.masks.Candidate), opt[T](f.masks.ZoneH), opt[T](f.masks.ZoneC)
+	normed := f.norm.Kind != NoNorm
+	nz := normalizer[T]{f.norm}
+	gIH, gHH, gC, bC := opt[T](a.gIH), opt[T](a.gHH), opt[T](a.gC), opt[T](a.bC)
 
 	// Running gradients of the state, seeded with those of the final state.
 	dh := make([]T, B*H)
@@ -612,19 +855,35 @@ func recurrentBackward[T kernel.Float](f *recurrent, a recurrentArgs, out, gyt, 
 	}
 	dgx := make([]T, N*GH) // gradient of the input pre-activations
 	dgh := dgx             // gradient of the recurrent pre-activations
-	if f.cell == GRUCellKind {
+	if f.cell == GRUCellKind || normed {
 		dgh = make([]T, N*GH)
 	}
 	var dpeep []T
 	if peep != nil {
 		dpeep = make([]T, 3*H)
 	}
+	// Gradients of the normalisation parameters, and of b_hh for a
+	// normalised GRU (accumulated per step, before dgh is turned into the
+	// gradient of the unnormalised projection).
+	var dgIH, dgHH, dgC, dbC, dbHH, arg []T
+	if normed {
+		dgIH, dgHH = make([]T, GH), make([]T, GH)
+		if f.cell == LSTMCellKind {
+			dgC, dbC, arg = make([]T, H), make([]T, H), make([]T, B*H)
+		}
+		if f.cell == GRUCellKind {
+			dbHH = make([]T, GH)
+		}
+	}
 	// direct says whether h₋₁ has a gradient besides the path through W_hh
 	// (the GRU's z⊙h₋₁, zoneout), which the cell step leaves in dh.
 	direct := f.cell == GRUCellKind || zoneH != nil
-	var tmp []T
+	var tmp, scratch []T
 	if hmask != nil {
 		tmp = make([]T, B*H)
+	}
+	if f.cell == LSTMCellKind {
+		scratch = make([]T, B*H)
 	}
 
 	for k := len(steps) - 1; k >= 0; k-- {
@@ -648,7 +907,18 @@ func recurrentBackward[T kernel.Float](f *recurrent, a recurrentArgs, out, gyt, 
 		}
 		switch f.cell {
 		case LSTMCellKind:
-			lstmBackwardStep(rows(dgx, GH), dhb, dc[:b*H], rows(act, GH), rows(cs, H), rows(cprev, H), peep, dpeep, m, b, H)
+			ct := rows(cs, H)
+			targ := ct // the argument of the output tanh
+			var normC func(d []T)
+			if normed {
+				targ = arg[:b*H]
+				affineForward(targ, rows(data[T](f.xhatC), H), gC, bC, b, H)
+				normC = func(d []T) {
+					affineBackward(d, rows(data[T](f.xhatC), H), gC, dgC, dbC, b, H)
+					nz.backward(d, data[T](f.xhatC), data[T](f.rsC), s.t, o, b, H)
+				}
+			}
+			lstmBackwardStep(rows(dgx, GH), dhb, dc[:b*H], rows(act, GH), ct, targ, rows(cprev, H), peep, dpeep, m, scratch[:b*H], normC, b, H)
 			if direct {
 				clear(dhb)
 			}
@@ -672,6 +942,15 @@ func recurrentBackward[T kernel.Float](f *recurrent, a recurrentArgs, out, gyt, 
 			if direct {
 				clear(dhb)
 			}
+		}
+		if normed {
+			// From the gradient of γ_h⊙ĥ (+ b_hh) to that of W_hh·h₋₁.
+			d := rows(dgh, GH)
+			if f.cell != GRUCellKind {
+				copy(d, rows(dgx, GH))
+			}
+			affineBackward(d, rows(data[T](f.xhatH), GH), gHH, dgHH, dbHH, b, GH)
+			nz.backward(d, data[T](f.xhatH), data[T](f.rsH), s.t, o, b, GH)
 		}
 		if zdh != nil {
 			kernel.Axpy(1, zdh, dhb)
@@ -700,6 +979,46 @@ func recurrentBackward[T kernel.Float](f *recurrent, a recurrentArgs, out, gyt, 
 	if f.cell == LSTMCellKind {
 		idx = 3
 	}
+	gIdxW := idx // weight_ih, weight_hh, then biases
+	idx += 2
+	if f.bias {
+		if g := gxt[idx]; g != nil {
+			sumRowsInto(data[T](g), dgx, N, GH)
+		}
+		if g := gxt[idx+1]; g != nil {
+			switch {
+			case dbHH != nil:
+				copy(data[T](g), dbHH)
+			case normed:
+				sumRowsInto(data[T](g), dgx, N, GH)
+			default:
+				sumRowsInto(data[T](g), dgh, N, GH)
+			}
+		}
+		idx += 2
+	}
+	if f.peephole {
+		if gxt[idx] != nil {
+			copy(data[T](gxt[idx]), dpeep)
+		}
+		idx++
+	}
+	if normed {
+		// From the gradient of γ_x⊙x̂ + b to that of W_ih·x.
+		affineBackward(dgx, data[T](f.xhatX), gIH, dgIH, nil, N, GH)
+		if nz.axis() == perRow {
+			nz.backward(dgx, data[T](f.xhatX), data[T](f.rsX), 0, 0, N, GH)
+		} else {
+			for _, s := range steps {
+				nz.backward(dgx[s.off*GH:(s.off+s.rows)*GH], data[T](f.xhatX), data[T](f.rsX), s.t, s.off, s.rows, GH)
+			}
+		}
+		for i, g := range [][]T{dgIH, dgHH, dgC, dbC} {
+			if g != nil && gxt[idx+i] != nil {
+				copy(data[T](gxt[idx+i]), g)
+			}
+		}
+	}
 	if g := gxt[0]; g != nil {
 		kernel.Gemm(false, false, N, a.in, GH, 1, dgx, GH, wih, a.in, 0, data[T](g), a.in)
 	}
@@ -709,48 +1028,54 @@ func recurrentBackward[T kernel.Float](f *recurrent, a recurrentArgs, out, gyt, 
 	if f.cell == LSTMCellKind && gxt[2] != nil {
 		copy(data[T](gxt[2]), dc)
 	}
-	if g := gxt[idx]; g != nil {
+	if g := gxt[gIdxW]; g != nil {
 		kernel.Gemm(true, false, GH, a.in, N, 1, dgx, GH, x, a.in, 0, data[T](g), a.in)
 	}
-	if g := gxt[idx+1]; g != nil {
+	if g := gxt[gIdxW+1]; g != nil {
 		kernel.Gemm(true, false, GH, H, N, 1, dgh, GH, hin, H, 0, data[T](g), H)
-	}
-	idx += 2
-	if f.bias {
-		if g := gxt[idx]; g != nil {
-			sumRowsInto(data[T](g), dgx, N, GH)
-		}
-		if g := gxt[idx+1]; g != nil {
-			sumRowsInto(data[T](g), dgh, N, GH)
-		}
-		idx += 2
-	}
-	if f.peephole && gxt[idx] != nil {
-		copy(data[T](gxt[idx]), dpeep)
 	}
 }
 
 // lstmBackwardStep computes, for one step of b rows, the gradients of the
 // gate pre-activations d (b, 4H) from dh (the gradient of h̃) and dc (of
-// the cell state c), and replaces dc with the gradient of c₋₁. With
-// peepholes it accumulates their gradients into dpeep (3H). With a
-// candidate mask m, g enters as m⊙g; with cell zoneout z_c,
-// c = z_c⊙c₋₁ + (1−z_c)⊙c̃.
+// the cell state c), and replaces dc with the gradient of c₋₁. ct holds the
+// candidate cells c̃ and arg the argument of the output tanh (c̃, or its
+// normalisation γ_c⊙LN(c̃) + β_c, in which case normC turns a gradient with
+// respect to arg into one with respect to c̃). With peepholes it
+// accumulates their gradients into dpeep (3H). With a candidate mask m, g
+// enters as m⊙g; with cell zoneout z_c, c = z_c⊙c₋₁ + (1−z_c)⊙c̃. scratch
+// holds b×H values.
 //
-//	dc̃ = (1−z_c)⊙dc,             tc = tanh(c̃)
+//	dc̃ = (1−z_c)⊙dc,              tc = tanh(arg)
 //	dâ_o = dh⊙tc⊙o(1−o)
-//	dc̃ ← dc̃ + dh⊙o⊙(1−tc²) + dâ_o⊙p_o
+//	dc̃ ← dc̃ + ∂arg/∂c̃ᵀ(dh⊙o⊙(1−tc²)) + dâ_o⊙p_o
 //	dâ_i = dc̃⊙m⊙g⊙i(1−i),  dâ_f = dc̃⊙c₋₁⊙f(1−f),  dâ_g = dc̃⊙i⊙m⊙(1−g²)
 //	dc₋₁ = dc̃⊙f + z_c⊙dc + dâ_i⊙p_i + dâ_f⊙p_f
-func lstmBackwardStep[T kernel.Float](d, dh, dc, act, ct, cprev, peep, dpeep []T, m stepMasks[T], b, H int) {
+func lstmBackwardStep[T kernel.Float](d, dh, dc, act, ct, arg, cprev, peep, dpeep []T, m stepMasks[T], scratch []T, normC func([]T), b, H int) {
 	G := 4 * H
+	// Phase 1: the output gate and the gradient reaching arg through h.
+	for r := 0; r < b; r++ {
+		o := act[r*G+3*H : (r+1)*G]
+		do := d[r*G+3*H : (r+1)*G]
+		dhr, dar := dh[r*H:(r+1)*H], scratch[r*H:(r+1)*H]
+		kernel.Tanh(do, arg[r*H:(r+1)*H]) // tc, kept in do until replaced below
+		for j := range H {
+			tc := do[j]
+			do[j] = dhr[j] * tc * o[j] * (1 - o[j])
+			dar[j] = dhr[j] * o[j] * (1 - tc*tc)
+		}
+	}
+	if normC != nil {
+		normC(scratch)
+	}
+	// Phase 2: the cell and the other gates.
 	for r := 0; r < b; r++ {
 		a := act[r*G : (r+1)*G]
-		i, f, g, o := a[:H], a[H:2*H], a[2*H:3*H], a[3*H:]
+		i, f, g := a[:H], a[H:2*H], a[2*H:3*H]
 		dr := d[r*G : (r+1)*G]
 		di, df, dg, do := dr[:H], dr[H:2*H], dr[2*H:3*H], dr[3*H:]
 		cr, cp := ct[r*H:(r+1)*H], cprev[r*H:(r+1)*H]
-		dhr, dcr := dh[r*H:(r+1)*H], dc[r*H:(r+1)*H]
+		dcr, dar := dc[r*H:(r+1)*H], scratch[r*H:(r+1)*H]
 		var mr, zr []T
 		if m.cand != nil {
 			mr = m.cand[r*H : (r+1)*H]
@@ -758,25 +1083,21 @@ func lstmBackwardStep[T kernel.Float](d, dh, dc, act, ct, cprev, peep, dpeep []T
 		if m.zc != nil {
 			zr = m.zc[r*H : (r+1)*H]
 		}
-		kernel.Tanh(do, cr) // tc, kept in do until replaced below
 		for j := range H {
-			tc := do[j]
 			dcIn, keep := dcr[j], T(0)
 			if zr != nil {
 				keep = zr[j] * dcIn
 				dcIn -= keep
 			}
-			dao := dhr[j] * tc * o[j] * (1 - o[j])
-			dct := dcIn + dhr[j]*o[j]*(1-tc*tc)
+			dct := dcIn + dar[j]
 			if peep != nil {
-				dct += dao * peep[2*H+j]
+				dct += do[j] * peep[2*H+j]
 			}
 			gm, mj := g[j], T(1)
 			if mr != nil {
 				mj = mr[j]
 				gm *= mj
 			}
-			do[j] = dao
 			di[j] = dct * gm * i[j] * (1 - i[j])
 			df[j] = dct * cp[j] * f[j] * (1 - f[j])
 			dg[j] = dct * i[j] * mj * (1 - g[j]*g[j])
