@@ -58,8 +58,10 @@ import (
 
 // Param is a parameter with the name its optimizer state is kept under.
 type Param struct {
+	// Name identifies the parameter in State ("encoder.weight").
 	Name string
-	Var  *autograd.Variable
+	// Var is the parameter itself.
+	Var *autograd.Variable
 }
 
 // Named returns vars as named parameters for an optimizer, in the given

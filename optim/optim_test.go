@@ -814,3 +814,22 @@ func TestGradShapeMismatchPanics(t *testing.T) {
 	}()
 	_ = o.Update()
 }
+
+// BenchmarkUpdate measures one update of a million float32 parameters
+// (the size of a small language model's embedding and softmax).
+func BenchmarkUpdate(b *testing.B) {
+	for _, tc := range allOptimizers {
+		b.Run(tc.name, func(b *testing.B) {
+			w := autograd.NewParameter(tensor.Zeros(1000, 1000))
+			w.Grad = tensor.Zeros(1000, 1000)
+			w.Grad.RandNormal(tensor.NewRNG(1), 0, 1)
+			o := must(b, tc.opt, optim.Named(w))
+			b.SetBytes(4 * 1000 * 1000)
+			for b.Loop() {
+				if err := o.Update(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

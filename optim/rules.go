@@ -85,9 +85,12 @@ func (*sgdRule) slots() []string       { return nil }
 func (*sgdRule) init([]*tensor.Tensor) {}
 func (r *sgdRule) String() string      { return fmt.Sprintf("SGD(weight_decay=%v)", r.wd) }
 func (r *sgdRule) update(p, g *tensor.Tensor, _ []*tensor.Tensor, lr float64, _ int) {
-	if p.DType() == tensor.Float64 {
+	switch {
+	case r.wd == 0:
+		p.Axpy(-lr, g) // the vector kernel
+	case p.DType() == tensor.Float64:
 		sgdStep(data[float64](p), data[float64](g), lr, r.wd)
-	} else {
+	default:
 		sgdStep(data[float32](p), data[float32](g), lr, r.wd)
 	}
 }
