@@ -26,6 +26,11 @@ type CellConfig struct {
 	// for the LSTMs), one row of H values shared by every sequence of the
 	// batch — instead of zeros.
 	LearnInitialState bool
+	// Norm and NormMomentum select layer or batch normalisation inside the
+	// kernel, as in RecurrentConfig. With batch normalisation the time
+	// step that picks the statistics counts the steps since Reset.
+	Norm         fn.NormKind
+	NormMomentum float64
 	// Regularization selects dropout variants and zoneout. For stepped
 	// links, OutputDropout applies to what Forward returns, never to the
 	// carried state; the variational and DropConnect masks are drawn when a
@@ -36,7 +41,7 @@ type CellConfig struct {
 }
 
 func (c CellConfig) validate(name string, cell fn.Cell) error {
-	rc := RecurrentConfig{InputSize: c.InputSize, HiddenSize: c.HiddenSize, NoBias: c.NoBias, DType: c.DType, RecurrentInit: c.RecurrentInit, ForgetBias: c.ForgetBias, Regularization: c.Regularization}
+	rc := RecurrentConfig{InputSize: c.InputSize, HiddenSize: c.HiddenSize, NoBias: c.NoBias, DType: c.DType, RecurrentInit: c.RecurrentInit, ForgetBias: c.ForgetBias, Norm: c.Norm, NormMomentum: c.NormMomentum, Regularization: c.Regularization}
 	if err := rc.validate(cell); err != nil {
 		return fmt.Errorf("%w (%s)", err, name)
 	}
@@ -59,11 +64,19 @@ type state struct {
 	rng             *tensor.RNG
 	mode            autograd.Mode
 	varIn, varH, wd *tensor.Tensor
+
+	// Batch normalisation: running statistics and the step count since
+	// Reset, which picks them.
+	norm *runningStats
+	t    int
 }
 
 func (s *state) init(cfg CellConfig, withC bool, rng *tensor.RNG) {
 	s.hidden, s.dtype = cfg.HiddenSize, cfg.DType
 	s.reg, s.rng = cfg.Regularization, rng.Split()
+	if cfg.Norm != fn.NoNorm {
+		s.norm = newRunningStats(cfg.Norm, cfg.NormMomentum)
+	}
 	if !cfg.LearnInitialState {
 		return
 	}
@@ -109,6 +122,7 @@ func (s *state) Initial(b int, withC bool) (h, c *autograd.Variable) {
 // starts from the initial state.
 func (s *state) Reset() {
 	s.h, s.c = nil, nil
+	s.t = 0
 	s.ResampleMasks()
 }
 
@@ -226,7 +240,7 @@ func checkInput(name string, x *autograd.Variable, in int) int {
 // cellWeights returns the parameters of a single-layer link, named as
 // PyTorch's nn.LSTMCell / nn.GRUCell / nn.RNNCell.
 func cellWeights(cell fn.Cell, cfg CellConfig, rng *tensor.RNG) fn.RecurrentWeights {
-	return newWeights(cell, cfg.InputSize, cfg.HiddenSize, "", weightInit{cfg.NoBias, cfg.DType, cfg.RecurrentInit, cfg.ForgetBias}, rng)
+	return newWeights(cell, cfg.InputSize, cfg.HiddenSize, "", weightInit{cfg.NoBias, cfg.DType, cfg.RecurrentInit, cfg.ForgetBias, cfg.Norm}, rng)
 }
 
 func weightList(w fn.RecurrentWeights) []*autograd.Variable {
@@ -236,6 +250,11 @@ func weightList(w fn.RecurrentWeights) []*autograd.Variable {
 	}
 	if w.Peephole != nil {
 		ps = append(ps, w.Peephole)
+	}
+	for _, p := range []*autograd.Variable{w.NormIH, w.NormHH, w.NormC, w.NormCBias} {
+		if p != nil {
+			ps = append(ps, p)
+		}
 	}
 	return ps
 }
@@ -275,8 +294,9 @@ func (l *LSTM) Params() []*autograd.Variable {
 // x (B, I), returning the next state. It keeps nothing.
 func (l *LSTM) Step(h, c, x *autograd.Variable) (hNext, cNext *autograd.Variable) {
 	b := checkInput("LSTM", x, l.cfg.InputSize)
-	sq := fn.Sequence{BatchSizes: []int{b}, Masks: l.regMasks(fn.LSTMCellKind, b)}
+	sq := fn.Sequence{BatchSizes: []int{b}, Masks: l.regMasks(fn.LSTMCellKind, b), Norm: l.normSpec()}
 	_, hNext, cNext = fn.LSTMSequence(l.regInput(x), h, c, l.regWeights(l.W), sq)
+	l.normDone(sq.Norm, b)
 	return hNext, cNext
 }
 
@@ -338,6 +358,9 @@ func NewPeepholeLSTM(cfg CellConfig, form PeepholeForm, rng *tensor.RNG) (*Peeph
 	if form > PeepholeFull {
 		return nil, fmt.Errorf("nn: unknown PeepholeForm %d", form)
 	}
+	if form == PeepholeFull && cfg.Norm != fn.NoNorm {
+		return nil, fmt.Errorf("nn: PeepholeFull has no normalised form; use PeepholeDiagonal")
+	}
 	if r := cfg.Regularization; form == PeepholeFull && (r.VariationalHidden > 0 || r.RecurrentDropout > 0 || r.ZoneoutH > 0 || r.ZoneoutC > 0) {
 		return nil, fmt.Errorf("nn: PeepholeFull supports InputDropout, OutputDropout, VariationalInput and WeightDrop only; use PeepholeDiagonal for the in-kernel variants")
 	}
@@ -371,8 +394,9 @@ func (l *PeepholeLSTM) Step(h, c, x *autograd.Variable) (hNext, cNext *autograd.
 	b := checkInput("PeepholeLSTM", x, l.cfg.InputSize)
 	x, w := l.regInput(x), l.regWeights(l.W)
 	if l.form == PeepholeDiagonal {
-		sq := fn.Sequence{BatchSizes: []int{b}, Masks: l.regMasks(fn.LSTMCellKind, b)}
+		sq := fn.Sequence{BatchSizes: []int{b}, Masks: l.regMasks(fn.LSTMCellKind, b), Norm: l.normSpec()}
 		_, hNext, cNext = fn.LSTMSequence(x, h, c, w, sq)
+		l.normDone(sq.Norm, b)
 		return hNext, cNext
 	}
 	H := l.cfg.HiddenSize
@@ -437,6 +461,9 @@ func NewGRU(cfg CellConfig, form GRUForm, rng *tensor.RNG) (*GRU, error) {
 	if form > GRUCho {
 		return nil, fmt.Errorf("nn: unknown GRUForm %d", form)
 	}
+	if form == GRUCho && cfg.Norm != fn.NoNorm {
+		return nil, fmt.Errorf("nn: GRUCho has no normalised form; use GRUPyTorch")
+	}
 	if r := cfg.Regularization; form == GRUCho && (r.VariationalHidden > 0 || r.RecurrentDropout > 0 || r.ZoneoutH > 0) {
 		return nil, fmt.Errorf("nn: GRUCho supports InputDropout, OutputDropout, VariationalInput and WeightDrop only; use GRUPyTorch for the in-kernel variants")
 	}
@@ -458,7 +485,9 @@ func (l *GRU) Step(h, x *autograd.Variable) *autograd.Variable {
 	if l.form == GRUCho {
 		return fn.GRUChoCell(fn.Linear(x, w.WIH, w.BIH), h, w.WHH, w.BHH)
 	}
-	_, hNext := fn.GRUSequence(x, h, w, fn.Sequence{BatchSizes: []int{b}, Masks: l.regMasks(fn.GRUCellKind, b)})
+	sq := fn.Sequence{BatchSizes: []int{b}, Masks: l.regMasks(fn.GRUCellKind, b), Norm: l.normSpec()}
+	_, hNext := fn.GRUSequence(x, h, w, sq)
+	l.normDone(sq.Norm, b)
 	return hNext
 }
 

@@ -49,6 +49,15 @@ type RecurrentConfig struct {
 	// b_ih (and zero into that of b_hh), as Gers et al. (2000) and
 	// Jozefowicz et al. (2015) recommend (e.g. 1). Zero keeps the default.
 	ForgetBias float64
+	// Norm selects layer normalisation (Ba et al. 2016) or recurrent batch
+	// normalisation (Cooijmans et al. 2016) inside the fused kernel, for the
+	// LSTM and GRU: gains norm_ih, norm_hh (G·H) and, for the LSTM, norm_c
+	// and norm_c_bias (H) join the parameters. Batch normalisation keeps
+	// running statistics per time step, used in autograd.Eval mode.
+	Norm fn.NormKind
+	// NormMomentum is the weight of a new batch in the running statistics
+	// of batch normalisation (0 means 0.1, as PyTorch).
+	NormMomentum float64
 	// Regularization selects dropout variants and zoneout.
 	Regularization
 }
@@ -78,6 +87,14 @@ func (c RecurrentConfig) validate(cell fn.Cell) error {
 		return fmt.Errorf("nn: ForgetBias needs biases")
 	case c.RecurrentInit > InitIdentity:
 		return fmt.Errorf("nn: unknown RecurrentInit %d", c.RecurrentInit)
+	case c.Norm > fn.BatchNormKind:
+		return fmt.Errorf("nn: unknown normalisation %d", c.Norm)
+	case c.Norm != fn.NoNorm && cell != fn.LSTMCellKind && cell != fn.GRUCellKind:
+		return fmt.Errorf("nn: normalisation is for the LSTM and GRU, not %v", cell)
+	case c.Norm != fn.NoNorm && c.NoBias:
+		return fmt.Errorf("nn: a normalised %v needs its biases", cell)
+	case !(c.NormMomentum >= 0 && c.NormMomentum <= 1):
+		return fmt.Errorf("nn: NormMomentum %v outside [0, 1]", c.NormMomentum)
 	}
 	return c.Regularization.validate(cell)
 }
@@ -91,6 +108,8 @@ type stack struct {
 	weights [][]fn.RecurrentWeights
 	mode    autograd.Mode
 	rng     *tensor.RNG
+	// running[l][d] keeps the statistics of batch normalisation.
+	running [][]*runningStats
 }
 
 func newStack(cell fn.Cell, cfg RecurrentConfig, rng *tensor.RNG) (*stack, error) {
@@ -112,9 +131,16 @@ func newStack(cell fn.Cell, cfg RecurrentConfig, rng *tensor.RNG) (*stack, error
 			if d == 1 {
 				suffix += "_reverse"
 			}
-			dirs = append(dirs, newWeights(cell, in, cfg.HiddenSize, suffix, weightInit{cfg.NoBias, cfg.DType, cfg.RecurrentInit, cfg.ForgetBias}, rng))
+			dirs = append(dirs, newWeights(cell, in, cfg.HiddenSize, suffix, weightInit{cfg.NoBias, cfg.DType, cfg.RecurrentInit, cfg.ForgetBias, cfg.Norm}, rng))
 		}
 		s.weights = append(s.weights, dirs)
+		if cfg.Norm != fn.NoNorm {
+			rs := make([]*runningStats, cfg.dirs())
+			for d := range rs {
+				rs[d] = newRunningStats(cfg.Norm, cfg.NormMomentum)
+			}
+			s.running = append(s.running, rs)
+		}
 	}
 	return s, nil
 }
@@ -125,6 +151,7 @@ type weightInit struct {
 	dtype      tensor.DType
 	recurrent  RecurrentInit
 	forgetBias float64
+	norm       fn.NormKind
 }
 
 // newWeights returns the parameters of one recurrent layer and direction
@@ -164,6 +191,24 @@ func newWeights(cell fn.Cell, in, H int, suffix string, init weightInit, rng *te
 			w.BHH.Data.SetFlat(j, 0)
 		}
 	}
+	if init.norm != fn.NoNorm {
+		// Gains start at 1 for layer norm and at 0.1 for batch norm
+		// (Cooijmans et al. 2016, to keep tanh and σ out of saturation).
+		gain := 1.0
+		if init.norm == fn.BatchNormKind {
+			gain = 0.1
+		}
+		norm := func(name string, n int, v float64) *autograd.Variable {
+			p := autograd.NewParameter(tensor.New(init.dtype, n))
+			p.Data.Fill(v)
+			p.Name = name + suffix
+			return p
+		}
+		w.NormIH, w.NormHH = norm("norm_ih", G*H, gain), norm("norm_hh", G*H, gain)
+		if cell == fn.LSTMCellKind {
+			w.NormC, w.NormCBias = norm("norm_c", H, gain), norm("norm_c_bias", H, 0)
+		}
+	}
 	return w
 }
 
@@ -174,10 +219,7 @@ func (s *stack) Params() []*autograd.Variable {
 	var ps []*autograd.Variable
 	for _, dirs := range s.weights {
 		for _, w := range dirs {
-			ps = append(ps, w.WIH, w.WHH)
-			if w.BIH != nil {
-				ps = append(ps, w.BIH, w.BHH)
-			}
+			ps = append(ps, weightList(w)...)
 		}
 	}
 	return ps
@@ -235,6 +277,9 @@ func (s *stack) forward(h0, c0 *autograd.Variable, xs []*autograd.Variable) (hN,
 			if reg.VariationalHidden > 0 && mode == autograd.Train {
 				sq.Masks.H = dropoutMask(dt, s.rng, reg.VariationalHidden, B, H)
 			}
+			if s.running != nil {
+				sq.Norm = s.running[l][d].spec(mode)
+			}
 			k := l*D + d
 			w := reg.dropWeights(s.weights[l][d], s.rng, mode)
 			var y, h, c *autograd.Variable
@@ -246,6 +291,9 @@ func (s *stack) forward(h0, c0 *autograd.Variable, xs []*autograd.Variable) (hN,
 				y, h = fn.GRUSequence(x, s.initial(h0, k, p), w, sq)
 			default:
 				y, h = fn.RNNSequence(x, s.initial(h0, k, p), w, s.cell == fn.RNNReLUCellKind, sq)
+			}
+			if s.running != nil {
+				s.running[l][d].update(sq.Norm, p.BatchSizes)
 			}
 			outs = append(outs, y)
 			hs = append(hs, h)

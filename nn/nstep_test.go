@@ -324,13 +324,14 @@ func TestNStepConfigErrors(t *testing.T) {
 // setParams replaces the stack's parameter variables, in Params order.
 func setParams(s *stack, vs []*autograd.Variable) {
 	k := 0
-	next := func() *autograd.Variable { k++; return vs[k-1] }
 	for l := range s.weights {
 		for d := range s.weights[l] {
 			w := &s.weights[l][d]
-			w.WIH, w.WHH = next(), next()
-			if w.BIH != nil {
-				w.BIH, w.BHH = next(), next()
+			for _, p := range []**autograd.Variable{&w.WIH, &w.WHH, &w.BIH, &w.BHH, &w.Peephole, &w.NormIH, &w.NormHH, &w.NormC, &w.NormCBias} {
+				if *p != nil {
+					*p = vs[k]
+					k++
+				}
 			}
 		}
 	}
