@@ -1,0 +1,101 @@
+package seq2seq
+
+import (
+	"fmt"
+
+	"github.com/kioku-ml/kioku/autograd"
+	"github.com/kioku-ml/kioku/fn"
+	"github.com/kioku-ml/kioku/tensor"
+)
+
+// State is the decoder's state for N rows of hypotheses, each reading one
+// of the encoded source sentences: the recurrent state of every layer,
+// the last attentional vector (for input feeding) and which sentence each
+// row attends to. Rows of one sentence share the encoder's outputs, so
+// growing a batch into beams copies only the decoder's state.
+//
+// A State is produced by Model.Start and advanced by Model.Step; it is
+// never modified in place.
+type State struct {
+	enc  *encoding
+	rows []int // rows[n]: the source sentence of row n
+	lens []int // lens[n]: its length
+	h, c []*autograd.Variable
+	feed *autograd.Variable
+}
+
+// Rows returns the number of rows (hypotheses) of the state.
+func (s *State) Rows() int { return len(s.rows) }
+
+// Start encodes a batch of source sentences (ids in [0, SrcVocab), each
+// non-empty) in evaluation mode and returns the decoder's initial state,
+// one row per sentence. It records a graph unless run inside
+// autograd.NoGrad(m.Params(), …), as Model.Decode does. It panics for an
+// empty batch, an empty source or an id out of range.
+func (m *Model) Start(src [][]int) *State {
+	enc := m.encode(src, autograd.Eval)
+	s := &State{enc: enc, rows: make([]int, len(src)), lens: enc.lengths, h: enc.h, c: enc.c}
+	for i := range s.rows {
+		s.rows[i] = i
+	}
+	if m.cfg.InputFeeding {
+		s.feed = autograd.NewVariable(tensor.New(m.cfg.DType, len(src), m.cfg.Hidden))
+	}
+	return s
+}
+
+// Step feeds the previous token of each row (prev[n] in [0, TgtVocab);
+// BOS at the first step) to the decoder in evaluation mode and returns the
+// log-probabilities of the next token, (N, TgtVocab), the attention
+// weights over each row's source positions, (N, S) with zeros past the
+// row's source length (nil without attention), and the next state. It
+// implements Stepper.
+func (m *Model) Step(s *State, prev []int) (logProbs, attention *tensor.Tensor, next *State) {
+	if len(prev) != len(s.rows) {
+		panic(fmt.Sprintf("seq2seq: Step of a %d-row state with %d previous tokens", len(s.rows), len(prev)))
+	}
+	for n, id := range prev {
+		if id < 0 || id >= m.cfg.TgtVocab {
+			panic(fmt.Sprintf("seq2seq: Step with token %d at row %d outside [0, %d)", id, n, m.cfg.TgtVocab))
+		}
+	}
+	x := m.tgtEmbed.Forward(prev)
+	h, c, out, w := m.decoderStep(s.h, s.c, s.feed, x, s.enc, s.rows, s.lens, autograd.Eval)
+	next = &State{enc: s.enc, rows: s.rows, lens: s.lens, h: h, c: c}
+	if m.cfg.InputFeeding {
+		next.feed = out
+	}
+	logProbs = fn.LogSoftmax(m.generator.Forward(out)).Data
+	if w != nil {
+		attention = w.Data
+	}
+	return logProbs, attention, next
+}
+
+// Gather returns the state of rows idx of s, in that order (rows may
+// repeat): row k of the result is row idx[k] of s. It implements Stepper.
+func (m *Model) Gather(s *State, idx []int) *State {
+	n := len(s.rows)
+	g := &State{enc: s.enc, rows: make([]int, len(idx)), lens: make([]int, len(idx))}
+	for k, i := range idx {
+		if i < 0 || i >= n {
+			panic(fmt.Sprintf("seq2seq: Gather index %d at position %d outside a %d-row state", i, k, n))
+		}
+		g.rows[k], g.lens[k] = s.rows[i], s.lens[i]
+	}
+	gather := func(vs []*autograd.Variable) []*autograd.Variable {
+		if vs == nil {
+			return nil
+		}
+		out := make([]*autograd.Variable, len(vs))
+		for l, v := range vs {
+			out[l] = fn.GatherRows(v, idx)
+		}
+		return out
+	}
+	g.h, g.c = gather(s.h), gather(s.c)
+	if s.feed != nil {
+		g.feed = fn.GatherRows(s.feed, idx)
+	}
+	return g
+}
