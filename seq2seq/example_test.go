@@ -71,7 +71,7 @@ func ExampleBeamSearch() {
 	start := [][]int{{}} // one sentence, empty prefix
 	g := seq2seq.Greedy[[][]int](twoPaths{}, start, 1, lim)[0]
 	fmt.Printf("greedy: %v p=%.2f\n", g.Tokens, math.Exp(g.LogProb))
-	for _, h := range seq2seq.BeamSearch[[][]int](twoPaths{}, start, 1, lim, seq2seq.BeamOptions{Width: 2}) [0] {
+	for _, h := range seq2seq.BeamSearch[[][]int](twoPaths{}, start, 1, lim, seq2seq.BeamOptions{Width: 2})[0] {
 		fmt.Printf("beam:   %v p=%.2f\n", h.Tokens, math.Exp(h.LogProb))
 	}
 	// Output:

@@ -440,8 +440,8 @@ func (m *Model) Loss(src, tgt [][]int, mode autograd.Mode) *autograd.Variable {
 		}
 	}
 	enc := m.encode(src, mode)
-	in := make([]int, T*B)   // decoder inputs, time-major
-	lab := make([]int, T*B)  // labels, -1 for padding
+	in := make([]int, T*B)  // decoder inputs, time-major
+	lab := make([]int, T*B) // labels, -1 for padding
 	for t := range T {
 		for b, s := range tgt {
 			k := t*B + b

@@ -63,9 +63,6 @@ func (b *binding) with(xs []*autograd.Variable, f func() []*autograd.Variable) [
 
 // bindAttention binds the attention's parameters.
 func bindAttention(b *binding, m *Model) {
-	for _, l := range []*struct{ w, bias **autograd.Variable }{} {
-		b.add(l.w, l.bias)
-	}
 	if m.attnIn != nil {
 		b.add(&m.attnIn.Weight, &m.attnIn.Bias)
 	}
@@ -201,7 +198,9 @@ func TestLossGradients(t *testing.T) {
 		edit func(*Config)
 	}{
 		{"plain", func(c *Config) {}},
-		{"gru-bi-sum", func(c *Config) { c.Cell, c.Bidirectional, c.Bridge, c.EncoderHidden, c.Layers = GRU, true, BridgeSum, 0, 2 }},
+		{"gru-bi-sum", func(c *Config) {
+			c.Cell, c.Bidirectional, c.Bridge, c.EncoderHidden, c.Layers = GRU, true, BridgeSum, 0, 2
+		}},
 		{"general-feed-bi-2layer", func(c *Config) { c.Attention, c.InputFeeding, c.Bidirectional, c.Layers = General, true, true, 2 }},
 		{"dot-nofeed", func(c *Config) { c.Attention, c.Bidirectional, c.EncoderHidden = Dot, true, 2 }},
 		{"additive-feed-gru-zero", func(c *Config) { c.Attention, c.InputFeeding, c.Cell, c.Bridge = Additive, true, GRU, BridgeZero }},

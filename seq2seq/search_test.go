@@ -303,9 +303,11 @@ func TestDecodeErrors(t *testing.T) {
 func TestSearchPanics(t *testing.T) {
 	lim := Limits{BOS: 1, EOS: 0, MaxLen: 3}
 	for name, f := range map[string]func(){
-		"max len":     func() { Greedy[[][]int](twoPathModel, [][]int{{}}, 1, Limits{}) },
-		"width":       func() { BeamSearch[[][]int](twoPathModel, [][]int{{}}, 1, lim, BeamOptions{}) },
-		"penalty":     func() { BeamSearch[[][]int](twoPathModel, [][]int{{}}, 1, lim, BeamOptions{Width: 2, LengthPenalty: math.NaN()}) },
+		"max len": func() { Greedy[[][]int](twoPathModel, [][]int{{}}, 1, Limits{}) },
+		"width":   func() { BeamSearch[[][]int](twoPathModel, [][]int{{}}, 1, lim, BeamOptions{}) },
+		"penalty": func() {
+			BeamSearch[[][]int](twoPathModel, [][]int{{}}, 1, lim, BeamOptions{Width: 2, LengthPenalty: math.NaN()})
+		},
 		"temperature": func() { Sample[[][]int](twoPathModel, [][]int{{}}, 1, lim, 0, tensor.NewRNG(1)) },
 		"rng":         func() { Sample[[][]int](twoPathModel, [][]int{{}}, 1, lim, 1, nil) },
 	} {
