@@ -101,6 +101,8 @@ func TestGradients(t *testing.T) {
 		{"MeanSquaredError", single(func(x []*V) *V { return fn.MeanSquaredError(x[0], x[1]) }), []*tensor.Tensor{randn(1, 3, 4), randn(2, 3, 4)}, nil},
 		{"EmbedID", single(func(x []*V) *V { return fn.EmbedID(ids, x[0], -1) }), []*tensor.Tensor{randn(1, 4, 3)}, nil},
 		{"GatherRows", single(func(x []*V) *V { return fn.GatherRows(x[0], []int{2, -1, 0, 2}) }), []*tensor.Tensor{randn(1, 3, 2, 2)}, nil},
+		{"WeightNorm", single(func(x []*V) *V { return fn.WeightNorm(x[0], x[1]) }), []*tensor.Tensor{randn(1, 3, 4), randn(2, 3)}, nil},
+		{"WeightNorm3D", single(func(x []*V) *V { return fn.WeightNorm(x[0], x[1]) }), []*tensor.Tensor{randn(1, 2, 3, 2), randn(2, 2)}, nil},
 		{"WhereElementwise", single(func(x []*V) *V { return fn.Where(cond, x[0], x[1]) }), []*tensor.Tensor{randn(1, 2, 3), randn(2, 2, 3)}, nil},
 		{"WherePerRow", single(func(x []*V) *V { return fn.Where(rowCond, x[0], x[1]) }), []*tensor.Tensor{randn(1, 3, 4), randn(2, 3, 4)}, nil},
 		{"DropoutMask", single(func(x []*V) *V { return fn.DropoutMask(x[0], mask) }), []*tensor.Tensor{randn(1, 2, 3)}, nil},
