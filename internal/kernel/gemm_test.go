@@ -76,7 +76,8 @@ func runGemmCase[T Float](t testing.TB, tc gemmCase, seed uint64, run func(trans
 	lda, ldb, ldc := ac+tc.pad, bc+tc.pad, tc.n+tc.pad
 	a := randSlice[T](r, max(ar*lda, 1))
 	b := randSlice[T](r, max(br*ldb, 1))
-	c := make([]T, max(tc.m*ldc, 1))
+	// One extra row of C past the sub-matrix must stay untouched too.
+	c := make([]T, (tc.m+1)*ldc)
 	for i := range c {
 		c[i] = sentinel
 	}
@@ -95,10 +96,10 @@ func runGemmCase[T Float](t testing.TB, tc gemmCase, seed uint64, run func(trans
 	if is32[T]() {
 		eps = 2e-6
 	}
-	for i := 0; i < tc.m; i++ {
+	for i := 0; i <= tc.m; i++ {
 		for j := 0; j < ldc; j++ {
 			got := float64(c[i*ldc+j])
-			if j >= tc.n {
+			if j >= tc.n || i == tc.m {
 				if got != sentinel {
 					t.Fatalf("%v: C[%d,%d] outside the sub-matrix changed to %g", tc, i, j, got)
 				}
