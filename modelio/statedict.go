@@ -1,0 +1,284 @@
+package modelio
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/kioku-ml/kioku/autograd"
+	"github.com/kioku-ml/kioku/modelio/safetensors"
+	"github.com/kioku-ml/kioku/nn"
+	"github.com/kioku-ml/kioku/tensor"
+)
+
+// LoadOptions relaxes LoadStateDict. The zero value is strict, as
+// PyTorch's load_state_dict(strict=True), and converts floating-point
+// types to the parameters' type.
+type LoadOptions struct {
+	// AllowMissing leaves parameters that have no tensor as they are
+	// instead of failing (PyTorch's strict=False).
+	AllowMissing bool
+	// AllowUnexpected ignores tensors, under the prefix, that match no
+	// parameter (PyTorch's strict=False).
+	AllowUnexpected bool
+	// ExactDType refuses a tensor whose type is not the parameter's (F32
+	// for Float32, F64 for Float64) instead of converting it.
+	ExactDType bool
+}
+
+// Mismatch is a tensor whose shape or element type does not fit its
+// parameter.
+type Mismatch struct {
+	// Name is the tensor's name in the file, prefix included.
+	Name string
+	// FileShape and FileDType describe the tensor.
+	FileShape []int
+	FileDType safetensors.DType
+	// ModelShape and ModelDType describe the parameter.
+	ModelShape []int
+	ModelDType tensor.DType
+}
+
+func (m Mismatch) String() string {
+	if !slices.Equal(m.FileShape, m.ModelShape) {
+		return fmt.Sprintf("%s (file %s %v, model %v %v)", m.Name, m.FileDType, shapeString(m.FileShape), m.ModelDType, shapeString(m.ModelShape))
+	}
+	return fmt.Sprintf("%s (file %s, model %v)", m.Name, m.FileDType, m.ModelDType)
+}
+
+func shapeString(s []int) string {
+	if s == nil {
+		s = []int{}
+	}
+	return fmt.Sprint(s)
+}
+
+// StateDictError reports every difference between a state dict and a
+// model's parameters. Each list is sorted by name.
+type StateDictError struct {
+	// Missing lists parameters (by their names in the file, prefix
+	// included) with no tensor.
+	Missing []string
+	// Unexpected lists tensors under the prefix that match no parameter.
+	Unexpected []string
+	// Mismatched lists tensors whose shape differs from their parameter's,
+	// or whose element type cannot be (or, with ExactDType, is not) the
+	// parameter's.
+	Mismatched []Mismatch
+	// Hint, when not empty, suggests a fix (such as another prefix).
+	Hint string
+}
+
+func (e *StateDictError) Error() string {
+	s := "modelio: state dict does not fit the model: " + e.details()
+	if e.Hint != "" {
+		s += " (" + e.Hint + ")"
+	}
+	return s
+}
+
+// details lists the differences.
+func (e *StateDictError) details() string {
+	var parts []string
+	if n := len(e.Missing); n > 0 {
+		parts = append(parts, fmt.Sprintf("%d missing: %s", n, strings.Join(e.Missing, ", ")))
+	}
+	if n := len(e.Unexpected); n > 0 {
+		parts = append(parts, fmt.Sprintf("%d unexpected: %s", n, strings.Join(e.Unexpected, ", ")))
+	}
+	if n := len(e.Mismatched); n > 0 {
+		ms := make([]string, n)
+		for i, m := range e.Mismatched {
+			ms[i] = m.String()
+		}
+		parts = append(parts, fmt.Sprintf("%d mismatched: %s", n, strings.Join(ms, ", ")))
+	}
+	return strings.Join(parts, "; ")
+}
+
+// namedParams returns m's named parameters, checking that the names are
+// present and unique.
+func namedParams(m nn.Module) ([]string, []*autograd.Variable, error) {
+	if m == nil {
+		return nil, nil, errors.New("modelio: nil model")
+	}
+	var names []string
+	var vars []*autograd.Variable
+	seen := map[string]bool{}
+	for name, v := range nn.NamedParams(m) {
+		switch {
+		case name == "":
+			return nil, nil, fmt.Errorf("modelio: the model's parameter %d has no name", len(names))
+		case seen[name]:
+			return nil, nil, fmt.Errorf("modelio: the model has two parameters named %q (give sub-modules names with nn.Sub)", name)
+		case v == nil || v.Data == nil:
+			return nil, nil, fmt.Errorf("modelio: the model's parameter %q is nil", name)
+		}
+		seen[name] = true
+		names = append(names, name)
+		vars = append(vars, v)
+	}
+	return names, vars, nil
+}
+
+// StateDict returns copies of m's parameters as F32 or F64 tensors named
+// prefix + their names (nn.NamedParams), PyTorch's state_dict. It returns
+// an error if two parameters share a name.
+func StateDict(m nn.Module, prefix string) (map[string]*safetensors.Tensor, error) {
+	names, vars, err := namedParams(m)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]*safetensors.Tensor, len(names))
+	for i, name := range names {
+		out[prefix+name] = safetensors.FromTensor(vars[i].Data)
+	}
+	return out, nil
+}
+
+// SaveStateDict writes m's parameters, named prefix + their names, to the
+// safetensors file name, atomically, with the given metadata plus
+// "format": "pt" (unless metadata sets it), so that PyTorch reads the file
+// with safetensors.torch.load_file and loads it with load_state_dict.
+func SaveStateDict(name string, m nn.Module, prefix string, metadata map[string]string) error {
+	sd, err := StateDict(m, prefix)
+	if err != nil {
+		return err
+	}
+	meta := map[string]string{"format": "pt"}
+	for k, v := range metadata {
+		meta[k] = v
+	}
+	return safetensors.WriteFile(name, sd, meta)
+}
+
+// LoadStateDictFile reads the safetensors file name and loads it into m
+// with LoadStateDict.
+func LoadStateDictFile(name string, m nn.Module, prefix string, opts *LoadOptions) error {
+	f, err := safetensors.ReadFile(name)
+	if err != nil {
+		return err
+	}
+	if err := LoadStateDict(m, f.Tensors, prefix, opts); err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	return nil
+}
+
+// LoadStateDict copies tensors into m's parameters, in place: the
+// parameter named n (by nn.NamedParams) takes the tensor named prefix+n.
+// Tensors whose names do not start with prefix are ignored, so a prefix
+// such as "rnn." loads one sub-module from a whole model's state dict.
+//
+// A floating-point tensor is converted to its parameter's element type:
+// F16, BF16 and F32 widen exactly; F64 into a Float32 parameter rounds to
+// nearest, as PyTorch's copy_ does. Integer tensors are refused. opts may
+// be nil for the strict defaults.
+//
+// Everything is checked before anything is copied: on error m is
+// unchanged, and the error is a *StateDictError listing every missing,
+// unexpected and mismatched tensor.
+func LoadStateDict(m nn.Module, tensors map[string]*safetensors.Tensor, prefix string, opts *LoadOptions) error {
+	if opts == nil {
+		opts = &LoadOptions{}
+	}
+	names, vars, err := namedParams(m)
+	if err != nil {
+		return err
+	}
+	e := matchStateDict(names, vars, tensors, prefix, *opts)
+	if e != nil {
+		return e
+	}
+	for i, name := range names {
+		t, ok := tensors[prefix+name]
+		if !ok {
+			continue
+		}
+		if err := copyInto(vars[i].Data, t); err != nil {
+			return fmt.Errorf("modelio: tensor %q: %w", prefix+name, err)
+		}
+	}
+	return nil
+}
+
+// matchStateDict compares tensors with the parameters and returns the
+// differences opts does not allow, or nil.
+func matchStateDict(names []string, vars []*autograd.Variable, tensors map[string]*safetensors.Tensor, prefix string, opts LoadOptions) *StateDictError {
+	e := &StateDictError{}
+	want := make(map[string]bool, len(names))
+	for i, name := range names {
+		full := prefix + name
+		want[full] = true
+		t, ok := tensors[full]
+		if !ok || t == nil {
+			if !opts.AllowMissing {
+				e.Missing = append(e.Missing, full)
+			}
+			continue
+		}
+		p := vars[i].Data
+		if !slices.Equal(t.Shape(), p.Shape()) || !dtypeFits(t.DType(), p.DType(), opts.ExactDType) {
+			e.Mismatched = append(e.Mismatched, Mismatch{Name: full, FileShape: t.Shape(), FileDType: t.DType(), ModelShape: p.Shape(), ModelDType: p.DType()})
+		}
+	}
+	if !opts.AllowUnexpected {
+		for name := range tensors {
+			if strings.HasPrefix(name, prefix) && !want[name] {
+				e.Unexpected = append(e.Unexpected, name)
+			}
+		}
+	}
+	if len(e.Missing) == 0 && len(e.Unexpected) == 0 && len(e.Mismatched) == 0 {
+		return nil
+	}
+	slices.Sort(e.Missing)
+	slices.Sort(e.Unexpected)
+	slices.SortFunc(e.Mismatched, func(a, b Mismatch) int { return strings.Compare(a.Name, b.Name) })
+	if len(e.Missing) == len(names) && len(names) > 0 {
+		e.Hint = prefixHint(names, tensors, prefix)
+	}
+	return e
+}
+
+// prefixHint looks for a prefix under which every parameter has a tensor
+// and suggests it.
+func prefixHint(names []string, tensors map[string]*safetensors.Tensor, prefix string) string {
+	var candidates []string
+	for t := range tensors {
+		if p, ok := strings.CutSuffix(t, names[0]); ok && p != prefix {
+			candidates = append(candidates, p)
+		}
+	}
+	slices.Sort(candidates)
+next:
+	for _, p := range candidates {
+		for _, n := range names {
+			if _, ok := tensors[p+n]; !ok {
+				continue next
+			}
+		}
+		return fmt.Sprintf("the tensors are there under prefix %q", p)
+	}
+	return ""
+}
+
+// dtypeFits reports whether a tensor of type f can load into a parameter
+// of type p.
+func dtypeFits(f safetensors.DType, p tensor.DType, exact bool) bool {
+	if exact {
+		return f == safetensors.F32 && p == tensor.Float32 || f == safetensors.F64 && p == tensor.Float64
+	}
+	return f.IsFloat()
+}
+
+// copyInto converts t to dst's element type and copies it into dst.
+func copyInto(dst *tensor.Tensor, t *safetensors.Tensor) error {
+	src, err := t.ToTensorAs(dst.DType())
+	if err != nil {
+		return err
+	}
+	dst.CopyFrom(src)
+	return nil
+}
