@@ -23,12 +23,7 @@ func Dropout(x *Variable, ratio float64, rng *tensor.RNG, mode autograd.Mode) *V
 		panic(fmt.Sprintf("fn: Dropout in train mode needs an RNG (x %v)", x.Shape()))
 	}
 	mask := tensor.New(x.DType(), x.Shape()...)
-	scale := 1 / (1 - ratio)
-	for i := 0; i < mask.Size(); i++ {
-		if rng.Float64() >= ratio {
-			mask.SetFlat(i, scale)
-		}
-	}
+	mask.FillDropoutMask(rng, ratio)
 	return DropoutMask(x, mask)
 }
 

@@ -25,52 +25,58 @@ const (
 // given (fixed statistics, batch normalisation in evaluation) they are used
 // instead of the block's; otherwise, for batch normalisation, the block's
 // statistics are written into obsMean and obsVar when those are non-nil.
-// Statistics are accumulated in float64.
+// The passes run on the vector kernels in the block's precision (two-pass
+// variance, so no cancellation).
 func normForward[T kernel.Float](axis statAxis, v []T, rows, cols int, eps float64, rs []T, mean, variance, obsMean, obsVar []float64) {
 	if axis == perRow {
+		n := T(cols)
 		for r := 0; r < rows; r++ {
 			x := v[r*cols : (r+1)*cols]
-			var s, ss float64
-			for _, e := range x {
-				s += float64(e)
-			}
-			mu := s / float64(cols)
-			for _, e := range x {
-				d := float64(e) - mu
-				ss += d * d
-			}
-			inv := 1 / math.Sqrt(ss/float64(cols)+eps)
-			rs[r] = T(inv)
+			mu := kernel.Sum(x) / n
 			for j := range x {
-				x[j] = T((float64(x[j]) - mu) * inv)
+				x[j] -= mu
 			}
+			inv := T(1 / math.Sqrt(float64(kernel.Dot(x, x)/n)+eps))
+			rs[r] = inv
+			kernel.Scale(inv, x)
 		}
 		return
 	}
-	for c := 0; c < cols; c++ {
-		var mu, vr float64
-		if mean != nil {
-			mu, vr = mean[c], variance[c]
-		} else {
-			var s, ss float64
-			for r := 0; r < rows; r++ {
-				s += float64(v[r*cols+c])
-			}
-			mu = s / float64(rows)
-			for r := 0; r < rows; r++ {
-				d := float64(v[r*cols+c]) - mu
-				ss += d * d
-			}
-			vr = ss / float64(rows)
-			if obsMean != nil {
-				obsMean[c], obsVar[c] = mu, vr
-			}
+	mu := make([]T, cols)
+	if mean != nil {
+		for c := range mu {
+			mu[c] = T(mean[c])
+			rs[c] = T(1 / math.Sqrt(variance[c]+eps))
 		}
-		inv := 1 / math.Sqrt(vr+eps)
-		rs[c] = T(inv)
 		for r := 0; r < rows; r++ {
-			v[r*cols+c] = T((float64(v[r*cols+c]) - mu) * inv)
+			x := v[r*cols : (r+1)*cols]
+			kernel.Sub(x, x, mu)
+			kernel.Mul(x, x, rs[:cols])
 		}
+		return
+	}
+	for r := 0; r < rows; r++ {
+		kernel.Axpy(1, v[r*cols:(r+1)*cols], mu)
+	}
+	kernel.Scale(1/T(rows), mu)
+	sq := make([]T, cols)
+	vr := make([]T, cols)
+	for r := 0; r < rows; r++ {
+		x := v[r*cols : (r+1)*cols]
+		kernel.Sub(x, x, mu)
+		kernel.Mul(sq, x, x)
+		kernel.Axpy(1, sq, vr)
+	}
+	for c := range vr {
+		vc := float64(vr[c]) / float64(rows)
+		rs[c] = T(1 / math.Sqrt(vc+eps))
+		if obsMean != nil {
+			obsMean[c], obsVar[c] = float64(mu[c]), vc
+		}
+	}
+	for r := 0; r < rows; r++ {
+		x := v[r*cols : (r+1)*cols]
+		kernel.Mul(x, x, rs[:cols])
 	}
 }
 
@@ -83,41 +89,41 @@ func normForward[T kernel.Float](axis statAxis, v []T, rows, cols int, eps float
 // statistics.
 func normBackward[T kernel.Float](axis statAxis, fixed bool, d, xhat []T, rows, cols int, rs []T) {
 	if axis == perRow {
+		n := T(cols)
 		for r := 0; r < rows; r++ {
 			g, x := d[r*cols:(r+1)*cols], xhat[r*cols:(r+1)*cols]
-			var s, sx float64
-			for j, e := range g {
-				s += float64(e)
-				sx += float64(e) * float64(x[j])
-			}
-			s /= float64(cols)
-			sx /= float64(cols)
-			inv := float64(rs[r])
+			s := kernel.Sum(g) / n
+			sx := kernel.Dot(g, x) / n
 			for j := range g {
-				g[j] = T(inv * (float64(g[j]) - s - float64(x[j])*sx))
+				g[j] -= s
 			}
+			kernel.Axpy(-sx, x, g)
+			kernel.Scale(rs[r], g)
 		}
 		return
 	}
-	for c := 0; c < cols; c++ {
-		inv := float64(rs[c])
-		if fixed {
-			for r := 0; r < rows; r++ {
-				d[r*cols+c] = T(inv * float64(d[r*cols+c]))
-			}
-			continue
-		}
-		var s, sx float64
+	if fixed {
 		for r := 0; r < rows; r++ {
-			s += float64(d[r*cols+c])
-			sx += float64(d[r*cols+c]) * float64(xhat[r*cols+c])
+			g := d[r*cols : (r+1)*cols]
+			kernel.Mul(g, g, rs[:cols])
 		}
-		s /= float64(rows)
-		sx /= float64(rows)
-		for r := 0; r < rows; r++ {
-			i := r*cols + c
-			d[i] = T(inv * (float64(d[i]) - s - float64(xhat[i])*sx))
-		}
+		return
+	}
+	s, sx, tmp := make([]T, cols), make([]T, cols), make([]T, cols)
+	for r := 0; r < rows; r++ {
+		g, x := d[r*cols:(r+1)*cols], xhat[r*cols:(r+1)*cols]
+		kernel.Axpy(1, g, s)
+		kernel.Mul(tmp, g, x)
+		kernel.Axpy(1, tmp, sx)
+	}
+	kernel.Scale(1/T(rows), s)
+	kernel.Scale(1/T(rows), sx)
+	for r := 0; r < rows; r++ {
+		g, x := d[r*cols:(r+1)*cols], xhat[r*cols:(r+1)*cols]
+		kernel.Sub(g, g, s)
+		kernel.Mul(tmp, x, sx)
+		kernel.Sub(g, g, tmp)
+		kernel.Mul(g, g, rs[:cols])
 	}
 }
 
@@ -140,12 +146,15 @@ func affineForward[T kernel.Float](y, xhat, g, b []T, rows, cols int) {
 // affineBackward accumulates dg += Σ dy⊙x̂ and db += Σ dy over rows (each
 // may be nil) and turns dy into dx̂ = dy⊙g in place (g nil means 1).
 func affineBackward[T kernel.Float](dy, xhat, g, dg, db []T, rows, cols int) {
+	var tmp []T
+	if dg != nil {
+		tmp = make([]T, cols)
+	}
 	for r := 0; r < rows; r++ {
 		d, x := dy[r*cols:(r+1)*cols], xhat[r*cols:(r+1)*cols]
 		if dg != nil {
-			for j, e := range d {
-				dg[j] += e * x[j]
-			}
+			kernel.Mul(tmp, d, x)
+			kernel.Axpy(1, tmp, dg)
 		}
 		if db != nil {
 			kernel.Axpy(1, d, db)

@@ -61,12 +61,7 @@ func (r Regularization) validate(cell fn.Cell) error {
 // dropoutMask returns a (rows, cols) mask of 0 and 1/(1−p) entries.
 func dropoutMask(dt tensor.DType, rng *tensor.RNG, p float64, rows, cols int) *tensor.Tensor {
 	m := tensor.New(dt, rows, cols)
-	scale := 1 / (1 - p)
-	for i := range m.Size() {
-		if rng.Float64() >= p {
-			m.SetFlat(i, scale)
-		}
-	}
+	m.FillDropoutMask(rng, p)
 	return m
 }
 
@@ -78,11 +73,7 @@ func zoneoutMask(dt tensor.DType, rng *tensor.RNG, p float64, rows, cols int, mo
 		m.Fill(p)
 		return m
 	}
-	for i := range m.Size() {
-		if rng.Float64() < p {
-			m.SetFlat(i, 1)
-		}
-	}
+	m.FillBernoulli(rng, p)
 	return m
 }
 

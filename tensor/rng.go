@@ -1,6 +1,7 @@
 package tensor
 
 import (
+	"fmt"
 	"math/rand/v2"
 )
 
@@ -69,5 +70,63 @@ func (t *Tensor) RandUniform(g *RNG, lo, hi float64) {
 func (t *Tensor) RandNormal(g *RNG, mean, std float64) {
 	for i := 0; i < t.Size(); i++ {
 		t.SetFlat(i, mean+std*g.NormFloat64())
+	}
+}
+
+// FillDropoutMask fills t with an inverted-dropout mask: each element is 0
+// with probability p and 1/(1−p) otherwise. It draws 32 random bits per
+// element (two elements per 64-bit draw), so the probability is exact to
+// 2⁻³². p must lie in [0, 1).
+func (t *Tensor) FillDropoutMask(g *RNG, p float64) {
+	if !(p >= 0 && p < 1) {
+		panic(fmt.Sprintf("tensor: dropout probability %v outside [0, 1) for shape %v", p, t.shape))
+	}
+	thr := uint64(p * (1 << 32))
+	if t.dtype == Float64 {
+		fillMask(t.f64, g, thr, 1/(1-p), 0)
+	} else {
+		fillMask(t.f32, g, thr, float32(1/(1-p)), 0)
+	}
+}
+
+// FillBernoulli fills t with 1 where a draw with probability p succeeds and
+// 0 elsewhere (zoneout's keep mask), 32 random bits per element.
+func (t *Tensor) FillBernoulli(g *RNG, p float64) {
+	if !(p >= 0 && p <= 1) {
+		panic(fmt.Sprintf("tensor: probability %v outside [0, 1] for shape %v", p, t.shape))
+	}
+	thr := uint64(p * (1 << 32))
+	if p == 1 {
+		t.Fill(1)
+		return
+	}
+	// An element is 1 when its draw is below thr: the complement of a
+	// dropout mask with keep value 1.
+	if t.dtype == Float64 {
+		fillMask(t.f64, g, thr, 0, 1)
+	} else {
+		fillMask(t.f32, g, thr, 0, 1)
+	}
+}
+
+// fillMask sets each element to below when a 32-bit draw is < thr, and to
+// above otherwise.
+func fillMask[T float32 | float64](d []T, g *RNG, thr uint64, above, below T) {
+	i := 0
+	for ; i+1 < len(d); i += 2 {
+		u := g.r.Uint64()
+		d[i], d[i+1] = above, above
+		if u&0xffffffff < thr {
+			d[i] = below
+		}
+		if u>>32 < thr {
+			d[i+1] = below
+		}
+	}
+	if i < len(d) {
+		d[i] = above
+		if g.r.Uint64()&0xffffffff < thr {
+			d[i] = below
+		}
 	}
 }

@@ -223,3 +223,33 @@ func TestMisusePanicsNameShapes(t *testing.T) {
 		})
 	}
 }
+
+func TestDropoutAndBernoulliMasks(t *testing.T) {
+	for _, dt := range []DType{Float32, Float64} {
+		m := New(dt, 10001)
+		m.FillDropoutMask(NewRNG(3), 0.3)
+		zeros := 0
+		for i := range m.Size() {
+			switch v := m.AtFlat(i); {
+			case v == 0:
+				zeros++
+			case math.Abs(v-1/0.7) > 1e-6:
+				t.Fatalf("mask value %v", v)
+			}
+		}
+		if f := float64(zeros) / 10001; math.Abs(f-0.3) > 0.02 {
+			t.Fatalf("%v dropped fraction %v", dt, f)
+		}
+		b := New(dt, 10001)
+		b.FillBernoulli(NewRNG(4), 0.2)
+		if s := b.Sum() / 10001; math.Abs(s-0.2) > 0.02 {
+			t.Fatalf("%v Bernoulli mean %v", dt, s)
+		}
+	}
+	a, b := New(Float32, 7), New(Float32, 7)
+	a.FillDropoutMask(NewRNG(1), 0.5)
+	b.FillDropoutMask(NewRNG(1), 0.5)
+	if !Equal(a, b) {
+		t.Fatal("same seed, different masks")
+	}
+}
