@@ -196,3 +196,62 @@ func (c Config) Validate() error {
 	}
 	return nil
 }
+
+// ParseCell returns the cell named "lstm" or "gru".
+func ParseCell(name string) (Cell, error) {
+	for c := LSTM; c <= GRU; c++ {
+		if c.String() == name {
+			return c, nil
+		}
+	}
+	return 0, fmt.Errorf("seq2seq: unknown cell %q (want lstm or gru)", name)
+}
+
+// ParseAttention returns the attention named "none", "dot", "general" or
+// "additive".
+func ParseAttention(name string) (Attention, error) {
+	for a := NoAttention; a <= Additive; a++ {
+		if a.String() == name {
+			return a, nil
+		}
+	}
+	return 0, fmt.Errorf("seq2seq: unknown attention %q (want none, dot, general or additive)", name)
+}
+
+// ParseBridge returns the bridge named "linear", "sum" or "zero".
+func ParseBridge(name string) (Bridge, error) {
+	for b := BridgeLinear; b <= BridgeZero; b++ {
+		if b.String() == name {
+			return b, nil
+		}
+	}
+	return 0, fmt.Errorf("seq2seq: unknown bridge %q (want linear, sum or zero)", name)
+}
+
+// MarshalText returns the cell's name, so that a Config encodes as
+// readable JSON.
+func (c Cell) MarshalText() ([]byte, error) { return []byte(c.String()), nil }
+
+// UnmarshalText parses a name written by MarshalText.
+func (c *Cell) UnmarshalText(b []byte) (err error) {
+	*c, err = ParseCell(string(b))
+	return err
+}
+
+// MarshalText returns the attention's name.
+func (a Attention) MarshalText() ([]byte, error) { return []byte(a.String()), nil }
+
+// UnmarshalText parses a name written by MarshalText.
+func (a *Attention) UnmarshalText(b []byte) (err error) {
+	*a, err = ParseAttention(string(b))
+	return err
+}
+
+// MarshalText returns the bridge's name.
+func (b Bridge) MarshalText() ([]byte, error) { return []byte(b.String()), nil }
+
+// UnmarshalText parses a name written by MarshalText.
+func (b *Bridge) UnmarshalText(text []byte) (err error) {
+	*b, err = ParseBridge(string(text))
+	return err
+}

@@ -1,8 +1,10 @@
 package seq2seq
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
+	"strings"
 	"testing"
 
 	"github.com/kioku-ml/kioku/autograd"
@@ -327,5 +329,34 @@ func TestNamedParams(t *testing.T) {
 	}
 	if len(m.Params()) != len(names) {
 		t.Errorf("Params has %d entries, NamedParams %d", len(m.Params()), len(names))
+	}
+}
+
+func TestConfigJSON(t *testing.T) {
+	cfg := tinyConfig()
+	cfg.Cell, cfg.Attention, cfg.Bridge = GRU, Additive, BridgeSum
+	b, err := json.Marshal(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`"Cell":"gru"`, `"Attention":"additive"`, `"Bridge":"sum"`} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("%s lacks %s", b, want)
+		}
+	}
+	var back Config
+	if err := json.Unmarshal(b, &back); err != nil || back != cfg {
+		t.Errorf("round trip: %+v, %v", back, err)
+	}
+	if err := json.Unmarshal([]byte(`{"Cell":"rnn"}`), &back); err == nil {
+		t.Error("unknown cell: no error")
+	}
+	for _, name := range []string{"none", "dot", "general", "additive"} {
+		if a, err := ParseAttention(name); err != nil || a.String() != name {
+			t.Errorf("ParseAttention(%q) = %v, %v", name, a, err)
+		}
+	}
+	if _, err := ParseBridge("avg"); err == nil {
+		t.Error("ParseBridge: no error")
 	}
 }
