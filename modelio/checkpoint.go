@@ -727,7 +727,8 @@ func (s *Snapshot) optimizerState(cur *optim.State) (*optim.State, []string) {
 		return nil, []string{"the optimizer returned a nil State"}
 	}
 	if saved.Kind != cur.Kind {
-		add("kind is %q, want %q", saved.Kind, cur.Kind)
+		// Other tensors would follow from the other kind: say no more.
+		return nil, []string{fmt.Sprintf("kind is %q, want %q", saved.Kind, cur.Kind)}
 	}
 	var missing, unexpected []string
 	for name := range cur.ParamSteps {
