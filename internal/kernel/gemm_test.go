@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"runtime"
+	"runtime/debug"
 	"testing"
 )
 
@@ -243,7 +244,10 @@ func TestGemmConcurrent(t *testing.T) {
 }
 
 // TestGemmNoAlloc checks that steady-state calls reuse their packing
-// buffers: a call allocates at most a small task descriptor.
+// buffers: a call allocates at most a small task descriptor. The buffers
+// sit in a sync.Pool, which has a slot per processor: until the calling
+// goroutine has run on every processor a call may still allocate, so the
+// test measures a few rounds and needs one clean round.
 func TestGemmNoAlloc(t *testing.T) {
 	if raceEnabled {
 		t.Skip("sync.Pool drops items at random under -race")
@@ -252,25 +256,31 @@ func TestGemmNoAlloc(t *testing.T) {
 	a := make([]float32, n*n)
 	b := make([]float32, n*n)
 	c := make([]float32, n*n)
+	// A garbage collection empties the buffer pools (as it should), so
+	// keep it from running during the measurement.
+	defer debug.SetGCPercent(debug.SetGCPercent(-1))
 	for _, threads := range []int{1, 2} {
 		call := func() { GemmThreads(threads, false, true, n, n, n, 1, a, n, b, n, 0, c, n) }
 		call()
-		var before, after runtime.MemStats
-		runtime.ReadMemStats(&before)
-		const runs = 20
-		for i := 0; i < runs; i++ {
-			call()
-		}
-		runtime.ReadMemStats(&after)
-		perCall := float64(after.TotalAlloc-before.TotalAlloc) / runs
-		// The packing buffers alone are over 300 KB; allow the runtime's
+		// The packing buffers alone are about 300 KB; allow the runtime's
 		// own occasional small allocations.
 		limit := 256.0
 		if threads > 1 {
 			limit = 1024
 		}
-		if perCall > limit {
-			t.Errorf("GemmThreads(%d, …) allocates %.0f bytes per call, want ≤ %.0f", threads, perCall, limit)
+		best := math.Inf(1)
+		for round := 0; round < 8 && best > limit; round++ {
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			const runs = 10
+			for i := 0; i < runs; i++ {
+				call()
+			}
+			runtime.ReadMemStats(&after)
+			best = min(best, float64(after.TotalAlloc-before.TotalAlloc)/runs)
+		}
+		if best > limit {
+			t.Errorf("GemmThreads(%d, …) allocates %.0f bytes per call, want ≤ %.0f", threads, best, limit)
 		}
 	}
 }
