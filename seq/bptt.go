@@ -1,0 +1,53 @@
+package seq
+
+import "fmt"
+
+// BPTT cuts a token stream into the chunks of truncated backpropagation
+// through time, as Zaremba et al. (2014) batch a corpus: the stream is split
+// into Batch contiguous parts, one per row, and each chunk takes the next
+// Steps tokens of every part (inputs) with the tokens one further on
+// (targets). The state of row b carries over from chunk to chunk, so row b
+// reads its part of the corpus in order. Memory is the corpus itself; a
+// chunk is a view.
+type BPTT struct {
+	ids          []int
+	batch, steps int
+	partLen      int
+}
+
+// NewBPTT prepares the chunks of ids for batch rows of steps tokens. It
+// returns an error when the stream is too short for one chunk.
+func NewBPTT(ids []int, batch, steps int) (*BPTT, error) {
+	if batch <= 0 || steps <= 0 {
+		return nil, fmt.Errorf("seq: BPTT batch %d and steps %d must be positive", batch, steps)
+	}
+	partLen := (len(ids) - 1) / batch
+	if partLen < 1 {
+		return nil, fmt.Errorf("seq: %d tokens are too few for a batch of %d", len(ids), batch)
+	}
+	return &BPTT{ids: ids, batch: batch, steps: steps, partLen: partLen}, nil
+}
+
+// Chunks returns the number of chunks in one pass (the last may be shorter
+// than Steps).
+func (b *BPTT) Chunks() int { return (b.partLen + b.steps - 1) / b.steps }
+
+// Tokens returns the number of input tokens in one pass.
+func (b *BPTT) Tokens() int { return b.partLen * b.batch }
+
+// Chunk returns chunk k: inputs[r] and targets[r] are the tokens of row r
+// (slices of the stream; the caller must not modify them).
+func (b *BPTT) Chunk(k int) (inputs, targets [][]int) {
+	if k < 0 || k >= b.Chunks() {
+		panic(fmt.Sprintf("seq: BPTT chunk %d of %d", k, b.Chunks()))
+	}
+	start := k * b.steps
+	n := min(b.steps, b.partLen-start)
+	inputs, targets = make([][]int, b.batch), make([][]int, b.batch)
+	for r := range inputs {
+		base := r*b.partLen + start
+		inputs[r] = b.ids[base : base+n]
+		targets[r] = b.ids[base+1 : base+n+1]
+	}
+	return inputs, targets
+}
