@@ -589,6 +589,10 @@ func (s *Snapshot) DecodeConfig(v any) error {
 // into a model by other means (LoadStateDict with a prefix, say).
 func (s *Snapshot) Weights() *safetensors.File { return s.weights }
 
+// OptimizerTensors returns the optimizer's tensors as read from
+// OptimizerTensorsFile, or nil if the checkpoint has no optimizer state.
+func (s *Snapshot) OptimizerTensors() *safetensors.File { return s.optTensors }
+
 // HasOptimizer reports whether the checkpoint holds an optimizer state.
 func (s *Snapshot) HasOptimizer() bool { return s.optimizer != nil }
 
