@@ -580,3 +580,7 @@ func (l *RNN) SetState(h *autograd.Variable) {
 	l.checkState("RNN", h, nil, false)
 	l.h = h
 }
+
+// RNG returns the generator the link draws its masks from, for
+// checkpoints.
+func (s *state) RNG() *tensor.RNG { return s.rng }

@@ -433,3 +433,7 @@ func (m *NStepRNN) Forward(h0 *autograd.Variable, xs []*autograd.Variable) (hN *
 	hN, _, ys = m.forward(h0, nil, xs)
 	return hN, ys
 }
+
+// RNG returns the generator the stack draws its dropout masks from, so
+// that checkpoints can save and restore its state (see modelio).
+func (s *stack) RNG() *tensor.RNG { return s.rng }

@@ -1,0 +1,361 @@
+// Package lm is kioku's recurrent language model: embedding → a stack of
+// LSTM or GRU layers → a linear layer over the vocabulary, with optional
+// weight tying (Press & Wolf 2017; Inan et al. 2017), trained by truncated
+// backpropagation through time as in Zaremba et al. (2014), "Recurrent
+// Neural Network Regularization". It also evaluates perplexity and samples
+// text.
+package lm
+
+import (
+	"errors"
+	"fmt"
+	"iter"
+	"math"
+
+	"github.com/kioku-ml/kioku/autograd"
+	"github.com/kioku-ml/kioku/fn"
+	"github.com/kioku-ml/kioku/nn"
+	"github.com/kioku-ml/kioku/nn/initializer"
+	"github.com/kioku-ml/kioku/tensor"
+)
+
+// Kind is the checkpoint kind of a language model.
+const Kind = "kioku-lm"
+
+// Config describes a language model. It is saved with checkpoints as
+// JSON.
+type Config struct {
+	// Cell is "lstm" or "gru".
+	Cell string `json:"cell"`
+	// Tokenizer is "char" or "word" (how the vocabulary was built).
+	Tokenizer string `json:"tokenizer"`
+	// Vocab is the vocabulary size.
+	Vocab int `json:"vocab"`
+	// Emb, Hidden and Layers size the network.
+	Emb    int `json:"emb"`
+	Hidden int `json:"hidden"`
+	Layers int `json:"layers"`
+	// Dropout is applied to the embeddings, between layers and to the last
+	// layer's output (Zaremba et al.'s non-recurrent dropout).
+	Dropout float64 `json:"dropout"`
+	// Tie shares the embedding matrix with the output layer (needs
+	// Emb == Hidden).
+	Tie bool `json:"tie"`
+	// InitScale, when positive, initialises every weight from
+	// U(−InitScale, InitScale) as Zaremba et al. do (0.1 for their small
+	// model); zero keeps PyTorch's defaults.
+	InitScale float64 `json:"init_scale"`
+}
+
+// Validate reports the first problem of the configuration.
+func (c Config) Validate() error {
+	switch {
+	case c.Cell != "lstm" && c.Cell != "gru":
+		return fmt.Errorf("lm: cell %q: want lstm or gru", c.Cell)
+	case c.Tokenizer != "char" && c.Tokenizer != "word":
+		return fmt.Errorf("lm: tokenizer %q: want char or word", c.Tokenizer)
+	case c.Vocab < 3:
+		return fmt.Errorf("lm: vocabulary of %d tokens is too small", c.Vocab)
+	case c.Emb <= 0 || c.Hidden <= 0 || c.Layers <= 0:
+		return fmt.Errorf("lm: sizes must be positive (emb %d, hidden %d, layers %d)", c.Emb, c.Hidden, c.Layers)
+	case c.Emb > 1<<16 || c.Hidden > 1<<16 || c.Layers > 64:
+		return fmt.Errorf("lm: sizes too large (emb %d, hidden %d, layers %d)", c.Emb, c.Hidden, c.Layers)
+	case !(c.Dropout >= 0 && c.Dropout < 1):
+		return fmt.Errorf("lm: dropout %v outside [0, 1)", c.Dropout)
+	case c.Tie && c.Emb != c.Hidden:
+		return fmt.Errorf("lm: weight tying needs emb == hidden (got %d and %d)", c.Emb, c.Hidden)
+	case c.InitScale < 0:
+		return fmt.Errorf("lm: negative init scale %v", c.InitScale)
+	}
+	return nil
+}
+
+// rnn is what the model needs of an NStep stack.
+type rnn interface {
+	nn.Module
+	SetMode(autograd.Mode)
+	RNG() *tensor.RNG
+}
+
+// Model is a recurrent language model.
+type Model struct {
+	cfg  Config
+	emb  *nn.Embedding
+	lstm *nn.NStepLSTM
+	gru  *nn.NStepGRU
+	rnn  rnn
+	out  *nn.Linear
+	drop *tensor.RNG
+	mode autograd.Mode
+}
+
+// New builds a model from cfg with weights drawn from rng.
+func New(cfg Config, rng *tensor.RNG) (*Model, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	m := &Model{cfg: cfg, drop: rng.Split()}
+	var err error
+	if m.emb, err = nn.NewEmbedding(nn.EmbeddingConfig{Vocab: cfg.Vocab, Dim: cfg.Emb}, rng); err != nil {
+		return nil, err
+	}
+	rc := nn.RecurrentConfig{InputSize: cfg.Emb, HiddenSize: cfg.Hidden, Layers: cfg.Layers, Dropout: cfg.Dropout}
+	if cfg.Cell == "lstm" {
+		m.lstm, err = nn.NewNStepLSTM(rc, rng)
+		m.rnn = m.lstm
+	} else {
+		m.gru, err = nn.NewNStepGRU(rc, rng)
+		m.rnn = m.gru
+	}
+	if err != nil {
+		return nil, err
+	}
+	if m.out, err = nn.NewLinear(nn.LinearConfig{In: cfg.Hidden, Out: cfg.Vocab}, rng); err != nil {
+		return nil, err
+	}
+	if cfg.Tie {
+		m.out.Weight = m.emb.Weight
+	}
+	if cfg.InitScale > 0 {
+		for _, p := range m.Params() {
+			initializer.Uniform(p.Data, rng, -cfg.InitScale, cfg.InitScale)
+		}
+	}
+	return m, nil
+}
+
+// Config returns the model's configuration.
+func (m *Model) Config() Config { return m.cfg }
+
+// NamedParams yields the parameters as PyTorch would name them:
+// emb.weight, rnn.weight_ih_l0, …, out.weight (absent when tied),
+// out.bias.
+func (m *Model) NamedParams() iter.Seq2[string, *autograd.Variable] {
+	return func(yield func(string, *autograd.Variable) bool) {
+		for n, p := range nn.Join(nn.Sub("emb", m.emb), nn.Sub("rnn", m.rnn), nn.Sub("out", m.out)) {
+			if m.cfg.Tie && n == "out.weight" {
+				continue
+			}
+			if !yield(n, p) {
+				return
+			}
+		}
+	}
+}
+
+// Params returns the parameters in the order of NamedParams.
+func (m *Model) Params() []*autograd.Variable { return nn.Vars(m.NamedParams()) }
+
+// RNGs returns the generators of the model's dropout, by name, for
+// checkpoints.
+func (m *Model) RNGs() map[string]*tensor.RNG {
+	return map[string]*tensor.RNG{"dropout": m.drop, "rnn-dropout": m.rnn.RNG()}
+}
+
+// SetMode switches dropout on (Train) or off (Eval).
+func (m *Model) SetMode(mode autograd.Mode) {
+	m.mode = mode
+	m.rnn.SetMode(mode)
+}
+
+// State is the recurrent state carried between chunks: (Layers, B, H)
+// each; C is nil for a GRU. The zero State starts from zeros.
+type State struct{ H, C *autograd.Variable }
+
+// Detach cuts the state's graph, keeping its values (the truncation of
+// truncated BPTT).
+func (s State) Detach() State {
+	if s.H != nil {
+		s.H = s.H.Detach()
+	}
+	if s.C != nil {
+		s.C = s.C.Detach()
+	}
+	return s
+}
+
+// Forward runs one chunk: inputs[b] are the token ids of row b (all rows
+// of equal length T). It returns the logits (B·T, V), row-major by row b
+// then step t, and the state after the chunk.
+func (m *Model) Forward(inputs [][]int, st State) (*autograd.Variable, State) {
+	if len(inputs) == 0 || len(inputs[0]) == 0 {
+		panic("lm: Forward on an empty chunk")
+	}
+	var flat []int
+	lengths := make([]int, len(inputs))
+	for b, row := range inputs {
+		if len(row) != len(inputs[0]) {
+			panic(fmt.Sprintf("lm: row %d has %d tokens, row 0 has %d", b, len(row), len(inputs[0])))
+		}
+		flat = append(flat, row...)
+		lengths[b] = len(row)
+	}
+	x := m.emb.Forward(flat)
+	if m.cfg.Dropout > 0 {
+		x = fn.Dropout(x, m.cfg.Dropout, m.drop, m.mode)
+	}
+	xs := []*autograd.Variable{x}
+	if len(inputs) > 1 {
+		xs = fn.Split(x, lengths, 0)
+	}
+	var ys []*autograd.Variable
+	var next State
+	if m.lstm != nil {
+		next.H, next.C, ys = m.lstm.Forward(st.H, st.C, xs)
+	} else {
+		next.H, ys = m.gru.Forward(st.H, xs)
+	}
+	y := ys[0]
+	if len(ys) > 1 {
+		y = fn.Concat(ys, 0)
+	}
+	if m.cfg.Dropout > 0 {
+		y = fn.Dropout(y, m.cfg.Dropout, m.drop, m.mode)
+	}
+	return m.out.Forward(y), next
+}
+
+// Loss runs a chunk and returns the mean cross-entropy (nats per token)
+// against targets (same layout as inputs) and the next state.
+func (m *Model) Loss(inputs, targets [][]int, st State) (*autograd.Variable, State) {
+	logits, next := m.Forward(inputs, st)
+	var flat []int
+	for _, row := range targets {
+		flat = append(flat, row...)
+	}
+	return fn.SoftmaxCrossEntropy(logits, flat, -1, fn.ReduceMean), next
+}
+
+// ErrEmpty is returned when there is nothing to evaluate.
+var ErrEmpty = errors.New("lm: no tokens to evaluate")
+
+// Evaluate returns the mean negative log-likelihood in nats per token of
+// ids (each token predicted from those before it), reading the stream as
+// batch parallel rows in chunks of steps tokens, in evaluation mode
+// without recording a graph. Perplexity is exp of it; bits per character
+// is it divided by ln 2.
+func (m *Model) Evaluate(ids []int, batch, steps int) (float64, error) {
+	if len(ids) < 2 {
+		return 0, ErrEmpty
+	}
+	batch = max(1, min(batch, (len(ids)-1)/max(steps, 1)))
+	partLen := (len(ids) - 1) / batch
+	prev := m.mode
+	m.SetMode(autograd.Eval)
+	defer m.SetMode(prev)
+	var total float64
+	n := 0
+	autograd.NoGrad(m.Params(), func() {
+		var st State
+		for start := 0; start < partLen; start += steps {
+			k := min(steps, partLen-start)
+			in, tg := make([][]int, batch), make([][]int, batch)
+			for b := range in {
+				base := b*partLen + start
+				in[b], tg[b] = ids[base:base+k], ids[base+1:base+k+1]
+			}
+			loss, next := m.Loss(in, tg, st)
+			total += loss.Data.Item() * float64(batch*k)
+			n += batch * k
+			st = next
+		}
+	})
+	if n == 0 {
+		return 0, ErrEmpty
+	}
+	return total / float64(n), nil
+}
+
+// SampleConfig controls sampling.
+type SampleConfig struct {
+	// Length is the number of tokens to generate.
+	Length int
+	// Temperature divides the logits (1 samples from the model; → 0 is
+	// greedy). It must be positive.
+	Temperature float64
+	// TopK, when positive, samples only among the K most likely tokens.
+	TopK int
+	// Stop, when non-negative, ends sampling after this token id (e.g.
+	// EOS); -1 never stops early.
+	Stop int
+}
+
+// Sample continues the prime (at least one token id) with cfg.Length
+// tokens drawn from the model with rng, and returns the generated ids.
+func (m *Model) Sample(prime []int, cfg SampleConfig, rng *tensor.RNG) ([]int, error) {
+	switch {
+	case len(prime) == 0:
+		return nil, errors.New("lm: sampling needs at least one prime token")
+	case !(cfg.Temperature > 0):
+		return nil, fmt.Errorf("lm: temperature %v must be positive", cfg.Temperature)
+	case cfg.Length < 0 || cfg.TopK < 0:
+		return nil, fmt.Errorf("lm: length %d and top-k %d must not be negative", cfg.Length, cfg.TopK)
+	}
+	for _, id := range prime {
+		if id < 0 || id >= m.cfg.Vocab {
+			return nil, fmt.Errorf("lm: prime token id %d outside the vocabulary of %d", id, m.cfg.Vocab)
+		}
+	}
+	prev := m.mode
+	m.SetMode(autograd.Eval)
+	defer m.SetMode(prev)
+	var out []int
+	autograd.NoGrad(m.Params(), func() {
+		logits, st := m.Forward([][]int{prime}, State{})
+		last := logits.Data.Index(logits.Data.Dim(0) - 1)
+		for len(out) < cfg.Length {
+			id := pick(last, cfg, rng)
+			out = append(out, id)
+			if id == cfg.Stop {
+				break
+			}
+			logits, st = m.Forward([][]int{{id}}, st)
+			last = logits.Data.Index(0)
+		}
+	})
+	return out, nil
+}
+
+// pick draws a token from logits with temperature and top-k.
+func pick(logits *tensor.Tensor, cfg SampleConfig, rng *tensor.RNG) int {
+	v := logits.Values()
+	for i := range v {
+		v[i] /= cfg.Temperature
+	}
+	if cfg.TopK > 0 && cfg.TopK < len(v) {
+		sorted := append([]float64(nil), v...)
+		// k-th largest value as the threshold
+		for i := 0; i < cfg.TopK; i++ {
+			best := i
+			for j := i + 1; j < len(sorted); j++ {
+				if sorted[j] > sorted[best] {
+					best = j
+				}
+			}
+			sorted[i], sorted[best] = sorted[best], sorted[i]
+		}
+		thr := sorted[cfg.TopK-1]
+		for i := range v {
+			if v[i] < thr {
+				v[i] = math.Inf(-1)
+			}
+		}
+	}
+	mx := math.Inf(-1)
+	for _, x := range v {
+		mx = max(mx, x)
+	}
+	var sum float64
+	for i := range v {
+		v[i] = math.Exp(v[i] - mx)
+		sum += v[i]
+	}
+	r := rng.Float64() * sum
+	for i, p := range v {
+		r -= p
+		if r < 0 {
+			return i
+		}
+	}
+	return len(v) - 1
+}

@@ -1,0 +1,147 @@
+package train
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"image/color"
+	"io"
+	"os"
+	"path/filepath"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/vg"
+)
+
+// metricsLog appends one JSON object per line to a file.
+type metricsLog struct {
+	path string
+	f    *os.File
+	w    *bufio.Writer
+	err  error
+}
+
+func openMetrics(path string) (*metricsLog, error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	return &metricsLog{path: path, f: f, w: bufio.NewWriter(f)}, nil
+}
+
+func (m *metricsLog) write(v map[string]any) {
+	if m.err != nil {
+		return
+	}
+	b, err := json.Marshal(v)
+	if err == nil {
+		_, err = m.w.Write(append(b, '\n'))
+	}
+	if err == nil {
+		err = m.w.Flush()
+	}
+	m.err = err
+}
+
+// Close flushes and closes the file, returning the first write error.
+func (m *metricsLog) Close() error {
+	if m.f == nil {
+		return m.err
+	}
+	if err := m.w.Flush(); err != nil && m.err == nil {
+		m.err = err
+	}
+	if err := m.f.Close(); err != nil && m.err == nil {
+		m.err = err
+	}
+	m.f = nil
+	return m.err
+}
+
+// PlotMetrics draws the training and validation losses of a metrics.jsonl
+// file against training tokens into a PNG.
+func PlotMetrics(metricsPath, pngPath string) error {
+	f, err := os.Open(metricsPath)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	var train, valid plotter.XYs
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		var rec struct {
+			Kind   string  `json:"kind"`
+			Tokens float64 `json:"tokens"`
+			Loss   float64 `json:"loss"`
+		}
+		if err := json.Unmarshal(sc.Bytes(), &rec); err != nil {
+			return fmt.Errorf("%s: %w", metricsPath, err)
+		}
+		switch rec.Kind {
+		case "train":
+			train = append(train, plotter.XY{X: rec.Tokens, Y: rec.Loss})
+		case "valid":
+			valid = append(valid, plotter.XY{X: rec.Tokens, Y: rec.Loss})
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return err
+	}
+	if len(train) == 0 {
+		return errors.New("no training records to plot")
+	}
+	p := plot.New()
+	p.Title.Text = "Training curves"
+	p.X.Label.Text = "training tokens"
+	p.Y.Label.Text = "loss (nats per token)"
+	p.Add(plotter.NewGrid())
+	tl, err := plotter.NewLine(train)
+	if err != nil {
+		return err
+	}
+	tl.Color = color.RGBA{R: 31, G: 119, B: 180, A: 255}
+	p.Add(tl)
+	p.Legend.Add("train", tl)
+	if len(valid) > 0 {
+		vl, vp, err := plotter.NewLinePoints(valid)
+		if err != nil {
+			return err
+		}
+		vl.Color = color.RGBA{R: 214, G: 39, B: 40, A: 255}
+		vp.Color = vl.Color
+		p.Add(vl, vp)
+		p.Legend.Add("validation", vl, vp)
+	}
+	p.Legend.Top = true
+	wt, err := p.WriterTo(8*vg.Inch, 5*vg.Inch, "png")
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(pngPath, wt)
+}
+
+// writeFileAtomic writes to a temporary file beside path, syncs it and
+// renames it into place, so a crash never leaves a half-written file.
+func writeFileAtomic(path string, wt io.WriterTo) error {
+	f, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp*")
+	if err != nil {
+		return err
+	}
+	_, err = wt.WriteTo(f)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), path)
+	}
+	if err != nil {
+		os.Remove(f.Name())
+	}
+	return err
+}
