@@ -1,0 +1,246 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/kioku-ml/kioku/modelio/safetensors"
+	"github.com/kioku-ml/kioku/seq2seq"
+	"github.com/kioku-ml/kioku/seq2seq/dataset"
+	"github.com/kioku-ml/kioku/tensor"
+)
+
+func init() {
+	commands["seq2seq"] = command{summary: "train, run and evaluate encoder–decoder models (seq2seq train|decode|eval)", run: runSeq2seq}
+}
+
+// seq2seqCommands are the subcommands of "kioku seq2seq".
+var seq2seqCommands = map[string]func(args []string, stdout, stderr io.Writer) error{
+	"train":  runSeq2seqTrain,
+	"decode": runSeq2seqDecode,
+	"eval":   runSeq2seqEval,
+}
+
+func runSeq2seq(args []string, stdout, stderr io.Writer) error {
+	help := func(w io.Writer) {
+		fmt.Fprint(w, `Usage: kioku seq2seq <command> [flags]
+
+Commands:
+
+	train    train an encoder–decoder on a generated task (reverse, sort,
+	         add) or on a file of tab-separated sentence pairs
+	decode   read sentences on stdin and print the model's outputs
+	eval     print exact-match accuracy and corpus BLEU on held-out data
+
+Run "kioku seq2seq <command> -help" for the flags.
+`)
+	}
+	if len(args) == 0 {
+		help(stderr)
+		return errUsage
+	}
+	switch args[0] {
+	case "help", "-h", "-help", "--help":
+		help(stdout)
+		return errHelp
+	}
+	f, ok := seq2seqCommands[args[0]]
+	if !ok {
+		fmt.Fprintf(stderr, "kioku seq2seq: unknown command %q\n\n", args[0])
+		help(stderr)
+		return errUsage
+	}
+	return f(args[1:], stdout, stderr)
+}
+
+// Token kinds: how text becomes tokens and back.
+const (
+	tokensChars = "chars" // the generated tasks: one token per character
+	tokensWords = "words" // dataset.Tokenize; outputs joined by spaces
+)
+
+// s2sMeta is what a model file records besides the weights, as JSON in
+// the safetensors metadata under metaKey.
+type s2sMeta struct {
+	Version int            `json:"version"`
+	Config  seq2seq.Config `json:"config"`
+	Src     []string       `json:"src_vocab"`
+	Tgt     []string       `json:"tgt_vocab"`
+	Tokens  string         `json:"tokens"`
+	// Task or Data says what the model was trained on.
+	Task *s2sTask `json:"task,omitempty"`
+	Data *s2sData `json:"data,omitempty"`
+	// HeldOut and SplitSeed define the held-out split (dataset.HeldOut).
+	HeldOut   float64 `json:"held_out"`
+	SplitSeed uint64  `json:"split_seed"`
+	// Training summarises the run.
+	Training s2sTraining `json:"training"`
+}
+
+type s2sTask struct {
+	Name           string `json:"name"`
+	MinLen, MaxLen int
+}
+
+type s2sData struct {
+	Path     string `json:"path"`
+	MaxWords int    `json:"max_words"`
+}
+
+type s2sTraining struct {
+	Epochs   float64 `json:"epochs"`
+	Steps    int     `json:"steps"`
+	Seconds  float64 `json:"seconds"`
+	DevLoss  float64 `json:"dev_loss"`
+	Examples int     `json:"examples"`
+}
+
+const (
+	metaKey     = "kioku.seq2seq"
+	metaVersion = 1
+)
+
+// s2sModel is a loaded model with its vocabularies.
+type s2sModel struct {
+	meta     s2sMeta
+	model    *seq2seq.Model
+	src, tgt *dataset.Vocab
+}
+
+// tokenize splits a line as the model's training data was split.
+func (m *s2sModel) tokenize(line string) []string {
+	if m.meta.Tokens == tokensChars {
+		return dataset.Chars(line)
+	}
+	return dataset.Tokenize(line)
+}
+
+// detokenize joins output tokens.
+func (m *s2sModel) detokenize(toks []string) string {
+	if m.meta.Tokens == tokensChars {
+		return strings.Join(toks, "")
+	}
+	return strings.Join(toks, " ")
+}
+
+// save writes the model atomically (safetensors.WriteFile writes a
+// temporary file and renames it): the parameters under their NamedParams
+// names, so the file is also a PyTorch state dict, and the metadata.
+func (m *s2sModel) save(path string) error {
+	meta, err := json.Marshal(m.meta)
+	if err != nil {
+		return err
+	}
+	tensors := map[string]*safetensors.Tensor{}
+	for name, p := range m.model.NamedParams() {
+		tensors[name] = safetensors.FromTensor(p.Data)
+	}
+	return safetensors.WriteFile(path, tensors, map[string]string{"format": "pt", metaKey: string(meta)})
+}
+
+// loadModel reads a model written by save.
+func loadModel(path string) (*s2sModel, error) {
+	f, err := safetensors.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	raw, ok := f.Metadata[metaKey]
+	if !ok {
+		return nil, fmt.Errorf("%s is not a kioku seq2seq model (no %q metadata)", path, metaKey)
+	}
+	m := &s2sModel{}
+	if err := json.Unmarshal([]byte(raw), &m.meta); err != nil {
+		return nil, fmt.Errorf("%s: bad metadata: %v", path, err)
+	}
+	if m.meta.Version != metaVersion {
+		return nil, fmt.Errorf("%s: model format version %d; this kioku reads %d", path, m.meta.Version, metaVersion)
+	}
+	if m.meta.Tokens != tokensChars && m.meta.Tokens != tokensWords {
+		return nil, fmt.Errorf("%s: unknown tokenization %q", path, m.meta.Tokens)
+	}
+	if m.src, err = dataset.VocabFromTokens(m.meta.Src); err != nil {
+		return nil, fmt.Errorf("%s: source vocabulary: %v", path, err)
+	}
+	if m.tgt, err = dataset.VocabFromTokens(m.meta.Tgt); err != nil {
+		return nil, fmt.Errorf("%s: target vocabulary: %v", path, err)
+	}
+	cfg := m.meta.Config
+	if cfg.SrcVocab != m.src.Len() || cfg.TgtVocab != m.tgt.Len() {
+		return nil, fmt.Errorf("%s: vocabularies of %d and %d tokens for a model of %d and %d", path, m.src.Len(), m.tgt.Len(), cfg.SrcVocab, cfg.TgtVocab)
+	}
+	if m.model, err = seq2seq.NewModel(cfg, tensor.NewRNG(0)); err != nil {
+		return nil, fmt.Errorf("%s: %v", path, err)
+	}
+	seen := 0
+	for name, p := range m.model.NamedParams() {
+		t, ok := f.Tensors[name]
+		if !ok {
+			return nil, fmt.Errorf("%s: no tensor %q", path, name)
+		}
+		if !slices.Equal(t.Shape(), p.Shape()) {
+			return nil, fmt.Errorf("%s: tensor %q has shape %v; the model needs %v", path, name, t.Shape(), p.Shape())
+		}
+		v, err := t.ToTensorAs(p.DType())
+		if err != nil {
+			return nil, fmt.Errorf("%s: tensor %q: %v", path, name, err)
+		}
+		p.Data.CopyFrom(v)
+		seen++
+	}
+	if seen != len(f.Tensors) {
+		return nil, fmt.Errorf("%s: %d tensors for a model of %d parameters", path, len(f.Tensors), seen)
+	}
+	return m, nil
+}
+
+// readLines reads the non-empty lines of r, trimmed; it returns an error
+// naming the first empty line, since an empty sentence has no translation.
+func readLines(r io.Reader) ([]string, error) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64*1024), 16*1024*1024)
+	var lines []string
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" {
+			return nil, fmt.Errorf("input line %d is empty", n)
+		}
+		lines = append(lines, line)
+	}
+	return lines, sc.Err()
+}
+
+// writeFileAtomic writes data to path through a temporary file in the
+// same directory, renamed into place, so that no half-written file is
+// ever left at path.
+func writeFileAtomic(path string, write func(io.Writer) error) (err error) {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(f.Name())
+		}
+	}()
+	w := bufio.NewWriter(f)
+	if err = write(w); err != nil {
+		return err
+	}
+	if err = w.Flush(); err != nil {
+		return err
+	}
+	if err = f.Sync(); err != nil {
+		return err
+	}
+	if err = f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), path)
+}
