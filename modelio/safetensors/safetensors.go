@@ -307,20 +307,36 @@ func (f *File) Names() []string {
 // ReadFile reads and validates the safetensors file name. Errors from a
 // malformed file are *FormatError values carrying the file name.
 func ReadFile(name string) (*File, error) {
-	data, err := os.ReadFile(name)
+	fh, err := os.Open(name)
 	if err != nil {
 		return nil, err
 	}
-	f, err := Parse(data)
+	defer fh.Close()
+	st, err := fh.Stat()
+	if err != nil {
+		return nil, err
+	}
+	var f *File
+	if st.Mode().IsRegular() {
+		data := make([]byte, st.Size())
+		if _, err := io.ReadFull(fh, data); err != nil {
+			return nil, fmt.Errorf("safetensors: read %s: %w", name, err)
+		}
+		f, err = Parse(data)
+	} else {
+		f, err = Read(fh) // a pipe or device: its size is what it yields
+	}
 	if fe, ok := errors.AsType[*FormatError](err); ok {
 		fe.File = name
 	}
 	return f, err
 }
 
-// Read reads a safetensors file from r to its end and validates it. It
-// allocates memory in proportion to the bytes r yields, whatever the
-// header claims.
+// Read reads a safetensors file from r and validates it. It reads the
+// header, checks it, and then reads exactly the data the header
+// describes, reporting a file that is shorter or longer; memory is
+// allocated in proportion to the bytes r yields, whatever the header
+// claims.
 func Read(r io.Reader) (*File, error) {
 	var lenBuf [8]byte
 	if n, err := io.ReadFull(r, lenBuf[:]); err != nil {
@@ -330,14 +346,35 @@ func Read(r io.Reader) (*File, error) {
 		return nil, err
 	}
 	n := binary.LittleEndian.Uint64(lenBuf[:])
-	if n > MaxHeaderSize {
-		return nil, formatErr("", "header length %d exceeds the limit of %d bytes", n, MaxHeaderSize)
+	if err := checkHeaderLength(n, math.MaxUint64); err != nil {
+		return nil, err
 	}
-	rest, err := io.ReadAll(r)
+	hdr, err := io.ReadAll(io.LimitReader(r, int64(n)))
 	if err != nil {
 		return nil, err
 	}
-	return parse(n, rest)
+	if err := checkHeaderLength(n, uint64(len(hdr))); err != nil {
+		return nil, err
+	}
+	entries, meta, err := parseHeader(hdr)
+	if err != nil {
+		return nil, err
+	}
+	need := 0
+	for _, e := range entries {
+		need = max(need, e.end)
+	}
+	buf, err := io.ReadAll(io.LimitReader(r, int64(need)+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(buf) > need {
+		if err := checkLayout(entries, need); err != nil {
+			return nil, err
+		}
+		return nil, formatErr("", "data buffer continues past the %d bytes the tensors cover", need)
+	}
+	return newFile(entries, meta, buf)
 }
 
 // Parse validates the safetensors file held in data. The returned tensors
@@ -346,25 +383,33 @@ func Parse(data []byte) (*File, error) {
 	if len(data) < 8 {
 		return nil, formatErr("", "file of %d bytes is too short for the 8-byte header length", len(data))
 	}
-	return parse(binary.LittleEndian.Uint64(data), data[8:])
-}
-
-// parse validates a file whose header length is n and whose bytes after
-// the length are rest.
-func parse(n uint64, rest []byte) (*File, error) {
-	switch {
-	case n > MaxHeaderSize:
-		return nil, formatErr("", "header length %d exceeds the limit of %d bytes", n, MaxHeaderSize)
-	case n > uint64(len(rest)):
-		return nil, formatErr("", "header length %d exceeds the %d bytes that follow it (truncated file?)", n, len(rest))
-	case n < 2:
-		return nil, formatErr("", "header length %d is too short for a JSON object", n)
+	n := binary.LittleEndian.Uint64(data)
+	if err := checkHeaderLength(n, uint64(len(data)-8)); err != nil {
+		return nil, err
 	}
-	hdr, buf := rest[:n], rest[n:]
-	entries, meta, err := parseHeader(hdr)
+	entries, meta, err := parseHeader(data[8 : 8+n])
 	if err != nil {
 		return nil, err
 	}
+	return newFile(entries, meta, data[8+n:])
+}
+
+// checkHeaderLength checks the header length n against the limit and
+// the rest bytes that follow it.
+func checkHeaderLength(n, rest uint64) error {
+	switch {
+	case n > MaxHeaderSize:
+		return formatErr("", "header length %d exceeds the limit of %d bytes", n, MaxHeaderSize)
+	case n > rest:
+		return formatErr("", "header length %d exceeds the %d bytes that follow it (truncated file?)", n, rest)
+	case n < 2:
+		return formatErr("", "header length %d is too short for a JSON object", n)
+	}
+	return nil
+}
+
+// newFile checks that the entries tile buf and returns the file.
+func newFile(entries []entry, meta map[string]string, buf []byte) (*File, error) {
 	if err := checkLayout(entries, len(buf)); err != nil {
 		return nil, err
 	}

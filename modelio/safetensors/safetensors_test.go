@@ -451,3 +451,35 @@ func FuzzRead(f *testing.F) {
 		}
 	})
 }
+
+// zeros is an endless stream of zero bytes.
+type zeros struct{}
+
+func (zeros) Read(p []byte) (int, error) {
+	clear(p)
+	return len(p), nil
+}
+
+// TestReadEndlessStream checks that Read stops after the bytes a header
+// describes, and that ReadFile reads a device or pipe through Read.
+func TestReadEndlessStream(t *testing.T) {
+	valid := file(`{"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}`, make([]byte, 8))
+	_, err := Read(io.MultiReader(bytes.NewReader(valid), zeros{}))
+	if err == nil || !strings.Contains(err.Error(), "continues past the 8 bytes") {
+		t.Errorf("endless data: %v", err)
+	}
+	if _, err := Read(zeros{}); err == nil || !strings.Contains(err.Error(), "too short for a JSON object") {
+		t.Errorf("endless zeros: %v", err)
+	}
+	if _, err := Read(bytes.NewReader(valid[:len(valid)-3])); err == nil || !strings.Contains(err.Error(), "run past the end of the 5-byte data buffer") {
+		t.Errorf("truncated: %v", err)
+	}
+	if _, err := os.Stat("/dev/zero"); err == nil {
+		if _, err := ReadFile("/dev/zero"); err == nil || !strings.Contains(err.Error(), "/dev/zero: header length 0") {
+			t.Errorf("/dev/zero: %v", err)
+		}
+	}
+	if _, err := ReadFile(t.TempDir()); err == nil {
+		t.Error("ReadFile read a directory")
+	}
+}
