@@ -317,6 +317,7 @@ type countingWriter struct {
 	n int64
 }
 
+// Write writes p to the underlying writer and counts the bytes.
 func (c *countingWriter) Write(p []byte) (int, error) {
 	n, err := c.w.Write(p)
 	c.n += int64(n)
@@ -608,6 +609,7 @@ type CheckpointError struct {
 	Problems []string
 }
 
+// Error lists the problems on one line.
 func (e *CheckpointError) Error() string {
 	return fmt.Sprintf("modelio: checkpoint %s does not fit: %s", e.Dir, strings.Join(e.Problems, "; "))
 }

@@ -40,6 +40,8 @@ type Mismatch struct {
 	ModelDType tensor.DType
 }
 
+// String describes the mismatch as "name (file F32 [4 2], model float32
+// [2 4])", or without shapes when only the element type differs.
 func (m Mismatch) String() string {
 	if !slices.Equal(m.FileShape, m.ModelShape) {
 		return fmt.Sprintf("%s (file %s %v, model %v %v)", m.Name, m.FileDType, shapeString(m.FileShape), m.ModelDType, shapeString(m.ModelShape))
@@ -70,6 +72,7 @@ type StateDictError struct {
 	Hint string
 }
 
+// Error lists every difference on one line, each list sorted.
 func (e *StateDictError) Error() string {
 	s := "modelio: state dict does not fit the model: " + e.details()
 	if e.Hint != "" {

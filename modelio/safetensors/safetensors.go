@@ -76,6 +76,8 @@ type FormatError struct {
 	Problem string
 }
 
+// Error returns "safetensors: FILE: tensor "NAME": PROBLEM", leaving out
+// the parts that are not known.
 func (e *FormatError) Error() string {
 	s := "safetensors: "
 	if e.File != "" {
