@@ -23,6 +23,7 @@ import (
 	"github.com/kioku-ml/kioku/lm"
 	"github.com/kioku-ml/kioku/modelio"
 	"github.com/kioku-ml/kioku/optim"
+	"github.com/kioku-ml/kioku/seq"
 	"github.com/kioku-ml/kioku/tensor"
 )
 
@@ -461,4 +462,37 @@ func decodeState(s string, lstm bool) (lm.State, error) {
 		}
 	}
 	return st, nil
+}
+
+// LoadModel opens a checkpoint written by a Trainer (best or last) and
+// returns the model, ready for evaluation or sampling, and its vocabulary.
+func LoadModel(dir string) (*lm.Model, *seq.Vocab, error) {
+	snap, err := modelio.Open(dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	if snap.Kind() != lm.Kind {
+		return nil, nil, fmt.Errorf("%s holds a %q checkpoint, not a language model", dir, snap.Kind())
+	}
+	var sc savedConfig
+	if err := json.Unmarshal(snap.Config(), &sc); err != nil {
+		return nil, nil, fmt.Errorf("%s: configuration: %w", dir, err)
+	}
+	model, err := lm.New(sc.Model, tensor.NewRNG(0))
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", dir, err)
+	}
+	ck := &modelio.Checkpoint{Kind: lm.Kind, Model: model}
+	if err := snap.Restore(ck); err != nil {
+		return nil, nil, err
+	}
+	vocab, err := seq.VocabFromTokens(ck.Vocab)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", dir, err)
+	}
+	if vocab.Len() != sc.Model.Vocab {
+		return nil, nil, fmt.Errorf("%s: vocabulary of %d tokens for a model of %d", dir, vocab.Len(), sc.Model.Vocab)
+	}
+	model.SetMode(autograd.Eval)
+	return model, vocab, nil
 }

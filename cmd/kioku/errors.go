@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"flag"
+	"fmt"
 	"io"
 )
 
@@ -14,15 +15,20 @@ var (
 	errHelp = errors.New("help requested")
 )
 
-// parseFlags parses args with fs, mapping -help to errHelp and other flag
-// errors (already printed by the FlagSet) to errUsage.
+// parseFlags parses args with fs. A -help request prints the FlagSet's
+// usage and gives errHelp; any other flag error is printed as one line
+// naming the problem and gives errUsage.
 func parseFlags(fs *flag.FlagSet, args []string, stderr io.Writer) error {
+	fs.SetOutput(io.Discard)
+	err := fs.Parse(args)
 	fs.SetOutput(stderr)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return errHelp
-		}
-		return errUsage
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, flag.ErrHelp):
+		fs.Usage()
+		return errHelp
 	}
-	return nil
+	fmt.Fprintf(stderr, "%s: %v (run \"%s -help\")\n", fs.Name(), err, fs.Name())
+	return errUsage
 }

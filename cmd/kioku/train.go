@@ -1,0 +1,448 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/kioku-ml/kioku/lm"
+	"github.com/kioku-ml/kioku/seq"
+	"github.com/kioku-ml/kioku/tensor"
+	"github.com/kioku-ml/kioku/train"
+)
+
+func init() {
+	commands["train"] = command{summary: "train a character- or word-level language model", run: runTrain}
+	commands["eval"] = command{summary: "evaluate a trained language model (perplexity, bits per character)", run: runEval}
+	commands["sample"] = command{summary: "generate text from a trained language model", run: runSample}
+}
+
+// trainFlags are the flags of "kioku train".
+type trainFlags struct {
+	data, valid, test, level string
+	maxVocab                 int
+	cell                     string
+	emb, hidden, layers      int
+	dropout, initScale       float64
+	tie                      bool
+	batch, bptt, epochs      int
+	optimizer                string
+	lr, lrDecay, clip        float64
+	lrKeep, evalEvery        int
+	seed                     uint64
+	timeLimit                time.Duration
+	out, resume              string
+	sampleLen                int
+	corpusBytes              int
+	timeLimitSet             bool
+}
+
+const trainHelp = `Usage: kioku train [flags]
+
+Trains a recurrent language model (embedding → LSTM/GRU layers → linear)
+by truncated backpropagation through time, validating each epoch and
+keeping the best checkpoint in OUT/best (and the latest in OUT/last).
+
+With no -data it learns a character-level model of the Go source code of
+the local Go installation (go env GOROOT, *.go files in a fixed order, every
+20th file held out for validation) for -time-limit (default 3m), then
+prints a sample. With -data it trains on that text file; -valid and -test
+name held-out files (without -valid the last 5% of -data is held out).
+Word level follows the Penn Treebank convention (each newline is <eos>).
+
+Flags:
+`
+
+func runTrain(args []string, stdout, stderr io.Writer) error {
+	var f trainFlags
+	fs := flag.NewFlagSet("kioku train", flag.ContinueOnError)
+	fs.StringVar(&f.data, "data", "", "training text `file` (default: the Go source corpus)")
+	fs.StringVar(&f.valid, "valid", "", "validation text `file`")
+	fs.StringVar(&f.test, "test", "", "test text `file`, evaluated with the best model at the end")
+	fs.StringVar(&f.level, "level", "char", "tokens: char or word")
+	fs.IntVar(&f.maxVocab, "max-vocab", 0, "keep at most this many tokens (0: all)")
+	fs.StringVar(&f.cell, "model", "lstm", "recurrent cell: lstm or gru")
+	fs.IntVar(&f.emb, "emb", 128, "embedding size")
+	fs.IntVar(&f.hidden, "hidden", 256, "hidden units per layer")
+	fs.IntVar(&f.layers, "layers", 2, "recurrent layers")
+	fs.Float64Var(&f.dropout, "dropout", 0, "dropout on non-recurrent connections (Zaremba et al.)")
+	fs.BoolVar(&f.tie, "tie", false, "tie the embedding and output weights (needs emb = hidden)")
+	fs.Float64Var(&f.initScale, "init-scale", 0, "initialise weights from U(-s, s) (0: PyTorch's defaults)")
+	fs.IntVar(&f.batch, "batch", 32, "parallel streams (rows) per chunk")
+	fs.IntVar(&f.bptt, "bptt", 64, "truncated BPTT length (tokens per chunk)")
+	fs.IntVar(&f.epochs, "epochs", 0, "passes over the training data (default 10, or 1000 with the embedded corpus's time limit)")
+	fs.StringVar(&f.optimizer, "optimizer", "adam", "sgd or adam")
+	fs.Float64Var(&f.lr, "lr", 0, "learning rate (default 2e-3 for adam, 1 for sgd)")
+	fs.IntVar(&f.lrKeep, "lr-keep", 4, "epochs at the initial learning rate before decay")
+	fs.Float64Var(&f.lrDecay, "lr-decay", 1, "divide the learning rate by this each epoch after -lr-keep (1: constant)")
+	fs.Float64Var(&f.clip, "clip", 5, "clip gradients to this global norm (0: off)")
+	fs.Uint64Var(&f.seed, "seed", 1, "random seed (same seed, same run)")
+	fs.DurationVar(&f.timeLimit, "time-limit", 0, "stop after this long, then validate and save (0: no limit; 3m by default with the embedded corpus)")
+	fs.IntVar(&f.evalEvery, "eval-every", 0, "also validate every this many chunks (0: each epoch only)")
+	fs.StringVar(&f.out, "out", "kioku-lm", "output `dir`ectory (checkpoints, metrics.jsonl, curves.png)")
+	fs.StringVar(&f.resume, "resume", "", "continue the run saved in this checkpoint `dir` (e.g. OUT/last)")
+	fs.IntVar(&f.sampleLen, "sample", 400, "tokens to sample after training (0: none)")
+	fs.IntVar(&f.corpusBytes, "corpus-bytes", 8<<20, "bytes of Go source to read for the embedded corpus")
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), trainHelp)
+		fs.PrintDefaults()
+	}
+	if err := parseFlags(fs, args, stderr); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "kioku train: unexpected argument %q\n", fs.Arg(0))
+		return errUsage
+	}
+	fs.Visit(func(fl *flag.Flag) {
+		if fl.Name == "time-limit" {
+			f.timeLimitSet = true
+		}
+	})
+	rep := newReporter(stderr)
+	var (
+		tr                 *train.Trainer
+		trainIDs, validIDs []int
+		testIDs            []int
+		vocab              *seq.Vocab
+		tok                seq.Tokenizer
+		err                error
+	)
+	if f.resume != "" {
+		if tr, err = train.Resume(f.resume, f.epochs, f.timeLimit, f.out, rep); err != nil {
+			return err
+		}
+		if vocab, err = seq.VocabFromTokens(tr.Vocab()); err != nil {
+			return err
+		}
+		if tok, err = seq.TokenizerByName(tr.Model().Config().Tokenizer); err != nil {
+			return err
+		}
+		if f.data == "" {
+			return errors.New("-resume needs the -data (and -valid) of the run")
+		}
+		texts, err := readTexts(f.data, f.valid, f.test)
+		if err != nil {
+			return err
+		}
+		trainIDs, validIDs, testIDs = splitTexts(texts, tok, vocab)
+	} else {
+		mc, tc, err := f.configs()
+		if err != nil {
+			return err
+		}
+		if tok, err = seq.TokenizerByName(f.level); err != nil {
+			return err
+		}
+		var texts [3]string
+		if f.data == "" {
+			if f.level != "char" {
+				return errors.New("the embedded Go corpus is character level; use -level char or give -data")
+			}
+			rep.Logf("reading the Go source corpus of %s", goroot())
+			texts[0], texts[1], err = goCorpus(goroot(), f.corpusBytes)
+		} else {
+			texts, err = readTexts(f.data, f.valid, f.test)
+		}
+		if err != nil {
+			return err
+		}
+		trainToks := tok.Tokenize(texts[0])
+		if vocab, err = seq.NewVocab(trainToks, 1, f.maxVocab); err != nil {
+			return err
+		}
+		mc.Vocab = vocab.Len()
+		if err := mc.Validate(); err != nil {
+			return err
+		}
+		trainIDs, validIDs, testIDs = splitTexts(texts, tok, vocab)
+		if len(trainIDs) < 2*tc.Batch {
+			return fmt.Errorf("training data has %d tokens, too few for a batch of %d", len(trainIDs), tc.Batch)
+		}
+		if tr, err = train.New(mc, tc, vocab.Tokens(), f.out, rep); err != nil {
+			return err
+		}
+	}
+	mc := tr.Model().Config()
+	rep.Logf("%d training and %d validation tokens, vocabulary %d; %d×%d %s, %d parameters", len(trainIDs), len(validIDs), vocab.Len(), mc.Layers, mc.Hidden, mc.Cell, numParams(tr))
+	sum, err := tr.Run(trainIDs, validIDs)
+	rep.Done()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "\ntrained %d epochs, %d steps, %d tokens in %s (stopped by %s)\n", sum.Epochs, sum.Steps, sum.Tokens, sum.Elapsed.Round(time.Second), sum.StoppedBy)
+	if !math.IsNaN(sum.BestValid) {
+		fmt.Fprintf(stdout, "best validation: %s\n", describeLoss(sum.BestValid, mc.Tokenizer))
+	}
+	fmt.Fprintf(stdout, "best model: %s\nlatest checkpoint: %s\nmetrics: %s\n", sum.BestDir, sum.LastDir, sum.MetricsLog)
+	if sum.Plot != "" {
+		fmt.Fprintf(stdout, "curves: %s\n", sum.Plot)
+	}
+	model, vocab, err := train.LoadModel(sum.BestDir)
+	if err != nil {
+		model = tr.Model() // no validation data: the final model
+	}
+	if len(testIDs) > 1 {
+		loss, err := model.Evaluate(testIDs, 1, 64)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "test: %s\n", describeLoss(loss, mc.Tokenizer))
+	}
+	if f.sampleLen > 0 {
+		prime := "func "
+		if mc.Tokenizer == "word" {
+			prime = "the"
+		}
+		text, err := sampleText(model, vocab, tok, prime, lm.SampleConfig{Length: f.sampleLen, Temperature: 0.8, Stop: -1}, f.seed)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "\nsample (temperature 0.8):\n%s%s\n", prime, text)
+	}
+	return nil
+}
+
+func numParams(tr *train.Trainer) int {
+	n := 0
+	for _, p := range tr.Model().Params() {
+		n += p.Size()
+	}
+	return n
+}
+
+// configs turns the flags into model and training configurations.
+func (f *trainFlags) configs() (lm.Config, train.Config, error) {
+	embedded := f.data == ""
+	tc := train.Config{Batch: f.batch, BPTT: f.bptt, Epochs: f.epochs, Optimizer: f.optimizer, LR: f.lr, LRKeep: f.lrKeep, LRDecay: f.lrDecay, Clip: f.clip, Seed: f.seed, EvalEvery: f.evalEvery}
+	if tc.Epochs == 0 {
+		tc.Epochs = 10
+		if embedded {
+			tc.Epochs = 1000
+		}
+	}
+	if tc.LR == 0 {
+		tc.LR = 2e-3
+		if tc.Optimizer == "sgd" {
+			tc.LR = 1
+		}
+	}
+	tc.TimeLimit = f.timeLimit
+	if embedded && !f.timeLimitSet {
+		tc.TimeLimit = 3 * time.Minute
+	}
+	if embedded && tc.EvalEvery == 0 {
+		tc.EvalEvery = 500
+	}
+	mc := lm.Config{Cell: f.cell, Tokenizer: f.level, Vocab: 3, Emb: f.emb, Hidden: f.hidden, Layers: f.layers, Dropout: f.dropout, Tie: f.tie, InitScale: f.initScale}
+	if err := mc.Validate(); err != nil {
+		return mc, tc, err
+	}
+	return mc, tc, tc.Validate()
+}
+
+// readTexts reads the training, validation and test files, checking that
+// each is non-empty text. Without a validation file, the last 5% of the
+// training text is held out.
+func readTexts(data, valid, test string) ([3]string, error) {
+	var out [3]string
+	for i, name := range []string{data, valid, test} {
+		if name == "" {
+			continue
+		}
+		b, err := os.ReadFile(name)
+		if err != nil {
+			return out, err
+		}
+		if err := seq.CheckText(b); err != nil {
+			return out, fmt.Errorf("%s: %v", name, err)
+		}
+		out[i] = string(b)
+	}
+	if valid == "" {
+		cut := len(out[0]) * 95 / 100
+		for cut < len(out[0]) && out[0][cut] != '\n' {
+			cut++
+		}
+		out[0], out[1] = out[0][:cut], out[0][cut:]
+	}
+	return out, nil
+}
+
+func splitTexts(texts [3]string, tok seq.Tokenizer, vocab *seq.Vocab) (tr, va, te []int) {
+	enc := func(s string) []int { return vocab.Encode(tok.Tokenize(s)) }
+	return enc(texts[0]), enc(texts[1]), enc(texts[2])
+}
+
+// goroot returns the root of the local Go installation.
+func goroot() string {
+	if out, err := exec.Command("go", "env", "GOROOT").Output(); err == nil {
+		if s := strings.TrimSpace(string(out)); s != "" {
+			return s
+		}
+	}
+	return runtime.GOROOT()
+}
+
+// goCorpus reads up to maxBytes of the *.go files under root/src in
+// lexical path order; every 20th file goes to validation.
+func goCorpus(root string, maxBytes int) (trainText, validText string, err error) {
+	src := filepath.Join(root, "src")
+	var files []string
+	err = filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && (d.Name() == "testdata" || d.Name() == "vendor") {
+			return filepath.SkipDir
+		}
+		if !d.IsDir() && strings.HasSuffix(path, ".go") {
+			files = append(files, path)
+		}
+		return nil
+	})
+	if err != nil {
+		return "", "", fmt.Errorf("reading the Go source corpus: %w", err)
+	}
+	sort.Strings(files)
+	if len(files) < 40 {
+		return "", "", fmt.Errorf("found only %d Go files under %s; give -data", len(files), src)
+	}
+	var tb, vb strings.Builder
+	for i, name := range files {
+		if tb.Len()+vb.Len() >= maxBytes {
+			break
+		}
+		b, err := os.ReadFile(name)
+		if err != nil || seq.CheckText(b) != nil {
+			continue
+		}
+		if i%20 == 19 {
+			vb.Write(b)
+		} else {
+			tb.Write(b)
+		}
+	}
+	return tb.String(), vb.String(), nil
+}
+
+// describeLoss formats a loss in nats per token with perplexity, and bits
+// per character for character models.
+func describeLoss(loss float64, level string) string {
+	s := fmt.Sprintf("%.4f nats/token, perplexity %.2f", loss, math.Exp(loss))
+	if level == "char" {
+		s += fmt.Sprintf(", %.4f bits/char", loss/math.Ln2)
+	}
+	return s
+}
+
+// sampleText primes the model with prime and returns the sampled
+// continuation as text.
+func sampleText(m *lm.Model, vocab *seq.Vocab, tok seq.Tokenizer, prime string, cfg lm.SampleConfig, seed uint64) (string, error) {
+	ids := vocab.Encode(tok.Tokenize(prime))
+	if len(ids) == 0 {
+		ids = []int{vocab.ID(seq.EOS)}
+	}
+	out, err := m.Sample(ids, cfg, tensor.NewRNG(seed))
+	if err != nil {
+		return "", err
+	}
+	toks := make([]string, len(out))
+	for i, id := range out {
+		toks[i] = vocab.Token(id)
+	}
+	text := tok.Join(toks)
+	if tok.Name() == "word" && len(toks) > 0 && toks[0] != seq.EOS {
+		text = " " + text
+	}
+	return text, nil
+}
+
+func runEval(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("kioku eval", flag.ContinueOnError)
+	model := fs.String("model", "kioku-lm/best", "checkpoint `dir`ectory of a trained language model")
+	data := fs.String("data", "", "text `file` to evaluate (required)")
+	batch := fs.Int("batch", 16, "parallel streams")
+	bptt := fs.Int("bptt", 64, "tokens per chunk")
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), "Usage: kioku eval -model DIR -data FILE\n\nPrints the model's loss on FILE: nats per token, perplexity and, for\ncharacter models, bits per character.\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	if err := parseFlags(fs, args, stderr); err != nil {
+		return err
+	}
+	if *data == "" {
+		fmt.Fprintln(stderr, "kioku eval: -data is required")
+		return errUsage
+	}
+	if *batch <= 0 || *bptt <= 0 {
+		return fmt.Errorf("-batch %d and -bptt %d must be positive", *batch, *bptt)
+	}
+	m, vocab, err := train.LoadModel(*model)
+	if err != nil {
+		return err
+	}
+	texts, err := readTexts(*data, *data, "")
+	if err != nil {
+		return err
+	}
+	tok, err := seq.TokenizerByName(m.Config().Tokenizer)
+	if err != nil {
+		return err
+	}
+	ids := vocab.Encode(tok.Tokenize(texts[0]))
+	loss, err := m.Evaluate(ids, *batch, *bptt)
+	if err != nil {
+		return fmt.Errorf("%s: %w", *data, err)
+	}
+	fmt.Fprintf(stdout, "%s: %d tokens, %s\n", *data, len(ids), describeLoss(loss, m.Config().Tokenizer))
+	return nil
+}
+
+func runSample(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("kioku sample", flag.ContinueOnError)
+	model := fs.String("model", "kioku-lm/best", "checkpoint `dir`ectory of a trained language model")
+	prime := fs.String("prime", "", "text to start from (default: a newline)")
+	length := fs.Int("length", 500, "tokens to generate")
+	temp := fs.Float64("temperature", 0.8, "sampling temperature (lower is more conservative)")
+	topK := fs.Int("top-k", 0, "sample among the k most likely tokens only (0: all)")
+	seed := fs.Uint64("seed", 1, "random seed")
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), "Usage: kioku sample -model DIR [flags]\n\nGenerates text from a trained language model.\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	if err := parseFlags(fs, args, stderr); err != nil {
+		return err
+	}
+	if *length < 0 || *topK < 0 || !(*temp > 0) {
+		return fmt.Errorf("-length %d and -top-k %d must not be negative and -temperature %v must be positive", *length, *topK, *temp)
+	}
+	m, vocab, err := train.LoadModel(*model)
+	if err != nil {
+		return err
+	}
+	tok, err := seq.TokenizerByName(m.Config().Tokenizer)
+	if err != nil {
+		return err
+	}
+	p := *prime
+	if p == "" {
+		p = "\n"
+	}
+	text, err := sampleText(m, vocab, tok, p, lm.SampleConfig{Length: *length, Temperature: *temp, TopK: *topK, Stop: -1}, *seed)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%s%s\n", *prime, text)
+	return nil
+}

@@ -1,0 +1,110 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/kioku-ml/kioku/modelio"
+	"github.com/kioku-ml/kioku/nn"
+	"github.com/kioku-ml/kioku/tensor"
+)
+
+func writeCorpus(t *testing.T, dir string) string {
+	t.Helper()
+	var b strings.Builder
+	for i := 0; b.Len() < 20000; i++ {
+		b.WriteString([]string{"the cat sat on the mat.\n", "a dog ate the bone.\n", "my bird sings a song.\n"}[i%3])
+	}
+	path := filepath.Join(dir, "corpus.txt")
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// TestTrainEvalSample runs the main job end to end on a small corpus:
+// train, then eval and sample from the saved model, then resume.
+func TestTrainEvalSample(t *testing.T) {
+	dir := t.TempDir()
+	data := writeCorpus(t, dir)
+	out := filepath.Join(dir, "run")
+	code, stdout, stderr := runCLI("train", "-data", data, "-out", out, "-epochs", "2", "-emb", "16", "-hidden", "32", "-layers", "1", "-batch", "8", "-bptt", "16", "-lr", "0.01", "-sample", "40")
+	if code != 0 {
+		t.Fatalf("train exit %d: %s", code, stderr)
+	}
+	for _, want := range []string{"best validation:", "bits/char", "best model:", "sample (temperature 0.8):"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("train output lacks %q:\n%s", want, stdout)
+		}
+	}
+	for _, f := range []string{"best/checkpoint.json", "last/checkpoint.json", "metrics.jsonl", "curves.png"} {
+		if _, err := os.Stat(filepath.Join(out, f)); err != nil {
+			t.Errorf("missing %s", f)
+		}
+	}
+	code, stdout, stderr = runCLI("eval", "-model", filepath.Join(out, "best"), "-data", data)
+	if code != 0 || !strings.Contains(stdout, "perplexity") {
+		t.Fatalf("eval exit %d: %s %s", code, stdout, stderr)
+	}
+	code, stdout, stderr = runCLI("sample", "-model", filepath.Join(out, "best"), "-prime", "the ", "-length", "30", "-seed", "3")
+	if code != 0 || !strings.HasPrefix(stdout, "the ") || len(stdout) < 30 {
+		t.Fatalf("sample exit %d: %q %s", code, stdout, stderr)
+	}
+	code, stdout, stderr = runCLI("train", "-resume", filepath.Join(out, "last"), "-data", data, "-out", out, "-epochs", "3", "-sample", "0")
+	if code != 0 || !strings.Contains(stdout, "trained 3 epochs") {
+		t.Fatalf("resume exit %d: %s %s", code, stdout, stderr)
+	}
+}
+
+// TestTrainErrors: each bad input gives a one-line error and a non-zero
+// exit, and nothing is written.
+func TestTrainErrors(t *testing.T) {
+	dir := t.TempDir()
+	data := writeCorpus(t, dir)
+	empty := filepath.Join(dir, "empty.txt")
+	os.WriteFile(empty, nil, 0o644)
+	binary := filepath.Join(dir, "binary.dat")
+	os.WriteFile(binary, []byte{0x7f, 'E', 'L', 'F', 0, 0, 1, 0xff, 0xfe}, 0o644)
+	other := filepath.Join(dir, "other")
+	lin, _ := nn.NewLinear(nn.LinearConfig{In: 2, Out: 2}, tensor.NewRNG(1))
+	if err := modelio.Save(other, &modelio.Checkpoint{Kind: "tagger", Config: map[string]int{"x": 1}, Model: lin}); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "out")
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"train", "-data", filepath.Join(dir, "missing.txt"), "-out", out}, 1, "no such file"},
+		{[]string{"train", "-data", empty, "-out", out}, 1, "empty"},
+		{[]string{"train", "-data", binary, "-out", out}, 1, "binary"},
+		{[]string{"train", "-bogus"}, 2, "flag provided but not defined: -bogus"},
+		{[]string{"train", "-data", data, "-hidden", "0", "-out", out}, 1, "sizes must be positive"},
+		{[]string{"train", "-data", data, "-batch", "100000", "-out", out}, 1, "too large"},
+		{[]string{"train", "-data", data, "-batch", "20000", "-out", out}, 1, "too few for a batch"},
+		{[]string{"train", "-data", data, "-tie", "-emb", "8", "-hidden", "16", "-out", out}, 1, "weight tying needs emb == hidden"},
+		{[]string{"train", "-data", data, "-optimizer", "lbfgs", "-out", out}, 1, "optimizer"},
+		{[]string{"train", "-data", data, "-resume", other, "-out", out}, 1, "not a language model"},
+		{[]string{"sample", "-model", other}, 1, "not a language model"},
+		{[]string{"eval", "-model", other, "-data", data}, 1, "not a language model"},
+		{[]string{"eval", "-model", filepath.Join(dir, "nothing"), "-data", data}, 1, "no such file"},
+		{[]string{"sample", "-model", other, "-temperature", "0"}, 1, "temperature"},
+	} {
+		code, stdout, stderr := runCLI(tc.args...)
+		if code != tc.code || !strings.Contains(stderr, tc.want) {
+			t.Errorf("%v: exit %d, stderr %q; want exit %d mentioning %q", tc.args, code, stderr, tc.code, tc.want)
+		}
+		if n := strings.Count(strings.TrimSpace(stderr), "\n"); n > 0 {
+			t.Errorf("%v: error is %d lines: %q", tc.args, n+1, stderr)
+		}
+		if stdout != "" {
+			t.Errorf("%v: wrote to stdout %q", tc.args, stdout)
+		}
+		if _, err := os.Stat(out); err == nil {
+			t.Fatalf("%v: created %s", tc.args, out)
+		}
+	}
+}
