@@ -626,8 +626,8 @@ func Load(dir string, c *Checkpoint) error {
 
 // Restore checks the snapshot against c and then restores it into c: the
 // kind must equal c.Kind; the configuration must decode into c.Config
-// (when not nil); the weights must match c.Model's parameters exactly in
-// names, shapes and element types; the optimizer state (when c.Optimizer
+// (when not nil); the weights must match c.Model's parameters (when not
+// nil) exactly in names, shapes and element types; the optimizer state (when c.Optimizer
 // is not nil) must be of the same kind over the same parameters; the RNG
 // names (when c.RNGs is not nil) must be those saved. If anything differs,
 // Restore returns a *CheckpointError listing every problem and changes
