@@ -579,6 +579,8 @@ func recurrentForward[T kernel.Float](f *recurrent, a recurrentArgs, yst, hNt, c
 		affineForward(act, act, gIH, bsum, a.n, GH)
 	}
 
+	// W_hh is multiplied at every step: pack it once (Appleyard et al.).
+	whhT := kernel.PackB(true, H, GH, whh, H, a.batch)
 	var hh []T // recurrent pre-activations of one step (GRU, or normalised)
 	if f.cell == GRUCellKind || normed {
 		hh = make([]T, a.batch*GH)
@@ -612,7 +614,7 @@ func recurrentForward[T kernel.Float](f *recurrent, a recurrentArgs, yst, hNt, c
 			// W_hh·h₋₁, normalised, then scaled; the GRU adds b_hh here, the
 			// others had both biases folded into the input side.
 			hs = hh[:b*GH]
-			kernel.Gemm(false, true, b, GH, H, 1, hin, H, whh, H, 0, hs, GH)
+			kernel.GemmPacked(false, b, 1, hin, H, whhT, 0, hs, GH)
 			nz.forward(hs, data[T](f.xhatH), data[T](f.rsH), s.t, s.off, b, GH, 1)
 			if f.cell == GRUCellKind {
 				affineForward(hs, hs, gHH, bhh, b, GH)
@@ -627,9 +629,9 @@ func recurrentForward[T kernel.Float](f *recurrent, a recurrentArgs, yst, hNt, c
 					copy(hs[r*GH:(r+1)*GH], bhh)
 				}
 			}
-			kernel.Gemm(false, true, b, GH, H, 1, hin, H, whh, H, beta, hs, GH)
+			kernel.GemmPacked(false, b, 1, hin, H, whhT, beta, hs, GH)
 		default:
-			kernel.Gemm(false, true, b, GH, H, 1, hin, H, whh, H, 1, gates, GH)
+			kernel.GemmPacked(false, b, 1, hin, H, whhT, 1, gates, GH)
 		}
 		switch f.cell {
 		case GRUCellKind:
@@ -878,6 +880,7 @@ func recurrentBackward[T kernel.Float](f *recurrent, a recurrentArgs, out, gyt, 
 	// direct says whether h₋₁ has a gradient besides the path through W_hh
 	// (the GRU's z⊙h₋₁, zoneout), which the cell step leaves in dh.
 	direct := f.cell == GRUCellKind || zoneH != nil
+	whhP := kernel.PackB(false, GH, H, whh, H, B) // for dh₋₁ = dgh·W_hh at every step
 	var tmp, scratch []T
 	if hmask != nil {
 		tmp = make([]T, B*H)
@@ -961,10 +964,10 @@ func recurrentBackward[T kernel.Float](f *recurrent, a recurrentArgs, out, gyt, 
 			beta = 1
 		}
 		if hmask == nil {
-			kernel.Gemm(false, false, b, H, GH, 1, rows(dgh, GH), GH, whh, H, beta, dhb, H)
+			kernel.GemmPacked(false, b, 1, rows(dgh, GH), GH, whhP, beta, dhb, H)
 		} else {
 			t := tmp[:b*H]
-			kernel.Gemm(false, false, b, H, GH, 1, rows(dgh, GH), GH, whh, H, 0, t, H)
+			kernel.GemmPacked(false, b, 1, rows(dgh, GH), GH, whhP, 0, t, H)
 			kernel.Mul(t, t, hmask[:b*H])
 			if direct {
 				kernel.Axpy(1, t, dhb)

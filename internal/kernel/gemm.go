@@ -77,6 +77,7 @@ type gemmArgs[T Float] struct {
 	beta           T
 	c              []T
 	ldc            int
+	pb             *PackedB[T] // op(B) packed in advance, or nil
 }
 
 // scaleC computes C = beta·C over an m×n block without reading C when beta
@@ -114,8 +115,11 @@ func (g *gemmArgs[T]) block(i0, i1, j0, j1 int, buf *gemmBuf[T]) {
 		// keep the packed panels closer to the core.
 		kcMax = im.kcSmall
 	}
-	slices := (k + kcMax - 1) / kcMax
-	kcStep := ((k+slices-1)/slices + 7) &^ 7
+	kcStep := depthStep(k, kcMax)
+	if g.pb != nil {
+		g.blockPacked(i0, i1, j0, j1, buf)
+		return
+	}
 	for jc := j0; jc < j1; jc += im.nc {
 		nc := min(im.nc, j1-jc)
 		ncPad := (nc + nr - 1) / nr * nr
@@ -135,6 +139,35 @@ func (g *gemmArgs[T]) block(i0, i1, j0, j1 int, buf *gemmBuf[T]) {
 			}
 		}
 	}
+}
+
+// depthStep cuts a depth k into equal slices of at most kcMax, rounded up
+// to a multiple of 8, rather than full slices and a short remainder.
+func depthStep(k, kcMax int) int {
+	slices := (k + kcMax - 1) / kcMax
+	return ((k+slices-1)/slices + 7) &^ 7
+}
+
+// blockPacked is block with op(B) packed in advance: each depth slice of
+// g.pb holds all columns, so only A is packed here.
+func (g *gemmArgs[T]) blockPacked(i0, i1, j0, j1 int, buf *gemmBuf[T]) {
+	im, pb := g.impl, g.pb
+	own := buf.b
+	for s, pc := 0, 0; pc < g.k; s, pc = s+1, pc+pb.kcStep {
+		kc := min(pb.kcStep, g.k-pc)
+		buf.b = pb.slices[s][j0*kc:]
+		beta := g.beta
+		if pc > 0 {
+			beta = 1
+		}
+		for ic := i0; ic < i1; ic += im.mc {
+			mc := min(im.mc, i1-ic)
+			buf.a = grow(buf.a, kc*mc)
+			packA(buf.a, g.transA, g.a, g.lda, ic, mc, pc, kc, im.mr, g.alpha)
+			g.macro(buf, ic, mc, j0, j1-j0, kc, beta)
+		}
+	}
+	buf.b = own
 }
 
 // macro multiplies the packed mc×kc block of A by the packed kc×nc block of
@@ -323,7 +356,14 @@ func gemmRun[T Float](im *gemmImpl[T], threads int, transA, transB bool, m, n, k
 		gemmGeneric(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 		return
 	}
-	g := gemmArgs[T]{im, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc}
+	g := gemmArgs[T]{im, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, nil}
+	g.run(threads)
+}
+
+// run executes g on up to threads threads, splitting C when it is large
+// enough.
+func (g gemmArgs[T]) run(threads int) {
+	im, m, n, k := g.impl, g.m, g.n, g.k
 	parts, splitN := 1, false
 	if threads > 1 && 2*float64(m)*float64(n)*float64(k) >= parallelFlops {
 		mb := (m + im.mr - 1) / im.mr

@@ -1,0 +1,70 @@
+package kernel
+
+import "fmt"
+
+// PackedB is op(B), a k×n matrix, packed once into the micro-kernels'
+// panel layout, so that repeated products op(A)·op(B) with different A skip
+// packing B: the recurrent weights W_hh of an RNN are multiplied at every
+// time step (Appleyard et al. 2016 keep them resident for the same
+// reason). It is immutable after PackB and safe for concurrent use. The
+// source slice is also kept, for the shapes that do not use packing, so it
+// must not change while the PackedB is in use.
+type PackedB[T Float] struct {
+	impl   *gemmImpl[T]
+	transB bool
+	k, n   int
+	b      []T
+	ldb    int
+	kcStep int
+	slices [][]T // per depth slice: kc × n rounded up to the tile width
+}
+
+// PackB packs op(B) (k×n; B is n×k with transB) for products whose A has
+// about rows rows (this picks the depth blocking).
+func PackB[T Float](transB bool, k, n int, b []T, ldb int, rows int) *PackedB[T] {
+	checkGemm(false, transB, 1, n, k, k, max(k, 1), len(b), ldb, n, max(n, 1))
+	var im *gemmImpl[T]
+	if is32[T]() {
+		im = any(sgemmImpl).(*gemmImpl[T])
+	} else {
+		im = any(goImpl64).(*gemmImpl[T])
+	}
+	p := &PackedB[T]{impl: im, transB: transB, k: k, n: n, b: b, ldb: ldb}
+	if k == 0 || n == 0 {
+		return p
+	}
+	kcMax := im.kc
+	if rows < 2*im.mc && im.kcSmall > 0 {
+		kcMax = im.kcSmall
+	}
+	p.kcStep = depthStep(k, kcMax)
+	nPad := (n + im.nr - 1) / im.nr * im.nr
+	for pc := 0; pc < k; pc += p.kcStep {
+		kc := min(p.kcStep, k-pc)
+		d := make([]T, kc*nPad)
+		packB(d, transB, b, ldb, pc, kc, 0, n, im.nr)
+		p.slices = append(p.slices, d)
+	}
+	return p
+}
+
+// GemmPacked computes C = alpha·op(A)·op(B) + beta·C with op(B) packed in
+// advance; op(A) is m×k for the k and n of pb, and C is m×n. It matches
+// Gemm(transA, pb's transB, m, n, k, alpha, a, lda, B, ldb, beta, c, ldc)
+// (bit for bit on the packed path).
+func GemmPacked[T Float](transA bool, m int, alpha T, a []T, lda int, pb *PackedB[T], beta T, c []T, ldc int) {
+	k, n := pb.k, pb.n
+	checkGemm(transA, pb.transB, m, n, k, len(a), lda, len(pb.b), pb.ldb, len(c), ldc)
+	if m == 0 || n == 0 {
+		return
+	}
+	if alpha == 0 || k == 0 || m == 1 || m*n*k < smallGemm {
+		gemmRun(pb.impl, 0, transA, pb.transB, m, n, k, alpha, a, lda, pb.b, pb.ldb, beta, c, ldc)
+		return
+	}
+	if len(pb.slices) == 0 {
+		panic(fmt.Sprintf("kernel: GemmPacked with an unpacked %d×%d B", k, n))
+	}
+	g := gemmArgs[T]{pb.impl, transA, pb.transB, m, n, k, alpha, a, lda, pb.b, pb.ldb, beta, c, ldc, pb}
+	g.run(Threads())
+}
