@@ -209,6 +209,19 @@ func TestTorchBiGRUFromFloat64(t *testing.T) {
 	seqGolden(t, "bigru", m.Forward, m)
 }
 
+func TestTorchBiLSTMNoBias(t *testing.T) {
+	m := must(nn.NewNStepLSTM(nn.RecurrentConfig{InputSize: 3, HiddenSize: 4, Layers: 2, Bidirectional: true, NoBias: true}, tensor.NewRNG(1)))
+	io := golden(t, "bilstm_io")
+	c0 := autograd.NewVariable(get(t, io, "c0"))
+	var cN *autograd.Variable
+	seqGolden(t, "bilstm", func(h0 *autograd.Variable, xs []*autograd.Variable) (*autograd.Variable, []*autograd.Variable) {
+		hN, c, ys := m.Forward(h0, c0, xs)
+		cN = c
+		return hN, ys
+	}, m)
+	closeTo(t, "bilstm c_n", cN.Data, get(t, io, "c_n"))
+}
+
 func TestTorchRNN(t *testing.T) {
 	m := must(nn.NewNStepRNN(nn.RecurrentConfig{InputSize: 3, HiddenSize: 4, Layers: 2}, true, tensor.NewRNG(1)))
 	seqGolden(t, "rnn", m.Forward, m)

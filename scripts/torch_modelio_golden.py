@@ -24,6 +24,8 @@ Cases:
             lengths (packed with enforce_sorted=False)
     bigru   GRU(4, 3, num_layers=2, bidirectional=True) in float64, with h0:
             kioku loads the F64 file into float32 layers
+    bilstm  LSTM(3, 4, num_layers=2, bidirectional=True, bias=False),
+            float32, with h0 and c0
     rnn     RNN(3, 4, num_layers=2, nonlinearity="relu"), float32, with h0
     cells   LSTMCell(3, 4), GRUCell(3, 4), RNNCell(3, 4) stepped over a
             sequence, as prefixes lstm., gru., rnn. of one file
@@ -150,15 +152,21 @@ def seq_case(outdir, name, net, inp, lengths, seed, dtype):
     xs = [torch.randn(n, inp, dtype=dtype) for n in lengths]
     d = 2 if net.bidirectional else 1
     h0 = 0.5 * torch.randn(net.num_layers * d, len(lengths), net.hidden_size, dtype=dtype)
+    io = {"h0": h0}
     with torch.no_grad():
-        y, hn = net(pack_sequence(xs, enforce_sorted=False), h0)
+        if isinstance(net, torch.nn.LSTM):
+            c0 = 0.5 * torch.randn_like(h0)
+            y, (hn, cn) = net(pack_sequence(xs, enforce_sorted=False), (h0, c0))
+            io["c0"], io["c_n"] = c0, cn
+        else:
+            y, hn = net(pack_sequence(xs, enforce_sorted=False), h0)
         padded, _ = pad_packed_sequence(y)
     save_safetensors(os.path.join(outdir, name + ".safetensors"), net.state_dict(), {"format": "pt"})
-    io = {"h0": h0, "h_n": hn}
+    io["h_n"] = hn
     for i, x in enumerate(xs):
         io["x.%d" % i] = x
         io["y.%d" % i] = padded[: lengths[i], i]
-    cfg = dict(input=inp, hidden=net.hidden_size, layers=net.num_layers, bidirectional=net.bidirectional)
+    cfg = dict(input=inp, hidden=net.hidden_size, layers=net.num_layers, bidirectional=net.bidirectional, bias=net.bias)
     save_safetensors(os.path.join(outdir, name + "_io.safetensors"), io, {"config": json.dumps(cfg), "sequences": str(len(xs))})
 
 
@@ -226,11 +234,13 @@ def main():
     lm_case(outdir)
     torch.manual_seed(2)
     seq_case(outdir, "bigru", torch.nn.GRU(4, 3, num_layers=2, bidirectional=True), 4, [3, 5, 2], 20, torch.float64)
+    torch.manual_seed(5)
+    seq_case(outdir, "bilstm", torch.nn.LSTM(3, 4, num_layers=2, bidirectional=True, bias=False), 3, [2, 6, 3, 3], 50, torch.float32)
     torch.manual_seed(3)
     seq_case(outdir, "rnn", torch.nn.RNN(3, 4, num_layers=2, nonlinearity="relu"), 3, [4, 2, 6], 30, torch.float32)
     cells_case(outdir)
     # Self-check: the hand-written files read back as written.
-    for name in ("lm", "bigru", "rnn", "cells"):
+    for name in ("lm", "bigru", "bilstm", "rnn", "cells"):
         load_safetensors(os.path.join(outdir, name + ".safetensors"))
         load_safetensors(os.path.join(outdir, name + "_io.safetensors"))
     print("wrote golden files to", outdir)
