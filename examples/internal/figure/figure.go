@@ -65,6 +65,11 @@ type Lines struct {
 	// HLines are horizontal reference lines, named in the legend.
 	HLines map[string]float64
 	Series []Series
+	// TimeFormat, if set, reads X as Unix seconds and labels the ticks
+	// with this time layout.
+	TimeFormat string
+	// LegendLeft puts the legend at the top left instead of the top right.
+	LegendLeft bool
 	// Width and Height default to 6 and 3.5 inches.
 	Width, Height vg.Length
 }
@@ -81,7 +86,10 @@ func (l Lines) SavePNG(path string) error {
 		p.Y.Scale = plot.LogScale{}
 		p.Y.Tick.Marker = plot.LogTicks{Prec: -1}
 	}
-	p.Legend.Top = true
+	p.Legend.Top, p.Legend.Left = true, l.LegendLeft
+	if l.TimeFormat != "" {
+		p.X.Tick.Marker = plot.TimeTicks{Format: l.TimeFormat}
+	}
 	p.Add(plotter.NewGrid())
 	for i, s := range l.Series {
 		if len(s.X) != len(s.Y) {
@@ -133,6 +141,14 @@ func (l Lines) SavePNG(path string) error {
 		ln.Dashes = []vg.Length{vg.Points(2), vg.Points(2)}
 		p.Add(ln)
 		p.Legend.Add(name, ln)
+	}
+	// Leave room for the legend above the data.
+	if n := len(l.Series) + len(l.HLines); n > 0 {
+		if l.LogY {
+			p.Y.Max *= math.Pow(10, 0.15*float64(n)*math.Log10(p.Y.Max/p.Y.Min)/4)
+		} else {
+			p.Y.Max += 0.07 * float64(n) * (p.Y.Max - p.Y.Min)
+		}
 	}
 	w, h := l.Width, l.Height
 	if w == 0 {
