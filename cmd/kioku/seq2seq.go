@@ -2,15 +2,13 @@ package main
 
 import (
 	"bufio"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 
-	"github.com/kioku-ml/kioku/modelio/safetensors"
+	"github.com/kioku-ml/kioku/modelio"
 	"github.com/kioku-ml/kioku/seq2seq"
 	"github.com/kioku-ml/kioku/seq2seq/dataset"
 	"github.com/kioku-ml/kioku/tensor"
@@ -65,8 +63,8 @@ const (
 	tokensWords = "words" // dataset.Tokenize; outputs joined by spaces
 )
 
-// s2sMeta is what a model file records besides the weights, as JSON in
-// the safetensors metadata under metaKey.
+// s2sMeta is what a model checkpoint records besides the weights: its
+// configuration file.
 type s2sMeta struct {
 	Version int            `json:"version"`
 	Config  seq2seq.Config `json:"config"`
@@ -101,10 +99,8 @@ type s2sTraining struct {
 	Examples int     `json:"examples"`
 }
 
-const (
-	metaKey     = "kioku.seq2seq"
-	metaVersion = 1
-)
+// metaVersion is the version of s2sMeta.
+const metaVersion = 1
 
 // s2sModel is a loaded model with its vocabularies.
 type s2sModel struct {
@@ -129,72 +125,53 @@ func (m *s2sModel) detokenize(toks []string) string {
 	return strings.Join(toks, " ")
 }
 
-// save writes the model atomically (safetensors.WriteFile writes a
-// temporary file and renames it): the parameters under their NamedParams
-// names, so the file is also a PyTorch state dict, and the metadata.
-func (m *s2sModel) save(path string) error {
-	meta, err := json.Marshal(m.meta)
-	if err != nil {
-		return err
-	}
-	tensors := map[string]*safetensors.Tensor{}
-	for name, p := range m.model.NamedParams() {
-		tensors[name] = safetensors.FromTensor(p.Data)
-	}
-	return safetensors.WriteFile(path, tensors, map[string]string{"format": "pt", metaKey: string(meta)})
+// checkpointKind is the modelio checkpoint kind of seq2seq models.
+const checkpointKind = "seq2seq"
+
+// save writes the model as a modelio checkpoint directory, atomically:
+// the parameters under their NamedParams names in model.safetensors (a
+// PyTorch state dict) and the metadata, vocabularies included, as the
+// checkpoint's configuration.
+func (m *s2sModel) save(dir string, step, epoch int) error {
+	return modelio.Save(dir, &modelio.Checkpoint{
+		Kind: checkpointKind, Config: m.meta, Model: m.model, Step: step, Epoch: epoch,
+	})
 }
 
 // loadModel reads a model written by save.
-func loadModel(path string) (*s2sModel, error) {
-	f, err := safetensors.ReadFile(path)
+func loadModel(dir string) (*s2sModel, error) {
+	snap, err := modelio.Open(dir)
 	if err != nil {
 		return nil, err
 	}
-	raw, ok := f.Metadata[metaKey]
-	if !ok {
-		return nil, fmt.Errorf("%s is not a kioku seq2seq model (no %q metadata)", path, metaKey)
+	if snap.Kind() != checkpointKind {
+		return nil, fmt.Errorf("%s holds a %q checkpoint, not a seq2seq model", dir, snap.Kind())
 	}
 	m := &s2sModel{}
-	if err := json.Unmarshal([]byte(raw), &m.meta); err != nil {
-		return nil, fmt.Errorf("%s: bad metadata: %v", path, err)
+	if err := snap.DecodeConfig(&m.meta); err != nil {
+		return nil, fmt.Errorf("%s: %v", dir, err)
 	}
 	if m.meta.Version != metaVersion {
-		return nil, fmt.Errorf("%s: model format version %d; this kioku reads %d", path, m.meta.Version, metaVersion)
+		return nil, fmt.Errorf("%s: model format version %d; this kioku reads %d", dir, m.meta.Version, metaVersion)
 	}
 	if m.meta.Tokens != tokensChars && m.meta.Tokens != tokensWords {
-		return nil, fmt.Errorf("%s: unknown tokenization %q", path, m.meta.Tokens)
+		return nil, fmt.Errorf("%s: unknown tokenization %q", dir, m.meta.Tokens)
 	}
 	if m.src, err = dataset.VocabFromTokens(m.meta.Src); err != nil {
-		return nil, fmt.Errorf("%s: source vocabulary: %v", path, err)
+		return nil, fmt.Errorf("%s: source vocabulary: %v", dir, err)
 	}
 	if m.tgt, err = dataset.VocabFromTokens(m.meta.Tgt); err != nil {
-		return nil, fmt.Errorf("%s: target vocabulary: %v", path, err)
+		return nil, fmt.Errorf("%s: target vocabulary: %v", dir, err)
 	}
 	cfg := m.meta.Config
 	if cfg.SrcVocab != m.src.Len() || cfg.TgtVocab != m.tgt.Len() {
-		return nil, fmt.Errorf("%s: vocabularies of %d and %d tokens for a model of %d and %d", path, m.src.Len(), m.tgt.Len(), cfg.SrcVocab, cfg.TgtVocab)
+		return nil, fmt.Errorf("%s: vocabularies of %d and %d tokens for a model of %d and %d", dir, m.src.Len(), m.tgt.Len(), cfg.SrcVocab, cfg.TgtVocab)
 	}
 	if m.model, err = seq2seq.NewModel(cfg, tensor.NewRNG(0)); err != nil {
-		return nil, fmt.Errorf("%s: %v", path, err)
+		return nil, fmt.Errorf("%s: %v", dir, err)
 	}
-	seen := 0
-	for name, p := range m.model.NamedParams() {
-		t, ok := f.Tensors[name]
-		if !ok {
-			return nil, fmt.Errorf("%s: no tensor %q", path, name)
-		}
-		if !slices.Equal(t.Shape(), p.Shape()) {
-			return nil, fmt.Errorf("%s: tensor %q has shape %v; the model needs %v", path, name, t.Shape(), p.Shape())
-		}
-		v, err := t.ToTensorAs(p.DType())
-		if err != nil {
-			return nil, fmt.Errorf("%s: tensor %q: %v", path, name, err)
-		}
-		p.Data.CopyFrom(v)
-		seen++
-	}
-	if seen != len(f.Tensors) {
-		return nil, fmt.Errorf("%s: %d tensors for a model of %d parameters", path, len(f.Tensors), seen)
+	if err := snap.Restore(&modelio.Checkpoint{Kind: checkpointKind, Model: m.model}); err != nil {
+		return nil, err
 	}
 	return m, nil
 }

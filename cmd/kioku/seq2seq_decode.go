@@ -116,7 +116,7 @@ func scoreHyps(hyps [][]string, refs [][][]string) (bleu.Score, float64) {
 func runSeq2seqDecode(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("seq2seq decode", flag.ContinueOnError)
 	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), `Usage: kioku seq2seq decode -model file [flags] < input
+		fmt.Fprint(fs.Output(), `Usage: kioku seq2seq decode -model dir [flags] < input
 
 Reads one sentence per line and prints the model's output for each, in
 order: by greedy search, beam search (-beam N) or sampling (-temperature).
@@ -128,7 +128,7 @@ Flags:
 		fs.PrintDefaults()
 	}
 	var (
-		modelPath = fs.String("model", "seq2seq.safetensors", "model `file` written by seq2seq train")
+		modelPath = fs.String("model", "seq2seq.ckpt", "model checkpoint `directory` written by seq2seq train")
 		input     = fs.String("input", "-", "input `file`, one sentence per line (-: standard input)")
 		png       = fs.String("attention", "", "write the attention weights of the first sentence as a PNG heat map to `file`")
 	)
@@ -197,7 +197,7 @@ Flags:
 func runSeq2seqEval(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("seq2seq eval", flag.ContinueOnError)
 	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), `Usage: kioku seq2seq eval -model file [flags]
+		fmt.Fprint(fs.Output(), `Usage: kioku seq2seq eval -model dir [flags]
 
 Decodes held-out sources — never seen in training: the model's split of
 its data file (or of -data), or fresh held-out strings of its generated
@@ -209,7 +209,7 @@ Flags:
 		fs.PrintDefaults()
 	}
 	var (
-		modelPath = fs.String("model", "seq2seq.safetensors", "model `file` written by seq2seq train")
+		modelPath = fs.String("model", "seq2seq.ckpt", "model checkpoint `directory` written by seq2seq train")
 		data      = fs.String("data", "", "sentence-pair `file` whose held-out part to score (default: the training file)")
 		whole     = fs.Bool("all", false, "with -data, score every pair of the file, not only the held-out part")
 		n         = fs.Int("n", 0, "score at most this many sources (0: all held-out sentences; 2000 for a task)")

@@ -22,7 +22,7 @@ func tinyTrain(t *testing.T, model string, extra ...string) string {
 
 func TestSeq2seqTask(t *testing.T) {
 	dir := t.TempDir()
-	model := filepath.Join(dir, "rev.safetensors")
+	model := filepath.Join(dir, "rev.ckpt")
 	out := tinyTrain(t, model)
 	for _, want := range []string{"task reverse, lengths 2…4: 1500 training examples", "general attention", "epoch 2  train loss", "saved " + model} {
 		if !strings.Contains(out, want) {
@@ -32,7 +32,7 @@ func TestSeq2seqTask(t *testing.T) {
 	if _, err := os.Stat(model); err != nil {
 		t.Fatal(err)
 	}
-	if tmp, _ := filepath.Glob(filepath.Join(dir, ".*tmp*")); len(tmp) > 0 {
+	if tmp, _ := filepath.Glob(filepath.Join(dir, "*tmp*")); len(tmp) > 0 {
 		t.Errorf("temporary files left: %v", tmp)
 	}
 
@@ -88,7 +88,7 @@ func TestSeq2seqPairs(t *testing.T) {
 	if err := os.WriteFile(data, []byte(b.String()), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	model := filepath.Join(dir, "pairs.safetensors")
+	model := filepath.Join(dir, "pairs.ckpt")
 	code, out, errOut := runCLI("seq2seq", "train", "-data", data, "-held-out", "0.2", "-embed", "8", "-hidden", "16",
 		"-epochs", "1", "-attention", "additive", "-cell", "gru", "-layers", "2", "-o", model)
 	if code != 0 {
@@ -109,10 +109,10 @@ func TestSeq2seqPairs(t *testing.T) {
 
 func TestSeq2seqErrors(t *testing.T) {
 	dir := t.TempDir()
-	model := filepath.Join(dir, "m.safetensors")
+	model := filepath.Join(dir, "m.ckpt")
 	tinyTrain(t, model, "-epochs", "1", "-attention", "none")
-	notModel := filepath.Join(dir, "junk.safetensors")
-	if err := os.WriteFile(notModel, []byte("not a model"), 0o644); err != nil {
+	notModel := filepath.Join(dir, "junk.ckpt")
+	if err := os.Mkdir(notModel, 0o755); err != nil {
 		t.Fatal(err)
 	}
 	empty := filepath.Join(dir, "empty.txt")
@@ -123,7 +123,7 @@ func TestSeq2seqErrors(t *testing.T) {
 	if err := os.WriteFile(badTSV, []byte("a\tb\nno tab\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	missingDir := filepath.Join(dir, "no", "such", "dir", "m.safetensors")
+	missingDir := filepath.Join(dir, "no", "such", "dir", "m.ckpt")
 	for _, tc := range []struct {
 		args []string
 		code int
@@ -144,9 +144,9 @@ func TestSeq2seqErrors(t *testing.T) {
 		{[]string{"seq2seq", "train", "-data", filepath.Join(dir, "none.tsv")}, 1, "no such file"},
 		{[]string{"seq2seq", "train", "extra"}, 2, "unexpected arguments"},
 		{[]string{"seq2seq", "train", "-epochs", "x"}, 2, "invalid value"},
-		{[]string{"seq2seq", "train", "-train-size", "100", "-dev", "5", "-hidden", "4", "-embed", "4", "-epochs", "1", "-o", missingDir}, 1, "no such file or directory"},
+		{[]string{"seq2seq", "train", "-train-size", "100", "-dev", "5", "-hidden", "4", "-embed", "4", "-epochs", "1", "-o", missingDir}, 1, "does not exist"},
 		{[]string{"seq2seq", "decode", "-model", filepath.Join(dir, "none")}, 1, "no such file"},
-		{[]string{"seq2seq", "decode", "-model", notModel}, 1, "safetensors"},
+		{[]string{"seq2seq", "decode", "-model", notModel}, 1, "checkpoint.json"},
 		{[]string{"seq2seq", "decode", "-model", model, "-input", empty}, 1, "input line 2 is empty"},
 		{[]string{"seq2seq", "decode", "-model", model, "-beam", "0"}, 1, "-beam 0"},
 		{[]string{"seq2seq", "decode", "-model", model, "-temperature", "-1"}, 1, "-temperature -1"},

@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/kioku-ml/kioku/autograd"
@@ -45,7 +46,8 @@ random lengths — or, with -data, on a file of "source<TAB>target" lines.
 A held-out fraction of the sources (chosen by hash, see -held-out) is
 never trained on; a part of it is the development set scored after every
 epoch. The model is saved to -o after every epoch whose development loss
-improves; when it does not improve, the learning rate is multiplied by
+improves (a modelio checkpoint directory, replaced atomically); when it
+does not improve, the learning rate is multiplied by
 -decay. -time bounds the whole run.
 
 Flags:
@@ -117,6 +119,9 @@ Flags:
 		return fmt.Errorf("-log-every %d; want a positive number", *logEvery)
 	case *data != "" && (set["task"] || set["min-len"] || set["max-len"] || set["train-size"]):
 		return fmt.Errorf("-data excludes -task, -min-len, -max-len and -train-size")
+	}
+	if st, err := os.Stat(filepath.Dir(*out)); err != nil || !st.IsDir() {
+		return fmt.Errorf("-o %s: the directory %s does not exist", *out, filepath.Dir(*out))
 	}
 	clipper, err := optim.NewGradientClipping(*clip)
 	if err != nil {
@@ -281,7 +286,7 @@ Flags:
 		if devLoss < best {
 			best = devLoss
 			m.meta.Training = s2sTraining{Epochs: done, Steps: step, Seconds: time.Since(start).Seconds(), DevLoss: devLoss, Examples: len(sp.train)}
-			if err := m.save(*out); err != nil {
+			if err := m.save(*out, step, epoch); err != nil {
 				return err
 			}
 			fmt.Fprintf(stdout, "saved %s\n", *out)
