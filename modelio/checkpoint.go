@@ -135,8 +135,13 @@ type part struct {
 func Save(dir string, c *Checkpoint) error { return save(dir, c, nil) }
 
 // crashHook, in tests, is called at each stage of save; a non-nil error
-// stops save there as if the process had died: nothing is cleaned up.
+// stops save there as if the process had died: nothing is cleaned up. An
+// error wrapping errInjected is instead an ordinary failure, which save
+// cleans up after.
 type crashHook func(stage string) error
+
+// errInjected marks a failure injected by a test's crashHook.
+var errInjected = errors.New("injected failure")
 
 func save(dir string, c *Checkpoint, hook crashHook) (err error) {
 	target, err := checkpointPath(dir)
@@ -155,20 +160,25 @@ func save(dir string, c *Checkpoint, hook crashHook) (err error) {
 	if err != nil {
 		return fmt.Errorf("modelio: save checkpoint: %w", err)
 	}
-	crashed := false
+	old := target + ".old"
+	crashed, hadOld := false, false
 	stage := func(name string) error {
 		if hook == nil {
 			return nil
 		}
 		if err := hook(name); err != nil {
-			crashed = true
+			crashed = !errors.Is(err, errInjected)
 			return err
 		}
 		return nil
 	}
 	defer func() {
-		if err != nil && !crashed {
-			os.RemoveAll(tmp)
+		if err == nil || crashed {
+			return
+		}
+		os.RemoveAll(tmp)
+		if _, terr := os.Lstat(target); hadOld && errors.Is(terr, fs.ErrNotExist) {
+			os.Rename(old, target) // put the previous checkpoint back
 		}
 	}()
 	if err := stage("mkdir"); err != nil {
@@ -206,8 +216,6 @@ func save(dir string, c *Checkpoint, hook crashHook) (err error) {
 	if err := stage("sync"); err != nil {
 		return err
 	}
-	old := target + ".old"
-	hadOld := false
 	if _, err := os.Lstat(target); err == nil {
 		if err := os.Rename(target, old); err != nil {
 			return fmt.Errorf("modelio: save checkpoint: %w", err)
@@ -221,9 +229,6 @@ func save(dir string, c *Checkpoint, hook crashHook) (err error) {
 		}
 	}
 	if err := os.Rename(tmp, target); err != nil {
-		if hadOld {
-			os.Rename(old, target) // put the previous checkpoint back
-		}
 		return fmt.Errorf("modelio: save checkpoint: %w", err)
 	}
 	if err := atomicfile.SyncDir(parent); err != nil {

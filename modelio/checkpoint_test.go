@@ -3,6 +3,7 @@ package modelio
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"iter"
 	"os"
 	"path/filepath"
@@ -278,6 +279,37 @@ func TestCrashAtEveryStage(t *testing.T) {
 			if err := Save(dir, c1); err != nil {
 				t.Errorf("crash at %s: save after recovery: %v", stage, err)
 			}
+		}
+	}
+}
+
+// TestFailureAtEveryStage makes a Save fail (not crash) at each stage:
+// before the new directory is in place, Save must clean up after itself
+// and leave the previous checkpoint where it was, with no recovery needed.
+func TestFailureAtEveryStage(t *testing.T) {
+	_, c1 := saveState(t, 1)
+	_, c2 := saveState(t, 2)
+	for _, stage := range []string{"mkdir", "write model.safetensors", "write checkpoint.json", "sync", "rename old"} {
+		parent := t.TempDir()
+		dir := filepath.Join(parent, "ckpt")
+		if err := Save(dir, c1); err != nil {
+			t.Fatal(err)
+		}
+		err := save(dir, c2, func(s string) error {
+			if s == stage {
+				return fmt.Errorf("disk full: %w", errInjected)
+			}
+			return nil
+		})
+		if !errors.Is(err, errInjected) {
+			t.Fatalf("failure at %s: save returned %v", stage, err)
+		}
+		entries, _ := os.ReadDir(parent)
+		if len(entries) != 1 || entries[0].Name() != "ckpt" {
+			t.Errorf("failure at %s: the directory holds %v", stage, entries)
+		}
+		if snap, err := Open(dir); err != nil || snap.Step() != 1 {
+			t.Errorf("failure at %s: Open gave %v", stage, err)
 		}
 	}
 }
