@@ -111,9 +111,11 @@ type fileInfo struct {
 	SHA256 string `json:"sha256"`
 }
 
-// knownFiles are the files a manifest may list; required ones must be
-// there.
-var knownFiles = map[string]bool{ConfigFile: true, ModelFile: true, OptimizerFile: false, OptimizerTensorsFile: false, VocabFile: false}
+// checkpointFiles returns the files a manifest may list, and whether each
+// is required.
+func checkpointFiles() map[string]bool {
+	return map[string]bool{ConfigFile: true, ModelFile: true, OptimizerFile: false, OptimizerTensorsFile: false, VocabFile: false}
+}
 
 // part is one file to write.
 type part struct {
@@ -488,6 +490,7 @@ func Open(dir string) (*Snapshot, error) {
 	case m.Step < 0 || m.Epoch < 0:
 		return fail("%s: step %d, epoch %d", ManifestFile, m.Step, m.Epoch)
 	}
+	knownFiles := checkpointFiles()
 	for _, name := range slices.Sorted(maps.Keys(m.Files)) {
 		if _, ok := knownFiles[name]; !ok {
 			return fail("%s lists unknown file %q", ManifestFile, name)

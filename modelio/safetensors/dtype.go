@@ -31,19 +31,23 @@ const (
 	U64    DType = "U64"
 )
 
-// dtypeSizes maps each known element type to its size in bytes.
-var dtypeSizes = map[DType]int{
-	BOOL: 1, U8: 1, I8: 1, F8E5M2: 1, F8E4M3: 1,
-	I16: 2, U16: 2, F16: 2, BF16: 2,
-	I32: 4, U32: 4, F32: 4,
-	F64: 8, I64: 8, U64: 8,
+// Size returns the size of one element in bytes, or 0 for an unknown type.
+func (d DType) Size() int {
+	switch d {
+	case BOOL, U8, I8, F8E5M2, F8E4M3:
+		return 1
+	case I16, U16, F16, BF16:
+		return 2
+	case I32, U32, F32:
+		return 4
+	case F64, I64, U64:
+		return 8
+	}
+	return 0
 }
 
-// Size returns the size of one element in bytes, or 0 for an unknown type.
-func (d DType) Size() int { return dtypeSizes[d] }
-
 // Known reports whether d is one of the format's element types.
-func (d DType) Known() bool { return dtypeSizes[d] != 0 }
+func (d DType) Known() bool { return d.Size() != 0 }
 
 // IsFloat reports whether d is a floating-point type.
 func (d DType) IsFloat() bool {
