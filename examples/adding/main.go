@@ -75,7 +75,7 @@ func main() {
 	flag.IntVar(&o.evalEvery, "eval-every", 50, "updates between evaluations on the held-out set")
 	flag.IntVar(&o.testSize, "test", 1000, "held-out sequences")
 	flag.Float64Var(&lrLSTM, "lr-lstm", 1e-2, "Adam learning rate of the LSTM")
-	flag.Float64Var(&lrIRNN, "lr-irnn", 1e-4, "Adam learning rate of the IRNN")
+	flag.Float64Var(&lrIRNN, "lr-irnn", 1e-3, "Adam learning rate of the IRNN")
 	flag.Float64Var(&lrRNN, "lr-rnn", 1e-3, "Adam learning rate of the tanh RNN")
 	flag.Float64Var(&o.clip, "clip", 1, "gradient clipping threshold (global norm)")
 	flag.BoolVar(&o.keepGoing, "keep-going", false, "train to the end of the budget after solving")
@@ -88,7 +88,7 @@ func main() {
 		fail(fmt.Errorf("-T: %w", err))
 	}
 	o.models = strings.Split(models, ",")
-	if err := run(o, os.Stdout); err != nil {
+	if _, err := run(o, os.Stdout); err != nil {
 		fail(err)
 	}
 }
@@ -152,24 +152,25 @@ type result struct {
 	params int
 }
 
-func run(o options, w io.Writer) error {
+func run(o options, w io.Writer) ([]result, error) {
 	if err := o.check(); err != nil {
-		return err
+		return nil, err
 	}
 	if o.out != "" {
 		if err := os.MkdirAll(o.out, 0o755); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	fmt.Fprintf(w, "adding problem: %d hidden units, batch %d, budget %d updates, held-out set of %d; solved when MSE < %g (constant baseline %.3f)\n\n",
 		o.hidden, o.batch, o.steps, o.testSize, solvedMSE, baselineMSE)
 	fmt.Fprintf(w, "| T | network | lr | parameters | steps to MSE < %g | best MSE | final MSE | time |\n| --- | --- | --- | --- | --- | --- | --- | --- |\n", solvedMSE)
+	var all []result
 	for _, T := range o.lengths {
 		var rs []result
 		for _, m := range o.models {
 			r, err := trainOne(o, m, T)
 			if err != nil {
-				return fmt.Errorf("%s, T=%d: %w", m, T, err)
+				return nil, fmt.Errorf("%s, T=%d: %w", m, T, err)
 			}
 			solved := "not within budget"
 			if r.solved > 0 {
@@ -178,15 +179,16 @@ func run(o options, w io.Writer) error {
 			fmt.Fprintf(w, "| %d | %s | %g | %d | %s | %.4f | %.4f | %s |\n", T, m, o.lr[m], r.params, solved, r.best, r.final, r.took.Round(time.Second))
 			rs = append(rs, r)
 		}
+		all = append(all, rs...)
 		if o.out != "" {
 			path := filepath.Join(o.out, fmt.Sprintf("adding_T%d.png", T))
 			if err := plotCurves(path, rs); err != nil {
-				return err
+				return nil, err
 			}
 			fmt.Fprintf(w, "\nwrote %s\n\n", path)
 		}
 	}
-	return nil
+	return all, nil
 }
 
 // batch is a set of adding-problem sequences: xs[i] is (T, 2) and y (B, 1).
