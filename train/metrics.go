@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"image/color"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
+	"strconv"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -116,6 +118,7 @@ func PlotMetrics(metricsPath, pngPath string) error {
 		p.Legend.Add("validation", vl, vp)
 	}
 	p.Legend.Top = true
+	p.X.Tick.Marker = countTicks{}
 	wt, err := p.WriterTo(8*vg.Inch, 5*vg.Inch, "png")
 	if err != nil {
 		return err
@@ -132,6 +135,9 @@ func writeFileAtomic(path string, wt io.WriterTo) error {
 	}
 	_, err = wt.WriteTo(f)
 	if err == nil {
+		err = f.Chmod(0o644)
+	}
+	if err == nil {
 		err = f.Sync()
 	}
 	if cerr := f.Close(); err == nil {
@@ -144,4 +150,25 @@ func writeFileAtomic(path string, wt io.WriterTo) error {
 		os.Remove(f.Name())
 	}
 	return err
+}
+
+// countTicks labels an axis of counts as 250k, 1.5M, ….
+type countTicks struct{}
+
+func (countTicks) Ticks(lo, hi float64) []plot.Tick {
+	ts := plot.DefaultTicks{}.Ticks(lo, hi)
+	for i, t := range ts {
+		if t.Label == "" {
+			continue
+		}
+		switch v := t.Value; {
+		case math.Abs(v) >= 1e6:
+			ts[i].Label = strconv.FormatFloat(v/1e6, 'g', 4, 64) + "M"
+		case math.Abs(v) >= 1e3:
+			ts[i].Label = strconv.FormatFloat(v/1e3, 'g', 4, 64) + "k"
+		default:
+			ts[i].Label = strconv.FormatFloat(v, 'g', 4, 64)
+		}
+	}
+	return ts
 }
