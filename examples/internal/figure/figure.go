@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -68,8 +69,11 @@ type Lines struct {
 	// TimeFormat, if set, reads X as Unix seconds and labels the ticks
 	// with this time layout.
 	TimeFormat string
-	// LegendLeft puts the legend at the top left instead of the top right.
-	LegendLeft bool
+	// LegendLeft puts the legend at the left instead of the right, and
+	// LegendBottom at the bottom instead of the top.
+	LegendLeft, LegendBottom bool
+	// YMin and YMax, when YMax > YMin, fix the range of the y axis.
+	YMin, YMax float64
 	// Width and Height default to 6 and 3.5 inches.
 	Width, Height vg.Length
 }
@@ -84,11 +88,14 @@ func (l Lines) SavePNG(path string) error {
 	p.X.Label.Text, p.Y.Label.Text = l.XLabel, l.YLabel
 	if l.LogY {
 		p.Y.Scale = plot.LogScale{}
-		p.Y.Tick.Marker = plot.LogTicks{Prec: -1}
 	}
-	p.Legend.Top, p.Legend.Left = true, l.LegendLeft
+	p.Legend.Top, p.Legend.Left = !l.LegendBottom, l.LegendLeft
+	p.X.Tick.Marker, p.Y.Tick.Marker = plainTicks{}, plainTicks{}
 	if l.TimeFormat != "" {
 		p.X.Tick.Marker = plot.TimeTicks{Format: l.TimeFormat}
+	}
+	if l.LogY {
+		p.Y.Tick.Marker = plot.LogTicks{Prec: -1}
 	}
 	p.Add(plotter.NewGrid())
 	for i, s := range l.Series {
@@ -143,7 +150,9 @@ func (l Lines) SavePNG(path string) error {
 		p.Legend.Add(name, ln)
 	}
 	// Leave room for the legend above the data.
-	if n := len(l.Series) + len(l.HLines); n > 0 {
+	if l.YMax > l.YMin {
+		p.Y.Min, p.Y.Max = l.YMin, l.YMax
+	} else if n := len(l.Series) + len(l.HLines); n > 0 && !l.LegendBottom {
 		if l.LogY {
 			p.Y.Max *= math.Pow(10, 0.15*float64(n)*math.Log10(p.Y.Max/p.Y.Min)/4)
 		} else {
@@ -164,6 +173,21 @@ func (l Lines) SavePNG(path string) error {
 		return err
 	}
 	return WriteFile(path, buf.Bytes())
+}
+
+// plainTicks are plot.DefaultTicks labelled with the shortest
+// representation of their values ("25", not "25.00").
+type plainTicks struct{}
+
+// Ticks returns the ticks of the range [lo, hi].
+func (plainTicks) Ticks(lo, hi float64) []plot.Tick {
+	ticks := plot.DefaultTicks{}.Ticks(lo, hi)
+	for i, t := range ticks {
+		if t.Label != "" {
+			ticks[i].Label = strconv.FormatFloat(t.Value, 'g', 6, 64)
+		}
+	}
+	return ticks
 }
 
 // Grid lays out equally sized grey-level images (values in [0, 1], row
