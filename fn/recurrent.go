@@ -881,9 +881,12 @@ func recurrentBackward[T kernel.Float](f *recurrent, a recurrentArgs, out, gyt, 
 	// (the GRU's z⊙h₋₁, zoneout), which the cell step leaves in dh.
 	direct := f.cell == GRUCellKind || zoneH != nil
 	whhP := kernel.PackB(false, GH, H, whh, H, B) // for dh₋₁ = dgh·W_hh at every step
-	var tmp, scratch []T
+	var tmp, scratch, zbuf []T
 	if hmask != nil {
 		tmp = make([]T, B*H)
+	}
+	if zoneH != nil {
+		zbuf = make([]T, B*H)
 	}
 	if f.cell == LSTMCellKind {
 		scratch = make([]T, B*H)
@@ -902,7 +905,7 @@ func recurrentBackward[T kernel.Float](f *recurrent, a recurrentArgs, out, gyt, 
 		// h̃ (kept in dh) and the direct part for h₋₁ (in zdh).
 		var zdh []T
 		if m.zh != nil {
-			zdh = make([]T, b*H)
+			zdh = zbuf[:b*H]
 			for i, z := range m.zh {
 				zdh[i] = z * dhb[i]
 				dhb[i] -= zdh[i]
