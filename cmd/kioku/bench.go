@@ -15,7 +15,7 @@ import (
 )
 
 func init() {
-	commands["bench"] = command{summary: "measure kernel speed (bench gemm)", run: runBench}
+	commands["bench"] = command{summary: "measure speed: the LSTM configs (bench [lstm]) or GEMM (bench gemm)", run: runBench}
 }
 
 // benchCommands are the subcommands of "kioku bench".
@@ -25,11 +25,10 @@ var benchCommands = map[string]func(args []string, stdout, stderr io.Writer) err
 
 func runBench(args []string, stdout, stderr io.Writer) error {
 	help := func(w io.Writer) {
-		fmt.Fprintf(w, "Usage: kioku bench <what> [flags]\n\nWhat:\n\n\tgemm   float32 matrix multiplication speed in GFLOP/s\n\nRun \"kioku bench <what> -help\" for the flags.\n")
+		fmt.Fprintf(w, "Usage: kioku bench [<what>] [flags]\n\nWhat:\n\n\tlstm   the five LSTM configurations of DESIGN.md, train and infer tokens/s (the default)\n\tgemm   float32 matrix multiplication speed in GFLOP/s\n\nRun \"kioku bench <what> -help\" for the flags.\n")
 	}
-	if len(args) == 0 {
-		help(stderr)
-		return errUsage
+	if len(args) == 0 || (strings.HasPrefix(args[0], "-") && !slices.Contains([]string{"-h", "-help", "--help"}, args[0])) {
+		return runBenchLSTM(args, stdout, stderr)
 	}
 	switch args[0] {
 	case "help", "-h", "-help", "--help":

@@ -39,7 +39,8 @@ func TestCLIErrors(t *testing.T) {
 	}{
 		{nil, 2, "Usage"},
 		{[]string{"nosuch"}, 2, `unknown command "nosuch"`},
-		{[]string{"bench"}, 2, "Usage: kioku bench"},
+		{[]string{"bench", "lstm", "nope"}, 1, `unknown config "nope"`},
+		{[]string{"bench", "-time", "0"}, 1, "must be positive"},
 		{[]string{"bench", "fft"}, 2, `unknown benchmark "fft"`},
 		{[]string{"bench", "gemm", "-shapes", "2x3"}, 1, `bad shape "2x3"`},
 		{[]string{"bench", "gemm", "-shapes", "2x0x3"}, 1, `"0" is not a positive integer`},
@@ -73,5 +74,19 @@ func TestParseShapes(t *testing.T) {
 	}
 	if s[6] != (gemmShape{1, 800, 200, true}) {
 		t.Errorf("first LSTM shape %+v", s[6])
+	}
+}
+
+func TestBenchLSTM(t *testing.T) {
+	code, out, errOut := runCLI("bench", "-time", "20ms", "infer-b1")
+	if code != 0 {
+		t.Fatalf("exit %d, stderr %q", code, errOut)
+	}
+	var r lstmResult
+	if err := json.Unmarshal([]byte(strings.TrimSpace(out)), &r); err != nil {
+		t.Fatalf("%v: %q", err, out)
+	}
+	if r.Config != "infer-b1" || !(r.TrainTokS > 0) || !(r.InferTokS > 0) || !(r.TrainGFLOPS > 0) || r.AllocPerStep <= 0 {
+		t.Fatalf("result %+v", r)
 	}
 }

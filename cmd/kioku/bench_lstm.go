@@ -1,0 +1,324 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/kioku-ml/kioku/autograd"
+	"github.com/kioku-ml/kioku/fn"
+	"github.com/kioku-ml/kioku/lm"
+	"github.com/kioku-ml/kioku/nn"
+	"github.com/kioku-ml/kioku/optim"
+	"github.com/kioku-ml/kioku/tensor"
+)
+
+func init() {
+	benchCommands["lstm"] = runBenchLSTM
+}
+
+// lstmConfig is one benchmark configuration of ../shared/DESIGN.md (and
+// ../shared/bench/torch_lstm.py).
+type lstmConfig struct {
+	name                             string
+	vocab, emb, hidden, layers, B, T int
+}
+
+var lstmConfigs = []lstmConfig{
+	{"ptb-small", 10000, 200, 200, 2, 20, 20},
+	{"ptb-medium", 10000, 650, 650, 2, 20, 35},
+	{"char-512", 65, 64, 512, 2, 50, 50},
+	{"kernel-512", 0, 512, 512, 1, 64, 50},
+	{"infer-b1", 0, 256, 256, 1, 1, 100},
+}
+
+// lstmResult is one output line of "kioku bench lstm".
+type lstmResult struct {
+	Config       string   `json:"config"`
+	Threads      int      `json:"threads"`
+	TrainTokS    float64  `json:"train_tok_s"`
+	InferTokS    float64  `json:"infer_tok_s"`
+	TrainGFLOPS  float64  `json:"train_gflops"`
+	InferGFLOPS  float64  `json:"infer_gflops"`
+	AllocPerStep int64    `json:"train_alloc_bytes_per_step"`
+	PeakRSSMB    float64  `json:"peak_rss_mb"`
+	TorchTrain   float64  `json:"torch_train_tok_s,omitempty"`
+	TorchInfer   float64  `json:"torch_infer_tok_s,omitempty"`
+	TrainRatio   *float64 `json:"train_ratio,omitempty"`
+	InferRatio   *float64 `json:"infer_ratio,omitempty"`
+}
+
+func runBenchLSTM(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("kioku bench lstm", flag.ContinueOnError)
+	seconds := fs.Duration("time", 3*time.Second, "measuring `duration` per config and kind (train, infer), as torch_lstm.py")
+	torch := fs.String("torch", "", "also run this PyTorch `script` (../shared/bench/torch_lstm.py) with Debian's /usr/bin/python3 in the same sitting and print the ratios")
+	python := fs.String("python", "/usr/bin/python3", "Python interpreter for -torch")
+	threads := fs.Int("threads", 2, "threads for PyTorch (kioku uses GOMAXPROCS)")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: kioku bench lstm [flags] [config...]\n\n"+
+			"Times the five configurations of DESIGN.md (%s): train = forward +\n"+
+			"backward + clipping + SGD update with softmax cross-entropy over the\n"+
+			"vocabulary (mean of squares where there is none); infer = forward with no\n"+
+			"graph. Prints one JSON line per config with tokens/s, achieved GFLOP/s,\n"+
+			"bytes allocated per training step and the process's peak RSS.\n\nFlags:\n", configNames())
+		fs.PrintDefaults()
+	}
+	if err := parseFlags(fs, args, stderr); err != nil {
+		return err
+	}
+	cfgs, err := pickConfigs(fs.Args())
+	if err != nil {
+		return err
+	}
+	if *seconds <= 0 || *threads <= 0 {
+		return fmt.Errorf("-time %v and -threads %d must be positive", *seconds, *threads)
+	}
+	var ref map[string]lstmResult
+	if *torch != "" {
+		if ref, err = runTorch(*python, *torch, *threads, cfgs); err != nil {
+			return err
+		}
+	}
+	enc := json.NewEncoder(stdout)
+	for _, c := range cfgs {
+		r, err := benchConfig(c, *seconds)
+		if err != nil {
+			return fmt.Errorf("%s: %w", c.name, err)
+		}
+		if t, ok := ref[c.name]; ok {
+			r.TorchTrain, r.TorchInfer = t.TrainTokS, t.InferTokS
+			if t.TrainTokS > 0 {
+				x := r.TrainTokS / t.TrainTokS
+				r.TrainRatio = &x
+			}
+			if t.InferTokS > 0 {
+				x := r.InferTokS / t.InferTokS
+				r.InferRatio = &x
+			}
+		}
+		if err := enc.Encode(r); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func configNames() string {
+	var n []string
+	for _, c := range lstmConfigs {
+		n = append(n, c.name)
+	}
+	return strings.Join(n, ", ")
+}
+
+func pickConfigs(names []string) ([]lstmConfig, error) {
+	if len(names) == 0 {
+		return lstmConfigs, nil
+	}
+	var out []lstmConfig
+	for _, n := range names {
+		found := false
+		for _, c := range lstmConfigs {
+			if c.name == n {
+				out, found = append(out, c), true
+			}
+		}
+		if !found {
+			return nil, fmt.Errorf("unknown config %q (have %s)", n, configNames())
+		}
+	}
+	return out, nil
+}
+
+// runTorch runs the PyTorch script and collects its JSON lines by config.
+func runTorch(python, script string, threads int, cfgs []lstmConfig) (map[string]lstmResult, error) {
+	if _, err := os.Stat(script); err != nil {
+		return nil, err
+	}
+	args := []string{script, strconv.Itoa(threads)}
+	for _, c := range cfgs {
+		args = append(args, c.name)
+	}
+	cmd := exec.Command(python, args...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Run(); err != nil {
+		return nil, fmt.Errorf("%s %s: %v: %s", python, script, err, strings.TrimSpace(errb.String()))
+	}
+	res := map[string]lstmResult{}
+	sc := bufio.NewScanner(&out)
+	for sc.Scan() {
+		var r struct {
+			Config string  `json:"config"`
+			Train  float64 `json:"train_tok_s"`
+			Infer  float64 `json:"infer_tok_s"`
+		}
+		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+			return nil, fmt.Errorf("%s printed %q: %v", script, sc.Text(), err)
+		}
+		res[r.Config] = lstmResult{TrainTokS: r.Train, InferTokS: r.Infer}
+	}
+	if len(res) == 0 {
+		return nil, errors.New(script + " printed no results")
+	}
+	return res, nil
+}
+
+// benchModel is a configuration's model and its train and infer steps.
+type benchModel struct {
+	params []*autograd.Variable
+	train  func() error
+	infer  func()
+}
+
+func buildBench(c lstmConfig) (*benchModel, error) {
+	rng := tensor.NewRNG(0)
+	if c.vocab > 0 {
+		m, err := lm.New(lm.Config{Cell: "lstm", Tokenizer: "word", Vocab: c.vocab, Emb: c.emb, Hidden: c.hidden, Layers: c.layers}, rng)
+		if err != nil {
+			return nil, err
+		}
+		opt, _ := optim.NewSGD(m.NamedParams(), optim.SGDConfig{LR: 0.1})
+		clip, _ := optim.NewGradientClipping(5)
+		opt.AddHook(clip)
+		in, tg := make([][]int, c.B), make([][]int, c.B)
+		for b := range in {
+			in[b], tg[b] = make([]int, c.T), make([]int, c.T)
+			for t := range in[b] {
+				in[b][t], tg[b][t] = rng.IntN(c.vocab), rng.IntN(c.vocab)
+			}
+		}
+		return &benchModel{
+			params: m.Params(),
+			train: func() error {
+				loss, _ := m.Loss(in, tg, lm.State{})
+				opt.ClearGrads()
+				loss.Backward()
+				return opt.Update()
+			},
+			infer: func() {
+				autograd.NoGrad(m.Params(), func() { m.Forward(in, lm.State{}) })
+			},
+		}, nil
+	}
+	m, err := nn.NewNStepLSTM(nn.RecurrentConfig{InputSize: c.emb, HiddenSize: c.hidden, Layers: c.layers}, rng)
+	if err != nil {
+		return nil, err
+	}
+	opt, _ := optim.NewSGD(optim.Named(m.Params()...), optim.SGDConfig{LR: 0.1})
+	clip, _ := optim.NewGradientClipping(5)
+	opt.AddHook(clip)
+	xs := make([]*autograd.Variable, c.B)
+	for b := range xs {
+		x := tensor.New(tensor.Float32, c.T, c.emb)
+		x.RandNormal(rng, 0, 1)
+		xs[b] = autograd.NewVariable(x)
+	}
+	return &benchModel{
+		params: m.Params(),
+		train: func() error {
+			_, _, ys := m.Forward(nil, nil, xs)
+			y := ys[0]
+			if len(ys) > 1 {
+				y = fn.Concat(ys, 0)
+			}
+			loss := fn.Mean(fn.Mul(y, y))
+			opt.ClearGrads()
+			loss.Backward()
+			return opt.Update()
+		},
+		infer: func() {
+			autograd.NoGrad(m.Params(), func() { m.Forward(nil, nil, xs) })
+		},
+	}, nil
+}
+
+// flopsPerToken is the forward FLOP count of one token: the LSTM layers'
+// 2·4H·(I+H) multiply-adds and the output layer's 2·H·V.
+func flopsPerToken(c lstmConfig) float64 {
+	f := 0.0
+	in := c.emb
+	for l := 0; l < c.layers; l++ {
+		f += 2 * 4 * float64(c.hidden) * float64(in+c.hidden)
+		in = c.hidden
+	}
+	return f + 2*float64(c.hidden)*float64(c.vocab)
+}
+
+// timeBest runs f three times to warm up, then five windows of seconds/5
+// each and returns the best seconds per call (as torch_lstm.py does).
+func timeBest(f func() error, seconds time.Duration) (float64, error) {
+	for range 3 {
+		if err := f(); err != nil {
+			return 0, err
+		}
+	}
+	best := 1e18
+	for range 5 {
+		start := time.Now()
+		k := 0
+		for time.Since(start) < seconds/5 || k == 0 {
+			if err := f(); err != nil {
+				return 0, err
+			}
+			k++
+		}
+		best = min(best, time.Since(start).Seconds()/float64(k))
+	}
+	return best, nil
+}
+
+func benchConfig(c lstmConfig, seconds time.Duration) (lstmResult, error) {
+	m, err := buildBench(c)
+	if err != nil {
+		return lstmResult{}, err
+	}
+	tokens := float64(c.B * c.T)
+	r := lstmResult{Config: c.name, Threads: runtime.GOMAXPROCS(0)}
+	tt, err := timeBest(m.train, seconds)
+	if err != nil {
+		return r, err
+	}
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	const steps = 3
+	for range steps {
+		if err := m.train(); err != nil {
+			return r, err
+		}
+	}
+	runtime.ReadMemStats(&after)
+	r.AllocPerStep = int64(after.TotalAlloc-before.TotalAlloc) / steps
+	ti, _ := timeBest(func() error { m.infer(); return nil }, seconds)
+	r.TrainTokS, r.InferTokS = tokens/tt, tokens/ti
+	f := flopsPerToken(c)
+	r.TrainGFLOPS, r.InferGFLOPS = 3*f*r.TrainTokS/1e9, f*r.InferTokS/1e9
+	r.PeakRSSMB = peakRSS()
+	return r, nil
+}
+
+// peakRSS returns the process's peak resident set size in MiB (VmHWM from
+// /proc/self/status), or 0 where that is unavailable.
+func peakRSS() float64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmHWM:" {
+			kb, _ := strconv.ParseFloat(f[1], 64)
+			return kb / 1024
+		}
+	}
+	return 0
+}
