@@ -29,13 +29,14 @@ func (f *embedID) Forward(in []*tensor.Tensor) []*tensor.Tensor {
 	v, d := w.Dim(0), w.Dim(1)
 	y := newLike(w, len(f.ids), d)
 	for i, id := range f.ids {
-		if id == f.ignore {
-			continue
-		}
-		if id < 0 || id >= v {
+		if id != f.ignore && (id < 0 || id >= v) {
 			panic(fmt.Sprintf("fn: EmbedID id %d at position %d outside [0, %d) for W %v", id, i, v, w.Shape()))
 		}
-		y.Index(i).CopyFrom(w.Index(id))
+	}
+	if w.DType() == tensor.Float64 {
+		gather(data[float64](y), data[float64](w), f.ids, f.ignore, d)
+	} else {
+		gather(data[float32](y), data[float32](w), f.ids, f.ignore, d)
 	}
 	return one(y)
 }
@@ -50,6 +51,17 @@ func (f *embedID) Backward(in, _, gy []*tensor.Tensor, _ []bool) []*tensor.Tenso
 		scatterAdd(data[float32](gw), data[float32](gy[0]), f.ids, f.ignore, d)
 	}
 	return one(gw)
+}
+
+// gather copies row ids[i] of w into row i of y, leaving rows whose id is
+// ignore (or negative) zero.
+func gather[T float32 | float64](y, w []T, ids []int, ignore, d int) {
+	for i, id := range ids {
+		if id == ignore || id < 0 {
+			continue
+		}
+		copy(y[i*d:(i+1)*d], w[id*d:(id+1)*d])
+	}
 }
 
 // scatterAdd adds row i of gy into row ids[i] of gw, skipping ids equal to

@@ -32,9 +32,11 @@ func (f *gatherRows) Forward(in []*tensor.Tensor) []*tensor.Tensor {
 		if i >= n {
 			panic(fmt.Sprintf("fn: GatherRows index %d at position %d out of range for shape %v", i, k, x.Shape()))
 		}
-		if i >= 0 {
-			copyBlocks(y, k*d, 0, x, i*d, 0, 1, d)
-		}
+	}
+	if x.DType() == tensor.Float64 {
+		gather(data[float64](y), data[float64](x), f.idx, -1, d)
+	} else {
+		gather(data[float32](y), data[float32](x), f.idx, -1, d)
 	}
 	return one(y)
 }

@@ -39,26 +39,47 @@ func sumAVX2(x *float32, n int) float32
 //go:noescape
 func dotAVX2(x, y *float32, n int) float32
 
+// The elementwise functions unaryAVX2 applies.
+const (
+	unaryExp = iota
+	unarySigmoid
+	unaryTanh
+)
+
+// callUnary runs the AVX2 kernel op on n elements (a multiple of 8). The
+// kernels are called directly, not through a function value, so that the
+// compiler sees they do not retain their pointers and the tail buffer of
+// unaryAVX2 stays on the stack.
+func callUnary(op int, dst, x *float32, n int) {
+	switch op {
+	case unaryExp:
+		expAVX2(dst, x, n)
+	case unarySigmoid:
+		sigmoidAVX2(dst, x, n)
+	default:
+		tanhAVX2(dst, x, n)
+	}
+}
+
 // unaryAVX2 applies an elementwise kernel to all of x, running the last
-// len(x)%8 elements through a padded scratch vector so every element gets
-// the same arithmetic.
-func unaryAVX2(f func(dst, x *float32, n int), dst, x []float32) {
+// n mod 8 elements through a padded buffer.
+func unaryAVX2(op int, dst, x []float32) {
 	n := len(x)
 	n8 := n &^ 7
 	if n8 > 0 {
-		f(&dst[0], &x[0], n8)
+		callUnary(op, &dst[0], &x[0], n8)
 	}
 	if n8 < n {
 		var buf [8]float32
 		copy(buf[:], x[n8:])
-		f(&buf[0], &buf[0], 8)
+		callUnary(op, &buf[0], &buf[0], 8)
 		copy(dst[n8:], buf[:n-n8])
 	}
 }
 
 func exp32(dst, x []float32) {
 	if hasAVX2 {
-		unaryAVX2(expAVX2, dst, x)
+		unaryAVX2(unaryExp, dst, x)
 		return
 	}
 	expGo(dst, x)
@@ -66,7 +87,7 @@ func exp32(dst, x []float32) {
 
 func sigmoid32(dst, x []float32) {
 	if hasAVX2 {
-		unaryAVX2(sigmoidAVX2, dst, x)
+		unaryAVX2(unarySigmoid, dst, x)
 		return
 	}
 	sigmoidGo(dst, x)
@@ -74,7 +95,7 @@ func sigmoid32(dst, x []float32) {
 
 func tanh32(dst, x []float32) {
 	if hasAVX2 {
-		unaryAVX2(tanhAVX2, dst, x)
+		unaryAVX2(unaryTanh, dst, x)
 		return
 	}
 	tanhGo(dst, x)
