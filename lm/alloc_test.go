@@ -42,11 +42,12 @@ func trainStepAllocs(t *testing.T, T int) float64 {
 
 // TestTrainStepAllocationsIndependentOfLength: the fused sequence kernels
 // allocate per sequence, not per time step, so a training step makes the
-// same number of allocations for 10 and for 80 steps of BPTT.
+// same number of allocations for 10 and for 80 steps of BPTT, up to a few
+// from pooled buffers (one allocation per time step would add at least 70).
 func TestTrainStepAllocationsIndependentOfLength(t *testing.T) {
 	short, long := trainStepAllocs(t, 10), trainStepAllocs(t, 80)
 	t.Logf("allocations per step: %v (T=10), %v (T=80)", short, long)
-	if long > short {
+	if long > short+5 {
 		t.Fatalf("a step of 80 time steps makes %v allocations, one of 10 makes %v: allocation grows with sequence length", long, short)
 	}
 }
