@@ -214,7 +214,9 @@ func newWeights(cell fn.Cell, in, H int, suffix string, init weightInit, rng *te
 
 // Params returns the parameters in PyTorch's order, named as in its
 // state_dict: weight_ih_l{k}, weight_hh_l{k}, bias_ih_l{k}, bias_hh_l{k},
-// then the same with _reverse, for each layer k.
+// then the same with _reverse, for each layer k. With Norm set, each
+// direction's gains norm_ih_l{k}, norm_hh_l{k} (and the LSTM's norm_c_l{k},
+// norm_c_bias_l{k}) follow its biases; PyTorch has no counterpart.
 func (s *stack) Params() []*autograd.Variable {
 	var ps []*autograd.Variable
 	for _, dirs := range s.weights {
