@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Side-by-side LSTM benchmark, kioku against PyTorch, in one sitting on the
+# same machine (quote the ratios, not the absolute numbers: the machines
+# are shared and noisy).
+#
+#   apt-get install -y python3-torch        # once: Debian's PyTorch 1.13
+#   bench/lstm_vs_torch.sh [seconds-per-measurement]
+#
+# 1. kioku bench -torch: the five configurations of DESIGN.md, full
+#    training steps (embedding, LSTM, softmax cross-entropy, clipping, SGD)
+#    and inference, PyTorch's ../shared/bench/torch_lstm.py run first with
+#    2 threads, then kioku; one JSON line per config with both and the
+#    ratios.
+# 2. go test -bench NStepLSTM: the LSTM stack alone (forward, and forward
+#    plus backward) at the same shapes.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+secs=${1:-3}
+script=${TORCH_SCRIPT:-../shared/bench/torch_lstm.py}
+bin=$(mktemp -d)/kioku
+go build -o "$bin" ./cmd/kioku
+echo "== kioku bench -torch $script (threads: PyTorch 2, kioku GOMAXPROCS=$(nproc))"
+"$bin" bench -time "${secs}s" -torch "$script"
+echo "== go test ./nn -bench NStepLSTM"
+go test ./nn -run '^$' -bench 'NStepLSTM' -benchtime "${secs}s"
