@@ -188,9 +188,9 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	if sum.Plot != "" {
 		fmt.Fprintf(stdout, "curves: %s\n", sum.Plot)
 	}
-	model, vocab, err := train.LoadModel(sum.BestDir)
-	if err != nil {
-		model = tr.Model() // no validation data: the final model
+	model := tr.Model() // without validation data, the final model
+	if best, _, err := train.LoadModel(sum.BestDir); err == nil {
+		model = best
 	}
 	if len(testIDs) > 1 {
 		loss, err := model.Evaluate(testIDs, 1, 64)
