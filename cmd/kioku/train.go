@@ -119,6 +119,13 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 		err                error
 	)
 	if f.resume != "" {
+		if f.data == "" {
+			return errors.New("-resume needs the -data (and -valid) of the run")
+		}
+		texts, err := readTexts(f.data, f.valid, f.test)
+		if err != nil {
+			return err
+		}
 		if tr, err = train.Resume(f.resume, f.epochs, f.timeLimit, f.out, rep); err != nil {
 			return err
 		}
@@ -126,13 +133,6 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		if tok, err = seq.TokenizerByName(tr.Model().Config().Tokenizer); err != nil {
-			return err
-		}
-		if f.data == "" {
-			return errors.New("-resume needs the -data (and -valid) of the run")
-		}
-		texts, err := readTexts(f.data, f.valid, f.test)
-		if err != nil {
 			return err
 		}
 		trainIDs, validIDs, testIDs = splitTexts(texts, tok, vocab)
