@@ -144,8 +144,8 @@ type Trainer struct {
 	stopAfter int
 }
 
-// New prepares a fresh training run of a model of the given configuration,
-// writing into outDir (created if needed).
+// New prepares a fresh training run of a model of the given configuration;
+// Run writes into outDir (creating it).
 func New(mcfg lm.Config, cfg Config, vocab []string, outDir string, rep Reporter) (*Trainer, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -184,9 +184,6 @@ func (t *Trainer) setup() error {
 			return err
 		}
 	}
-	if err := os.MkdirAll(t.outDir, 0o755); err != nil {
-		return err
-	}
 	return nil
 }
 
@@ -211,6 +208,9 @@ func (t *Trainer) lrFor(e int) float64 {
 // the end of each epoch, until the epochs are done or the time limit hits.
 func (t *Trainer) Run(train, valid []int) (Summary, error) {
 	start := time.Now()
+	if err := os.MkdirAll(t.outDir, 0o755); err != nil {
+		return Summary{}, err
+	}
 	var err error
 	if t.metrics, err = openMetrics(filepath.Join(t.outDir, "metrics.jsonl")); err != nil {
 		return Summary{}, err
