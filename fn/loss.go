@@ -74,13 +74,9 @@ func crossEntropyForward[T kernel.Float](prob, x []T, t []int, ignore, n int) (f
 	count := 0
 	for r, l := range t {
 		xr, pr := x[r*n:(r+1)*n], prob[r*n:(r+1)*n]
-		m := xr[0]
-		for _, v := range xr {
-			m = max(m, v)
-		}
-		for i, v := range xr {
-			pr[i] = v - m
-		}
+		m := kernel.Max(xr)
+		copy(pr, xr)
+		kernel.Shift(-m, pr)
 		kernel.Exp(pr, pr)
 		s := kernel.Sum(pr)
 		kernel.Scale(1/s, pr)

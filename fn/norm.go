@@ -32,10 +32,7 @@ func normForward[T kernel.Float](axis statAxis, v []T, rows, cols int, eps float
 		n := T(cols)
 		for r := 0; r < rows; r++ {
 			x := v[r*cols : (r+1)*cols]
-			mu := kernel.Sum(x) / n
-			for j := range x {
-				x[j] -= mu
-			}
+			kernel.Shift(-kernel.Sum(x)/n, x)
 			inv := T(1 / math.Sqrt(float64(kernel.Dot(x, x)/n)+eps))
 			rs[r] = inv
 			kernel.Scale(inv, x)
@@ -94,9 +91,7 @@ func normBackward[T kernel.Float](axis statAxis, fixed bool, d, xhat []T, rows, 
 			g, x := d[r*cols:(r+1)*cols], xhat[r*cols:(r+1)*cols]
 			s := kernel.Sum(g) / n
 			sx := kernel.Dot(g, x) / n
-			for j := range g {
-				g[j] -= s
-			}
+			kernel.Shift(-s, g)
 			kernel.Axpy(-sx, x, g)
 			kernel.Scale(rs[r], g)
 		}

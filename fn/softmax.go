@@ -46,13 +46,8 @@ func (f *softmax) Forward(in []*tensor.Tensor) []*tensor.Tensor {
 func softmaxRows[T kernel.Float](y, x []T, rows, n int, log bool) {
 	for r := 0; r < rows; r++ {
 		xr, yr := x[r*n:(r+1)*n], y[r*n:(r+1)*n]
-		m := xr[0]
-		for _, v := range xr {
-			m = max(m, v)
-		}
-		for i, v := range xr {
-			yr[i] = v - m
-		}
+		copy(yr, xr)
+		kernel.Shift(-kernel.Max(xr), yr)
 		if log {
 			var s float64
 			for _, v := range yr {

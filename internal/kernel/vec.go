@@ -78,6 +78,28 @@ func Sum[T Float](x []T) T {
 	return sumGo(x)
 }
 
+// Shift computes x += c for every element.
+func Shift[T Float](c T, x []T) {
+	if is32[T]() {
+		shift32(float32(c), as32(x))
+		return
+	}
+	shiftGo(c, x)
+}
+
+// Max returns the largest element of x. With NaNs in x the result is
+// unspecified (the vector path, like the MAXPS instruction, may skip
+// them). It panics on an empty slice.
+func Max[T Float](x []T) T {
+	if len(x) == 0 {
+		panic("kernel: Max of an empty slice")
+	}
+	if is32[T]() {
+		return T(max32(as32(x)))
+	}
+	return maxGo(x)
+}
+
 // Dot returns the inner product of x and y.
 func Dot[T Float](x, y []T) T {
 	checkLen("Dot", len(x), len(y))
@@ -168,6 +190,20 @@ func divGo[T Float](dst, a, b []T) {
 	for i := range dst {
 		dst[i] = a[i] / b[i]
 	}
+}
+
+func shiftGo[T Float](c T, x []T) {
+	for i := range x {
+		x[i] += c
+	}
+}
+
+func maxGo[T Float](x []T) T {
+	m := x[0]
+	for _, v := range x[1:] {
+		m = max(m, v)
+	}
+	return m
 }
 
 func sumGo[T Float](x []T) T {

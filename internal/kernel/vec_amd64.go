@@ -135,6 +135,32 @@ func sub32(dst, a, b []float32) { binary32(subAVX2, subGo[float32], dst, a, b) }
 func mul32(dst, a, b []float32) { binary32(mulAVX2, mulGo[float32], dst, a, b) }
 func div32(dst, a, b []float32) { binary32(divAVX2, divGo[float32], dst, a, b) }
 
+//go:noescape
+func shiftAVX2(c float32, x *float32, n int)
+
+//go:noescape
+func maxAVX2(x *float32, n int) float32
+
+func shift32(c float32, x []float32) {
+	n8 := len(x) &^ 7
+	if hasAVX2 && n8 > 0 {
+		shiftAVX2(c, &x[0], n8)
+	}
+	shiftGo(c, x[n8:])
+}
+
+func max32(x []float32) float32 {
+	n8 := len(x) &^ 7
+	if !hasAVX2 || n8 == 0 {
+		return maxGo(x)
+	}
+	m := maxAVX2(&x[0], n8)
+	if n8 < len(x) {
+		m = max(m, maxGo(x[n8:]))
+	}
+	return m
+}
+
 func sum32(x []float32) float32 {
 	n8 := len(x) &^ 7
 	if hasAVX2 && n8 > 0 {

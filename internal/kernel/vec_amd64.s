@@ -431,6 +431,91 @@ scale_done:
 	VZEROUPPER
 	RET
 
+// func shiftAVX2(c float32, x *float32, n int)
+TEXT ·shiftAVX2(SB), NOSPLIT, $0-24
+	VBROADCASTSS c+0(FP), Y15
+	MOVQ x+8(FP), SI
+	MOVQ SI, DI
+	MOVQ n+16(FP), CX
+	MOVQ CX, DX
+	SHRQ $5, DX
+	JZ shift_8
+shift_32:
+	VADDPS 0(SI), Y15, Y0
+	VMOVUPS Y0, 0(DI)
+	VADDPS 32(SI), Y15, Y1
+	VMOVUPS Y1, 32(DI)
+	VADDPS 64(SI), Y15, Y2
+	VMOVUPS Y2, 64(DI)
+	VADDPS 96(SI), Y15, Y3
+	VMOVUPS Y3, 96(DI)
+	ADDQ $128, SI
+	ADDQ $128, DI
+	ADDQ $128, R8
+	DECQ DX
+	JNZ shift_32
+shift_8:
+	ANDQ $31, CX
+	SHRQ $3, CX
+	JZ shift_done
+shift_8loop:
+	VADDPS 0(SI), Y15, Y0
+	VMOVUPS Y0, 0(DI)
+	ADDQ $32, SI
+	ADDQ $32, DI
+	ADDQ $32, R8
+	DECQ CX
+	JNZ shift_8loop
+shift_done:
+	VZEROUPPER
+	RET
+
+// func maxAVX2(x *float32, n int) float32
+TEXT ·maxAVX2(SB), NOSPLIT, $0-20
+	MOVQ x+0(FP), SI
+	MOVQ n+8(FP), CX
+	VMOVUPS (SI), Y0
+	VMOVUPS (SI), Y1
+	VMOVUPS (SI), Y2
+	VMOVUPS (SI), Y3
+	MOVQ CX, DX
+	SHRQ $5, DX
+	JZ max_8
+max_32:
+	VMAXPS 0(SI), Y0, Y0
+	VMAXPS 32(SI), Y1, Y1
+	VMAXPS 64(SI), Y2, Y2
+	VMAXPS 96(SI), Y3, Y3
+	ADDQ $128, SI
+	ADDQ $128, DI
+	ADDQ $128, R8
+	DECQ DX
+	JNZ max_32
+max_8:
+	ANDQ $31, CX
+	SHRQ $3, CX
+	JZ max_done
+max_8loop:
+	VMAXPS 0(SI), Y0, Y0
+	ADDQ $32, SI
+	ADDQ $32, DI
+	ADDQ $32, R8
+	DECQ CX
+	JNZ max_8loop
+max_done:
+	VMAXPS Y1, Y0, Y0
+	VMAXPS Y3, Y2, Y2
+	VMAXPS Y2, Y0, Y0
+	VEXTRACTF128 $1, Y0, X1
+	VMAXPS X1, X0, X0
+	VMOVHLPS X0, X1, X1
+	VMAXPS X1, X0, X0
+	VMOVSHDUP X0, X1
+	VMAXSS X1, X0, X0
+	MOVSS X0, ret+16(FP)
+	VZEROUPPER
+	RET
+
 // func addAVX2(dst, a, b *float32, n int)
 TEXT ·addAVX2(SB), NOSPLIT, $0-32
 	MOVQ dst+0(FP), DI

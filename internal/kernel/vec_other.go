@@ -12,6 +12,8 @@ func sub32(dst, a, b []float32)            { subGo(dst, a, b) }
 func mul32(dst, a, b []float32)            { mulGo(dst, a, b) }
 func div32(dst, a, b []float32)            { divGo(dst, a, b) }
 func sum32(x []float32) float32            { return sumGo(x) }
+func shift32(c float32, x []float32)       { shiftGo(c, x) }
+func max32(x []float32) float32            { return maxGo(x) }
 func dot32(x, y []float32) float32         { return dotGo(x, y) }
 
 func dot4(x, b []float32, ldb int, out *[4]float32) bool { return false }

@@ -235,3 +235,37 @@ func TestVecPanics(t *testing.T) {
 		}()
 	}
 }
+
+func TestShiftAndMax(t *testing.T) {
+	for _, n := range []int{1, 7, 8, 9, 31, 32, 33, 100, 1027} {
+		x := make([]float32, n)
+		x64 := make([]float64, n)
+		for i := range x {
+			x[i] = float32(math.Sin(float64(i)*1.7) * 100)
+			x64[i] = float64(x[i])
+		}
+		want := x[0]
+		for _, v := range x {
+			want = max(want, v)
+		}
+		if got := Max(x); got != want {
+			t.Errorf("n=%d: Max = %v, want %v", n, got, want)
+		}
+		if got := Max(x64); got != float64(want) {
+			t.Errorf("n=%d: float64 Max = %v, want %v", n, got, want)
+		}
+		y := append([]float32(nil), x...)
+		Shift(float32(-2.5), y)
+		for i := range y {
+			if y[i] != x[i]-2.5 {
+				t.Fatalf("n=%d: Shift[%d] = %v, want %v", n, i, y[i], x[i]-2.5)
+			}
+		}
+	}
+	defer func() {
+		if recover() == nil {
+			t.Error("Max of an empty slice did not panic")
+		}
+	}()
+	Max([]float32{})
+}

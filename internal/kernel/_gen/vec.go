@@ -211,6 +211,44 @@ func genVec() []byte {
 	p("VZEROUPPER")
 	p("RET")
 
+	fmt.Fprintf(&w, "\n// func shiftAVX2(c float32, x *float32, n int)\nTEXT ·shiftAVX2(SB), NOSPLIT, $0-24\n")
+	p("VBROADCASTSS c+0(FP), Y15")
+	p("MOVQ x+8(FP), SI")
+	p("MOVQ SI, DI")
+	p("MOVQ n+16(FP), CX")
+	loop32("shift", func(off int) {
+		r := fmt.Sprintf("Y%d", off/32)
+		p("VADDPS %d(SI), Y15, %s", off, r)
+		p("VMOVUPS %s, %d(DI)", r, off)
+	})
+	p("VZEROUPPER")
+	p("RET")
+
+	// maxAVX2 needs n ≥ 8: the accumulators start from the first 8 values.
+	// VMAXPS returns its second source when either is NaN; the wrapper
+	// checks for NaN separately.
+	fmt.Fprintf(&w, "\n// func maxAVX2(x *float32, n int) float32\nTEXT ·maxAVX2(SB), NOSPLIT, $0-20\n")
+	p("MOVQ x+0(FP), SI")
+	p("MOVQ n+8(FP), CX")
+	for i := 0; i < 4; i++ {
+		p("VMOVUPS (SI), Y%d", i)
+	}
+	loop32("max", func(off int) {
+		p("VMAXPS %d(SI), Y%d, Y%d", off, off/32, off/32)
+	})
+	p("VMAXPS Y1, Y0, Y0")
+	p("VMAXPS Y3, Y2, Y2")
+	p("VMAXPS Y2, Y0, Y0")
+	p("VEXTRACTF128 $1, Y0, X1")
+	p("VMAXPS X1, X0, X0")
+	p("VMOVHLPS X0, X1, X1")
+	p("VMAXPS X1, X0, X0")
+	p("VMOVSHDUP X0, X1")
+	p("VMAXSS X1, X0, X0")
+	p("MOVSS X0, ret+16(FP)")
+	p("VZEROUPPER")
+	p("RET")
+
 	for _, op := range []struct{ name, ins string }{{"add", "VADDPS"}, {"sub", "VSUBPS"}, {"mul", "VMULPS"}, {"div", "VDIVPS"}} {
 		fmt.Fprintf(&w, "\n// func %sAVX2(dst, a, b *float32, n int)\nTEXT ·%sAVX2(SB), NOSPLIT, $0-32\n", op.name, op.name)
 		p("MOVQ dst+0(FP), DI")
