@@ -25,6 +25,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"iter"
 	"math"
 	"os"
 	"path/filepath"
@@ -217,9 +218,10 @@ func makeBatch(rng *tensor.RNG, n, T int) batch {
 }
 
 // model is a recurrent layer read out by a linear layer at the last step.
+// Exactly one of lstm and rnn is set.
 type model struct {
-	lstm *nn.NStepLSTM // or
-	rnn  *nn.NStepRNN
+	lstm *nn.NStepLSTM
+	rnn  *nn.NStepRNN // tanh or ReLU (IRNN)
 	out  *nn.Linear
 }
 
@@ -248,7 +250,7 @@ func newModel(kind string, hidden int, rng *tensor.RNG) (*model, error) {
 }
 
 // NamedParams names the parameters rnn.… and out.….
-func (m *model) NamedParams() func(yield func(string, *autograd.Variable) bool) {
+func (m *model) NamedParams() iter.Seq2[string, *autograd.Variable] {
 	if m.lstm != nil {
 		return nn.Join(nn.Sub("rnn", m.lstm), nn.Sub("out", m.out))
 	}

@@ -35,6 +35,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"iter"
 	"math"
 	"os"
 	"path/filepath"
@@ -278,7 +279,7 @@ type model struct {
 }
 
 // NamedParams names the parameters rnn.… and out.….
-func (m *model) NamedParams() func(yield func(string, *autograd.Variable) bool) {
+func (m *model) NamedParams() iter.Seq2[string, *autograd.Variable] {
 	return nn.Join(nn.Sub("rnn", m.rnn), nn.Sub("out", m.out))
 }
 
@@ -356,7 +357,7 @@ func forecastSeries(s spec, dates []time.Time, y []float64, o options) (result, 
 	opt.AddHook(clip)
 	start := time.Now()
 	for epoch := range s.epochs {
-		// Halve the learning rate for the last quarter.
+		// A quarter of the learning rate for the last quarter of the epochs.
 		if epoch == s.epochs*3/4 {
 			opt.SetLR(s.lr / 4)
 		}
