@@ -489,3 +489,8 @@ func (m *Model) Loss(src, tgt [][]int, mode autograd.Mode) *autograd.Variable {
 	logits := m.generator.Forward(fn.Dropout(out, m.cfg.Dropout, m.rng, mode))
 	return fn.SoftmaxCrossEntropy(logits, lab, -1, fn.ReduceMean)
 }
+
+// RNG returns the generator of the model's dropout masks, so that a
+// checkpoint can save and restore its state and resumed training draws
+// the masks an uninterrupted run would have drawn.
+func (m *Model) RNG() *tensor.RNG { return m.rng }

@@ -77,13 +77,17 @@ type s2sMeta struct {
 	// HeldOut and SplitSeed define the held-out split (dataset.HeldOut).
 	HeldOut   float64 `json:"held_out"`
 	SplitSeed uint64  `json:"split_seed"`
+	// Seed seeds the generated data, the initialisation and the batches.
+	Seed uint64 `json:"seed"`
 	// Training summarises the run.
 	Training s2sTraining `json:"training"`
 }
 
 type s2sTask struct {
-	Name           string `json:"name"`
-	MinLen, MaxLen int
+	Name      string `json:"name"`
+	MinLen    int    `json:"min_len"`
+	MaxLen    int    `json:"max_len"`
+	TrainSize int    `json:"train_size"`
 }
 
 type s2sData struct {
@@ -92,7 +96,7 @@ type s2sData struct {
 }
 
 type s2sTraining struct {
-	Epochs   float64 `json:"epochs"`
+	Epochs   int     `json:"epochs"`
 	Steps    int     `json:"steps"`
 	Seconds  float64 `json:"seconds"`
 	DevLoss  float64 `json:"dev_loss"`
@@ -128,17 +132,10 @@ func (m *s2sModel) detokenize(toks []string) string {
 // checkpointKind is the modelio checkpoint kind of seq2seq models.
 const checkpointKind = "seq2seq"
 
-// save writes the model as a modelio checkpoint directory, atomically:
-// the parameters under their NamedParams names in model.safetensors (a
-// PyTorch state dict) and the metadata, vocabularies included, as the
+// loadModel reads the model of a checkpoint written by seq2seq train: the
+// parameters (model.safetensors, a PyTorch state dict under the
+// NamedParams names) and the metadata, vocabularies included, from the
 // checkpoint's configuration.
-func (m *s2sModel) save(dir string, step, epoch int) error {
-	return modelio.Save(dir, &modelio.Checkpoint{
-		Kind: checkpointKind, Config: m.meta, Model: m.model, Step: step, Epoch: epoch,
-	})
-}
-
-// loadModel reads a model written by save.
 func loadModel(dir string) (*s2sModel, error) {
 	snap, err := modelio.Open(dir)
 	if err != nil {
@@ -147,16 +144,34 @@ func loadModel(dir string) (*s2sModel, error) {
 	if snap.Kind() != checkpointKind {
 		return nil, fmt.Errorf("%s holds a %q checkpoint, not a seq2seq model", dir, snap.Kind())
 	}
-	m := &s2sModel{}
-	if err := snap.DecodeConfig(&m.meta); err != nil {
+	var meta s2sMeta
+	if err := snap.DecodeConfig(&meta); err != nil {
 		return nil, fmt.Errorf("%s: %v", dir, err)
 	}
+	m, err := newS2SModel(dir, meta)
+	if err != nil {
+		return nil, err
+	}
+	if err := snap.Restore(&modelio.Checkpoint{Kind: checkpointKind, Model: m.model}); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// newS2SModel checks the metadata of the checkpoint in dir and builds its
+// vocabularies and an untrained model.
+func newS2SModel(dir string, meta s2sMeta) (*s2sModel, error) {
+	m := &s2sModel{meta: meta}
 	if m.meta.Version != metaVersion {
 		return nil, fmt.Errorf("%s: model format version %d; this kioku reads %d", dir, m.meta.Version, metaVersion)
 	}
 	if m.meta.Tokens != tokensChars && m.meta.Tokens != tokensWords {
 		return nil, fmt.Errorf("%s: unknown tokenization %q", dir, m.meta.Tokens)
 	}
+	if (m.meta.Task == nil) == (m.meta.Data == nil) {
+		return nil, fmt.Errorf("%s: the metadata must name a task or a data file", dir)
+	}
+	var err error
 	if m.src, err = dataset.VocabFromTokens(m.meta.Src); err != nil {
 		return nil, fmt.Errorf("%s: source vocabulary: %v", dir, err)
 	}
@@ -169,9 +184,6 @@ func loadModel(dir string) (*s2sModel, error) {
 	}
 	if m.model, err = seq2seq.NewModel(cfg, tensor.NewRNG(0)); err != nil {
 		return nil, fmt.Errorf("%s: %v", dir, err)
-	}
-	if err := snap.Restore(&modelio.Checkpoint{Kind: checkpointKind, Model: m.model}); err != nil {
-		return nil, err
 	}
 	return m, nil
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"image/png"
 	"os"
 	"path/filepath"
@@ -171,6 +172,46 @@ func TestSeq2seqErrors(t *testing.T) {
 		code, out, errOut := runCLI(args...)
 		if code != 0 || !strings.Contains(out+errOut, "Usage") {
 			t.Errorf("kioku %q: exit %d, output %q", args, code, out+errOut)
+		}
+	}
+}
+
+// TestSeq2seqResume: one epoch, then -resume to two, gives bit for bit the
+// model of two epochs in one run.
+func TestSeq2seqResume(t *testing.T) {
+	dir := t.TempDir()
+	whole, part := filepath.Join(dir, "whole.ckpt"), filepath.Join(dir, "part.ckpt")
+	out := tinyTrain(t, whole, "-dropout", "0.1")
+	if strings.Count(out, "saved") != 2 {
+		t.Skipf("the development loss did not improve in both epochs:\n%s", out)
+	}
+	tinyTrain(t, part, "-dropout", "0.1", "-epochs", "1")
+	code, out, errOut := runCLI("seq2seq", "train", "-resume", part, "-epochs", "2", "-batch", "32", "-dev", "50", "-log-every", "20")
+	if code != 0 || !strings.Contains(out, "resuming "+part+" after epoch 1") {
+		t.Fatalf("resume: exit %d, stderr %q\n%s", code, errOut, out)
+	}
+	a, err := os.ReadFile(filepath.Join(whole, "model.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(part, "model.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(a, b) {
+		t.Error("resumed training differs from an uninterrupted run")
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-resume", part, "-hidden", "8"}, "drop -hidden"},
+		{[]string{"-resume", part, "-epochs", "2"}, "already done 2 of -epochs 2"},
+		{[]string{"-resume", filepath.Join(dir, "none")}, "no such file"},
+	} {
+		code, _, errOut := runCLI(append([]string{"seq2seq", "train"}, tc.args...)...)
+		if code != 1 || !strings.Contains(errOut, tc.want) {
+			t.Errorf("train %q: exit %d, stderr %q; want %q", tc.args, code, errOut, tc.want)
 		}
 	}
 }

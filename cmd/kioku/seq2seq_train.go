@@ -8,9 +8,12 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/kioku-ml/kioku/autograd"
+	"github.com/kioku-ml/kioku/modelio"
+	"github.com/kioku-ml/kioku/nn"
 	"github.com/kioku-ml/kioku/optim"
 	"github.com/kioku-ml/kioku/seq2seq"
 	"github.com/kioku-ml/kioku/seq2seq/bleu"
@@ -28,12 +31,19 @@ func taskLengths(t dataset.Task) (lo, hi int) {
 }
 
 // s2sSplit holds what training reads: the training pairs and the
-// held-out sources with their references.
+// held-out development sources with their references.
 type s2sSplit struct {
 	train    []dataset.Pair
 	heldSrc  [][]string
 	heldRefs [][][]string
 }
+
+// dataFlags and modelFlags are the flags -resume takes from the
+// checkpoint instead.
+var (
+	dataFlags  = []string{"task", "min-len", "max-len", "train-size", "data", "max-words", "min-count", "max-vocab", "held-out", "split-seed", "seed"}
+	modelFlags = []string{"cell", "embed", "hidden", "enc-hidden", "layers", "bidirectional", "bridge", "attention", "input-feeding", "attention-size", "dropout"}
+)
 
 func runSeq2seqTrain(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("seq2seq train", flag.ContinueOnError)
@@ -46,9 +56,10 @@ random lengths — or, with -data, on a file of "source<TAB>target" lines.
 A held-out fraction of the sources (chosen by hash, see -held-out) is
 never trained on; a part of it is the development set scored after every
 epoch. The model is saved to -o after every epoch whose development loss
-improves (a modelio checkpoint directory, replaced atomically); when it
-does not improve, the learning rate is multiplied by
--decay. -time bounds the whole run.
+improves (a modelio checkpoint directory, replaced atomically, with the
+optimizer and random states); when it does not improve, the learning rate
+is multiplied by -decay. -time bounds the run; -resume continues from a
+saved checkpoint, with its data and model, up to -epochs in all.
 
 Flags:
 `)
@@ -79,15 +90,16 @@ Flags:
 		attnSize = fs.Int("attention-size", 0, "hidden size of additive attention (0: -hidden)")
 		dropout  = fs.Float64("dropout", 0, "dropout probability")
 
-		epochs   = fs.Int("epochs", 10, "passes over the training data")
+		epochs   = fs.Int("epochs", 10, "passes over the training data (in all, when resuming)")
 		batch    = fs.Int("batch", 64, "sentences per batch")
-		lr       = fs.Float64("lr", 0.001, "Adam learning rate")
+		lr       = fs.Float64("lr", 0.001, "Adam learning rate (when resuming, the saved one)")
 		clip     = fs.Float64("clip", 5, "gradient clipping threshold (global L2 norm)")
 		decay    = fs.Float64("decay", 0.5, "learning-rate factor after an epoch without improvement")
 		budget   = fs.Duration("time", 0, "stop training after this long, e.g. 20m (0: no limit)")
 		seed     = fs.Uint64("seed", 1, "random seed (initialisation, batches, dropout, generated data)")
 		logEvery = fs.Int("log-every", 200, "print the training loss every this many steps")
-		out      = fs.String("o", "seq2seq.safetensors", "output model `file`")
+		out      = fs.String("o", "seq2seq.ckpt", "output model checkpoint `directory` (with -resume: that checkpoint)")
+		resume   = fs.String("resume", "", "continue training the checkpoint in `directory`")
 	)
 	if err := parseFlags(fs, args, stderr); err != nil {
 		return err
@@ -120,6 +132,16 @@ Flags:
 	case *data != "" && (set["task"] || set["min-len"] || set["max-len"] || set["train-size"]):
 		return fmt.Errorf("-data excludes -task, -min-len, -max-len and -train-size")
 	}
+	if *resume != "" {
+		for _, f := range append(slices.Clone(dataFlags), modelFlags...) {
+			if set[f] {
+				return fmt.Errorf("-resume takes the data and the model from the checkpoint; drop -%s", f)
+			}
+		}
+		if !set["o"] {
+			*out = *resume
+		}
+	}
 	if st, err := os.Stat(filepath.Dir(*out)); err != nil || !st.IsDir() {
 		return fmt.Errorf("-o %s: the directory %s does not exist", *out, filepath.Dir(*out))
 	}
@@ -127,106 +149,218 @@ Flags:
 	if err != nil {
 		return fmt.Errorf("-clip: %v", err)
 	}
-	cell, err := seq2seq.ParseCell(*cellName)
-	if err != nil {
-		return err
-	}
-	br, err := seq2seq.ParseBridge(*bridge)
-	if err != nil {
-		return err
-	}
-	at, err := seq2seq.ParseAttention(*attn)
-	if err != nil {
-		return err
-	}
-	if at == seq2seq.NoAttention && !set["input-feeding"] {
-		*feed = false
-	}
-	rng := tensor.NewRNG(*seed)
 
-	// Data.
-	m := &s2sModel{meta: s2sMeta{Version: metaVersion, HeldOut: *heldOut, SplitSeed: *splitSeed}}
-	var sp s2sSplit
-	if *data == "" {
-		tk, err := dataset.ParseTask(*task)
+	var r trainRun
+	if *resume != "" {
+		if err := r.resume(*resume, *devSize, *lr, stdout); err != nil {
+			return err
+		}
+	} else {
+		cell, err := seq2seq.ParseCell(*cellName)
 		if err != nil {
 			return err
 		}
-		tc := dataset.TaskConfig{Task: tk, MinLen: *minLen, MaxLen: *maxLen}
-		lo, hi := taskLengths(tk)
-		if tc.MinLen == 0 {
-			tc.MinLen = lo
-		}
-		if tc.MaxLen == 0 {
-			tc.MaxLen = max(hi, tc.MinLen)
-		}
-		if sp.train, err = dataset.Generate(tc, *trainSize, false, *heldOut, *splitSeed, rng.Split()); err != nil {
-			return err
-		}
-		dev, err := dataset.Generate(tc, *devSize, true, *heldOut, *splitSeed, rng.Split())
+		br, err := seq2seq.ParseBridge(*bridge)
 		if err != nil {
 			return err
+		}
+		at, err := seq2seq.ParseAttention(*attn)
+		if err != nil {
+			return err
+		}
+		if at == seq2seq.NoAttention && !set["input-feeding"] {
+			*feed = false
+		}
+		meta := s2sMeta{Version: metaVersion, HeldOut: *heldOut, SplitSeed: *splitSeed, Seed: *seed}
+		if *data == "" {
+			tk, err := dataset.ParseTask(*task)
+			if err != nil {
+				return err
+			}
+			lo, hi := taskLengths(tk)
+			if *minLen > 0 {
+				lo = *minLen
+			}
+			if *maxLen > 0 {
+				hi = *maxLen
+			} else {
+				hi = max(hi, lo)
+			}
+			meta.Task = &s2sTask{Name: tk.String(), MinLen: lo, MaxLen: hi, TrainSize: *trainSize}
+		} else {
+			meta.Data = &s2sData{Path: *data, MaxWords: *maxWords}
+		}
+		cfg := seq2seq.Config{
+			BOS: dataset.BOS, EOS: dataset.EOS,
+			Embed: *embed, Hidden: *hidden, EncoderHidden: *encHid, Layers: *layers, Cell: cell,
+			Bidirectional: *bidir, Bridge: br, Attention: at, InputFeeding: *feed, AttentionSize: *attnSize,
+			Dropout: *dropout,
+		}
+		if err := r.start(meta, cfg, *devSize, *minCount, *maxVocab, *lr, stdout); err != nil {
+			return err
+		}
+	}
+	r.opt.AddHook(clipper)
+	return r.train(trainOptions{epochs: *epochs, batch: *batch, decay: *decay, budget: *budget, logEvery: *logEvery, out: *out, clip: clipper}, stdout)
+}
+
+// trainRun is a training run: the model and its data, the optimizer and
+// the shuffling RNG, and the counters a checkpoint saves.
+type trainRun struct {
+	m          *s2sModel
+	sp         s2sSplit
+	opt        *optim.Optimizer
+	rng        *tensor.RNG
+	step, done int     // steps and whole epochs done
+	best       float64 // best development loss
+}
+
+// loadData reads or generates the data meta describes: the training
+// pairs and the development part of the held-out sources. For a task,
+// gen is the generator after the one Generate draws the training and
+// development sets from, as in the original run.
+func loadData(meta *s2sMeta, devSize int, stdout io.Writer) (sp s2sSplit, gen *tensor.RNG, err error) {
+	gen = tensor.NewRNG(meta.Seed)
+	if t := meta.Task; t != nil {
+		tk, err := dataset.ParseTask(t.Name)
+		if err != nil {
+			return sp, nil, err
+		}
+		tc := dataset.TaskConfig{Task: tk, MinLen: t.MinLen, MaxLen: t.MaxLen}
+		if sp.train, err = dataset.Generate(tc, t.TrainSize, false, meta.HeldOut, meta.SplitSeed, gen.Split()); err != nil {
+			return sp, nil, err
+		}
+		dev, err := dataset.Generate(tc, devSize, true, meta.HeldOut, meta.SplitSeed, gen.Split())
+		if err != nil {
+			return sp, nil, err
 		}
 		sp.heldSrc, sp.heldRefs = dataset.References(dev)
+		fmt.Fprintf(stdout, "task %v, lengths %d…%d: %d training examples, %d development\n", tk, tc.MinLen, tc.MaxLen, len(sp.train), len(sp.heldSrc))
+		return sp, gen, nil
+	}
+	d := meta.Data
+	pairs, err := readPairs(d.Path, d.MaxWords)
+	if err != nil {
+		return sp, nil, err
+	}
+	var test []dataset.Pair
+	sp.train, test = dataset.Split(pairs, meta.HeldOut, meta.SplitSeed)
+	if len(sp.train) == 0 || len(test) == 0 {
+		return sp, nil, fmt.Errorf("%s: %d training and %d held-out pairs; need some of each", d.Path, len(sp.train), len(test))
+	}
+	srcs, refs := dataset.References(test)
+	n := min(devSize, len(srcs))
+	sp.heldSrc, sp.heldRefs = srcs[:n], refs[:n]
+	fmt.Fprintf(stdout, "%s: %d pairs of at most %d words; %d training, %d held out (%d sources, %d scored each epoch)\n",
+		d.Path, len(pairs), d.MaxWords, len(sp.train), len(test), len(srcs), n)
+	return sp, gen, nil
+}
+
+// start prepares a fresh run.
+func (r *trainRun) start(meta s2sMeta, cfg seq2seq.Config, devSize, minCount, maxVocab int, lr float64, stdout io.Writer) error {
+	sp, rng, err := loadData(&meta, devSize, stdout)
+	if err != nil {
+		return err
+	}
+	m := &s2sModel{meta: meta}
+	if meta.Task != nil {
 		v := dataset.NewVocab([][]string{dataset.TaskTokens()}, 1, 0)
 		m.src, m.tgt = v, v
 		m.meta.Tokens = tokensChars
-		m.meta.Task = &s2sTask{Name: tk.String(), MinLen: tc.MinLen, MaxLen: tc.MaxLen}
-		fmt.Fprintf(stdout, "task %v, lengths %d…%d: %d training examples, %d development\n", tk, tc.MinLen, tc.MaxLen, len(sp.train), len(sp.heldSrc))
 	} else {
-		pairs, err := readPairs(*data, *maxWords)
-		if err != nil {
-			return err
-		}
-		var test []dataset.Pair
-		sp.train, test = dataset.Split(pairs, *heldOut, *splitSeed)
-		if len(sp.train) == 0 || len(test) == 0 {
-			return fmt.Errorf("%s: %d training and %d held-out pairs; need some of each", *data, len(sp.train), len(test))
-		}
-		srcs, refs := dataset.References(test)
-		n := min(*devSize, len(srcs))
-		sp.heldSrc, sp.heldRefs = srcs[:n], refs[:n]
 		var ss, ts [][]string
 		for _, p := range sp.train {
 			ss, ts = append(ss, p.Src), append(ts, p.Tgt)
 		}
-		m.src, m.tgt = dataset.NewVocab(ss, *minCount, *maxVocab), dataset.NewVocab(ts, *minCount, *maxVocab)
+		m.src, m.tgt = dataset.NewVocab(ss, minCount, maxVocab), dataset.NewVocab(ts, minCount, maxVocab)
 		m.meta.Tokens = tokensWords
-		m.meta.Data = &s2sData{Path: *data, MaxWords: *maxWords}
-		fmt.Fprintf(stdout, "%s: %d pairs of at most %d words; %d training, %d held out (%d sources, %d scored each epoch); vocabularies %d and %d\n",
-			*data, len(pairs), *maxWords, len(sp.train), len(test), len(srcs), n, m.src.Len(), m.tgt.Len())
 	}
 	m.meta.Src, m.meta.Tgt = m.src.Tokens(), m.tgt.Tokens()
-
-	// Model.
-	cfg := seq2seq.Config{
-		SrcVocab: m.src.Len(), TgtVocab: m.tgt.Len(), BOS: dataset.BOS, EOS: dataset.EOS,
-		Embed: *embed, Hidden: *hidden, EncoderHidden: *encHid, Layers: *layers, Cell: cell,
-		Bidirectional: *bidir, Bridge: br, Attention: at, InputFeeding: *feed, AttentionSize: *attnSize,
-		Dropout: *dropout,
-	}
+	cfg.SrcVocab, cfg.TgtVocab = m.src.Len(), m.tgt.Len()
 	if m.model, err = seq2seq.NewModel(cfg, rng.Split()); err != nil {
 		return err
 	}
 	m.meta.Config = cfg
-	opt, err := optim.NewAdam(m.model.NamedParams(), optim.AdamConfig{LR: *lr})
+	r.m, r.sp, r.rng, r.best = m, sp, rng, math.Inf(1)
+	if r.opt, err = optim.NewAdam(m.model.NamedParams(), optim.AdamConfig{LR: lr}); err != nil {
+		return err
+	}
+	r.describe(stdout)
+	return nil
+}
+
+// resume restores a run saved in dir.
+func (r *trainRun) resume(dir string, devSize int, lr float64, stdout io.Writer) error {
+	snap, err := modelio.Open(dir)
 	if err != nil {
 		return err
 	}
-	opt.AddHook(clipper)
-	params := 0
-	for _, p := range m.model.Params() {
-		params += p.Size()
+	if snap.Kind() != checkpointKind {
+		return fmt.Errorf("%s holds a %q checkpoint, not a seq2seq model", dir, snap.Kind())
 	}
-	fmt.Fprintf(stdout, "model: %v encoder (%d layer(s), bidirectional %v), %v attention, input feeding %v, %v bridge; %d parameters\n",
-		cell, max(*layers, 1), *bidir, at, *feed, br, params)
+	if !snap.HasOptimizer() {
+		return fmt.Errorf("%s has no optimizer state to resume from", dir)
+	}
+	var meta s2sMeta
+	if err := snap.DecodeConfig(&meta); err != nil {
+		return fmt.Errorf("%s: %v", dir, err)
+	}
+	m, err := newS2SModel(dir, meta)
+	if err != nil {
+		return err
+	}
+	if r.sp, _, err = loadData(&m.meta, devSize, stdout); err != nil {
+		return err
+	}
+	if r.opt, err = optim.NewAdam(m.model.NamedParams(), optim.AdamConfig{LR: lr}); err != nil {
+		return err
+	}
+	r.m, r.rng = m, tensor.NewRNG(0)
+	c := &modelio.Checkpoint{Kind: checkpointKind, Model: m.model, Optimizer: r.opt, RNGs: r.rngs()}
+	if err := snap.Restore(c); err != nil {
+		return err
+	}
+	r.step, r.done, r.best = c.Step, c.Epoch, meta.Training.DevLoss
+	fmt.Fprintf(stdout, "resuming %s after epoch %d, step %d (dev loss %.4f, lr %.2g)\n", dir, r.done, r.step, r.best, r.opt.LR())
+	r.describe(stdout)
+	return nil
+}
 
-	// Training.
-	encode := func(pairs []dataset.Pair, idx []int) (src, tgt [][]int, tokens int) {
+// rngs are the generators a checkpoint saves.
+func (r *trainRun) rngs() map[string]*tensor.RNG {
+	return map[string]*tensor.RNG{"shuffle": r.rng, "dropout": r.m.model.RNG()}
+}
+
+func (r *trainRun) describe(stdout io.Writer) {
+	cfg := r.m.meta.Config
+	fmt.Fprintf(stdout, "vocabularies %d and %d; model: %v encoder (%d layer(s), bidirectional %v), %v attention, input feeding %v, %v bridge; %d parameters\n",
+		cfg.SrcVocab, cfg.TgtVocab, cfg.Cell, max(cfg.Layers, 1), cfg.Bidirectional, cfg.Attention, cfg.InputFeeding, cfg.Bridge, nn.NumParams(r.m.model))
+}
+
+type trainOptions struct {
+	epochs, batch, logEvery int
+	decay                   float64
+	budget                  time.Duration
+	out                     string
+	clip                    *optim.GradientClipping
+}
+
+// save writes the run to dir.
+func (r *trainRun) save(dir string) error {
+	return modelio.Save(dir, &modelio.Checkpoint{
+		Kind: checkpointKind, Config: r.m.meta, Model: r.m.model, Optimizer: r.opt, RNGs: r.rngs(),
+		Step: r.step, Epoch: r.done,
+	})
+}
+
+// train runs epochs r.done+1 … o.epochs.
+func (r *trainRun) train(o trainOptions, stdout io.Writer) error {
+	m, sp := r.m, r.sp
+	encode := func(idx []int) (src, tgt [][]int, tokens int) {
 		for _, i := range idx {
-			src = append(src, m.src.Encode(pairs[i].Src))
-			tgt = append(tgt, m.tgt.Encode(pairs[i].Tgt))
-			tokens += len(pairs[i].Tgt) + 1
+			src = append(src, m.src.Encode(sp.train[i].Src))
+			tgt = append(tgt, m.tgt.Encode(sp.train[i].Tgt))
+			tokens += len(sp.train[i].Tgt) + 1
 		}
 		return src, tgt, tokens
 	}
@@ -235,72 +369,72 @@ Flags:
 		devPairs[i] = dataset.Pair{Src: s, Tgt: sp.heldRefs[i][0]}
 	}
 	start := time.Now()
-	best := math.Inf(1)
-	step, skipped := 0, 0
+	skipped, saved := 0, false
 	outOfTime := false
-	var done float64 // epochs done, fractional
-	for epoch := 1; epoch <= *epochs && !outOfTime; epoch++ {
-		batches := dataset.Batches(len(sp.train), *batch, func(i int) int { return len(sp.train[i].Tgt) }, rng)
-		var sum float64
+	for epoch := r.done + 1; epoch <= o.epochs && !outOfTime; epoch++ {
+		batches := dataset.Batches(len(sp.train), o.batch, func(i int) int { return len(sp.train[i].Tgt) }, r.rng)
+		var sum, logSum float64
 		var toks, logToks int
-		var logSum float64
 		logStart := time.Now()
 		for bi, b := range batches {
-			if *budget > 0 && time.Since(start) > *budget {
+			if o.budget > 0 && time.Since(start) > o.budget {
 				outOfTime = true
-				done += float64(bi) / float64(len(batches))
-				fmt.Fprintf(stdout, "time budget %v reached in epoch %d after %d of %d batches\n", *budget, epoch, bi, len(batches))
+				fmt.Fprintf(stdout, "time budget %v reached in epoch %d after %d of %d batches\n", o.budget, epoch, bi, len(batches))
 				break
 			}
-			src, tgt, n := encode(sp.train, b)
+			src, tgt, n := encode(b)
 			loss := m.model.Loss(src, tgt, autograd.Train)
-			opt.ClearGrads()
+			r.opt.ClearGrads()
 			loss.Backward()
-			if err := opt.Update(); err != nil {
+			if err := r.opt.Update(); err != nil {
 				if errors.Is(err, optim.ErrNonFiniteGrad) {
 					skipped++
 					continue
 				}
 				return err
 			}
-			step++
+			r.step++
 			l := loss.Data.Item() * float64(n)
 			sum, toks = sum+l, toks+n
 			logSum, logToks = logSum+l, logToks+n
-			if step%*logEvery == 0 {
+			if r.step%o.logEvery == 0 {
 				el := time.Since(logStart).Seconds()
 				fmt.Fprintf(stdout, "epoch %d  step %d  batch %d/%d  loss %.4f  |g| %.2f  %.0f tokens/s  %s\n",
-					epoch, step, bi+1, len(batches), logSum/float64(logToks), clipper.LastNorm(), float64(logToks)/el, clock(time.Since(start)))
+					epoch, r.step, bi+1, len(batches), logSum/float64(logToks), o.clip.LastNorm(), float64(logToks)/el, clock(time.Since(start)))
 				logSum, logToks, logStart = 0, 0, time.Now()
-			}
-			if bi == len(batches)-1 {
-				done++
 			}
 		}
 		if toks == 0 {
 			break
 		}
-		devLoss, score, exact := evalDev(m, devPairs, sp.heldSrc, sp.heldRefs, *batch)
+		if !outOfTime {
+			r.done = epoch
+		}
+		devLoss, score, exact := evalDev(m, devPairs, sp.heldSrc, sp.heldRefs, o.batch)
 		fmt.Fprintf(stdout, "epoch %d  train loss %.4f  dev loss %.4f  dev exact %.2f%%  dev BLEU %.2f (greedy)  lr %.2g  %s\n",
-			epoch, sum/float64(toks), devLoss, 100*exact, 100*score.BLEU, opt.LR(), clock(time.Since(start)))
-		if devLoss < best {
-			best = devLoss
-			m.meta.Training = s2sTraining{Epochs: done, Steps: step, Seconds: time.Since(start).Seconds(), DevLoss: devLoss, Examples: len(sp.train)}
-			if err := m.save(*out, step, epoch); err != nil {
+			epoch, sum/float64(toks), devLoss, 100*exact, 100*score.BLEU, r.opt.LR(), clock(time.Since(start)))
+		if devLoss < r.best {
+			r.best = devLoss
+			m.meta.Training = s2sTraining{Epochs: r.done, Steps: r.step, Seconds: m.meta.Training.Seconds + time.Since(start).Seconds(), DevLoss: devLoss, Examples: len(sp.train)}
+			if err := r.save(o.out); err != nil {
 				return err
 			}
-			fmt.Fprintf(stdout, "saved %s\n", *out)
+			saved = true
+			fmt.Fprintf(stdout, "saved %s\n", o.out)
 		} else {
-			opt.SetLR(opt.LR() * *decay)
+			r.opt.SetLR(r.opt.LR() * o.decay)
 		}
 	}
 	if skipped > 0 {
 		fmt.Fprintf(stdout, "%d steps skipped for non-finite gradients\n", skipped)
 	}
-	if math.IsInf(best, 1) {
-		return fmt.Errorf("no model saved: training stopped before the first batch")
+	if !saved {
+		if r.done >= o.epochs {
+			return fmt.Errorf("the checkpoint has already done %d of -epochs %d", r.done, o.epochs)
+		}
+		return fmt.Errorf("no model saved: the development loss never improved on %.4f", r.best)
 	}
-	fmt.Fprintf(stdout, "done in %s: best dev loss %.4f, model in %s\n", clock(time.Since(start)), best, *out)
+	fmt.Fprintf(stdout, "done in %s: best dev loss %.4f, model in %s\n", clock(time.Since(start)), r.best, o.out)
 	return nil
 }
 
