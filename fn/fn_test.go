@@ -51,6 +51,8 @@ func TestGradients(t *testing.T) {
 	rowCond := []bool{false, true, true}
 	ids := []int{3, 0, 3, -1, 1}
 	mask := tensor.FromFloat64([]float64{2, 0, 2, 2, 0, 2}, 2, 3)
+	probs := positive(7, 3, 4)
+	probs.Scale(0.45) // targets in [0.225, 0.9)
 	tests := []struct {
 		name   string
 		f      gradcheck.Func
@@ -98,6 +100,8 @@ func TestGradients(t *testing.T) {
 		{"SoftmaxCrossEntropyMean", single(func(x []*V) *V { return fn.SoftmaxCrossEntropy(x[0], labels, -1, fn.ReduceMean) }), []*tensor.Tensor{randn(1, 4, 5)}, nil},
 		{"SoftmaxCrossEntropySum", single(func(x []*V) *V { return fn.SoftmaxCrossEntropy(x[0], labels, -1, fn.ReduceSum) }), []*tensor.Tensor{randn(1, 4, 5)}, nil},
 		{"SoftmaxCrossEntropyIgnorePad", single(func(x []*V) *V { return fn.SoftmaxCrossEntropy(x[0], []int{0, 4, 0, 1}, 0, fn.ReduceMean) }), []*tensor.Tensor{randn(1, 2, 2, 5)}, nil},
+		{"SigmoidCrossEntropyMean", single(func(x []*V) *V { return fn.SigmoidCrossEntropy(x[0], probs, fn.ReduceMean) }), []*tensor.Tensor{randn(1, 3, 4)}, nil},
+		{"SigmoidCrossEntropySum", single(func(x []*V) *V { return fn.SigmoidCrossEntropy(x[0], probs, fn.ReduceSum) }), []*tensor.Tensor{randn(1, 3, 4)}, nil},
 		{"MeanSquaredError", single(func(x []*V) *V { return fn.MeanSquaredError(x[0], x[1]) }), []*tensor.Tensor{randn(1, 3, 4), randn(2, 3, 4)}, nil},
 		{"EmbedID", single(func(x []*V) *V { return fn.EmbedID(ids, x[0], -1) }), []*tensor.Tensor{randn(1, 4, 3)}, nil},
 		{"GatherRows", single(func(x []*V) *V { return fn.GatherRows(x[0], []int{2, -1, 0, 2}) }), []*tensor.Tensor{randn(1, 3, 2, 2)}, nil},
@@ -185,6 +189,7 @@ func TestValuesHandComputed(t *testing.T) {
 	// Large logits must not overflow.
 	big := fn.LogSoftmax(v32([]float32{1000, 1000}, 1, 2))
 	closeTo(t, "LogSoftmax large", big.Data, []float64{-math.Ln2, -math.Ln2}, 1e-6)
+	closeTo(t, "SigmoidCrossEntropy", fn.SigmoidCrossEntropy(v32([]float32{0, 1000, -1000}, 3), tensor.FromFloat32([]float32{1, 1, 0}, 3), fn.ReduceSum).Data, []float64{math.Ln2}, 1e-6)
 	closeTo(t, "MSE", fn.MeanSquaredError(v32([]float32{1, 2}, 2), v32([]float32{3, 2}, 2)).Data, []float64{2}, 0)
 	closeTo(t, "Sigmoid", fn.Sigmoid(v32([]float32{0, 100, -100}, 3)).Data, []float64{0.5, 1, 0}, 1e-7)
 	closeTo(t, "ReLU", fn.ReLU(v32([]float32{-1, 0, 2}, 3)).Data, []float64{0, 0, 2}, 0)

@@ -151,3 +151,50 @@ func (mse) Backward(in, _, gy []*tensor.Tensor, need []bool) []*tensor.Tensor {
 	}
 	return gx
 }
+
+// SigmoidCrossEntropy returns the binary cross-entropy between σ(x) and
+// targets t in [0, 1] of x's shape, computed from the logits without
+// overflow: each element contributes max(x, 0) − x·t + log(1 + exp(−|x|)).
+// ReduceMean averages over all elements, ReduceSum adds them. The gradient
+// is (σ(x) − t), divided by the element count for ReduceMean.
+func SigmoidCrossEntropy(x *Variable, t *tensor.Tensor, reduce Reduction) *Variable {
+	return autograd.Apply1(&sigmoidCE{t: t, reduce: reduce}, x)
+}
+
+type sigmoidCE struct {
+	t      *tensor.Tensor
+	reduce Reduction
+}
+
+func (f *sigmoidCE) Forward(in []*tensor.Tensor) []*tensor.Tensor {
+	x := in[0]
+	if !x.SameShape(f.t) || x.DType() != f.t.DType() || x.Size() == 0 {
+		panic(fmt.Sprintf("fn: SigmoidCrossEntropy of x %v %v with targets %v %v", x.DType(), x.Shape(), f.t.DType(), f.t.Shape()))
+	}
+	var loss float64
+	for i := 0; i < x.Size(); i++ {
+		v, t := x.AtFlat(i), f.t.AtFlat(i)
+		loss += max(v, 0) - v*t + math.Log1p(math.Exp(-math.Abs(v)))
+	}
+	if f.reduce == ReduceMean {
+		loss /= float64(x.Size())
+	}
+	return one(tensor.Scalar(x.DType(), loss))
+}
+
+func (f *sigmoidCE) Backward(in, _, gy []*tensor.Tensor, _ []bool) []*tensor.Tensor {
+	x := in[0]
+	g := newLike(x, x.Shape()...)
+	if x.DType() == tensor.Float64 {
+		kernel.Sigmoid(data[float64](g), data[float64](x))
+	} else {
+		kernel.Sigmoid(data[float32](g), data[float32](x))
+	}
+	g.Axpy(-1, f.t)
+	scale := gy[0].Item()
+	if f.reduce == ReduceMean {
+		scale /= float64(x.Size())
+	}
+	g.Scale(scale)
+	return one(g)
+}
