@@ -547,21 +547,22 @@ func recurrentForward[T kernel.Float](f *recurrent, a recurrentArgs, yst, hNt, c
 	// Input projection of all steps at once. The GRU keeps the recurrent
 	// bias apart (it sits inside r⊙(…)); the other cells fold both biases
 	// in. With normalisation the biases come after it.
-	if bih != nil && !normed {
-		for r := 0; r < a.n; r++ {
-			row := act[r*GH : (r+1)*GH]
-			copy(row, bih)
-			if f.cell != GRUCellKind {
-				kernel.Axpy(1, bhh, row)
-			}
+	var bsum []T // the biases on the input side
+	if bih != nil {
+		bsum = bih
+		if f.cell != GRUCellKind {
+			bsum = make([]T, GH)
+			kernel.Add(bsum, bih, bhh)
 		}
 	}
 	beta := T(0)
-	if bih != nil && !normed {
+	if bsum != nil && !normed {
+		for r := 0; r < a.n; r++ {
+			copy(act[r*GH:(r+1)*GH], bsum)
+		}
 		beta = 1
 	}
 	kernel.Gemm(false, true, a.n, GH, a.in, 1, x, a.in, wih, a.in, beta, act, GH)
-	var bsum []T // the biases added after normalisation
 	if normed {
 		xhatX, rsX := data[T](f.xhatX), data[T](f.rsX)
 		if nz.axis() == perRow {
@@ -570,11 +571,6 @@ func recurrentForward[T kernel.Float](f *recurrent, a recurrentArgs, yst, hNt, c
 			for _, s := range steps {
 				nz.forward(act[s.off*GH:(s.off+s.rows)*GH], xhatX, rsX, s.t, s.off, s.rows, GH, 0)
 			}
-		}
-		bsum = bih
-		if f.cell != GRUCellKind {
-			bsum = make([]T, GH)
-			kernel.Add(bsum, bih, bhh)
 		}
 		affineForward(act, act, gIH, bsum, a.n, GH)
 	}
