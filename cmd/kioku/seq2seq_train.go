@@ -8,7 +8,6 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"slices"
 	"time"
 
 	"github.com/kioku-ml/kioku/autograd"
@@ -37,13 +36,6 @@ type s2sSplit struct {
 	heldSrc  [][]string
 	heldRefs [][][]string
 }
-
-// dataFlags and modelFlags are the flags -resume takes from the
-// checkpoint instead.
-var (
-	dataFlags  = []string{"task", "min-len", "max-len", "train-size", "data", "max-words", "min-count", "max-vocab", "held-out", "split-seed", "seed"}
-	modelFlags = []string{"cell", "embed", "hidden", "enc-hidden", "layers", "bidirectional", "bridge", "attention", "input-feeding", "attention-size", "dropout"}
-)
 
 func runSeq2seqTrain(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("seq2seq train", flag.ContinueOnError)
@@ -133,7 +125,9 @@ Flags:
 		return fmt.Errorf("-data excludes -task, -min-len, -max-len and -train-size")
 	}
 	if *resume != "" {
-		for _, f := range append(slices.Clone(dataFlags), modelFlags...) {
+		// The data and model flags, which the checkpoint overrides.
+		for _, f := range []string{"task", "min-len", "max-len", "train-size", "data", "max-words", "min-count", "max-vocab", "held-out", "split-seed", "seed",
+			"cell", "embed", "hidden", "enc-hidden", "layers", "bidirectional", "bridge", "attention", "input-feeding", "attention-size", "dropout"} {
 			if set[f] {
 				return fmt.Errorf("-resume takes the data and the model from the checkpoint; drop -%s", f)
 			}
