@@ -74,13 +74,18 @@ type s2sMeta struct {
 	// Task or Data says what the model was trained on.
 	Task *s2sTask `json:"task,omitempty"`
 	Data *s2sData `json:"data,omitempty"`
-	// HeldOut and SplitSeed define the held-out split (dataset.HeldOut).
+	// HeldOut and SplitSeed define the held-out split (dataset.Holdout).
 	HeldOut   float64 `json:"held_out"`
 	SplitSeed uint64  `json:"split_seed"`
 	// Seed seeds the generated data, the initialisation and the batches.
 	Seed uint64 `json:"seed"`
 	// Training summarises the run.
 	Training s2sTraining `json:"training"`
+}
+
+// holdout returns the held-out split of the model's data.
+func (m *s2sMeta) holdout() dataset.Holdout {
+	return dataset.Holdout{Frac: m.HeldOut, Seed: m.SplitSeed}
 }
 
 type s2sTask struct {

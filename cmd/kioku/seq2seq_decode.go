@@ -259,7 +259,7 @@ Flags:
 		if count == 0 {
 			count = 2000
 		}
-		pairs, err := dataset.Generate(tc, count, true, m.meta.HeldOut, m.meta.SplitSeed, tensor.NewRNG(*seed))
+		pairs, err := dataset.Generate(tc, count, m.meta.holdout(), true, tensor.NewRNG(*seed))
 		if err != nil {
 			return err
 		}
@@ -285,7 +285,7 @@ Flags:
 			return err
 		}
 		if !*whole {
-			_, pairs = dataset.Split(pairs, m.meta.HeldOut, m.meta.SplitSeed)
+			_, pairs = m.meta.holdout().Split(pairs)
 		}
 		srcs, refs = dataset.References(pairs)
 		if *n > 0 && *n < len(srcs) {

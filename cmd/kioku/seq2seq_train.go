@@ -221,10 +221,10 @@ func loadData(meta *s2sMeta, devSize int, stdout io.Writer) (sp s2sSplit, gen *t
 			return sp, nil, err
 		}
 		tc := dataset.TaskConfig{Task: tk, MinLen: t.MinLen, MaxLen: t.MaxLen}
-		if sp.train, err = dataset.Generate(tc, t.TrainSize, false, meta.HeldOut, meta.SplitSeed, gen.Split()); err != nil {
+		if sp.train, err = dataset.Generate(tc, t.TrainSize, meta.holdout(), false, gen.Split()); err != nil {
 			return sp, nil, err
 		}
-		dev, err := dataset.Generate(tc, devSize, true, meta.HeldOut, meta.SplitSeed, gen.Split())
+		dev, err := dataset.Generate(tc, devSize, meta.holdout(), true, gen.Split())
 		if err != nil {
 			return sp, nil, err
 		}
@@ -238,7 +238,7 @@ func loadData(meta *s2sMeta, devSize int, stdout io.Writer) (sp s2sSplit, gen *t
 		return sp, nil, err
 	}
 	var test []dataset.Pair
-	sp.train, test = dataset.Split(pairs, meta.HeldOut, meta.SplitSeed)
+	sp.train, test = meta.holdout().Split(pairs)
 	if len(sp.train) == 0 || len(test) == 0 {
 		return sp, nil, fmt.Errorf("%s: %d training and %d held-out pairs; need some of each", d.Path, len(sp.train), len(test))
 	}

@@ -29,30 +29,38 @@ type Pair struct {
 	Src, Tgt []string
 }
 
-// HeldOut reports whether the source key belongs to the held-out fraction
-// frac of the split numbered seed: a hash of seed and key, read as a
-// number in [0, 1), falls below frac.
-func HeldOut(key string, frac float64, seed uint64) bool {
-	h := fnv.New64a()
-	var b [8]byte
-	for i := range b {
-		b[i] = byte(seed >> (8 * i))
-	}
-	h.Write(b[:])
-	h.Write([]byte(key))
-	// The top 53 bits as a float in [0, 1).
-	return float64(h.Sum64()>>11)/(1<<53) < frac
+// Holdout chooses the held-out part of a data set by hashing each
+// source: a source is held out when a hash of Seed and its Key, read as a
+// number in [0, 1), falls below Frac.
+type Holdout struct {
+	// Frac is the held-out fraction, in (0, 1).
+	Frac float64
+	// Seed numbers the split: different seeds hold out different sources.
+	Seed uint64
 }
 
-// Key returns the split key of a token sequence: the tokens joined by a
-// space.
+// Contains reports whether the source src is held out.
+func (h Holdout) Contains(src []string) bool {
+	f := fnv.New64a()
+	var b [8]byte
+	for i := range b {
+		b[i] = byte(h.Seed >> (8 * i))
+	}
+	f.Write(b[:])
+	f.Write([]byte(Key(src)))
+	// The top 53 bits as a float in [0, 1).
+	return float64(f.Sum64()>>11)/(1<<53) < h.Frac
+}
+
+// Key returns the key of a token sequence that Holdout and References
+// compare: the tokens joined by a space.
 func Key(tokens []string) string { return strings.Join(tokens, " ") }
 
-// Split divides pairs into training and held-out sets by HeldOut on each
-// source's Key. Pairs keep their order.
-func Split(pairs []Pair, frac float64, seed uint64) (train, test []Pair) {
+// Split divides pairs into training and held-out sets by their sources.
+// Pairs keep their order.
+func (h Holdout) Split(pairs []Pair) (train, test []Pair) {
 	for _, p := range pairs {
-		if HeldOut(Key(p.Src), frac, seed) {
+		if h.Contains(p.Src) {
 			test = append(test, p)
 		} else {
 			train = append(train, p)

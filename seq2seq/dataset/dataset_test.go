@@ -77,7 +77,7 @@ func TestEngFra(t *testing.T) {
 	if len(pairs) < 100000 {
 		t.Errorf("only %d pairs of at most 10 words", len(pairs))
 	}
-	train, test := Split(pairs, 0.05, 1)
+	train, test := Holdout{0.05, 1}.Split(pairs)
 	srcs, _ := References(test)
 	seen := map[string]bool{}
 	for _, p := range train {
@@ -99,7 +99,7 @@ func TestSplitAndReferences(t *testing.T) {
 		s := []string{string(rune('a' + i%26)), string(rune('a' + i/26%26)), string(rune('a' + i/676))}
 		pairs = append(pairs, Pair{Src: s, Tgt: []string{"x"}}, Pair{Src: s, Tgt: []string{"y"}})
 	}
-	train, test := Split(pairs, 0.1, 3)
+	train, test := Holdout{0.1, 3}.Split(pairs)
 	if len(train)+len(test) != len(pairs) || len(test) < 300 || len(test) > 500 {
 		t.Fatalf("split %d/%d", len(train), len(test))
 	}
@@ -112,7 +112,7 @@ func TestSplitAndReferences(t *testing.T) {
 			t.Fatalf("references of %q: %q", srcs[i], r)
 		}
 	}
-	_, test2 := Split(pairs, 0.1, 4)
+	_, test2 := Holdout{0.1, 4}.Split(pairs)
 	if len(test2) == len(test) && slices.EqualFunc(test, test2, func(a, b Pair) bool { return Key(a.Src) == Key(b.Src) }) {
 		t.Error("different seeds give the same split")
 	}
@@ -136,11 +136,11 @@ func TestGenerate(t *testing.T) {
 		}},
 	}
 	for _, c := range cases {
-		train, err := Generate(c.cfg, 500, false, 0.05, 1, tensor.NewRNG(1))
+		train, err := Generate(c.cfg, 500, Holdout{0.05, 1}, false, tensor.NewRNG(1))
 		if err != nil {
 			t.Fatal(err)
 		}
-		test, err := Generate(c.cfg, 50, true, 0.05, 1, tensor.NewRNG(2))
+		test, err := Generate(c.cfg, 50, Holdout{0.05, 1}, true, tensor.NewRNG(2))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -160,13 +160,16 @@ func TestGenerate(t *testing.T) {
 	if got, _ := Add.Example("123+989"); got != "1112" {
 		t.Errorf("123+989 = %s", got)
 	}
+	if _, err := Generate(TaskConfig{Task: Sort, MinLen: 1, MaxLen: 2}, 1, Holdout{}, false, tensor.NewRNG(1)); err == nil {
+		t.Error("zero held-out fraction: no error")
+	}
 	for _, bad := range []TaskConfig{{Task: 7, MinLen: 1, MaxLen: 2}, {MinLen: 0, MaxLen: 2}, {MinLen: 3, MaxLen: 2}, {Task: Add, MinLen: 1, MaxLen: 30}} {
-		if _, err := Generate(bad, 1, false, 0.05, 1, tensor.NewRNG(1)); err == nil {
+		if _, err := Generate(bad, 1, Holdout{0.05, 1}, false, tensor.NewRNG(1)); err == nil {
 			t.Errorf("%+v: no error", bad)
 		}
 	}
 	// One-digit reversal has only 10 sources, none of which may be held out.
-	if _, err := Generate(TaskConfig{Task: Reverse, MinLen: 1, MaxLen: 1}, 5, true, 0.01, 1, tensor.NewRNG(1)); err == nil {
+	if _, err := Generate(TaskConfig{Task: Reverse, MinLen: 1, MaxLen: 1}, 5, Holdout{0.01, 1}, true, tensor.NewRNG(1)); err == nil {
 		t.Error("impossible held-out set: no error")
 	}
 	if _, err := ParseTask("multiply"); err == nil {

@@ -10,7 +10,7 @@ import (
 
 func ExampleGenerate() {
 	task := dataset.TaskConfig{Task: dataset.Add, MinLen: 1, MaxLen: 3}
-	train, err := dataset.Generate(task, 3, false, 0.05, 1, tensor.NewRNG(1))
+	train, err := dataset.Generate(task, 3, dataset.Holdout{Frac: 0.05, Seed: 1}, false, tensor.NewRNG(1))
 	if err != nil {
 		panic(err)
 	}

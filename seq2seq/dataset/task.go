@@ -105,17 +105,17 @@ func digits(n int, noLead bool, rng *tensor.RNG) string {
 }
 
 // Generate returns n random examples of the task as character tokens,
-// drawn with rng. With heldOut false it draws only sources outside the
-// held-out fraction frac of split seed (see HeldOut), with heldOut true
-// only sources inside it, so the two sets never share a source. It
-// returns an error for an invalid configuration, or if the space of
-// strings is too small to find n examples on the requested side.
-func Generate(cfg TaskConfig, n int, heldOut bool, frac float64, seed uint64, rng *tensor.RNG) ([]Pair, error) {
+// drawn with rng: with heldOut false only sources outside the held-out
+// part h, with heldOut true only sources inside it, so the two sets never
+// share a source. It returns an error for an invalid configuration or
+// held-out fraction, or if the space of strings is too small to find n
+// examples on the requested side.
+func Generate(cfg TaskConfig, n int, h Holdout, heldOut bool, rng *tensor.RNG) ([]Pair, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if !(frac > 0 && frac < 1) {
-		return nil, fmt.Errorf("dataset: held-out fraction %v outside (0, 1)", frac)
+	if !(h.Frac > 0 && h.Frac < 1) {
+		return nil, fmt.Errorf("dataset: held-out fraction %v outside (0, 1)", h.Frac)
 	}
 	pairs := make([]Pair, 0, n)
 	for tries := 0; len(pairs) < n; tries++ {
@@ -130,7 +130,7 @@ func Generate(cfg TaskConfig, n int, heldOut bool, frac float64, seed uint64, rn
 			src = digits(length(), false, rng)
 		}
 		s := Chars(src)
-		if HeldOut(Key(s), frac, seed) != heldOut {
+		if h.Contains(s) != heldOut {
 			continue
 		}
 		tgt, _ := cfg.Task.Example(src)
