@@ -216,6 +216,17 @@ func (s *state) keep(h, c, hRest, cRest *autograd.Variable) {
 	s.h, s.c = h, c
 }
 
+// advance is a stateful Forward: it takes the carried rows for x's batch
+// of b rows, applies step, re-attaches the untouched rows, and returns the
+// new h through output dropout.
+func (s *state) advance(name string, x *autograd.Variable, in int, withC bool, step func(h, c *autograd.Variable) (*autograd.Variable, *autograd.Variable)) *autograd.Variable {
+	b := checkInput(name, x, in)
+	h, c, hr, cr := s.split(name, b, withC)
+	h, c = step(h, c)
+	s.keep(h, c, hr, cr)
+	return s.regOutput(h)
+}
+
 func (s *state) checkState(name string, h, c *autograd.Variable, withC bool) {
 	if h == nil || (withC && c == nil) || (!withC && c != nil) {
 		panic(fmt.Sprintf("nn: %s SetState needs h%s", name, map[bool]string{true: " and c", false: " only"}[withC]))
@@ -304,11 +315,9 @@ func (l *LSTM) Step(h, c, x *autograd.Variable) (hNext, cNext *autograd.Variable
 // the new h (B, H). B may be smaller than the state's batch: the first B
 // rows advance and the others are kept (as Chainer's L.LSTM does).
 func (l *LSTM) Forward(x *autograd.Variable) *autograd.Variable {
-	b := checkInput("LSTM", x, l.cfg.InputSize)
-	h, c, hr, cr := l.split("LSTM", b, true)
-	h, c = l.Step(h, c, x)
-	l.keep(h, c, hr, cr)
-	return l.regOutput(h)
+	return l.advance("LSTM", x, l.cfg.InputSize, true, func(h, c *autograd.Variable) (*autograd.Variable, *autograd.Variable) {
+		return l.Step(h, c, x)
+	})
 }
 
 // State returns the carried state (nil before the first step).
@@ -411,11 +420,9 @@ func (l *PeepholeLSTM) Step(h, c, x *autograd.Variable) (hNext, cNext *autograd.
 
 // Forward advances the carried state by one step on x; see LSTM.Forward.
 func (l *PeepholeLSTM) Forward(x *autograd.Variable) *autograd.Variable {
-	b := checkInput("PeepholeLSTM", x, l.cfg.InputSize)
-	h, c, hr, cr := l.split("PeepholeLSTM", b, true)
-	h, c = l.Step(h, c, x)
-	l.keep(h, c, hr, cr)
-	return l.regOutput(h)
+	return l.advance("PeepholeLSTM", x, l.cfg.InputSize, true, func(h, c *autograd.Variable) (*autograd.Variable, *autograd.Variable) {
+		return l.Step(h, c, x)
+	})
 }
 
 // State returns the carried state (nil before the first step).
@@ -493,11 +500,9 @@ func (l *GRU) Step(h, x *autograd.Variable) *autograd.Variable {
 
 // Forward advances the carried state by one step on x; see LSTM.Forward.
 func (l *GRU) Forward(x *autograd.Variable) *autograd.Variable {
-	b := checkInput("GRU", x, l.cfg.InputSize)
-	h, _, hr, _ := l.split("GRU", b, false)
-	h = l.Step(h, x)
-	l.keep(h, nil, hr, nil)
-	return l.regOutput(h)
+	return l.advance("GRU", x, l.cfg.InputSize, false, func(h, _ *autograd.Variable) (*autograd.Variable, *autograd.Variable) {
+		return l.Step(h, x), nil
+	})
 }
 
 // State returns the carried state (nil before the first step).
@@ -565,11 +570,9 @@ func (l *RNN) Step(h, x *autograd.Variable) *autograd.Variable {
 
 // Forward advances the carried state by one step on x; see LSTM.Forward.
 func (l *RNN) Forward(x *autograd.Variable) *autograd.Variable {
-	b := checkInput("RNN", x, l.cfg.InputSize)
-	h, _, hr, _ := l.split("RNN", b, false)
-	h = l.Step(h, x)
-	l.keep(h, nil, hr, nil)
-	return l.regOutput(h)
+	return l.advance("RNN", x, l.cfg.InputSize, false, func(h, _ *autograd.Variable) (*autograd.Variable, *autograd.Variable) {
+		return l.Step(h, x), nil
+	})
 }
 
 // State returns the carried state (nil before the first step).
