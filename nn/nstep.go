@@ -257,7 +257,15 @@ func (s *stack) forward(h0, c0 *autograd.Variable, xs []*autograd.Variable) (hN,
 		}
 	}
 	x, p := PackSequences(xs)
-	L, D, B, H := s.cfg.layers(), s.cfg.dirs(), len(xs), s.cfg.HiddenSize
+	hN, cN, y := s.forwardPacked(h0, c0, x, p)
+	return hN, cN, UnpackSequences(y, p)
+}
+
+// forwardPacked runs the stack on a packed input x with packing p and
+// returns the final states in the caller's order and the packed output of
+// the last layer.
+func (s *stack) forwardPacked(h0, c0, x *autograd.Variable, p *seq.Packing) (hN, cN, y *autograd.Variable) {
+	L, D, B, H := s.cfg.layers(), s.cfg.dirs(), p.Batch(), s.cfg.HiddenSize
 	for name, st := range map[string]*autograd.Variable{"h0": h0, "c0": c0} {
 		if st != nil && !sliceEqual(st.Shape(), []int{L * D, B, H}) {
 			panic(fmt.Sprintf("nn: %v initial state %s has shape %v; want (%d, %d, %d)", s.cell, name, st.Shape(), L*D, B, H))
@@ -315,7 +323,21 @@ func (s *stack) forward(h0, c0 *autograd.Variable, xs []*autograd.Variable) (hN,
 	if cs != nil {
 		cN = s.finalStates(cs, p)
 	}
-	return hN, cN, UnpackSequences(x, p)
+	return hN, cN, x
+}
+
+// step runs the stack for one time step of a batch x (B, I), as
+// forwardPacked on B sequences of length one (whose packing is the
+// identity).
+func (s *stack) step(h, c, x *autograd.Variable) (hN, cN, y *autograd.Variable) {
+	if x.Data.NDim() != 2 || x.Data.Dim(1) != s.cfg.InputSize || x.Data.Dim(0) == 0 {
+		panic(fmt.Sprintf("nn: %v Step with x %v; want (B ≥ 1, %d)", s.cell, x.Shape(), s.cfg.InputSize))
+	}
+	ones := make([]int, x.Data.Dim(0))
+	for i := range ones {
+		ones[i] = 1
+	}
+	return s.forwardPacked(h, c, x, seq.MustPacking(ones))
 }
 
 // expandPerSequence repeats the per-sequence rows of m (B, F), indexed by
@@ -391,6 +413,14 @@ func (m *NStepLSTM) Forward(h0, c0 *autograd.Variable, xs []*autograd.Variable) 
 	return m.forward(h0, c0, xs)
 }
 
+// Step runs one time step for a batch x (B, I) from the states h and c
+// ((Layers·D, B, H), nil for zeros) and returns the new states and the
+// output (B, D·H): a whole sequence one step at a time, as generation
+// needs, without building a list of length-one sequences.
+func (m *NStepLSTM) Step(h, c, x *autograd.Variable) (hN, cN, y *autograd.Variable) {
+	return m.step(h, c, x)
+}
+
 // NStepGRU is a stack of GRU layers (fn.GRUCellKind, the PyTorch/cuDNN
 // form), optionally bidirectional, over variable-length sequences.
 type NStepGRU struct{ *stack }
@@ -409,6 +439,13 @@ func NewNStepGRU(cfg RecurrentConfig, rng *tensor.RNG) (*NStepGRU, error) {
 func (m *NStepGRU) Forward(h0 *autograd.Variable, xs []*autograd.Variable) (hN *autograd.Variable, ys []*autograd.Variable) {
 	hN, _, ys = m.forward(h0, nil, xs)
 	return hN, ys
+}
+
+// Step runs one time step for a batch x (B, I) from the state h; see
+// NStepLSTM.Step.
+func (m *NStepGRU) Step(h, x *autograd.Variable) (hN, y *autograd.Variable) {
+	hN, _, y = m.step(h, nil, x)
+	return hN, y
 }
 
 // NStepRNN is a stack of Elman RNN layers with tanh or ReLU, optionally
@@ -439,3 +476,10 @@ func (m *NStepRNN) Forward(h0 *autograd.Variable, xs []*autograd.Variable) (hN *
 // RNG returns the generator the stack draws its dropout masks from, so
 // that checkpoints can save and restore its state (see modelio).
 func (s *stack) RNG() *tensor.RNG { return s.rng }
+
+// Step runs one time step for a batch x (B, I) from the state h; see
+// NStepLSTM.Step.
+func (m *NStepRNN) Step(h, x *autograd.Variable) (hN, y *autograd.Variable) {
+	hN, _, y = m.step(h, nil, x)
+	return hN, y
+}

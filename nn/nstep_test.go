@@ -336,3 +336,37 @@ func setParams(s *stack, vs []*autograd.Variable) {
 		}
 	}
 }
+
+// TestNStepStepMatchesForward: stepping an NStep stack one time step at a
+// time through Step gives Forward's outputs and final states.
+func TestNStepStepMatchesForward(t *testing.T) {
+	m, err := NewNStepLSTM(RecurrentConfig{InputSize: 3, HiddenSize: 4, Layers: 2, DType: tensor.Float64}, tensor.NewRNG(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const B, T = 3, 5
+	rng := tensor.NewRNG(2)
+	xs := make([]*autograd.Variable, B)
+	for i := range xs {
+		x := tensor.New(tensor.Float64, T, 3)
+		x.RandNormal(rng, 0, 1)
+		xs[i] = autograd.NewVariable(x)
+	}
+	hN, cN, ys := m.Forward(nil, nil, xs)
+	var h, c, y *autograd.Variable
+	for step := 0; step < T; step++ {
+		x := tensor.New(tensor.Float64, B, 3)
+		for i := range xs {
+			x.Index(i).CopyFrom(xs[i].Data.Index(step))
+		}
+		h, c, y = m.Step(h, c, autograd.NewVariable(x))
+		for i := range xs {
+			if !tensor.AllClose(y.Data.Index(i), ys[i].Data.Index(step), 1e-12, 1e-12) {
+				t.Fatalf("step %d sequence %d: Step output differs from Forward", step, i)
+			}
+		}
+	}
+	if !tensor.AllClose(h.Data, hN.Data, 1e-12, 1e-12) || !tensor.AllClose(c.Data, cN.Data, 1e-12, 1e-12) {
+		t.Fatal("final states differ")
+	}
+}
