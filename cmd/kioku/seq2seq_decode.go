@@ -184,7 +184,7 @@ Flags:
 			return fmt.Errorf("-attention: the first output is empty")
 		}
 		err := writeFileAtomic(*png, func(w io.Writer) error {
-			return attnplot.WritePNG(w, h.Attention, srcs[0], rows, fmt.Sprintf("%v attention, %s", m.meta.Config.Attention, describe(opts)))
+			return attnplot.WritePNG(w, h.Attention, srcs[0], rows, fmt.Sprintf("%v attention", m.meta.Config.Attention))
 		})
 		if err != nil {
 			return fmt.Errorf("-attention: %v", err)

@@ -1,5 +1,5 @@
 // Package attnplot draws attention weights as a heat map: one row per
-// output token, one column per source token, brighter where the decoder
+// output token, one column per source token, darker where the decoder
 // attended more, as in the alignment figures of Bahdanau et al. (2015) and
 // Luong et al. (2015).
 //
@@ -9,11 +9,12 @@ package attnplot
 
 import (
 	"fmt"
+	"image/color"
 	"io"
 	"math"
 
 	"gonum.org/v1/plot"
-	"gonum.org/v1/plot/palette/moreland"
+	"gonum.org/v1/plot/palette"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/text"
 	"gonum.org/v1/plot/vg"
@@ -32,6 +33,28 @@ func (g grid) Dims() (c, r int)   { return g.cols, len(g.w) }
 func (g grid) Z(c, r int) float64 { return g.w[r][c] }
 func (g grid) X(c int) float64    { return float64(c) }
 func (g grid) Y(r int) float64    { return float64(len(g.w) - 1 - r) }
+
+// ramp is a palette of colours in order.
+type ramp []color.Color
+
+func (r ramp) Colors() []color.Color { return r }
+
+// blues returns n colours from white (weight 0) to dark blue (the largest
+// weight), interpolated linearly in sRGB, so that a weight stands out
+// against the white page.
+func blues(n int) palette.Palette {
+	lo, hi := [3]float64{255, 255, 255}, [3]float64{8, 48, 107}
+	r := make(ramp, n)
+	for i := range r {
+		t := float64(i) / float64(n-1)
+		var c [3]uint8
+		for k := range c {
+			c[k] = uint8(math.Round(lo[k] + t*(hi[k]-lo[k])))
+		}
+		r[i] = color.RGBA{R: c[0], G: c[1], B: c[2], A: 255}
+	}
+	return r
+}
 
 // Plot returns a heat map of weights, where weights[r][c] is the weight
 // output token out[r] gave source token src[c]. Rows may be longer than
@@ -61,8 +84,7 @@ func Plot(weights [][]float64, src, out []string, title string) (*plot.Plot, err
 	}
 	p := plot.New()
 	p.Title.Text = title
-	cmap := moreland.BlackBody()
-	hm := plotter.NewHeatMap(grid{w: w, cols: len(src)}, cmap.Palette(256))
+	hm := plotter.NewHeatMap(grid{w: w, cols: len(src)}, blues(256))
 	hm.Min, hm.Max = 0, max(hi, 1e-12)
 	p.Add(hm)
 
