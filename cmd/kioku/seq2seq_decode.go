@@ -212,7 +212,7 @@ Flags:
 		modelPath = fs.String("model", "seq2seq.ckpt", "model checkpoint `directory` written by seq2seq train")
 		data      = fs.String("data", "", "sentence-pair `file` whose held-out part to score (default: the training file)")
 		whole     = fs.Bool("all", false, "with -data, score every pair of the file, not only the held-out part")
-		n         = fs.Int("n", 0, "score at most this many sources (0: all held-out sentences; 2000 for a task)")
+		n         = fs.Int("n", 0, "score at most this many sources, evenly spread (0: all held-out sentences; 2000 for a task)")
 		minLen    = fs.Int("min-len", 0, "for a task, shortest string (0: as trained)")
 		maxLen    = fs.Int("max-len", 0, "for a task, longest string (0: as trained)")
 		seed      = fs.Uint64("seed", 2, "seed of the generated held-out strings")
@@ -289,7 +289,7 @@ Flags:
 		}
 		srcs, refs = dataset.References(pairs)
 		if *n > 0 && *n < len(srcs) {
-			srcs, refs = srcs[:*n], refs[:*n]
+			srcs, refs = spread(srcs, *n), spread(refs, *n)
 		}
 		part := "held-out"
 		if *whole {
@@ -312,4 +312,14 @@ Flags:
 		fmt.Fprintf(stdout, "  %s\n    → %s\n    ref %s\n", m.detokenize(srcs[i]), m.detokenize(hyps[i]), m.detokenize(refs[i][0]))
 	}
 	return nil
+}
+
+// spread returns n elements of xs evenly spaced from the first (data
+// files are often sorted by length).
+func spread[T any](xs []T, n int) []T {
+	out := make([]T, 0, n)
+	for i := range n {
+		out = append(out, xs[i*len(xs)/n])
+	}
+	return out
 }

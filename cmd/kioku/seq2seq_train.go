@@ -244,10 +244,7 @@ func loadData(meta *s2sMeta, devSize int, stdout io.Writer) (sp s2sSplit, gen *t
 	}
 	srcs, refs := dataset.References(test)
 	n := min(devSize, len(srcs))
-	for i := range n { // evenly spaced: data files are often sorted by length
-		k := i * len(srcs) / n
-		sp.heldSrc, sp.heldRefs = append(sp.heldSrc, srcs[k]), append(sp.heldRefs, refs[k])
-	}
+	sp.heldSrc, sp.heldRefs = spread(srcs, n), spread(refs, n)
 	fmt.Fprintf(stdout, "%s: %d pairs of at most %d words; %d training, %d held out (%d sources, %d scored each epoch)\n",
 		d.Path, len(pairs), d.MaxWords, len(sp.train), len(test), len(srcs), n)
 	return sp, gen, nil
