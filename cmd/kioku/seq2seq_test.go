@@ -25,7 +25,7 @@ func TestSeq2seqTask(t *testing.T) {
 	dir := t.TempDir()
 	model := filepath.Join(dir, "rev.ckpt")
 	out := tinyTrain(t, model)
-	for _, want := range []string{"task reverse, lengths 2…4: 1500 training examples", "general attention", "epoch 2  train loss", "saved " + model} {
+	for _, want := range []string{"task reverse, lengths 2…4: 1500 training examples", "additive attention", "epoch 2  train loss", "saved " + model} {
 		if !strings.Contains(out, want) {
 			t.Errorf("train output lacks %q:\n%s", want, out)
 		}
@@ -91,7 +91,7 @@ func TestSeq2seqPairs(t *testing.T) {
 	}
 	model := filepath.Join(dir, "pairs.ckpt")
 	code, out, errOut := runCLI("seq2seq", "train", "-data", data, "-held-out", "0.2", "-embed", "8", "-hidden", "16",
-		"-epochs", "1", "-attention", "additive", "-cell", "gru", "-layers", "2", "-o", model)
+		"-epochs", "1", "-attention", "general", "-cell", "gru", "-layers", "2", "-o", model)
 	if code != 0 {
 		t.Fatalf("train: exit %d, stderr %q\n%s", code, errOut, out)
 	}

@@ -77,7 +77,7 @@ Flags:
 		layers   = fs.Int("layers", 1, "layers of the encoder and of the decoder")
 		bidir    = fs.Bool("bidirectional", true, "bidirectional encoder")
 		bridge   = fs.String("bridge", "linear", "encoder-to-decoder `bridge`: linear, sum or zero")
-		attn     = fs.String("attention", "general", "attention `score`: none, dot, general or additive")
+		attn     = fs.String("attention", "additive", "attention `score`: none, dot, general or additive")
 		feed     = fs.Bool("input-feeding", true, "feed the previous attentional vector to the decoder (with attention)")
 		attnSize = fs.Int("attention-size", 0, "hidden size of additive attention (0: -hidden)")
 		dropout  = fs.Float64("dropout", 0, "dropout probability")
