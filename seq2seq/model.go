@@ -59,30 +59,29 @@ func NewModel(cfg Config, rng *tensor.RNG) (*Model, error) {
 		return nil, fmt.Errorf("seq2seq: NewModel needs an RNG for its initialisation")
 	}
 	m := &Model{cfg: cfg}
-	var err error
-	must := func(e error) {
+	var err error // the first error of a constructor below
+	keep := func(e error) {
 		if err == nil {
 			err = e
 		}
 	}
 	linear := func(in, out int, noBias bool) *nn.Linear {
 		l, e := nn.NewLinear(nn.LinearConfig{In: in, Out: out, NoBias: noBias, DType: cfg.DType}, rng)
-		must(e)
+		keep(e)
 		return l
 	}
 	H, D, L := cfg.Hidden, cfg.memorySize(), cfg.layers()
 
-	m.srcEmbed, err = nn.NewEmbedding(nn.EmbeddingConfig{Vocab: cfg.SrcVocab, Dim: cfg.Embed, DType: cfg.DType}, rng)
+	var e error
+	m.srcEmbed, e = nn.NewEmbedding(nn.EmbeddingConfig{Vocab: cfg.SrcVocab, Dim: cfg.Embed, DType: cfg.DType}, rng)
+	keep(e)
 	rc := nn.RecurrentConfig{InputSize: cfg.Embed, HiddenSize: cfg.encHidden(), Layers: L, Bidirectional: cfg.Bidirectional, Dropout: cfg.Dropout, DType: cfg.DType}
 	if cfg.Cell == LSTM {
-		var e error
 		m.encLSTM, e = nn.NewNStepLSTM(rc, rng)
-		must(e)
 	} else {
-		var e error
 		m.encGRU, e = nn.NewNStepGRU(rc, rng)
-		must(e)
 	}
+	keep(e)
 	if cfg.Bridge == BridgeLinear {
 		for range L {
 			m.bridgeH = append(m.bridgeH, linear(D, H, false))
@@ -92,9 +91,8 @@ func NewModel(cfg Config, rng *tensor.RNG) (*Model, error) {
 		}
 	}
 
-	var e error
 	m.tgtEmbed, e = nn.NewEmbedding(nn.EmbeddingConfig{Vocab: cfg.TgtVocab, Dim: cfg.Embed, DType: cfg.DType}, rng)
-	must(e)
+	keep(e)
 	for l := range L {
 		in := H
 		if l == 0 {
@@ -106,11 +104,11 @@ func NewModel(cfg Config, rng *tensor.RNG) (*Model, error) {
 		cc := nn.CellConfig{InputSize: in, HiddenSize: H, DType: cfg.DType}
 		if cfg.Cell == LSTM {
 			c, e := nn.NewLSTM(cc, rng)
-			must(e)
+			keep(e)
 			m.decLSTM = append(m.decLSTM, c)
 		} else {
 			c, e := nn.NewGRU(cc, nn.GRUPyTorch, rng)
-			must(e)
+			keep(e)
 			m.decGRU = append(m.decGRU, c)
 		}
 	}
