@@ -18,7 +18,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/kioku-ml/kioku/autograd"
-	"github.com/kioku-ml/kioku/modelio/internal/atomicfile"
+	"github.com/kioku-ml/kioku/internal/atomicfile"
 	"github.com/kioku-ml/kioku/modelio/safetensors"
 	"github.com/kioku-ml/kioku/nn"
 	"github.com/kioku-ml/kioku/optim"

@@ -9,9 +9,9 @@ import (
 	"io"
 	"math"
 	"os"
-	"path/filepath"
 	"strconv"
 
+	"github.com/kioku-ml/kioku/internal/atomicfile"
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
@@ -123,33 +123,10 @@ func PlotMetrics(metricsPath, pngPath string) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(pngPath, wt)
-}
-
-// writeFileAtomic writes to a temporary file beside path, syncs it and
-// renames it into place, so a crash never leaves a half-written file.
-func writeFileAtomic(path string, wt io.WriterTo) error {
-	f, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp*")
-	if err != nil {
+	return atomicfile.WriteFile(pngPath, 0o644, func(w io.Writer) error {
+		_, err := wt.WriteTo(w)
 		return err
-	}
-	_, err = wt.WriteTo(f)
-	if err == nil {
-		err = f.Chmod(0o644)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), path)
-	}
-	if err != nil {
-		os.Remove(f.Name())
-	}
-	return err
+	})
 }
 
 // countTicks labels an axis of counts as 250k, 1.5M, ….

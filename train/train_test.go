@@ -86,6 +86,9 @@ func TestTrainLearns(t *testing.T) {
 			t.Errorf("missing %s: %v", f, err)
 		}
 	}
+	if fi, err := os.Stat(filepath.Join(dir, "curves.png")); err == nil && fi.Mode().Perm() != 0o644 {
+		t.Errorf("curves.png mode %v, want -rw-r--r--", fi.Mode())
+	}
 	if sum.Epochs != 3 || sum.StoppedBy != "epochs" {
 		t.Fatalf("summary %+v", sum)
 	}

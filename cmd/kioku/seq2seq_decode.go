@@ -9,6 +9,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/kioku-ml/kioku/internal/atomicfile"
 	"github.com/kioku-ml/kioku/seq2seq"
 	"github.com/kioku-ml/kioku/seq2seq/attnplot"
 	"github.com/kioku-ml/kioku/seq2seq/bleu"
@@ -183,7 +184,7 @@ Flags:
 		if len(rows) == 0 {
 			return fmt.Errorf("-attention: the first output is empty")
 		}
-		err := writeFileAtomic(*png, func(w io.Writer) error {
+		err := atomicfile.WriteFile(*png, 0o644, func(w io.Writer) error {
 			return attnplot.WritePNG(w, h.Attention, srcs[0], rows, fmt.Sprintf("%v attention", m.meta.Config.Attention))
 		})
 		if err != nil {

@@ -64,6 +64,11 @@ func TestSeq2seqTask(t *testing.T) {
 	if _, err := png.Decode(f); err != nil {
 		t.Errorf("attention image: %v", err)
 	}
+	if fi, err := f.Stat(); err != nil {
+		t.Error(err)
+	} else if fi.Mode().Perm() != 0o644 {
+		t.Errorf("attention image mode %v, want -rw-r--r--", fi.Mode())
+	}
 
 	code, out, errOut := runCLI("seq2seq", "eval", "-model", model, "-n", "100", "-beam", "2", "-show", "1")
 	if code != 0 {

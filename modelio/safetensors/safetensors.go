@@ -54,7 +54,7 @@ import (
 	"strconv"
 	"unicode/utf8"
 
-	"github.com/kioku-ml/kioku/modelio/internal/atomicfile"
+	"github.com/kioku-ml/kioku/internal/atomicfile"
 	"github.com/kioku-ml/kioku/tensor"
 )
 
