@@ -8,9 +8,10 @@
 #
 # 1. kioku bench -torch: the five configurations of DESIGN.md, full
 #    training steps (embedding, LSTM, softmax cross-entropy, clipping, SGD)
-#    and inference, PyTorch's ../shared/bench/torch_lstm.py run first with
-#    2 threads, then kioku; one JSON line per config with both and the
-#    ratios.
+#    and inference. PyTorch's ../shared/bench/torch_lstm.py runs first, once
+#    for each of torch.set_num_threads 1, 2 × OPENBLAS_NUM_THREADS 1, 2;
+#    each ratio is against PyTorch's fastest setting for that config and
+#    kind. One JSON line per config with both and the ratios.
 # 2. go test -bench NStepLSTM: the LSTM stack alone (forward, and forward
 #    plus backward) at the same shapes.
 set -euo pipefail
@@ -19,7 +20,7 @@ secs=${1:-3}
 script=${TORCH_SCRIPT:-../shared/bench/torch_lstm.py}
 bin=$(mktemp -d)/kioku
 go build -o "$bin" ./cmd/kioku
-echo "== kioku bench -torch $script (threads: PyTorch 2, kioku GOMAXPROCS=$(nproc))"
+echo "== kioku bench -torch $script (PyTorch: best of threads 1,2 × OpenBLAS 1,2; kioku GOMAXPROCS=$(nproc))"
 "$bin" bench -time "${secs}s" -torch "$script"
 echo "== go test ./nn -bench NStepLSTM"
 go test ./nn -run '^$' -bench 'NStepLSTM' -benchtime "${secs}s"

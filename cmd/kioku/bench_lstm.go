@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"time"
@@ -54,6 +55,8 @@ type lstmResult struct {
 	PeakRSSMB    float64  `json:"peak_rss_mb"`
 	TorchTrain   float64  `json:"torch_train_tok_s,omitempty"`
 	TorchInfer   float64  `json:"torch_infer_tok_s,omitempty"`
+	TorchTrainAt string   `json:"torch_train_setting,omitempty"`
+	TorchInferAt string   `json:"torch_infer_setting,omitempty"`
 	TrainRatio   *float64 `json:"train_ratio,omitempty"`
 	InferRatio   *float64 `json:"infer_ratio,omitempty"`
 }
@@ -63,14 +66,20 @@ func runBenchLSTM(args []string, stdout, stderr io.Writer) error {
 	seconds := fs.Duration("time", 3*time.Second, "measuring `duration` per config and kind (train, infer), as torch_lstm.py")
 	torch := fs.String("torch", "", "also run this PyTorch `script` (../shared/bench/torch_lstm.py) with Debian's /usr/bin/python3 in the same sitting and print the ratios")
 	python := fs.String("python", "/usr/bin/python3", "Python interpreter for -torch")
-	threads := fs.Int("threads", 2, "threads for PyTorch (kioku uses GOMAXPROCS)")
+	torchThreads := fs.String("torch-threads", "1,2", "comma-separated `list` of PyTorch thread counts (torch.set_num_threads) to try; kioku uses GOMAXPROCS")
+	blasThreads := fs.String("openblas-threads", "1,2", "comma-separated `list` of OPENBLAS_NUM_THREADS values to try with each PyTorch thread count")
+	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of kioku's measurements to `file` (go tool pprof)")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: kioku bench lstm [flags] [config...]\n\n"+
 			"Times the five configurations of DESIGN.md (%s): train = forward +\n"+
 			"backward + clipping + SGD update with softmax cross-entropy over the\n"+
 			"vocabulary (mean of squares where there is none); infer = forward with no\n"+
 			"graph. Prints one JSON line per config with tokens/s, achieved GFLOP/s,\n"+
-			"bytes allocated per training step and the process's peak RSS.\n\nFlags:\n", configNames())
+			"bytes allocated per training step and the process's peak RSS.\n\n"+
+			"With -torch, PyTorch runs first with every combination of -torch-threads\n"+
+			"and -openblas-threads, and each ratio is against its fastest setting for\n"+
+			"that config and kind (on a 2-core machine one PyTorch thread over\n"+
+			"OpenBLAS is often much faster than two).\n\nFlags:\n", configNames())
 		fs.PrintDefaults()
 	}
 	if err := parseFlags(fs, args, stderr); err != nil {
@@ -80,14 +89,39 @@ func runBenchLSTM(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if *seconds <= 0 || *threads <= 0 {
-		return fmt.Errorf("-time %v and -threads %d must be positive", *seconds, *threads)
+	if *seconds <= 0 {
+		return fmt.Errorf("-time %v must be positive", *seconds)
+	}
+	tts, err := parseThreads(*torchThreads)
+	if err != nil {
+		return fmt.Errorf("-torch-threads: %v", err)
+	}
+	bts, err := parseThreads(*blasThreads)
+	if err != nil {
+		return fmt.Errorf("-openblas-threads: %v", err)
 	}
 	var ref map[string]lstmResult
 	if *torch != "" {
-		if ref, err = runTorch(*python, *torch, *threads, cfgs); err != nil {
+		for _, tt := range tts {
+			for _, bt := range bts {
+				r, err := runTorch(*python, *torch, tt, bt, cfgs)
+				if err != nil {
+					return err
+				}
+				ref = bestTorch(ref, r)
+			}
+		}
+	}
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
 			return err
 		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	enc := json.NewEncoder(stdout)
 	for _, c := range cfgs {
@@ -97,6 +131,7 @@ func runBenchLSTM(args []string, stdout, stderr io.Writer) error {
 		}
 		if t, ok := ref[c.name]; ok {
 			r.TorchTrain, r.TorchInfer = t.TrainTokS, t.InferTokS
+			r.TorchTrainAt, r.TorchInferAt = t.TorchTrainAt, t.TorchInferAt
 			if t.TrainTokS > 0 {
 				x := r.TrainTokS / t.TrainTokS
 				r.TrainRatio = &x
@@ -140,8 +175,9 @@ func pickConfigs(names []string) ([]lstmConfig, error) {
 	return out, nil
 }
 
-// runTorch runs the PyTorch script and collects its JSON lines by config.
-func runTorch(python, script string, threads int, cfgs []lstmConfig) (map[string]lstmResult, error) {
+// runTorch runs the PyTorch script with threads intra-op threads and
+// OPENBLAS_NUM_THREADS=blas, and collects its JSON lines by config.
+func runTorch(python, script string, threads, blas int, cfgs []lstmConfig) (map[string]lstmResult, error) {
 	if _, err := os.Stat(script); err != nil {
 		return nil, err
 	}
@@ -150,11 +186,13 @@ func runTorch(python, script string, threads int, cfgs []lstmConfig) (map[string
 		args = append(args, c.name)
 	}
 	cmd := exec.Command(python, args...)
+	cmd.Env = append(os.Environ(), "OPENBLAS_NUM_THREADS="+strconv.Itoa(blas))
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	if err := cmd.Run(); err != nil {
 		return nil, fmt.Errorf("%s %s: %v: %s", python, script, err, strings.TrimSpace(errb.String()))
 	}
+	setting := fmt.Sprintf("torch threads %d, OpenBLAS threads %d", threads, blas)
 	res := map[string]lstmResult{}
 	sc := bufio.NewScanner(&out)
 	for sc.Scan() {
@@ -166,12 +204,35 @@ func runTorch(python, script string, threads int, cfgs []lstmConfig) (map[string
 		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
 			return nil, fmt.Errorf("%s printed %q: %v", script, sc.Text(), err)
 		}
-		res[r.Config] = lstmResult{TrainTokS: r.Train, InferTokS: r.Infer}
+		res[r.Config] = lstmResult{TrainTokS: r.Train, InferTokS: r.Infer, TorchTrainAt: setting, TorchInferAt: setting}
 	}
 	if len(res) == 0 {
 		return nil, errors.New(script + " printed no results")
 	}
 	return res, nil
+}
+
+// bestTorch merges PyTorch results r into best, keeping for each config
+// the fastest train and the fastest infer figure with their settings.
+func bestTorch(best, r map[string]lstmResult) map[string]lstmResult {
+	if best == nil {
+		best = map[string]lstmResult{}
+	}
+	for name, x := range r {
+		b, ok := best[name]
+		if !ok {
+			best[name] = x
+			continue
+		}
+		if x.TrainTokS > b.TrainTokS {
+			b.TrainTokS, b.TorchTrainAt = x.TrainTokS, x.TorchTrainAt
+		}
+		if x.InferTokS > b.InferTokS {
+			b.InferTokS, b.TorchInferAt = x.InferTokS, x.TorchInferAt
+		}
+		best[name] = b
+	}
+	return best
 }
 
 // benchModel is a configuration's model and its train and infer steps.

@@ -3,6 +3,9 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"math"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -41,6 +44,9 @@ func TestCLIErrors(t *testing.T) {
 		{[]string{"nosuch"}, 2, `unknown command "nosuch"`},
 		{[]string{"bench", "lstm", "nope"}, 1, `unknown config "nope"`},
 		{[]string{"bench", "-time", "0"}, 1, "must be positive"},
+		{[]string{"bench", "-torch-threads", "x"}, 1, `-torch-threads: bad thread count "x"`},
+		{[]string{"bench", "-openblas-threads", "0"}, 1, `-openblas-threads: bad thread count "0"`},
+		{[]string{"bench", "-torch", "/nonexistent/torch_lstm.py", "infer-b1"}, 1, "no such file"},
 		{[]string{"bench", "fft"}, 2, `unknown benchmark "fft"`},
 		{[]string{"bench", "gemm", "-shapes", "2x3"}, 1, `bad shape "2x3"`},
 		{[]string{"bench", "gemm", "-shapes", "2x0x3"}, 1, `"0" is not a positive integer`},
@@ -88,5 +94,45 @@ func TestBenchLSTM(t *testing.T) {
 	}
 	if r.Config != "infer-b1" || !(r.TrainTokS > 0) || !(r.InferTokS > 0) || !(r.TrainGFLOPS > 0) || r.AllocPerStep <= 0 {
 		t.Fatalf("result %+v", r)
+	}
+}
+
+// TestBenchLSTMTorchSettings runs -torch with a stand-in for Python whose
+// speed depends on the thread settings, and checks that each ratio is
+// taken against the fastest setting for its config and kind.
+func TestBenchLSTMTorchSettings(t *testing.T) {
+	dir := t.TempDir()
+	fake := filepath.Join(dir, "python")
+	// $2 is the PyTorch thread count: train is fastest with 1 thread and
+	// OpenBLAS 2, infer with 2 threads and OpenBLAS 1.
+	script := `#!/bin/sh
+t=$2; b=$OPENBLAS_NUM_THREADS
+train=100; infer=100
+[ "$t" = 1 ] && [ "$b" = 2 ] && train=400
+[ "$t" = 2 ] && [ "$b" = 1 ] && infer=900
+echo "{\"config\": \"infer-b1\", \"threads\": $t, \"train_tok_s\": $train, \"infer_tok_s\": $infer}"
+`
+	if err := os.WriteFile(fake, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	torch := filepath.Join(dir, "torch_lstm.py")
+	if err := os.WriteFile(torch, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := runCLI("bench", "-time", "20ms", "-python", fake, "-torch", torch, "infer-b1")
+	if code != 0 {
+		t.Fatalf("exit %d, stderr %q", code, errOut)
+	}
+	var r lstmResult
+	if err := json.Unmarshal([]byte(strings.TrimSpace(out)), &r); err != nil {
+		t.Fatalf("%v: %q", err, out)
+	}
+	if r.TorchTrain != 400 || r.TorchTrainAt != "torch threads 1, OpenBLAS threads 2" ||
+		r.TorchInfer != 900 || r.TorchInferAt != "torch threads 2, OpenBLAS threads 1" {
+		t.Fatalf("PyTorch reference %+v", r)
+	}
+	if r.TrainRatio == nil || math.Abs(*r.TrainRatio-r.TrainTokS/400) > 1e-9 ||
+		r.InferRatio == nil || math.Abs(*r.InferRatio-r.InferTokS/900) > 1e-9 {
+		t.Fatalf("ratios %v %v for %+v", r.TrainRatio, r.InferRatio, r)
 	}
 }
