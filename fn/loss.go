@@ -56,9 +56,15 @@ func (f *softmaxCE) Forward(in []*tensor.Tensor) []*tensor.Tensor {
 	f.prob = newLike(x, x.Shape()...)
 	var loss float64
 	if x.DType() == tensor.Float64 {
-		loss, f.count = crossEntropyForward(data[float64](f.prob), data[float64](x), f.t, f.ignore, n)
+		loss = crossEntropyForward(data[float64](f.prob), data[float64](x), f.t, f.ignore, n)
 	} else {
-		loss, f.count = crossEntropyForward(data[float32](f.prob), data[float32](x), f.t, f.ignore, n)
+		loss = crossEntropyForward(data[float32](f.prob), data[float32](x), f.t, f.ignore, n)
+	}
+	f.count = 0
+	for _, l := range f.t {
+		if l != f.ignore {
+			f.count++
+		}
 	}
 	if f.reduce == ReduceMean && f.count > 0 {
 		loss /= float64(f.count)
@@ -66,27 +72,34 @@ func (f *softmaxCE) Forward(in []*tensor.Tensor) []*tensor.Tensor {
 	return one(tensor.Scalar(x.DType(), loss))
 }
 
+// softmaxGrain is the number of elements below which the softmax kernels
+// stay on one thread.
+const softmaxGrain = 1 << 15
+
 // crossEntropyForward writes softmax(x) into prob row by row and returns
-// the summed negative log-likelihood (in float64) and the number of rows
-// counted.
-func crossEntropyForward[T kernel.Float](prob, x []T, t []int, ignore, n int) (float64, int) {
-	var loss float64
-	count := 0
-	for r, l := range t {
-		xr, pr := x[r*n:(r+1)*n], prob[r*n:(r+1)*n]
-		m := kernel.Max(xr)
-		copy(pr, xr)
-		kernel.Shift(-m, pr)
-		kernel.Exp(pr, pr)
-		s := kernel.Sum(pr)
-		kernel.Scale(1/s, pr)
-		if l == ignore {
-			continue
+// the summed negative log-likelihood of the labels that are not ignored
+// (in float64). Rows are split across the worker pool when there are many.
+func crossEntropyForward[T kernel.Float](prob, x []T, t []int, ignore, n int) float64 {
+	nll := make([]float64, len(t))
+	kernel.ParallelFor(len(t), max(1, softmaxGrain/max(n, 1)), func(lo, hi int) {
+		for r := lo; r < hi; r++ {
+			xr, pr := x[r*n:(r+1)*n], prob[r*n:(r+1)*n]
+			m := kernel.Max(xr)
+			copy(pr, xr)
+			kernel.Shift(-m, pr)
+			kernel.Exp(pr, pr)
+			s := kernel.Sum(pr)
+			kernel.Scale(1/s, pr)
+			if l := t[r]; l != ignore {
+				nll[r] = math.Log(float64(s)) - float64(xr[l]-m)
+			}
 		}
-		count++
-		loss -= float64(xr[l]-m) - math.Log(float64(s))
+	})
+	var loss float64
+	for _, v := range nll {
+		loss += v
 	}
-	return loss, count
+	return loss
 }
 
 func (f *softmaxCE) Backward(in, _, gy []*tensor.Tensor, _ []bool) []*tensor.Tensor {
@@ -96,7 +109,19 @@ func (f *softmaxCE) Backward(in, _, gy []*tensor.Tensor, _ []bool) []*tensor.Ten
 	if f.reduce == ReduceMean && f.count > 0 {
 		scale /= float64(f.count)
 	}
-	gx := f.prob.Clone()
+	// The probabilities are needed only here: turn them into the gradient
+	// in place. A second backward pass through the same graph recomputes
+	// them.
+	gx := f.prob
+	f.prob = nil
+	if gx == nil {
+		gx = newLike(x, x.Shape()...)
+		if x.DType() == tensor.Float64 {
+			crossEntropyForward(data[float64](gx), data[float64](x), f.t, f.ignore, n)
+		} else {
+			crossEntropyForward(data[float32](gx), data[float32](x), f.t, f.ignore, n)
+		}
+	}
 	if x.DType() == tensor.Float64 {
 		crossEntropyBackward(data[float64](gx), f.t, f.ignore, n, scale)
 	} else {
@@ -108,15 +133,17 @@ func (f *softmaxCE) Backward(in, _, gy []*tensor.Tensor, _ []bool) []*tensor.Ten
 // crossEntropyBackward turns softmax probabilities into the gradient
 // (p − onehot(t))·scale in place, zeroing ignored rows.
 func crossEntropyBackward[T kernel.Float](g []T, t []int, ignore, n int, scale T) {
-	for r, l := range t {
-		gr := g[r*n : (r+1)*n]
-		if l == ignore {
-			clear(gr)
-			continue
+	kernel.ParallelFor(len(t), max(1, softmaxGrain/max(n, 1)), func(lo, hi int) {
+		for r := lo; r < hi; r++ {
+			gr := g[r*n : (r+1)*n]
+			if l := t[r]; l == ignore {
+				clear(gr)
+			} else {
+				gr[l] -= 1
+				kernel.Scale(scale, gr)
+			}
 		}
-		gr[l] -= 1
-		kernel.Scale(scale, gr)
-	}
+	})
 }
 
 // MeanSquaredError returns the mean over all elements of (x − y)². x and y

@@ -13,24 +13,40 @@ func (t *Tensor) mustMatch(op string, u *Tensor) {
 	}
 }
 
+// parallelGrain is the number of elements per task of the elementwise
+// operations below: smaller tensors stay on the calling goroutine, larger
+// ones (gradients and weights of big layers, which optimizers sweep every
+// step) are split across the kernel worker pool.
+const parallelGrain = 1 << 16
+
 // Axpy computes t += alpha·x in place. t and x must have the same element
 // type and number of elements.
 func (t *Tensor) Axpy(alpha float64, x *Tensor) {
 	t.mustMatch("Axpy", x)
 	if t.dtype == Float64 {
-		kernel.Axpy(alpha, x.f64, t.f64)
+		kernel.ParallelFor(len(t.f64), parallelGrain, func(lo, hi int) {
+			kernel.Axpy(alpha, x.f64[lo:hi], t.f64[lo:hi])
+		})
 		return
 	}
-	kernel.Axpy(float32(alpha), x.f32, t.f32)
+	a := float32(alpha)
+	kernel.ParallelFor(len(t.f32), parallelGrain, func(lo, hi int) {
+		kernel.Axpy(a, x.f32[lo:hi], t.f32[lo:hi])
+	})
 }
 
 // Scale computes t *= alpha in place.
 func (t *Tensor) Scale(alpha float64) {
 	if t.dtype == Float64 {
-		kernel.Scale(alpha, t.f64)
+		kernel.ParallelFor(len(t.f64), parallelGrain, func(lo, hi int) {
+			kernel.Scale(alpha, t.f64[lo:hi])
+		})
 		return
 	}
-	kernel.Scale(float32(alpha), t.f32)
+	a := float32(alpha)
+	kernel.ParallelFor(len(t.f32), parallelGrain, func(lo, hi int) {
+		kernel.Scale(a, t.f32[lo:hi])
+	})
 }
 
 // Sum returns the sum of the elements, accumulated in the tensor's
@@ -52,16 +68,38 @@ func (t *Tensor) Dot(u *Tensor) float64 {
 }
 
 // SumSquares returns the sum of the squares of the elements, accumulated in
-// float64 whatever the element type, as gradient-norm clipping needs.
+// float64 whatever the element type, as gradient-norm clipping needs. The
+// elements are summed in fixed blocks of parallelGrain, in parallel on
+// large tensors, and the block sums are added in order, so the result does
+// not depend on the number of threads.
 func (t *Tensor) SumSquares() float64 {
+	n := t.Size()
+	if n <= parallelGrain {
+		return t.sumSquares(0, n)
+	}
+	blocks := make([]float64, (n+parallelGrain-1)/parallelGrain)
+	kernel.ParallelFor(len(blocks), 1, func(lo, hi int) {
+		for b := lo; b < hi; b++ {
+			blocks[b] = t.sumSquares(b*parallelGrain, min((b+1)*parallelGrain, n))
+		}
+	})
+	var s float64
+	for _, v := range blocks {
+		s += v
+	}
+	return s
+}
+
+// sumSquares returns the sum of the squares of elements [lo, hi).
+func (t *Tensor) sumSquares(lo, hi int) float64 {
 	var s float64
 	if t.dtype == Float64 {
-		for _, v := range t.f64 {
+		for _, v := range t.f64[lo:hi] {
 			s += v * v
 		}
 		return s
 	}
-	for _, v := range t.f32 {
+	for _, v := range t.f32[lo:hi] {
 		s += float64(v) * float64(v)
 	}
 	return s

@@ -253,3 +253,33 @@ func TestDropoutAndBernoulliMasks(t *testing.T) {
 		t.Fatal("same seed, different masks")
 	}
 }
+
+// TestLargeElementwise checks Axpy, Scale and SumSquares on tensors large
+// enough to be split across the worker pool (odd sizes, so the last block
+// is partial) against element-by-element float64 arithmetic.
+func TestLargeElementwise(t *testing.T) {
+	for _, dt := range []DType{Float32, Float64} {
+		for _, n := range []int{parallelGrain - 1, 3*parallelGrain + 17} {
+			x, y := New(dt, n), New(dt, n)
+			x.RandNormal(NewRNG(1), 0, 1)
+			y.RandNormal(NewRNG(2), 0, 1)
+			want := 0.0
+			for i := 0; i < n; i++ {
+				v := x.AtFlat(i)
+				want += v * v
+			}
+			if got := x.SumSquares(); math.Abs(got-want) > 1e-12*want {
+				t.Errorf("%v n=%d: SumSquares %v, want %v", dt, n, got, want)
+			}
+			z := y.Clone()
+			z.Axpy(-0.5, x)
+			z.Scale(3)
+			for i := 0; i < n; i++ {
+				w := 3 * (y.AtFlat(i) - 0.5*x.AtFlat(i))
+				if math.Abs(z.AtFlat(i)-w) > 1e-5*(1+math.Abs(w)) {
+					t.Fatalf("%v n=%d: element %d = %v, want %v", dt, n, i, z.AtFlat(i), w)
+				}
+			}
+		}
+	}
+}
