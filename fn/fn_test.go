@@ -100,6 +100,10 @@ func TestGradients(t *testing.T) {
 		{"SoftmaxCrossEntropyMean", single(func(x []*V) *V { return fn.SoftmaxCrossEntropy(x[0], labels, -1, fn.ReduceMean) }), []*tensor.Tensor{randn(1, 4, 5)}, nil},
 		{"SoftmaxCrossEntropySum", single(func(x []*V) *V { return fn.SoftmaxCrossEntropy(x[0], labels, -1, fn.ReduceSum) }), []*tensor.Tensor{randn(1, 4, 5)}, nil},
 		{"SoftmaxCrossEntropyIgnorePad", single(func(x []*V) *V { return fn.SoftmaxCrossEntropy(x[0], []int{0, 4, 0, 1}, 0, fn.ReduceMean) }), []*tensor.Tensor{randn(1, 2, 2, 5)}, nil},
+		{"LinearSoftmaxCrossEntropy", single(func(x []*V) *V { return fn.LinearSoftmaxCrossEntropy(x[0], x[1], x[2], labels, -1, fn.ReduceMean) }), []*tensor.Tensor{randn(1, 2, 2, 3), randn(2, 5, 3), randn(3, 5)}, nil},
+		{"LinearSoftmaxCrossEntropyNoBiasSum", single(func(x []*V) *V {
+			return fn.LinearSoftmaxCrossEntropy(x[0], x[1], nil, []int{0, 4, 0, 1}, 0, fn.ReduceSum)
+		}), []*tensor.Tensor{randn(1, 4, 3), randn(2, 5, 3)}, nil},
 		{"SigmoidCrossEntropyMean", single(func(x []*V) *V { return fn.SigmoidCrossEntropy(x[0], probs, fn.ReduceMean) }), []*tensor.Tensor{randn(1, 3, 4)}, nil},
 		{"SigmoidCrossEntropySum", single(func(x []*V) *V { return fn.SigmoidCrossEntropy(x[0], probs, fn.ReduceSum) }), []*tensor.Tensor{randn(1, 3, 4)}, nil},
 		{"MeanSquaredError", single(func(x []*V) *V { return fn.MeanSquaredError(x[0], x[1]) }), []*tensor.Tensor{randn(1, 3, 4), randn(2, 3, 4)}, nil},
@@ -284,6 +288,15 @@ func TestMisusePanics(t *testing.T) {
 		{"linear", func() { fn.Linear(a, autograd.NewVariable(tensor.New(tensor.Float32, 4, 2)), nil) }, "[4 2]"},
 		{"label", func() { fn.SoftmaxCrossEntropy(a, []int{0, 3}, -1, fn.ReduceMean) }, "label 3"},
 		{"labels", func() { fn.SoftmaxCrossEntropy(a, []int{0}, -1, fn.ReduceMean) }, "1 labels"},
+		{"linear-ce shapes", func() {
+			fn.LinearSoftmaxCrossEntropy(a, autograd.NewVariable(tensor.New(tensor.Float32, 4, 2)), nil, []int{0, 0}, -1, fn.ReduceMean)
+		}, "W [4 2]"},
+		{"linear-ce label", func() {
+			fn.LinearSoftmaxCrossEntropy(a, autograd.NewVariable(tensor.New(tensor.Float32, 4, 3)), nil, []int{0, 4}, -1, fn.ReduceMean)
+		}, "label 4"},
+		{"linear-ce labels", func() {
+			fn.LinearSoftmaxCrossEntropy(a, autograd.NewVariable(tensor.New(tensor.Float32, 4, 3)), nil, []int{0}, -1, fn.ReduceMean)
+		}, "1 labels"},
 		{"embed", func() { fn.EmbedID([]int{5}, a, -1) }, "id 5"},
 		{"where", func() { fn.Where([]bool{true}, a, a) }, "[2 3]"},
 		{"dropout", func() { fn.Dropout(a, 1, tensor.NewRNG(1), autograd.Train) }, "ratio 1"},
@@ -368,6 +381,60 @@ func TestSoftmaxCrossEntropyLarge(t *testing.T) {
 			for i := range g {
 				if d := math.Abs(g[i] - float64(pass)*wantGrad[i]); d > tc.gradTol {
 					t.Fatalf("%v pass %d: gradient[%d] = %v, want %v", tc.dt, pass, i, g[i], float64(pass)*wantGrad[i])
+				}
+			}
+		}
+	}
+}
+
+// TestLinearSoftmaxCrossEntropyMatchesComposition compares the fused output
+// layer and loss with Linear followed by SoftmaxCrossEntropy — loss and
+// every gradient, over two backward passes — in both precisions, at a
+// size that uses the parallel row and column paths.
+func TestLinearSoftmaxCrossEntropyMatchesComposition(t *testing.T) {
+	const rows, in, classes = 150, 24, 1100
+	labels := make([]int, rows)
+	rng := tensor.NewRNG(8)
+	for r := range labels {
+		labels[r] = rng.IntN(classes)
+		if r%9 == 4 {
+			labels[r] = -1
+		}
+	}
+	x0, w0, b0 := randn(9, rows, in), randn(10, classes, in), randn(11, classes)
+	for _, dt := range []tensor.DType{tensor.Float64, tensor.Float32} {
+		tol := 1e-12
+		if dt == tensor.Float32 {
+			tol = 2e-5
+		}
+		for _, bias := range []bool{true, false} {
+			run := func(fused bool) []*tensor.Tensor {
+				x, w := autograd.NewParameter(x0.AsType(dt)), autograd.NewParameter(w0.AsType(dt))
+				var b *V
+				if bias {
+					b = autograd.NewParameter(b0.AsType(dt))
+				}
+				var loss *V
+				if fused {
+					loss = fn.LinearSoftmaxCrossEntropy(x, w, b, labels, -1, fn.ReduceMean)
+				} else {
+					loss = fn.SoftmaxCrossEntropy(fn.Linear(x, w, b), labels, -1, fn.ReduceMean)
+				}
+				loss.Backward()
+				loss.Backward() // recomputes the consumed probabilities
+				out := []*tensor.Tensor{loss.Data.AsType(tensor.Float64), x.Grad.AsType(tensor.Float64), w.Grad.AsType(tensor.Float64)}
+				if bias {
+					out = append(out, b.Grad.AsType(tensor.Float64))
+				}
+				return out
+			}
+			got, want := run(true), run(false)
+			for i := range want {
+				g, w := got[i].Float64s(), want[i].Float64s()
+				for j := range w {
+					if math.Abs(g[j]-w[j]) > tol*(1+math.Abs(w[j])) {
+						t.Fatalf("%v bias %v: output %d element %d = %v, composition %v", dt, bias, i, j, g[j], w[j])
+					}
 				}
 			}
 		}

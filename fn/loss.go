@@ -83,16 +83,7 @@ func crossEntropyForward[T kernel.Float](prob, x []T, t []int, ignore, n int) fl
 	nll := make([]float64, len(t))
 	kernel.ParallelFor(len(t), max(1, softmaxGrain/max(n, 1)), func(lo, hi int) {
 		for r := lo; r < hi; r++ {
-			xr, pr := x[r*n:(r+1)*n], prob[r*n:(r+1)*n]
-			m := kernel.Max(xr)
-			copy(pr, xr)
-			kernel.Shift(-m, pr)
-			kernel.Exp(pr, pr)
-			s := kernel.Sum(pr)
-			kernel.Scale(1/s, pr)
-			if l := t[r]; l != ignore {
-				nll[r] = math.Log(float64(s)) - float64(xr[l]-m)
-			}
+			nll[r] = softmaxRow(prob[r*n:(r+1)*n], x[r*n:(r+1)*n], t[r], ignore)
 		}
 	})
 	var loss float64
@@ -100,6 +91,28 @@ func crossEntropyForward[T kernel.Float](prob, x []T, t []int, ignore, n int) fl
 		loss += v
 	}
 	return loss
+}
+
+// softmaxRow writes softmax(x) into p (which may be x itself) and returns
+// −log p[label] computed stably as log Σ exp(x − max) − (x[label] − max),
+// or 0 when label is ignore.
+func softmaxRow[T kernel.Float](p, x []T, label, ignore int) float64 {
+	m := kernel.Max(x)
+	var xl T
+	if label != ignore {
+		xl = x[label]
+	}
+	if &p[0] != &x[0] {
+		copy(p, x)
+	}
+	kernel.Shift(-m, p)
+	kernel.Exp(p, p)
+	s := kernel.Sum(p)
+	kernel.Scale(1/s, p)
+	if label == ignore {
+		return 0
+	}
+	return math.Log(float64(s)) - float64(xl-m)
 }
 
 func (f *softmaxCE) Backward(in, _, gy []*tensor.Tensor, _ []bool) []*tensor.Tensor {

@@ -137,8 +137,14 @@ func sumRows(g *tensor.Tensor, rows, n int) *tensor.Tensor {
 	return out
 }
 
+// sumRowsInto adds the rows of the rows×n matrix g into out, splitting
+// the columns across the worker pool when g is large (each column is
+// still summed in row order, whatever the number of threads).
 func sumRowsInto[T kernel.Float](out, g []T, rows, n int) {
-	for r := 0; r < rows; r++ {
-		kernel.Axpy(1, g[r*n:(r+1)*n], out)
-	}
+	grain := max(16, (1<<16)/max(rows, 1))
+	kernel.ParallelFor(n, grain, func(lo, hi int) {
+		for r := 0; r < rows; r++ {
+			kernel.Axpy(1, g[r*n+lo:r*n+hi], out[lo:hi])
+		}
+	})
 }

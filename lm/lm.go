@@ -178,6 +178,14 @@ func (s State) Detach() State {
 // of equal length T). It returns the logits (B·T, V), row-major by row b
 // then step t, and the state after the chunk.
 func (m *Model) Forward(inputs [][]int, st State) (*autograd.Variable, State) {
+	y, next := m.hidden(inputs, st)
+	return m.out.Forward(y), next
+}
+
+// hidden runs the embedding and the recurrent layers (with their dropout)
+// over a chunk and returns the last layer's outputs (B·T, H) and the next
+// state.
+func (m *Model) hidden(inputs [][]int, st State) (*autograd.Variable, State) {
 	if len(inputs) == 0 || len(inputs[0]) == 0 {
 		panic("lm: Forward on an empty chunk")
 	}
@@ -212,18 +220,20 @@ func (m *Model) Forward(inputs [][]int, st State) (*autograd.Variable, State) {
 	if m.cfg.Dropout > 0 {
 		y = fn.Dropout(y, m.cfg.Dropout, m.drop, m.mode)
 	}
-	return m.out.Forward(y), next
+	return y, next
 }
 
 // Loss runs a chunk and returns the mean cross-entropy (nats per token)
 // against targets (same layout as inputs) and the next state.
 func (m *Model) Loss(inputs, targets [][]int, st State) (*autograd.Variable, State) {
-	logits, next := m.Forward(inputs, st)
+	y, next := m.hidden(inputs, st)
 	var flat []int
 	for _, row := range targets {
 		flat = append(flat, row...)
 	}
-	return fn.SoftmaxCrossEntropy(logits, flat, -1, fn.ReduceMean), next
+	// The output layer and the loss as one function: the logits are never
+	// stored apart from the probabilities.
+	return fn.LinearSoftmaxCrossEntropy(y, m.out.Weight, m.out.Bias, flat, -1, fn.ReduceMean), next
 }
 
 // ErrEmpty is returned when there is nothing to evaluate.

@@ -1,0 +1,157 @@
+package fn
+
+import (
+	"fmt"
+
+	"github.com/kioku-ml/kioku/autograd"
+	"github.com/kioku-ml/kioku/internal/kernel"
+	"github.com/kioku-ml/kioku/tensor"
+)
+
+// LinearSoftmaxCrossEntropy returns SoftmaxCrossEntropy(Linear(x, W, b),
+// t, ignoreLabel, reduce) — the output layer and loss of a language model
+// or classifier — computed as one function. x has shape (…, in), W (C, in),
+// b (C) or nil, and there is one label per row of x.
+//
+// The result and its gradients equal the composition's (up to rounding),
+// but the logits are never stored apart from the probabilities: the bias
+// is added, and the softmax taken, in place in one buffer of rows×C
+// written once by the matrix product, and the backward pass turns that
+// buffer into (softmax − onehot(t))·g/N in place before the two products
+// gx = G·W and gW = Gᵀ·x. Against the composition this saves one rows×C
+// buffer and two passes over it, which for a 10,000-word vocabulary is
+// most of the memory traffic of a training step outside the matrix
+// products.
+func LinearSoftmaxCrossEntropy(x, W, b *Variable, t []int, ignoreLabel int, reduce Reduction) *Variable {
+	f := &linearCE{softmaxCE: softmaxCE{t: t, ignore: ignoreLabel, reduce: reduce}}
+	if b == nil {
+		return autograd.Apply1(f, x, W)
+	}
+	return autograd.Apply1(f, x, W, b)
+}
+
+type linearCE struct {
+	softmaxCE // labels, reduction, the probabilities and the count
+}
+
+func (f *linearCE) dims(in []*tensor.Tensor) (rows, nIn, nOut int) {
+	x, w := in[0], in[1]
+	sameType("LinearSoftmaxCrossEntropy", in...)
+	if x.NDim() < 1 || w.NDim() != 2 || x.Dim(-1) != w.Dim(1) || (len(in) == 3 && (in[2].NDim() != 1 || in[2].Dim(0) != w.Dim(0))) {
+		bs := "nil"
+		if len(in) == 3 {
+			bs = fmt.Sprint(in[2].Shape())
+		}
+		panic(fmt.Sprintf("fn: LinearSoftmaxCrossEntropy with x %v, W %v, b %s; want x (…, in), W (C, in), b (C)", x.Shape(), w.Shape(), bs))
+	}
+	nIn, nOut = w.Dim(1), w.Dim(0)
+	rows = x.Size() / max(nIn, 1)
+	if rows != len(f.t) {
+		panic(fmt.Sprintf("fn: LinearSoftmaxCrossEntropy of x %v (%d rows) with %d labels", x.Shape(), rows, len(f.t)))
+	}
+	for i, l := range f.t {
+		if l != f.ignore && (l < 0 || l >= nOut) {
+			panic(fmt.Sprintf("fn: LinearSoftmaxCrossEntropy label %d at row %d is outside [0, %d) for W %v", l, i, nOut, w.Shape()))
+		}
+	}
+	return rows, nIn, nOut
+}
+
+// probabilities computes softmax(x·Wᵀ + b) into a new rows×C tensor and
+// returns it with the summed negative log-likelihood.
+func (f *linearCE) probabilities(in []*tensor.Tensor, rows, nIn, nOut int) (*tensor.Tensor, float64) {
+	x, w := in[0], in[1]
+	p := newLike(x, rows, nOut)
+	gemm(false, true, rows, nOut, nIn, 1, x, nIn, w, nIn, 0, p, nOut)
+	var bias *tensor.Tensor
+	if len(in) == 3 {
+		bias = in[2]
+	}
+	var loss float64
+	if x.DType() == tensor.Float64 {
+		loss = softmaxRowsInPlace(data[float64](p), optData[float64](bias), f.t, f.ignore, nOut)
+	} else {
+		loss = softmaxRowsInPlace(data[float32](p), optData[float32](bias), f.t, f.ignore, nOut)
+	}
+	return p, loss
+}
+
+// optData is data for a tensor that may be nil.
+func optData[T kernel.Float](t *tensor.Tensor) []T {
+	if t == nil {
+		return nil
+	}
+	return data[T](t)
+}
+
+func (f *linearCE) Forward(in []*tensor.Tensor) []*tensor.Tensor {
+	rows, nIn, nOut := f.dims(in)
+	var loss float64
+	f.prob, loss = f.probabilities(in, rows, nIn, nOut)
+	f.count = 0
+	for _, l := range f.t {
+		if l != f.ignore {
+			f.count++
+		}
+	}
+	if f.reduce == ReduceMean && f.count > 0 {
+		loss /= float64(f.count)
+	}
+	return one(tensor.Scalar(in[0].DType(), loss))
+}
+
+// softmaxRowsInPlace adds bias (if any) to each row of the rows×n matrix p
+// and replaces the row by its softmax, returning the summed negative
+// log-likelihood of the labels that are not ignored. Rows are split
+// across the worker pool when there are many.
+func softmaxRowsInPlace[T kernel.Float](p, bias []T, t []int, ignore, n int) float64 {
+	nll := make([]float64, len(t))
+	kernel.ParallelFor(len(t), max(1, softmaxGrain/max(n, 1)), func(lo, hi int) {
+		for r := lo; r < hi; r++ {
+			pr := p[r*n : (r+1)*n]
+			if bias != nil {
+				kernel.Add(pr, pr, bias)
+			}
+			nll[r] = softmaxRow(pr, pr, t[r], ignore)
+		}
+	})
+	var loss float64
+	for _, v := range nll {
+		loss += v
+	}
+	return loss
+}
+
+func (f *linearCE) Backward(in, _, gy []*tensor.Tensor, need []bool) []*tensor.Tensor {
+	x, w := in[0], in[1]
+	rows, nIn, nOut := f.dims(in)
+	scale := gy[0].Item()
+	if f.reduce == ReduceMean && f.count > 0 {
+		scale /= float64(f.count)
+	}
+	// The probabilities become the gradient of the logits in place; a
+	// second backward pass through the same graph recomputes them.
+	g := f.prob
+	f.prob = nil
+	if g == nil {
+		g, _ = f.probabilities(in, rows, nIn, nOut)
+	}
+	if x.DType() == tensor.Float64 {
+		crossEntropyBackward(data[float64](g), f.t, f.ignore, nOut, scale)
+	} else {
+		crossEntropyBackward(data[float32](g), f.t, f.ignore, nOut, float32(scale))
+	}
+	gx := make([]*tensor.Tensor, len(in))
+	if need[0] { // gx = G·W
+		gx[0] = newLike(x, x.Shape()...)
+		gemm(false, false, rows, nIn, nOut, 1, g, nOut, w, nIn, 0, gx[0], nIn)
+	}
+	if need[1] { // gW = Gᵀ·x
+		gx[1] = newLike(w, nOut, nIn)
+		gemm(true, false, nOut, nIn, rows, 1, g, nOut, x, nIn, 0, gx[1], nIn)
+	}
+	if len(in) == 3 && need[2] { // gb = Σ_rows G
+		gx[2] = sumRows(g, rows, nOut)
+	}
+	return gx
+}
