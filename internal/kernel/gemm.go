@@ -216,7 +216,18 @@ func (g *gemmArgs[T]) macro(buf *gemmBuf[T], ic, mc, jc, nc, kc int, beta T) {
 // packA copies the mc×kc block of op(A) at (ic, pc), scaled by alpha, into
 // dst as row panels of mr rows: panel r starts at r*mr*kc and stores element
 // (i,p) at p*h+i, where h is the panel's row count (mr except at the edge).
+// Float32 goes to the AVX-512 kernels when the CPU has them (see packA32);
+// either way the packed values are exactly alpha·op(A) (with alpha = 1,
+// the source bits).
 func packA[T Float](dst []T, trans bool, a []T, lda, ic, mc, pc, kc, mr int, alpha T) {
+	if is32[T]() && packA32(as32(dst), trans, as32(a), lda, ic, mc, pc, kc, mr, float32(alpha)) {
+		return
+	}
+	packAGo(dst, trans, a, lda, ic, mc, pc, kc, mr, alpha)
+}
+
+// packAGo is the portable packA.
+func packAGo[T Float](dst []T, trans bool, a []T, lda, ic, mc, pc, kc, mr int, alpha T) {
 	for ir := 0; ir < mc; ir += mr {
 		h := min(mr, mc-ir)
 		d := dst[ir*kc : ir*kc+h*kc]

@@ -1,7 +1,9 @@
 // Command _gen writes the assembly of package kernel in Go (Plan 9) syntax:
 // the GEMM micro-kernels in sgemm_amd64.s with their declarations in
-// sgemm_decl_amd64.go, and the AVX2 vector kernels in vec_amd64.s (see
-// vec.go here; their declarations are hand-written in vec_amd64.go). Run it from internal/kernel with
+// sgemm_decl_amd64.go, the kernels that pack A for the GEMM in
+// pack_amd64.s with their declarations in pack_decl_amd64.go (see pack.go
+// here), and the vector kernels in vec_amd64.s (see vec.go here; their
+// declarations are hand-written in vec_amd64.go). Run it from internal/kernel with
 //
 //	go run ./_gen
 //
@@ -81,6 +83,16 @@ func main() {
 		log.Fatal(err)
 	}
 	if err := os.WriteFile("vec_amd64.s", genVec(), 0o644); err != nil {
+		log.Fatal(err)
+	}
+	packAsm, packDecl := genPack()
+	if packDecl, err = format.Source(packDecl); err != nil {
+		log.Fatal(err)
+	}
+	if err := os.WriteFile("pack_amd64.s", packAsm, 0o644); err != nil {
+		log.Fatal(err)
+	}
+	if err := os.WriteFile("pack_decl_amd64.go", packDecl, 0o644); err != nil {
 		log.Fatal(err)
 	}
 }
