@@ -233,3 +233,26 @@ func packBN(dst, src []float32, ldb, kc, nr int) bool {
 	packBNAVX2(&dst[0], &src[0], ldb, kc, nr)
 	return true
 }
+
+//go:noescape
+func sumSquaresAVX512(acc *[sumSqLanes]float64, x *float32, n int)
+
+//go:noescape
+func sumSquaresAVX2(acc *[sumSqLanes]float64, x *float32, n int)
+
+// sumSquares32 adds x[i]² (in float64) into acc[i mod sumSqLanes]; len(x)
+// is a multiple of sumSqLanes. The AVX-512 kernel keeps the 32 sums in
+// four ZMM registers, the AVX2 one in eight YMM registers; both convert
+// with vcvtps2pd and add the exact squares with vfmadd231pd, so all three
+// paths round identically.
+func sumSquares32(acc *[sumSqLanes]float64, x []float32) {
+	switch {
+	case len(x) == 0:
+	case hasAVX512:
+		sumSquaresAVX512(acc, &x[0], len(x))
+	case hasAVX2:
+		sumSquaresAVX2(acc, &x[0], len(x))
+	default:
+		sumSquaresGo(acc, x)
+	}
+}

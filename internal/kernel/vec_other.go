@@ -16,6 +16,8 @@ func shift32(c float32, x []float32)       { shiftGo(c, x) }
 func max32(x []float32) float32            { return maxGo(x) }
 func dot32(x, y []float32) float32         { return dotGo(x, y) }
 
+func sumSquares32(acc *[sumSqLanes]float64, x []float32) { sumSquaresGo(acc, x) }
+
 func dot4(x, b []float32, ldb int, out *[4]float32) bool { return false }
 
 func packBT(dst, src []float32, ldb, kc, nr int) int { return 0 }

@@ -6,8 +6,9 @@ import (
 	"math"
 )
 
-// The AVX2+FMA vector kernels. Each loop handles a multiple of 8 elements;
-// the Go wrappers in vec_amd64.go handle the rest.
+// The AVX2+FMA vector kernels. Each loop handles a multiple of 8 elements
+// (32 for the sums of squares, which also have an AVX-512 version); the Go
+// wrappers in vec_amd64.go handle the rest.
 //
 // exp(x) uses the classic reduction x = n·ln2 + r with n = round(x·log2e)
 // and |r| ≤ ln2/2 (ln2 split in a short high part and a low part so n·ln2hi
@@ -471,6 +472,64 @@ func genVec() []byte {
 	p("DECQ CX")
 	p("JNZ packbn_16")
 	label("packbn_done")
+	p("VZEROUPPER")
+	p("RET")
+
+	// sumSquaresAVX512 and sumSquaresAVX2 add x[i]² into 32 float64
+	// partial sums acc[i mod 32], loaded from and stored back to acc; n is
+	// a multiple of 32. Squares of float32 are exact in float64, so the
+	// FMA rounds once, like the portable loop's separate add.
+	fmt.Fprintf(&w, "\n// func sumSquaresAVX512(acc *[32]float64, x *float32, n int)\nTEXT ·sumSquaresAVX512(SB), NOSPLIT, $0-24\n")
+	p("MOVQ acc+0(FP), DI")
+	p("MOVQ x+8(FP), SI")
+	p("MOVQ n+16(FP), CX")
+	p("SHRQ $5, CX")
+	for i := 0; i < 4; i++ {
+		p("VMOVUPD %d(DI), Z%d", 64*i, i)
+	}
+	p("TESTQ CX, CX")
+	p("JZ sumsq512_done")
+	label("sumsq512_loop")
+	for i := 0; i < 4; i++ {
+		p("VCVTPS2PD %d(SI), Z%d", 32*i, 4+i)
+	}
+	for i := 0; i < 4; i++ {
+		p("VFMADD231PD Z%d, Z%d, Z%d", 4+i, 4+i, i)
+	}
+	p("ADDQ $128, SI")
+	p("DECQ CX")
+	p("JNZ sumsq512_loop")
+	label("sumsq512_done")
+	for i := 0; i < 4; i++ {
+		p("VMOVUPD Z%d, %d(DI)", i, 64*i)
+	}
+	p("VZEROUPPER")
+	p("RET")
+
+	fmt.Fprintf(&w, "\n// func sumSquaresAVX2(acc *[32]float64, x *float32, n int)\nTEXT ·sumSquaresAVX2(SB), NOSPLIT, $0-24\n")
+	p("MOVQ acc+0(FP), DI")
+	p("MOVQ x+8(FP), SI")
+	p("MOVQ n+16(FP), CX")
+	p("SHRQ $5, CX")
+	for i := 0; i < 8; i++ {
+		p("VMOVUPD %d(DI), Y%d", 32*i, i)
+	}
+	p("TESTQ CX, CX")
+	p("JZ sumsq2_done")
+	label("sumsq2_loop")
+	for i := 0; i < 8; i++ {
+		p("VCVTPS2PD %d(SI), Y%d", 16*i, 8+i)
+	}
+	for i := 0; i < 8; i++ {
+		p("VFMADD231PD Y%d, Y%d, Y%d", 8+i, 8+i, i)
+	}
+	p("ADDQ $128, SI")
+	p("DECQ CX")
+	p("JNZ sumsq2_loop")
+	label("sumsq2_done")
+	for i := 0; i < 8; i++ {
+		p("VMOVUPD Y%d, %d(DI)", i, 32*i)
+	}
 	p("VZEROUPPER")
 	p("RET")
 	return w.Bytes()
