@@ -90,19 +90,13 @@ func (t *Tensor) SumSquares() float64 {
 	return s
 }
 
-// sumSquares returns the sum of the squares of elements [lo, hi).
+// sumSquares returns the sum of the squares of elements [lo, hi), with the
+// vector kernel (float64 accumulation in a fixed order).
 func (t *Tensor) sumSquares(lo, hi int) float64 {
-	var s float64
 	if t.dtype == Float64 {
-		for _, v := range t.f64[lo:hi] {
-			s += v * v
-		}
-		return s
+		return kernel.SumSquares(t.f64[lo:hi])
 	}
-	for _, v := range t.f32[lo:hi] {
-		s += float64(v) * float64(v)
-	}
-	return s
+	return kernel.SumSquares(t.f32[lo:hi])
 }
 
 // MaxAbs returns the largest absolute value of the elements (0 for an empty
