@@ -395,7 +395,8 @@ func (g gemmArgs[T]) run(threads int) {
 		putBuf(buf)
 		return
 	}
-	t := &gemmTask[T]{g: g, splitN: splitN}
+	t := getGemmTask[T]()
+	*t = gemmTask[T]{g: g, splitN: splitN}
 	unit := im.mr
 	t.size = m
 	if splitN {
@@ -404,4 +405,31 @@ func (g gemmArgs[T]) run(threads int) {
 	units := (t.size + unit - 1) / unit
 	t.step = (units + parts - 1) / parts * unit
 	parallel((t.size+t.step-1)/t.step, threads, t)
+	// No goroutine touches t once parallel has returned (a late worker
+	// finds no task left to claim), so it can be reused.
+	*t = gemmTask[T]{}
+	putGemmTask(t)
+}
+
+// gemmTaskPools recycle the per-call task of parallel products, so that a
+// recurrent layer's per-step products allocate nothing: index 0 holds
+// *gemmTask[float32], index 1 *gemmTask[float64].
+var gemmTaskPools = [2]sync.Pool{
+	{New: func() any { return new(gemmTask[float32]) }},
+	{New: func() any { return new(gemmTask[float64]) }},
+}
+
+func getGemmTask[T Float]() *gemmTask[T] {
+	if is32[T]() {
+		return gemmTaskPools[0].Get().(*gemmTask[T])
+	}
+	return gemmTaskPools[1].Get().(*gemmTask[T])
+}
+
+func putGemmTask[T Float](t *gemmTask[T]) {
+	if is32[T]() {
+		gemmTaskPools[0].Put(t)
+	} else {
+		gemmTaskPools[1].Put(t)
+	}
 }

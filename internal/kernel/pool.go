@@ -173,5 +173,13 @@ func ParallelFor(n, grain int, fn func(lo, hi int)) {
 	}
 	chunks := min(threads, n/grain)
 	chunk := (n + chunks - 1) / chunks
-	parallel((n+chunk-1)/chunk, threads, &funcTasks{fn: fn, n: n, chunk: chunk})
+	t := funcTasksPool.Get().(*funcTasks)
+	*t = funcTasks{fn: fn, n: n, chunk: chunk}
+	parallel((n+chunk-1)/chunk, threads, t)
+	*t = funcTasks{} // unused once parallel returns; drop fn's captures
+	funcTasksPool.Put(t)
 }
+
+// funcTasksPool recycles ParallelFor's tasks, so that a call allocates
+// nothing beyond what fn captures.
+var funcTasksPool = sync.Pool{New: func() any { return new(funcTasks) }}
