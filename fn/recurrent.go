@@ -469,6 +469,28 @@ func rowsOf[T kernel.Float](v []T, off, b, w int) []T {
 // stepMasks are the masks of one step, nil where absent.
 type stepMasks[T kernel.Float] struct{ cand, zh, zc []T }
 
+// rows returns the masks of rows [lo, hi) of a step of width H.
+func (m stepMasks[T]) rows(lo, hi, H int) stepMasks[T] {
+	cut := func(v []T) []T {
+		if v == nil {
+			return nil
+		}
+		return v[lo*H : hi*H]
+	}
+	return stepMasks[T]{cut(m.cand), cut(m.zh), cut(m.zc)}
+}
+
+// cellGrain is the number of elements (rows × hidden units) of a step's
+// elementwise cell update below which it stays on the calling goroutine.
+const cellGrain = 1 << 12
+
+// forRows runs f over the rows [0, b) of a step of width H, split across
+// the worker pool when the step is large. The cell updates are independent
+// row by row, so the result does not depend on the split.
+func forRows(b, H int, f func(lo, hi int)) {
+	kernel.ParallelFor(b, max(1, cellGrain/max(H, 1)), f)
+}
+
 // normalizer applies the normalisation of a fused kernel to blocks of one
 // step (or, for layer norm, of any rows).
 type normalizer[T kernel.Float] struct {
@@ -591,6 +613,25 @@ func recurrentForward[T kernel.Float](f *recurrent, a recurrentArgs, yst, hNt, c
 	if normed && f.cell == LSTMCellKind {
 		ctn = make([]T, a.batch*H)
 	}
+	// The elementwise part of a step without normalisation, split by rows
+	// across the worker pool on large steps. The closure is made once per
+	// sequence; the loop sets the step's slices in cur.
+	var cur struct {
+		gates, hs, c, ct, h, hhn []T
+		m                        stepMasks[T]
+	}
+	cellRows := func(lo, hi int) {
+		g, hr := cur.gates[lo*GH:hi*GH], cur.h[lo*H:hi*H]
+		m := cur.m.rows(lo, hi, H)
+		switch f.cell {
+		case LSTMCellKind:
+			ct := cur.ct[lo*H : hi*H]
+			lstmGatesStep(g, cur.c[lo*H:hi*H], ct, peep, m, hi-lo, H)
+			lstmOutputStep(g, ct, ct, hr, peep, hi-lo, H)
+		case GRUCellKind:
+			gruForwardStep(g, cur.hs[lo*GH:hi*GH], hr, cur.hhn[lo*H:hi*H], m.cand, hi-lo, H)
+		}
+	}
 	for _, s := range steps {
 		b := s.rows
 		gates := act[s.off*GH : (s.off+b)*GH]
@@ -629,10 +670,21 @@ func recurrentForward[T kernel.Float](f *recurrent, a recurrentArgs, yst, hNt, c
 		default:
 			kernel.GemmPacked(false, b, 1, hin, H, whhT, 1, gates, GH)
 		}
-		switch f.cell {
-		case GRUCellKind:
+		switch {
+		case !normed && (f.cell == LSTMCellKind || f.cell == GRUCellKind):
+			cur.gates, cur.hs, cur.h, cur.m = gates, hs, hprev, m
+			if f.cell == LSTMCellKind {
+				cur.c, cur.ct = c[:b*H], cs[s.off*H:(s.off+b)*H]
+			} else {
+				cur.hhn = hhn[s.off*H : (s.off+b)*H]
+			}
+			forRows(b, H, cellRows)
+			if cz != nil {
+				copy(cz[s.off*H:(s.off+b)*H], c[:b*H])
+			}
+		case f.cell == GRUCellKind:
 			gruForwardStep(gates, hs, hprev, hhn[s.off*H:(s.off+b)*H], m.cand, b, H)
-		case LSTMCellKind:
+		case f.cell == LSTMCellKind:
 			ct := cs[s.off*H : (s.off+b)*H]
 			lstmGatesStep(gates, c[:b*H], ct, peep, m, b, H)
 			arg := ct
@@ -888,6 +940,27 @@ func recurrentBackward[T kernel.Float](f *recurrent, a recurrentArgs, out, gyt, 
 		scratch = make([]T, B*H)
 	}
 
+	// The elementwise backward of a step without normalisation or
+	// peepholes (whose gradients sum over rows), split by rows across the
+	// worker pool on large steps; the loop sets the step's slices in cur.
+	var cur struct {
+		dgx, dgh, dh, dc, act, ct, cprev, hhn, hprev, scratch []T
+		m                                                     stepMasks[T]
+	}
+	cellRows := func(lo, hi int) {
+		m := cur.m.rows(lo, hi, H)
+		rh := func(v []T) []T { return v[lo*H : hi*H] }
+		rg := func(v []T) []T { return v[lo*GH : hi*GH] }
+		switch f.cell {
+		case LSTMCellKind:
+			ct := rh(cur.ct)
+			lstmBackwardStep(rg(cur.dgx), rh(cur.dh), rh(cur.dc), rg(cur.act), ct, ct, rh(cur.cprev), nil, nil, m, rh(cur.scratch), nil, hi-lo, H)
+		case GRUCellKind:
+			gruBackwardStep(rg(cur.dgx), rg(cur.dgh), rh(cur.dh), rg(cur.act), rh(cur.hhn), rh(cur.hprev), m.cand, hi-lo, H)
+		}
+	}
+	rowSplit := !normed && peep == nil && (f.cell == LSTMCellKind || f.cell == GRUCellKind)
+
 	for k := len(steps) - 1; k >= 0; k-- {
 		s := steps[k]
 		b, o := s.rows, s.off
@@ -907,8 +980,19 @@ func recurrentBackward[T kernel.Float](f *recurrent, a recurrentArgs, out, gyt, 
 				dhb[i] -= zdh[i]
 			}
 		}
-		switch f.cell {
-		case LSTMCellKind:
+		switch {
+		case rowSplit:
+			cur.dgx, cur.dh, cur.act, cur.m = rows(dgx, GH), dhb, rows(act, GH), m
+			if f.cell == LSTMCellKind {
+				cur.dc, cur.ct, cur.cprev, cur.scratch = dc[:b*H], rows(cs, H), rows(cprev, H), scratch[:b*H]
+			} else {
+				cur.dgh, cur.hhn, cur.hprev = rows(dgh, GH), rows(data[T](f.hhn), H), rows(hprev, H)
+			}
+			forRows(b, H, cellRows)
+			if f.cell == LSTMCellKind && direct {
+				clear(dhb)
+			}
+		case f.cell == LSTMCellKind:
 			ct := rows(cs, H)
 			targ := ct // the argument of the output tanh
 			var normC func(d []T)
@@ -924,7 +1008,7 @@ func recurrentBackward[T kernel.Float](f *recurrent, a recurrentArgs, out, gyt, 
 			if direct {
 				clear(dhb)
 			}
-		case GRUCellKind:
+		case f.cell == GRUCellKind:
 			gruBackwardStep(rows(dgx, GH), rows(dgh, GH), dhb, rows(act, GH), rows(data[T](f.hhn), H), rows(hprev, H), m.cand, b, H)
 		default:
 			d, y := rows(dgx, GH), rows(act, H)

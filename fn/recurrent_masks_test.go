@@ -2,6 +2,7 @@ package fn_test
 
 import (
 	"fmt"
+	"math"
 	"testing"
 
 	"github.com/kioku-ml/kioku/autograd"
@@ -165,4 +166,147 @@ func TestVariationalMaskCutsRecurrence(t *testing.T) {
 	if !tensor.AllClose(a, b, 1e-14, 1e-14) {
 		t.Fatal("zero recurrent mask differs from zero W_hh")
 	}
+}
+
+// TestRecurrentRowSplitMatchesGroups runs steps large enough for the
+// elementwise cell updates to be split by rows across the worker pool, and
+// checks the outputs and gradients against the same batch computed in
+// small groups of rows (which stay on one goroutine): rows are independent,
+// so the outputs and the gradients of x, h0 and c0 must agree row by row,
+// and the weight gradients must be the sums over the groups.
+func TestRecurrentRowSplitMatchesGroups(t *testing.T) {
+	const T, B, I, H, group = 3, 130, 5, 64, 26
+	bs := []int{B, B, B}
+	// pick returns the given rows of the 2-D tensor x.
+	pick := func(x *tensor.Tensor, rows []int) *tensor.Tensor {
+		w := x.Dim(1)
+		out := tensor.New(tensor.Float64, len(rows), w)
+		for i, r := range rows {
+			copy(out.Float64s()[i*w:(i+1)*w], x.Float64s()[r*w:(r+1)*w])
+		}
+		return out
+	}
+	for _, cell := range []fn.Cell{fn.LSTMCellKind, fn.GRUCellKind} {
+		for _, masked := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%v/masks%v", cell, masked), func(t *testing.T) {
+				full := recurrentCase(cell, bs, I, H, true, false, 40)
+				var m fn.RecurrentMasks
+				if masked {
+					m.H = binaryMask(41, 0.3, B, H)
+					m.Candidate = binaryMask(42, 0.3, T*B, H)
+					m.ZoneH = zoneMask(43, 0.3, T*B, H, false)
+					if cell == fn.LSTMCellKind {
+						m.ZoneC = zoneMask(44, 0.4, T*B, H, false)
+					}
+				}
+				states := 2 // x, h0 (and c0 for the LSTM) come before the weights
+				if cell == fn.LSTMCellKind {
+					states = 3
+				}
+				// Loss weights for the outputs ys (T·B, H), hN and cN (B, H).
+				lw := []*tensor.Tensor{randn(50, T*B, H), randn(51, B, H), randn(52, B, H)}
+				// run returns the outputs and the gradients of Σ lw⊙outputs
+				// for the batch rows in seqRows (packed, T·b) and stRows (b).
+				run := func(seqRows, stRows []int) (outs, grads []*tensor.Tensor) {
+					b := len(stRows)
+					in := make([]*V, len(full))
+					for i, x := range full {
+						switch {
+						case i == 0:
+							x = pick(x, seqRows)
+						case i < states:
+							x = pick(x, stRows)
+						}
+						in[i] = autograd.NewParameter(x)
+					}
+					var sm fn.RecurrentMasks
+					if masked {
+						sm.H, sm.Candidate, sm.ZoneH = pick(m.H, stRows), pick(m.Candidate, seqRows), pick(m.ZoneH, seqRows)
+						if m.ZoneC != nil {
+							sm.ZoneC = pick(m.ZoneC, seqRows)
+						}
+					}
+					ys := recurrentFunc(cell, fn.Sequence{BatchSizes: []int{b, b, b}, Masks: sm}, true, false)(in)
+					var loss *V
+					for k, y := range ys {
+						rows := stRows
+						if k == 0 {
+							rows = seqRows
+						}
+						l := fn.Sum(fn.Mul(y, autograd.NewVariable(pick(lw[k], rows))))
+						if loss == nil {
+							loss = l
+						} else {
+							loss = fn.Add(loss, l)
+						}
+						outs = append(outs, y.Data)
+					}
+					loss.Backward()
+					for _, x := range in {
+						grads = append(grads, x.Grad)
+					}
+					return outs, grads
+				}
+				rowsOf := func(g0, g1 int) (seqRows, stRows []int) {
+					for t := 0; t < T; t++ {
+						for j := g0; j < g1; j++ {
+							seqRows = append(seqRows, t*B+j)
+						}
+					}
+					for j := g0; j < g1; j++ {
+						stRows = append(stRows, j)
+					}
+					return seqRows, stRows
+				}
+				allSeq, allSt := rowsOf(0, B)
+				gotOuts, gotGrads := run(allSeq, allSt)
+				wSums := make([]*tensor.Tensor, len(full))
+				for g0 := 0; g0 < B; g0 += group {
+					seqRows, stRows := rowsOf(g0, g0+group)
+					outs, grads := run(seqRows, stRows)
+					for k, o := range outs {
+						rows := stRows
+						if k == 0 {
+							rows = seqRows
+						}
+						if d := maxDiff(pick(gotOuts[k], rows), o); d > 1e-13 {
+							t.Fatalf("output %d of rows %d…: differs by %g from the grouped run", k, g0, d)
+						}
+					}
+					for i, g := range grads {
+						if i < states {
+							rows := stRows
+							if i == 0 {
+								rows = seqRows
+							}
+							if d := maxDiff(pick(gotGrads[i], rows), g); d > 1e-12 {
+								t.Fatalf("gradient of input %d, rows %d…: differs by %g from the grouped run", i, g0, d)
+							}
+							continue
+						}
+						if wSums[i] == nil {
+							wSums[i] = g.Clone()
+						} else {
+							wSums[i].Axpy(1, g)
+						}
+					}
+				}
+				for i := states; i < len(full); i++ {
+					if d := maxDiff(gotGrads[i], wSums[i]); d > 1e-11 {
+						t.Fatalf("gradient of weight %d differs by %g from the sum over groups", i, d)
+					}
+				}
+			})
+		}
+	}
+}
+
+// maxDiff returns the largest absolute elementwise difference of two
+// float64 tensors of the same size.
+func maxDiff(a, b *tensor.Tensor) float64 {
+	d := 0.0
+	for i, v := range a.Float64s() {
+		d = max(d, math.Abs(v-b.Float64s()[i]))
+	}
+	return d
 }
