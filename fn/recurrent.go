@@ -577,8 +577,13 @@ func recurrentForward[T kernel.Float](f *recurrent, a recurrentArgs, yst, hNt, c
 			kernel.Add(bsum, bih, bhh)
 		}
 	}
+	// Without normalisation the LSTM and GRU add the input-side biases in
+	// the elementwise step (the rows are in cache there), which spares a
+	// pass over the whole (N, G·H) buffer; the Elman RNN fills them in
+	// before the product.
+	rowSplit := !normed && (f.cell == LSTMCellKind || f.cell == GRUCellKind)
 	beta := T(0)
-	if bsum != nil && !normed {
+	if bsum != nil && !normed && !rowSplit {
 		for r := 0; r < a.n; r++ {
 			copy(act[r*GH:(r+1)*GH], bsum)
 		}
@@ -623,6 +628,12 @@ func recurrentForward[T kernel.Float](f *recurrent, a recurrentArgs, yst, hNt, c
 	cellRows := func(lo, hi int) {
 		g, hr := cur.gates[lo*GH:hi*GH], cur.h[lo*H:hi*H]
 		m := cur.m.rows(lo, hi, H)
+		if bsum != nil {
+			for r := range hi - lo {
+				gr := g[r*GH : (r+1)*GH]
+				kernel.Add(gr, gr, bsum)
+			}
+		}
 		switch f.cell {
 		case LSTMCellKind:
 			ct := cur.ct[lo*H : hi*H]
@@ -661,17 +672,19 @@ func recurrentForward[T kernel.Float](f *recurrent, a recurrentArgs, yst, hNt, c
 			}
 		case f.cell == GRUCellKind:
 			hs = hh[:b*GH]
+			hb := T(0) // W_hh·h₋₁ + b_hh
 			if bhh != nil {
 				for r := 0; r < b; r++ {
 					copy(hs[r*GH:(r+1)*GH], bhh)
 				}
+				hb = 1
 			}
-			kernel.GemmPacked(false, b, 1, hin, H, whhT, beta, hs, GH)
+			kernel.GemmPacked(false, b, 1, hin, H, whhT, hb, hs, GH)
 		default:
 			kernel.GemmPacked(false, b, 1, hin, H, whhT, 1, gates, GH)
 		}
 		switch {
-		case !normed && (f.cell == LSTMCellKind || f.cell == GRUCellKind):
+		case rowSplit:
 			cur.gates, cur.hs, cur.h, cur.m = gates, hs, hprev, m
 			if f.cell == LSTMCellKind {
 				cur.c, cur.ct = c[:b*H], cs[s.off*H:(s.off+b)*H]
