@@ -39,6 +39,7 @@ type trainFlags struct {
 	optimizer                string
 	lr, lrDecay, clip        float64
 	lrKeep, evalEvery        int
+	evalBatch                int
 	seed                     uint64
 	timeLimit                time.Duration
 	out, resume              string
@@ -89,6 +90,7 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	fs.Uint64Var(&f.seed, "seed", 1, "random seed (same seed, same run)")
 	fs.DurationVar(&f.timeLimit, "time-limit", 0, "stop after this long, then validate and save (0: no limit; 3m by default with the embedded corpus)")
 	fs.IntVar(&f.evalEvery, "eval-every", 0, "also validate every this many chunks (0: each epoch only)")
+	fs.IntVar(&f.evalBatch, "eval-batch", 0, "parallel streams for validation (0: -batch; 1 reads the validation text as one stream, every token with its full left context)")
 	fs.StringVar(&f.out, "out", "kioku-lm", "output `dir`ectory (checkpoints, metrics.jsonl, curves.png)")
 	fs.StringVar(&f.resume, "resume", "", "continue the run saved in this checkpoint `dir` (e.g. OUT/last)")
 	fs.IntVar(&f.sampleLen, "sample", 400, "tokens to sample after training (0: none)")
@@ -224,7 +226,7 @@ func numParams(tr *train.Trainer) int {
 // configs turns the flags into model and training configurations.
 func (f *trainFlags) configs() (lm.Config, train.Config, error) {
 	embedded := f.data == ""
-	tc := train.Config{Batch: f.batch, BPTT: f.bptt, Epochs: f.epochs, Optimizer: f.optimizer, LR: f.lr, LRKeep: f.lrKeep, LRDecay: f.lrDecay, Clip: f.clip, Seed: f.seed, EvalEvery: f.evalEvery}
+	tc := train.Config{Batch: f.batch, BPTT: f.bptt, Epochs: f.epochs, Optimizer: f.optimizer, LR: f.lr, LRKeep: f.lrKeep, LRDecay: f.lrDecay, Clip: f.clip, Seed: f.seed, EvalEvery: f.evalEvery, EvalBatch: f.evalBatch}
 	if tc.Epochs == 0 {
 		tc.Epochs = 10
 		if embedded {

@@ -87,6 +87,7 @@ func TestTrainErrors(t *testing.T) {
 		{[]string{"train", "-data", data, "-batch", "20000", "-out", out}, 1, "too few for a batch"},
 		{[]string{"train", "-data", data, "-tie", "-emb", "8", "-hidden", "16", "-out", out}, 1, "weight tying needs emb == hidden"},
 		{[]string{"train", "-data", data, "-optimizer", "lbfgs", "-out", out}, 1, "optimizer"},
+		{[]string{"train", "-data", data, "-eval-batch", "-1", "-out", out}, 1, "eval-batch -1"},
 		{[]string{"train", "-data", data, "-resume", other, "-out", out}, 1, "not a language model"},
 		{[]string{"sample", "-model", other}, 1, "not a language model"},
 		{[]string{"eval", "-model", other, "-data", data}, 1, "not a language model"},
