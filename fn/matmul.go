@@ -92,20 +92,24 @@ func (f linear) Forward(in []*tensor.Tensor) []*tensor.Tensor {
 	return one(y)
 }
 
-// fillRows writes the vector b into each of the rows rows of y.
+// fillRows writes the vector b into each of the rows rows of y, splitting
+// the rows across the worker pool when y is large (an output layer's
+// logits can be tens of megabytes).
 func fillRows(y, b *tensor.Tensor, rows int) {
-	n := b.Size()
 	if y.DType() == tensor.Float64 {
-		yd, bd := data[float64](y), data[float64](b)
-		for r := 0; r < rows; r++ {
-			copy(yd[r*n:(r+1)*n], bd)
+		fillRowsOf(data[float64](y), data[float64](b), rows)
+	} else {
+		fillRowsOf(data[float32](y), data[float32](b), rows)
+	}
+}
+
+func fillRowsOf[T kernel.Float](y, b []T, rows int) {
+	n := len(b)
+	kernel.ParallelFor(rows, max(1, (1<<16)/max(n, 1)), func(lo, hi int) {
+		for r := lo; r < hi; r++ {
+			copy(y[r*n:(r+1)*n], b)
 		}
-		return
-	}
-	yd, bd := data[float32](y), data[float32](b)
-	for r := 0; r < rows; r++ {
-		copy(yd[r*n:(r+1)*n], bd)
-	}
+	})
 }
 
 func (f linear) Backward(in, _, gy []*tensor.Tensor, need []bool) []*tensor.Tensor {

@@ -16,6 +16,8 @@ import (
 	"math"
 	"slices"
 	"strings"
+
+	"github.com/kioku-ml/kioku/internal/kernel"
 )
 
 // DType is the element type of a Tensor.
@@ -348,8 +350,8 @@ func (t *Tensor) Fill(v float64) {
 
 // Zero sets every element to 0.
 func (t *Tensor) Zero() {
-	clear(t.f32)
-	clear(t.f64)
+	kernel.ParallelFor(len(t.f32), parallelGrain, func(lo, hi int) { clear(t.f32[lo:hi]) })
+	kernel.ParallelFor(len(t.f64), parallelGrain, func(lo, hi int) { clear(t.f64[lo:hi]) })
 }
 
 // Transpose returns a copy of t with its axes permuted: axis i of the result

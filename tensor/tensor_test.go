@@ -280,6 +280,12 @@ func TestLargeElementwise(t *testing.T) {
 					t.Fatalf("%v n=%d: element %d = %v, want %v", dt, n, i, z.AtFlat(i), w)
 				}
 			}
+			z.Zero()
+			for i := 0; i < n; i++ {
+				if z.AtFlat(i) != 0 {
+					t.Fatalf("%v n=%d: element %d = %v after Zero", dt, n, i, z.AtFlat(i))
+				}
+			}
 		}
 	}
 }
