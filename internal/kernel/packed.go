@@ -53,18 +53,27 @@ func PackB[T Float](transB bool, k, n int, b []T, ldb int, rows int) *PackedB[T]
 // Gemm(transA, pb's transB, m, n, k, alpha, a, lda, B, ldb, beta, c, ldc)
 // (bit for bit on the packed path).
 func GemmPacked[T Float](transA bool, m int, alpha T, a []T, lda int, pb *PackedB[T], beta T, c []T, ldc int) {
+	gemmPacked(0, transA, m, alpha, a, lda, pb, beta, c, ldc)
+}
+
+// gemmPacked is GemmPacked on up to threads threads (≤ 0: the pool's
+// default).
+func gemmPacked[T Float](threads int, transA bool, m int, alpha T, a []T, lda int, pb *PackedB[T], beta T, c []T, ldc int) {
 	k, n := pb.k, pb.n
 	checkGemm(transA, pb.transB, m, n, k, len(a), lda, len(pb.b), pb.ldb, len(c), ldc)
 	if m == 0 || n == 0 {
 		return
 	}
 	if alpha == 0 || k == 0 || m == 1 || m*n*k < smallGemm {
-		gemmRun(pb.impl, 0, transA, pb.transB, m, n, k, alpha, a, lda, pb.b, pb.ldb, beta, c, ldc)
+		gemmRun(pb.impl, threads, transA, pb.transB, m, n, k, alpha, a, lda, pb.b, pb.ldb, beta, c, ldc)
 		return
 	}
 	if len(pb.slices) == 0 {
 		panic(fmt.Sprintf("kernel: GemmPacked with an unpacked %d×%d B", k, n))
 	}
 	g := gemmArgs[T]{pb.impl, transA, pb.transB, m, n, k, alpha, a, lda, pb.b, pb.ldb, beta, c, ldc, pb}
-	g.run(Threads())
+	if threads <= 0 {
+		threads = Threads()
+	}
+	g.run(threads)
 }

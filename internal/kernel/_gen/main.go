@@ -3,7 +3,9 @@
 // sgemm_decl_amd64.go, the kernels that pack A for the GEMM in
 // pack_amd64.s with their declarations in pack_decl_amd64.go (see pack.go
 // here), and the vector kernels in vec_amd64.s (see vec.go here; their
-// declarations are hand-written in vec_amd64.go). Run it from internal/kernel with
+// declarations are hand-written in vec_amd64.go), and the bfloat16 GEMM
+// micro-kernels in bf16_amd64.s with their declarations in
+// bf16_decl_amd64.go (see bf16.go here). Run it from internal/kernel with
 //
 //	go run ./_gen
 //
@@ -93,6 +95,16 @@ func main() {
 		log.Fatal(err)
 	}
 	if err := os.WriteFile("pack_decl_amd64.go", packDecl, 0o644); err != nil {
+		log.Fatal(err)
+	}
+	bf16Asm, bf16Decl := genBF16()
+	if bf16Decl, err = format.Source(bf16Decl); err != nil {
+		log.Fatal(err)
+	}
+	if err := os.WriteFile("bf16_amd64.s", bf16Asm, 0o644); err != nil {
+		log.Fatal(err)
+	}
+	if err := os.WriteFile("bf16_decl_amd64.go", bf16Decl, 0o644); err != nil {
 		log.Fatal(err)
 	}
 }
