@@ -1,6 +1,7 @@
 package lm
 
 import (
+	"runtime"
 	"testing"
 
 	"github.com/kioku-ml/kioku/optim"
@@ -56,5 +57,55 @@ func TestTrainStepAllocationsIndependentOfLength(t *testing.T) {
 		if long > short+20 {
 			t.Fatalf("batch %d, hidden %d: a step of 80 time steps makes %v allocations, one of 10 makes %v: allocation grows with sequence length", size.batch, size.hidden, long, short)
 		}
+	}
+}
+
+// TestTruncatedBPTTMemoryIsBounded trains chunk after chunk with the state
+// carried across chunks (detached, and the graph unchained after each
+// backward pass) and checks that the live heap after 60 chunks is no larger
+// than after 20: memory is bounded by the chunk, not by the stream.
+func TestTruncatedBPTTMemoryIsBounded(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector keeps shadow memory")
+	}
+	m, err := New(Config{Cell: "lstm", Tokenizer: "word", Vocab: 200, Emb: 32, Hidden: 64, Layers: 2, Dropout: 0.2}, tensor.NewRNG(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	opt, _ := optim.NewSGD(m.NamedParams(), optim.SGDConfig{LR: 0.1})
+	rng := tensor.NewRNG(3)
+	const B, T = 8, 35
+	in, tg := make([][]int, B), make([][]int, B)
+	for r := range in {
+		in[r], tg[r] = make([]int, T), make([]int, T)
+	}
+	var st State
+	live := func(chunks int) uint64 {
+		for range chunks {
+			for r := range in {
+				for i := range in[r] {
+					in[r][i], tg[r][i] = rng.IntN(200), rng.IntN(200)
+				}
+			}
+			loss, next := m.Loss(in, tg, st)
+			opt.ClearGrads()
+			loss.Backward()
+			loss.UnchainBackward()
+			if err := opt.Update(); err != nil {
+				t.Fatal(err)
+			}
+			st = next.Detach()
+		}
+		runtime.GC()
+		runtime.GC()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		return ms.HeapAlloc
+	}
+	after20 := live(20)
+	after60 := live(40)
+	t.Logf("live heap after 20 chunks %d bytes, after 60 %d bytes", after20, after60)
+	if after60 > after20+after20/5 {
+		t.Fatalf("live heap grew from %d bytes after 20 chunks to %d after 60: something from earlier chunks is kept", after20, after60)
 	}
 }
