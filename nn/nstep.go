@@ -281,32 +281,55 @@ func (s *stack) forwardPacked(h0, c0, x *autograd.Variable, p *seq.Packing) (hN,
 			m := dropoutMask(dt, s.rng, reg.VariationalInput, B, x.Data.Dim(1))
 			x = fn.DropoutMask(x, expandPerSequence(m, p))
 		}
-		var outs []*autograd.Variable
+		// Draw every random mask and weight of the layer in a fixed order,
+		// then run the directions — independent until their outputs are
+		// joined — at the same time: the reverse one on its own goroutine.
+		// Each is deterministic whatever the threads, so the result is the
+		// same as one after the other.
+		seqs := make([]fn.Sequence, D)
+		ws := make([]fn.RecurrentWeights, D)
 		for d := 0; d < D; d++ {
-			sq := fn.Sequence{BatchSizes: p.BatchSizes, Reverse: d == 1, Masks: reg.stepMasks(s.cell, dt, s.rng, p.Rows, H, mode)}
+			seqs[d] = fn.Sequence{BatchSizes: p.BatchSizes, Reverse: d == 1, Masks: reg.stepMasks(s.cell, dt, s.rng, p.Rows, H, mode)}
 			if reg.VariationalHidden > 0 && mode == autograd.Train {
-				sq.Masks.H = dropoutMask(dt, s.rng, reg.VariationalHidden, B, H)
+				seqs[d].Masks.H = dropoutMask(dt, s.rng, reg.VariationalHidden, B, H)
 			}
 			if s.running != nil {
-				sq.Norm = s.running[l][d].spec(mode)
+				seqs[d].Norm = s.running[l][d].spec(mode)
 			}
+			ws[d] = reg.dropWeights(s.weights[l][d], s.rng, mode)
+		}
+		outs := make([]*autograd.Variable, D)
+		lh, lc := make([]*autograd.Variable, D), make([]*autograd.Variable, D)
+		run := func(d int) {
 			k := l*D + d
-			w := reg.dropWeights(s.weights[l][d], s.rng, mode)
-			var y, h, c *autograd.Variable
 			switch s.cell {
 			case fn.LSTMCellKind:
-				y, h, c = fn.LSTMSequence(x, s.initial(h0, k, p), s.initial(c0, k, p), w, sq)
-				cs = append(cs, c)
+				outs[d], lh[d], lc[d] = fn.LSTMSequence(x, s.initial(h0, k, p), s.initial(c0, k, p), ws[d], seqs[d])
 			case fn.GRUCellKind:
-				y, h = fn.GRUSequence(x, s.initial(h0, k, p), w, sq)
+				outs[d], lh[d] = fn.GRUSequence(x, s.initial(h0, k, p), ws[d], seqs[d])
 			default:
-				y, h = fn.RNNSequence(x, s.initial(h0, k, p), w, s.cell == fn.RNNReLUCellKind, sq)
+				outs[d], lh[d] = fn.RNNSequence(x, s.initial(h0, k, p), ws[d], s.cell == fn.RNNReLUCellKind, seqs[d])
 			}
+		}
+		if D == 2 {
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				run(1)
+			}()
+			run(0)
+			<-done
+		} else {
+			run(0)
+		}
+		for d := 0; d < D; d++ {
 			if s.running != nil {
-				s.running[l][d].update(sq.Norm, p.BatchSizes)
+				s.running[l][d].update(seqs[d].Norm, p.BatchSizes)
 			}
-			outs = append(outs, y)
-			hs = append(hs, h)
+			hs = append(hs, lh[d])
+			if s.cell == fn.LSTMCellKind {
+				cs = append(cs, lc[d])
+			}
 		}
 		x = outs[0]
 		if D == 2 {
