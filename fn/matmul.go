@@ -152,3 +152,47 @@ func sumRowsInto[T kernel.Float](out, g []T, rows, n int) {
 		}
 	})
 }
+
+// LinearBF16 is Linear for inference with the product x·Wᵀ computed from
+// bfloat16 roundings of x and W and accumulated in float32 (see
+// Sequence.BF16 for the accuracy): about twice as fast as Linear on CPUs
+// with AVX512_BF16, and the same as Linear for float64 or without that
+// hardware (BF16Available). W is rounded and packed on every call. It
+// panics if an input requires a gradient: use it under autograd.NoGrad.
+func LinearBF16(x, W, b *Variable) *Variable {
+	in := []*Variable{x, W}
+	if b != nil {
+		in = append(in, b)
+	}
+	for _, v := range in {
+		if v.RequiresGrad() {
+			panic(fmt.Sprintf("fn: LinearBF16 is for inference, but an input of shape %v requires a gradient (use autograd.NoGrad)", v.Shape()))
+		}
+	}
+	return autograd.Apply1(linearBF16{}, in...)
+}
+
+type linearBF16 struct{ linear }
+
+func (f linearBF16) Forward(in []*tensor.Tensor) []*tensor.Tensor {
+	x, w := in[0], in[1]
+	if x.DType() != tensor.Float32 || !kernel.HasBF16() {
+		return f.linear.Forward(in)
+	}
+	rows, nIn, nOut := f.dims(in)
+	shape := append([]int(nil), x.Shape()...)
+	shape[len(shape)-1] = nOut
+	y := newLike(x, shape...)
+	beta := float32(0)
+	if len(in) == 3 {
+		fillRows(y, in[2], rows)
+		beta = 1
+	}
+	pw := kernel.PackBF16(true, nIn, nOut, data[float32](w), nIn)
+	kernel.GemmPackedBF16(rows, 1, data[float32](x), nIn, pw, beta, data[float32](y), nOut)
+	return one(y)
+}
+
+func (linearBF16) Backward(_, _, _ []*tensor.Tensor, _ []bool) []*tensor.Tensor {
+	panic("fn: LinearBF16 has no backward pass (it is for inference)")
+}

@@ -1,0 +1,119 @@
+package fn_test
+
+import (
+	"math"
+	"strings"
+	"testing"
+
+	"github.com/kioku-ml/kioku/autograd"
+	"github.com/kioku-ml/kioku/fn"
+	"github.com/kioku-ml/kioku/internal/kernel"
+	"github.com/kioku-ml/kioku/tensor"
+)
+
+// roundBF16 returns a float64 copy of t with every element rounded to
+// bfloat16, as the bfloat16 products use it.
+func roundBF16(t *tensor.Tensor) *tensor.Tensor {
+	out := tensor.New(tensor.Float64, t.Shape()...)
+	for i := range t.Size() {
+		out.SetFlat(i, float64(kernel.RoundBF16(float32(t.AtFlat(i)))))
+	}
+	return out
+}
+
+// TestLSTMSequenceBF16 checks the bfloat16 inference path of the fused LSTM
+// against a float64 step-by-step LSTM whose products use the same
+// bfloat16 roundings of x, W_ih, W_hh and of h₋₁ at every step: they must
+// agree to float32 accumulation error. Without bfloat16 hardware the path
+// must equal float32.
+func TestLSTMSequenceBF16(t *testing.T) {
+	const T, B, I, H = 6, 5, 24, 32
+	bs := []int{B, B, B, B, B, B}
+	in := recurrentCase(fn.LSTMCellKind, bs, I, H, true, false, 60) // x, h0, c0, Wih, Whh, bih, bhh
+	v32 := make([]*V, len(in))
+	for i, x := range in {
+		v32[i] = autograd.NewVariable(x.AsType(tensor.Float32))
+	}
+	w := fn.RecurrentWeights{WIH: v32[3], WHH: v32[4], BIH: v32[5], BHH: v32[6]}
+	ys, hN, _ := fn.LSTMSequence(v32[0], v32[1], v32[2], w, fn.Sequence{BatchSizes: bs, BF16: true})
+	plain, _, _ := fn.LSTMSequence(v32[0], v32[1], v32[2], w, fn.Sequence{BatchSizes: bs})
+	if !fn.BF16Available() {
+		if !tensor.Equal(ys.Data, plain.Data) {
+			t.Fatal("without bfloat16 hardware the BF16 sequence differs from float32")
+		}
+		t.Skip("no AVX512_BF16 on this CPU: checked the float32 fallback only")
+	}
+	// Reference: float64, products of bf16-rounded operands.
+	x64 := make([]*tensor.Tensor, len(in))
+	for i, x := range in {
+		x64[i] = x.AsType(tensor.Float32).AsType(tensor.Float64)
+	}
+	wih, whh := autograd.NewVariable(roundBF16(x64[3])), autograd.NewVariable(roundBF16(x64[4]))
+	bih, bhh := autograd.NewVariable(x64[5]), autograd.NewVariable(x64[6])
+	h, c := x64[1], autograd.NewVariable(x64[2])
+	var maxDiff, maxOut float64
+	for step := 0; step < T; step++ {
+		xt := autograd.NewVariable(roundBF16(x64[0].Slice(step*B, (step+1)*B)))
+		pre := fn.Add(fn.Linear(xt, wih, bih), fn.Linear(autograd.NewVariable(roundBF16(h)), whh, bhh))
+		var hv *V
+		c, hv = fn.LSTMCell(c, pre)
+		h = hv.Data
+		got := ys.Data.Slice(step*B, (step+1)*B)
+		for i := range h.Size() {
+			maxDiff = max(maxDiff, math.Abs(got.AtFlat(i)-h.AtFlat(i)))
+			maxOut = max(maxOut, math.Abs(h.AtFlat(i)))
+		}
+	}
+	if maxDiff > 2e-5 {
+		t.Fatalf("bfloat16 LSTM differs by %g from the float64 reference on rounded operands", maxDiff)
+	}
+	for i := range h.Size() {
+		if d := math.Abs(hN.Data.AtFlat(i) - h.AtFlat(i)); d > 2e-5 {
+			t.Fatalf("final state differs by %g from the reference", d)
+		}
+	}
+	// And it really is a different, rounded computation from float32.
+	d := 0.0
+	for i := range ys.Data.Size() {
+		d = max(d, math.Abs(ys.Data.AtFlat(i)-plain.Data.AtFlat(i)))
+	}
+	if d == 0 || d > 0.05 {
+		t.Fatalf("bfloat16 and float32 outputs differ by %g; want a small non-zero difference", d)
+	}
+	t.Logf("max |bf16 − reference| %.2g, max |bf16 − float32| %.2g (outputs up to %.2g)", maxDiff, d, maxOut)
+}
+
+// TestLinearBF16 compares LinearBF16 with a float64 product of the
+// bfloat16-rounded operands, and checks the inference-only guards.
+func TestLinearBF16(t *testing.T) {
+	x, w, b := randn(70, 37, 50), randn(71, 90, 50), randn(72, 90)
+	y := fn.LinearBF16(autograd.NewVariable(x.AsType(tensor.Float32)), autograd.NewVariable(w.AsType(tensor.Float32)), autograd.NewVariable(b.AsType(tensor.Float32)))
+	want := fn.Linear(autograd.NewVariable(roundBF16(x)), autograd.NewVariable(roundBF16(w)), autograd.NewVariable(b.AsType(tensor.Float32).AsType(tensor.Float64)))
+	exact := fn.Linear(autograd.NewVariable(x), autograd.NewVariable(w), autograd.NewVariable(b))
+	tol := 2e-5
+	if !fn.BF16Available() {
+		want, tol = exact, 1e-4
+	}
+	for i := range want.Data.Size() {
+		if d := math.Abs(y.Data.AtFlat(i) - want.Data.AtFlat(i)); d > tol*(1+math.Abs(want.Data.AtFlat(i))) {
+			t.Fatalf("element %d: %v, want %v", i, y.Data.AtFlat(i), want.Data.AtFlat(i))
+		}
+	}
+	for _, f := range []func(){
+		func() { fn.LinearBF16(autograd.NewParameter(x.AsType(tensor.Float32)), autograd.NewVariable(w.AsType(tensor.Float32)), nil) },
+		func() {
+			in := recurrentCase(fn.GRUCellKind, []int{2}, 3, 4, false, false, 1)
+			p := autograd.NewParameter(in[2].AsType(tensor.Float32))
+			fn.GRUSequence(autograd.NewVariable(in[0].AsType(tensor.Float32)), autograd.NewVariable(in[1].AsType(tensor.Float32)), fn.RecurrentWeights{WIH: p, WHH: autograd.NewVariable(in[3].AsType(tensor.Float32))}, fn.Sequence{BatchSizes: []int{2}, BF16: true})
+		},
+	} {
+		func() {
+			defer func() {
+				if r := recover(); r == nil || !strings.Contains(r.(string), "inference") {
+					t.Errorf("panic %v; want one saying bfloat16 is for inference", r)
+				}
+			}()
+			f()
+		}()
+	}
+}
