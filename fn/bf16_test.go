@@ -100,7 +100,9 @@ func TestLinearBF16(t *testing.T) {
 		}
 	}
 	for _, f := range []func(){
-		func() { fn.LinearBF16(autograd.NewParameter(x.AsType(tensor.Float32)), autograd.NewVariable(w.AsType(tensor.Float32)), nil) },
+		func() {
+			fn.LinearBF16(autograd.NewParameter(x.AsType(tensor.Float32)), autograd.NewVariable(w.AsType(tensor.Float32)), nil)
+		},
 		func() {
 			in := recurrentCase(fn.GRUCellKind, []int{2}, 3, 4, false, false, 1)
 			p := autograd.NewParameter(in[2].AsType(tensor.Float32))
