@@ -28,7 +28,15 @@ type Linear struct {
 	Weight *autograd.Variable
 	// Bias is b, of shape (Out), named "bias"; nil with NoBias.
 	Bias *autograd.Variable
+
+	bf16 bool
 }
+
+// SetBF16 turns bfloat16 products (fn.LinearBF16) on or off for forward
+// passes that record no gradient — inference under autograd.NoGrad, or
+// with parameters that need none. Passes that record a gradient always use
+// float32. It has no effect where fn.BF16Available is false.
+func (l *Linear) SetBF16(on bool) { l.bf16 = on }
 
 // NewLinear returns a Linear layer initialised as PyTorch does: W and b
 // drawn from U(−1/√In, 1/√In), W first (for W this is He uniform with
@@ -58,7 +66,21 @@ func NewLinear(cfg LinearConfig, rng *tensor.RNG) (*Linear, error) {
 // Forward returns x·Wᵀ + b for x of shape (…, In); the result has shape
 // (…, Out). It panics if the last dimension of x is not In.
 func (l *Linear) Forward(x *autograd.Variable) *autograd.Variable {
+	if l.bf16 && !anyRequiresGrad(x, l.Weight, l.Bias) {
+		return fn.LinearBF16(x, l.Weight, l.Bias)
+	}
 	return fn.Linear(x, l.Weight, l.Bias)
+}
+
+// anyRequiresGrad reports whether a forward pass over vs would record a
+// gradient. Nil entries are skipped.
+func anyRequiresGrad(vs ...*autograd.Variable) bool {
+	for _, v := range vs {
+		if v != nil && v.RequiresGrad() {
+			return true
+		}
+	}
+	return false
 }
 
 // Params returns weight, then bias if there is one.

@@ -110,6 +110,7 @@ type stack struct {
 	rng     *tensor.RNG
 	// running[l][d] keeps the statistics of batch normalisation.
 	running [][]*runningStats
+	bf16    bool
 }
 
 func newStack(cell fn.Cell, cfg RecurrentConfig, rng *tensor.RNG) (*stack, error) {
@@ -230,6 +231,14 @@ func (s *stack) Params() []*autograd.Variable {
 // SetMode switches dropout between layers on (Train) or off (Eval).
 func (s *stack) SetMode(m autograd.Mode) { s.mode = m }
 
+// SetBF16 turns bfloat16 products (fn.Sequence.BF16: float32 accumulation,
+// about twice as fast on CPUs with AVX512_BF16) on or off for forward
+// passes that record no gradient — inference under autograd.NoGrad, or
+// with parameters that need none. Passes that record a gradient always use
+// float32. The weights are rounded and packed on every call, so it suits
+// whole sequences, not one Step at a time.
+func (s *stack) SetBF16(on bool) { s.bf16 = on }
+
 // Config returns the configuration the layer was built with.
 func (s *stack) Config() RecurrentConfig { return s.cfg }
 
@@ -297,6 +306,10 @@ func (s *stack) forwardPacked(h0, c0, x *autograd.Variable, p *seq.Packing) (hN,
 				seqs[d].Norm = s.running[l][d].spec(mode)
 			}
 			ws[d] = reg.dropWeights(s.weights[l][d], s.rng, mode)
+			if s.bf16 {
+				w := ws[d]
+				seqs[d].BF16 = !anyRequiresGrad(x, h0, c0, w.WIH, w.WHH, w.BIH, w.BHH, w.Peephole)
+			}
 		}
 		outs := make([]*autograd.Variable, D)
 		lh, lc := make([]*autograd.Variable, D), make([]*autograd.Variable, D)
