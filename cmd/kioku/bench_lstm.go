@@ -59,6 +59,10 @@ type lstmResult struct {
 	TorchInferAt string   `json:"torch_infer_setting,omitempty"`
 	TrainRatio   *float64 `json:"train_ratio,omitempty"`
 	InferRatio   *float64 `json:"infer_ratio,omitempty"`
+	// With -bf16: inference with bfloat16 products (float32 accumulation),
+	// and its ratio to PyTorch's float32 inference.
+	InferBF16TokS  float64  `json:"infer_bf16_tok_s,omitempty"`
+	InferBF16Ratio *float64 `json:"infer_bf16_ratio,omitempty"`
 }
 
 func runBenchLSTM(args []string, stdout, stderr io.Writer) error {
@@ -68,6 +72,7 @@ func runBenchLSTM(args []string, stdout, stderr io.Writer) error {
 	python := fs.String("python", "/usr/bin/python3", "Python interpreter for -torch")
 	torchThreads := fs.String("torch-threads", "1,2", "comma-separated `list` of PyTorch thread counts (torch.set_num_threads) to try; kioku uses GOMAXPROCS")
 	blasThreads := fs.String("openblas-threads", "1,2", "comma-separated `list` of OPENBLAS_NUM_THREADS values to try with each PyTorch thread count")
+	bf16 := fs.Bool("bf16", false, "also time inference with bfloat16 products (kioku's opt-in SetBF16; needs AVX512_BF16)")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of kioku's measurements to `file` (go tool pprof)")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: kioku bench lstm [flags] [config...]\n\n"+
@@ -91,6 +96,9 @@ func runBenchLSTM(args []string, stdout, stderr io.Writer) error {
 	}
 	if *seconds <= 0 {
 		return fmt.Errorf("-time %v must be positive", *seconds)
+	}
+	if *bf16 && !fn.BF16Available() {
+		return errors.New("-bf16: this CPU has no AVX512_BF16 (bfloat16 products would run as float32)")
 	}
 	tts, err := parseThreads(*torchThreads)
 	if err != nil {
@@ -125,7 +133,7 @@ func runBenchLSTM(args []string, stdout, stderr io.Writer) error {
 	}
 	enc := json.NewEncoder(stdout)
 	for _, c := range cfgs {
-		r, err := benchConfig(c, *seconds)
+		r, err := benchConfig(c, *seconds, *bf16)
 		if err != nil {
 			return fmt.Errorf("%s: %w", c.name, err)
 		}
@@ -139,6 +147,10 @@ func runBenchLSTM(args []string, stdout, stderr io.Writer) error {
 			if t.InferTokS > 0 {
 				x := r.InferTokS / t.InferTokS
 				r.InferRatio = &x
+				if r.InferBF16TokS > 0 {
+					y := r.InferBF16TokS / t.InferTokS
+					r.InferBF16Ratio = &y
+				}
 			}
 		}
 		if err := enc.Encode(r); err != nil {
@@ -237,9 +249,10 @@ func bestTorch(best, r map[string]lstmResult) map[string]lstmResult {
 
 // benchModel is a configuration's model and its train and infer steps.
 type benchModel struct {
-	params []*autograd.Variable
-	train  func() error
-	infer  func()
+	params  []*autograd.Variable
+	train   func() error
+	infer   func()
+	setBF16 func(bool)
 }
 
 func buildBench(c lstmConfig) (*benchModel, error) {
@@ -270,6 +283,7 @@ func buildBench(c lstmConfig) (*benchModel, error) {
 			infer: func() {
 				autograd.NoGrad(m.Params(), func() { m.Forward(in, lm.State{}) })
 			},
+			setBF16: m.SetBF16,
 		}, nil
 	}
 	m, err := nn.NewNStepLSTM(nn.RecurrentConfig{InputSize: c.emb, HiddenSize: c.hidden, Layers: c.layers}, rng)
@@ -301,6 +315,7 @@ func buildBench(c lstmConfig) (*benchModel, error) {
 		infer: func() {
 			autograd.NoGrad(m.Params(), func() { m.Forward(nil, nil, xs) })
 		},
+		setBF16: m.SetBF16,
 	}, nil
 }
 
@@ -339,7 +354,7 @@ func timeBest(f func() error, seconds time.Duration) (float64, error) {
 	return best, nil
 }
 
-func benchConfig(c lstmConfig, seconds time.Duration) (lstmResult, error) {
+func benchConfig(c lstmConfig, seconds time.Duration, bf16 bool) (lstmResult, error) {
 	m, err := buildBench(c)
 	if err != nil {
 		return lstmResult{}, err
@@ -362,6 +377,12 @@ func benchConfig(c lstmConfig, seconds time.Duration) (lstmResult, error) {
 	r.AllocPerStep = int64(after.TotalAlloc-before.TotalAlloc) / steps
 	ti, _ := timeBest(func() error { m.infer(); return nil }, seconds)
 	r.TrainTokS, r.InferTokS = tokens/tt, tokens/ti
+	if bf16 {
+		m.setBF16(true)
+		tb, _ := timeBest(func() error { m.infer(); return nil }, seconds)
+		m.setBF16(false)
+		r.InferBF16TokS = tokens / tb
+	}
 	f := flopsPerToken(c)
 	r.TrainGFLOPS, r.InferGFLOPS = 3*f*r.TrainTokS/1e9, f*r.InferTokS/1e9
 	r.PeakRSSMB = peakRSS()

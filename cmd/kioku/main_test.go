@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/kioku-ml/kioku/fn"
 )
 
 func runCLI(args ...string) (code int, stdout, stderr string) {
@@ -84,6 +86,15 @@ func TestParseShapes(t *testing.T) {
 }
 
 func TestBenchLSTM(t *testing.T) {
+	if fn.BF16Available() {
+		code, out, errOut := runCLI("bench", "-time", "20ms", "-bf16", "infer-b1")
+		var r lstmResult
+		if code != 0 || json.Unmarshal([]byte(strings.TrimSpace(out)), &r) != nil || !(r.InferBF16TokS > 0) {
+			t.Errorf("-bf16: exit %d, stdout %q, stderr %q", code, out, errOut)
+		}
+	} else if code, _, errOut := runCLI("bench", "-bf16", "infer-b1"); code != 1 || !strings.Contains(errOut, "AVX512_BF16") {
+		t.Errorf("-bf16 without hardware: exit %d, stderr %q", code, errOut)
+	}
 	code, out, errOut := runCLI("bench", "-time", "20ms", "infer-b1")
 	if code != 0 {
 		t.Fatalf("exit %d, stderr %q", code, errOut)

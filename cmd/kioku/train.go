@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kioku-ml/kioku/fn"
 	"github.com/kioku-ml/kioku/lm"
 	"github.com/kioku-ml/kioku/seq"
 	"github.com/kioku-ml/kioku/tensor"
@@ -396,6 +397,7 @@ func runEval(args []string, stdout, stderr io.Writer) error {
 	data := fs.String("data", "", "text `file` to evaluate (required)")
 	batch := fs.Int("batch", 16, "parallel streams")
 	bptt := fs.Int("bptt", 64, "tokens per chunk")
+	bf16 := fs.Bool("bf16", false, "compute the products from bfloat16 roundings (float32 accumulation; needs AVX512_BF16): faster, slightly different loss")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), "Usage: kioku eval -model DIR -data FILE\n\nPrints the model's loss on FILE: nats per token, perplexity and, for\ncharacter models, bits per character.\n\nFlags:\n")
 		fs.PrintDefaults()
@@ -423,6 +425,12 @@ func runEval(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	ids := vocab.Encode(tok.Tokenize(texts[0]))
+	if *bf16 {
+		if !fn.BF16Available() {
+			return errors.New("-bf16: this CPU has no AVX512_BF16")
+		}
+		m.SetBF16(true)
+	}
 	loss, err := m.Evaluate(ids, *batch, *bptt)
 	if err != nil {
 		return fmt.Errorf("%s: %w", *data, err)

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kioku-ml/kioku/fn"
 	"github.com/kioku-ml/kioku/modelio"
 	"github.com/kioku-ml/kioku/nn"
 	"github.com/kioku-ml/kioku/tensor"
@@ -47,6 +48,11 @@ func TestTrainEvalSample(t *testing.T) {
 	code, stdout, stderr = runCLI("eval", "-model", filepath.Join(out, "best"), "-data", data)
 	if code != 0 || !strings.Contains(stdout, "perplexity") {
 		t.Fatalf("eval exit %d: %s %s", code, stdout, stderr)
+	}
+	if fn.BF16Available() {
+		if code, stdout, stderr := runCLI("eval", "-model", filepath.Join(out, "best"), "-data", data, "-bf16"); code != 0 || !strings.Contains(stdout, "perplexity") {
+			t.Fatalf("eval -bf16 exit %d: %s %s", code, stdout, stderr)
+		}
 	}
 	code, stdout, stderr = runCLI("sample", "-model", filepath.Join(out, "best"), "-prime", "the ", "-length", "30", "-seed", "3")
 	if code != 0 || !strings.HasPrefix(stdout, "the ") || len(stdout) < 30 {
