@@ -45,6 +45,9 @@ type Config struct {
 	// U(−InitScale, InitScale) as Zaremba et al. do (0.1 for their small
 	// model); zero keeps PyTorch's defaults.
 	InitScale float64 `json:"init_scale"`
+	// LayerNorm normalises the recurrent layers' pre-activations and cell
+	// (layer-normalised LSTM or GRU, Ba et al. 2016; see fn.Sequence.Norm).
+	LayerNorm bool `json:"layer_norm,omitempty"`
 }
 
 // Validate reports the first problem of the configuration.
@@ -101,6 +104,9 @@ func New(cfg Config, rng *tensor.RNG) (*Model, error) {
 		return nil, err
 	}
 	rc := nn.RecurrentConfig{InputSize: cfg.Emb, HiddenSize: cfg.Hidden, Layers: cfg.Layers, Dropout: cfg.Dropout}
+	if cfg.LayerNorm {
+		rc.Norm = fn.LayerNormKind
+	}
 	if cfg.Cell == "lstm" {
 		m.lstm, err = nn.NewNStepLSTM(rc, rng)
 		m.rnn = m.lstm

@@ -35,7 +35,7 @@ type trainFlags struct {
 	cell                     string
 	emb, hidden, layers      int
 	dropout, initScale       float64
-	tie                      bool
+	tie, layerNorm           bool
 	batch, bptt, epochs      int
 	optimizer                string
 	lr, lrDecay, clip        float64
@@ -79,6 +79,7 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&f.layers, "layers", 2, "recurrent layers")
 	fs.Float64Var(&f.dropout, "dropout", 0, "dropout on non-recurrent connections (Zaremba et al.)")
 	fs.BoolVar(&f.tie, "tie", false, "tie the embedding and output weights (needs emb = hidden)")
+	fs.BoolVar(&f.layerNorm, "layer-norm", false, "layer-normalised recurrent layers (Ba et al. 2016)")
 	fs.Float64Var(&f.initScale, "init-scale", 0, "initialise weights from U(-s, s) (0: PyTorch's defaults)")
 	fs.IntVar(&f.batch, "batch", 32, "parallel streams (rows) per chunk")
 	fs.IntVar(&f.bptt, "bptt", 64, "truncated BPTT length (tokens per chunk)")
@@ -247,7 +248,7 @@ func (f *trainFlags) configs() (lm.Config, train.Config, error) {
 	if embedded && tc.EvalEvery == 0 {
 		tc.EvalEvery = 500
 	}
-	mc := lm.Config{Cell: f.cell, Tokenizer: f.level, Vocab: 3, Emb: f.emb, Hidden: f.hidden, Layers: f.layers, Dropout: f.dropout, Tie: f.tie, InitScale: f.initScale}
+	mc := lm.Config{Cell: f.cell, Tokenizer: f.level, Vocab: 3, Emb: f.emb, Hidden: f.hidden, Layers: f.layers, Dropout: f.dropout, Tie: f.tie, InitScale: f.initScale, LayerNorm: f.layerNorm}
 	if err := mc.Validate(); err != nil {
 		return mc, tc, err
 	}

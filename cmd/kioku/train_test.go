@@ -10,6 +10,7 @@ import (
 	"github.com/kioku-ml/kioku/modelio"
 	"github.com/kioku-ml/kioku/nn"
 	"github.com/kioku-ml/kioku/tensor"
+	"github.com/kioku-ml/kioku/train"
 )
 
 func writeCorpus(t *testing.T, dir string) string {
@@ -113,5 +114,37 @@ func TestTrainErrors(t *testing.T) {
 		if _, err := os.Stat(out); err == nil {
 			t.Fatalf("%v: created %s", tc.args, out)
 		}
+	}
+}
+
+// TestTrainLayerNorm trains a layer-normalised model briefly and checks
+// that the saved model keeps its normalisation (it loads, with its gains,
+// and evaluates).
+func TestTrainLayerNorm(t *testing.T) {
+	dir := t.TempDir()
+	data := writeCorpus(t, dir)
+	out := filepath.Join(dir, "run")
+	code, _, stderr := runCLI("train", "-data", data, "-out", out, "-epochs", "1", "-emb", "8", "-hidden", "16", "-layers", "2", "-batch", "4", "-bptt", "8", "-layer-norm", "-sample", "0")
+	if code != 0 {
+		t.Fatalf("train exit %d: %s", code, stderr)
+	}
+	m, _, err := train.LoadModel(filepath.Join(out, "best"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !m.Config().LayerNorm {
+		t.Fatal("the saved model lost -layer-norm")
+	}
+	hasGain := false
+	for _, p := range m.NamedParams() {
+		if strings.Contains(p.Name, "norm") {
+			hasGain = true
+		}
+	}
+	if !hasGain {
+		t.Fatal("a layer-normalised model has no normalisation gains among its parameters")
+	}
+	if code, stdout, stderr := runCLI("eval", "-model", filepath.Join(out, "best"), "-data", data); code != 0 || !strings.Contains(stdout, "perplexity") {
+		t.Fatalf("eval exit %d: %s %s", code, stdout, stderr)
 	}
 }
