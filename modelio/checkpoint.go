@@ -33,9 +33,11 @@ const (
 	ManifestFile = "checkpoint.json"
 	// ConfigFile is the caller's model configuration, as JSON.
 	ConfigFile = "config.json"
-	// ModelFile holds the parameters by their nn.NamedParams names, in
-	// safetensors format with metadata "format": "pt", so it is also a
-	// PyTorch state dict.
+	// ModelFile holds the parameters by their nn.NamedParams names and
+	// the buffers (nn.NamedBuffers: batch normalisation's running
+	// statistics) by theirs, as StateDict gives them, in safetensors
+	// format with metadata "format": "pt", so it is also a PyTorch state
+	// dict.
 	ModelFile = "model.safetensors"
 	// OptimizerFile holds the optimizer's scalars (optim.State as JSON).
 	OptimizerFile = "optimizer.json"
@@ -77,7 +79,9 @@ type Checkpoint struct {
 	// marshal, or a json.RawMessage or []byte of JSON. On Load, a pointer
 	// to decode into (unknown fields are an error), or nil.
 	Config any
-	// Model holds the parameters, saved by their nn.NamedParams names.
+	// Model holds the parameters, saved by their nn.NamedParams names,
+	// and the buffers, saved by their nn.NamedBuffers names (a model made
+	// of sub-modules must implement nn.Buffered for theirs to be saved).
 	Model nn.Module
 	// Optimizer, if not nil, has its state saved and restored.
 	Optimizer Optimizer
@@ -594,7 +598,7 @@ func (s *Snapshot) DecodeConfig(v any) error {
 	return nil
 }
 
-// Weights returns the parameters as read from ModelFile, for loading
+// Weights returns the parameters and buffers as read from ModelFile, for loading
 // into a model by other means (LoadStateDict with a prefix, say).
 func (s *Snapshot) Weights() *safetensors.File { return s.weights }
 
@@ -635,7 +639,11 @@ func Load(dir string, c *Checkpoint) error {
 // Restore checks the snapshot against c and then restores it into c: the
 // kind must equal c.Kind; the configuration must decode into c.Config
 // (when not nil); the weights must match c.Model's parameters (when not
-// nil) exactly in names, shapes and element types; the optimizer state (when c.Optimizer
+// nil) exactly in names, shapes and element types, and its buffers
+// (nn.NamedBuffers) in names and element types, each buffer accepting its
+// tensor's shape and values — except that a checkpoint holding none of
+// the model's buffers (written before checkpoints held buffers) leaves
+// them as they are; the optimizer state (when c.Optimizer
 // is not nil) must be of the same kind over the same parameters; the RNG
 // names (when c.RNGs is not nil) must be those saved. If anything differs,
 // Restore returns a *CheckpointError listing every problem and changes
@@ -661,15 +669,28 @@ func (s *Snapshot) Restore(c *Checkpoint) error {
 			add("%s: %v", ConfigFile, err)
 		}
 	}
-	// The weights.
+	// The weights and buffers. The buffers are set here, as only they can
+	// check their tensors, and put back if anything does not fit.
 	var names []string
 	var vars []*autograd.Variable
+	bs := &bufferSet{}
 	if c.Model != nil {
 		var err error
 		if names, vars, err = namedParams(c.Model); err != nil {
 			return err
 		}
-		if e := matchStateDict(names, vars, s.weights.Tensors, "", LoadOptions{ExactDType: true}); e != nil {
+		bnames, bufs, err := namedBuffers(c.Model, names)
+		if err != nil {
+			return err
+		}
+		if !slices.ContainsFunc(bnames, func(n string) bool { return s.weights.Tensors[n] != nil }) {
+			// Saved before checkpoints held buffers (or by a model
+			// without): the buffers stay as they are.
+			bnames, bufs = nil, nil
+		}
+		opts := LoadOptions{ExactDType: true}
+		bs = setBuffers(bnames, bufs, s.weights.Tensors, "", opts)
+		if e := matchStateDict(names, vars, bnames, s.weights.Tensors, "", opts).merge(bs.mismatched); e != nil {
 			add("model: %s", e.details())
 		}
 	}
@@ -702,12 +723,16 @@ func (s *Snapshot) Restore(c *Checkpoint) error {
 		}
 	}
 	if len(problems) > 0 {
+		if err := bs.undo(); err != nil {
+			return err
+		}
 		return &CheckpointError{Dir: s.dir, Problems: problems}
 	}
 
 	// Everything checked: apply, the optimizer first as it re-checks.
 	if opt != nil {
 		if err := c.Optimizer.LoadState(opt); err != nil {
+			bs.undo()
 			return fmt.Errorf("modelio: checkpoint %s: %w", s.dir, err)
 		}
 	}

@@ -19,12 +19,17 @@
 // and leaves the model unchanged. Layers kioku does not have (PyTorch's
 // nn.LayerNorm) load into a ParamDict.
 //
+// Buffers (nn.NamedBuffers: batch normalisation's running statistics,
+// under PyTorch's names running_mean, running_var and num_batches_tracked
+// for nn.BatchNormalization) are part of the state dict, beside the
+// parameters.
+//
 // The format itself is package modelio/safetensors.
 //
 // # Checkpoints
 //
-// Save writes a Checkpoint — the model's configuration and weights, the
-// optimizer's state, RNG states, step and epoch counters, the vocabulary
+// Save writes a Checkpoint — the model's configuration, weights and
+// buffers, the optimizer's state, RNG states, step and epoch counters, the vocabulary
 // and metadata — to a directory, atomically: a crash at any moment leaves
 // the previous checkpoint or the new one, never a mix. Open reads and
 // verifies one (recovering from an interrupted Save), and its Restore, or

@@ -308,3 +308,64 @@ func TestKiokuExportForTorch(t *testing.T) {
 	closeTo(t, "h_n", hN.Data, get(t, io, "h_n"))
 	closeTo(t, "c_n", cN.Data, get(t, io, "c_n"))
 }
+
+// TestTorchBatchNorm loads PyTorch's BatchNorm1d, buffers included
+// (running_mean and running_var in F32, num_batches_tracked an I64
+// scalar), and evaluates as PyTorch does.
+func TestTorchBatchNorm(t *testing.T) {
+	io := golden(t, "bn_io")
+	bn := must(nn.NewBatchNormalization(nn.NormConfig{Size: 4}))
+	if err := LoadStateDictFile(filepath.Join("testdata", "bn.safetensors"), bn, "", nil); err != nil {
+		t.Fatal(err)
+	}
+	if bn.BatchesTracked != 3 || bn.RunningVar[0] == 1 {
+		t.Fatalf("buffers not loaded: %v %v %d", bn.RunningMean, bn.RunningVar, bn.BatchesTracked)
+	}
+	bn.SetMode(autograd.Eval)
+	closeTo(t, "y", bn.Forward(autograd.NewVariable(get(t, io, "x"))).Data, get(t, io, "y"))
+}
+
+// TestKiokuBatchNormExportForTorch, with -update, writes a trained kioku
+// BatchNormalization's state dict and its evaluation outputs, which
+// scripts/torch_modelio_golden.py loads into PyTorch's BatchNorm1d
+// (load_state_dict(strict=True)) and checks. Without -update it checks
+// that kioku still reads them and computes the committed outputs.
+func TestKiokuBatchNormExportForTorch(t *testing.T) {
+	wpath := filepath.Join("testdata", "kioku_bn.safetensors")
+	iopath := filepath.Join("testdata", "kioku_bn_io.safetensors")
+	if *update {
+		bn := must(nn.NewBatchNormalization(nn.NormConfig{Size: 3}))
+		rng := tensor.NewRNG(44)
+		bn.Weight.Data.RandUniform(rng, 0.5, 1.5)
+		bn.Bias.Data.RandUniform(rng, -0.5, 0.5)
+		for range 4 {
+			x := tensor.New(tensor.Float32, 5, 3)
+			x.RandNormal(rng, 1, 2)
+			bn.Forward(autograd.NewVariable(x))
+		}
+		bn.SetMode(autograd.Eval)
+		x := tensor.New(tensor.Float32, 4, 3)
+		x.RandNormal(rng, 0, 1)
+		y := bn.Forward(autograd.NewVariable(x)).Data
+		if err := SaveStateDict(wpath, bn, "", nil); err != nil {
+			t.Fatal(err)
+		}
+		io := map[string]*safetensors.Tensor{"x": safetensors.FromTensor(x), "y": safetensors.FromTensor(y)}
+		if err := safetensors.WriteFile(iopath, io, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	io := golden(t, "kioku_bn_io")
+	bn := must(nn.NewBatchNormalization(nn.NormConfig{Size: 3}))
+	if err := LoadStateDictFile(wpath, bn, "", &LoadOptions{ExactDType: true}); err != nil {
+		t.Fatal(err)
+	}
+	if bn.BatchesTracked != 4 {
+		t.Fatalf("num_batches_tracked %d, want 4", bn.BatchesTracked)
+	}
+	bn.SetMode(autograd.Eval)
+	y := bn.Forward(autograd.NewVariable(get(t, io, "x"))).Data
+	if !tensor.Equal(y, get(t, io, "y")) {
+		t.Fatal("evaluation differs from the committed outputs")
+	}
+}

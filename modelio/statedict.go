@@ -16,8 +16,8 @@ import (
 // PyTorch's load_state_dict(strict=True), and converts floating-point
 // types to the parameters' type.
 type LoadOptions struct {
-	// AllowMissing leaves parameters that have no tensor as they are
-	// instead of failing (PyTorch's strict=False).
+	// AllowMissing leaves parameters and buffers that have no tensor as
+	// they are instead of failing (PyTorch's strict=False).
 	AllowMissing bool
 	// AllowUnexpected ignores tensors, under the prefix, that match no
 	// parameter (PyTorch's strict=False).
@@ -35,14 +35,23 @@ type Mismatch struct {
 	// FileShape and FileDType describe the tensor.
 	FileShape []int
 	FileDType safetensors.DType
-	// ModelShape and ModelDType describe the parameter.
+	// ModelShape and ModelDType describe the parameter, or the buffer's
+	// current value.
 	ModelShape []int
 	ModelDType tensor.DType
+	// Reason, for a buffer, is the buffer's own objection to the tensor
+	// (nn.Buffer.Set), which may accept shapes other than its current one
+	// (the per-step statistics of recurrent batch normalisation).
+	Reason string
 }
 
 // String describes the mismatch as "name (file F32 [4 2], model float32
-// [2 4])", or without shapes when only the element type differs.
+// [2 4])", or without shapes when only the element type differs, or as
+// "name (file F64 [3 7]: reason)" when a buffer refused the tensor.
 func (m Mismatch) String() string {
+	if m.Reason != "" {
+		return fmt.Sprintf("%s (file %s %v: %s)", m.Name, m.FileDType, shapeString(m.FileShape), m.Reason)
+	}
 	if !slices.Equal(m.FileShape, m.ModelShape) {
 		return fmt.Sprintf("%s (file %s %v, model %v %v)", m.Name, m.FileDType, shapeString(m.FileShape), m.ModelDType, shapeString(m.ModelShape))
 	}
@@ -57,16 +66,17 @@ func shapeString(s []int) string {
 }
 
 // StateDictError reports every difference between a state dict and a
-// model's parameters. Each list is sorted by name.
+// model's parameters and buffers. Each list is sorted by name.
 type StateDictError struct {
-	// Missing lists parameters (by their names in the file, prefix
-	// included) with no tensor.
+	// Missing lists parameters and buffers (by their names in the file,
+	// prefix included) with no tensor.
 	Missing []string
-	// Unexpected lists tensors under the prefix that match no parameter.
+	// Unexpected lists tensors under the prefix that match no parameter
+	// or buffer.
 	Unexpected []string
-	// Mismatched lists tensors whose shape differs from their parameter's,
-	// or whose element type cannot be (or, with ExactDType, is not) the
-	// parameter's.
+	// Mismatched lists tensors whose shape differs from their parameter's
+	// (or that their buffer refuses), or whose element type cannot be (or,
+	// with ExactDType, is not) the parameter's or buffer's.
 	Mismatched []Mismatch
 	// Hint, when not empty, suggests a fix (such as another prefix).
 	Hint string
@@ -125,22 +135,62 @@ func namedParams(m nn.Module) ([]string, []*autograd.Variable, error) {
 	return names, vars, nil
 }
 
+// namedBuffers returns m's named buffers (nn.NamedBuffers), checking
+// that the names are present, unique and not those of parameters.
+func namedBuffers(m nn.Module, params []string) ([]string, []nn.Buffer, error) {
+	var names []string
+	var bufs []nn.Buffer
+	seen := make(map[string]bool, len(params))
+	for _, p := range params {
+		seen[p] = true
+	}
+	for name, b := range nn.NamedBuffers(m) {
+		switch {
+		case name == "":
+			return nil, nil, fmt.Errorf("modelio: the model's buffer %d has no name", len(names))
+		case seen[name]:
+			return nil, nil, fmt.Errorf("modelio: the model has two parameters or buffers named %q (give sub-modules names with nn.SubBuffers)", name)
+		case b == nil:
+			return nil, nil, fmt.Errorf("modelio: the model's buffer %q is nil", name)
+		}
+		seen[name] = true
+		names = append(names, name)
+		bufs = append(bufs, b)
+	}
+	return names, bufs, nil
+}
+
 // StateDict returns copies of m's parameters as F32 or F64 tensors named
-// prefix + their names (nn.NamedParams), PyTorch's state_dict. It returns
-// an error if two parameters share a name.
+// prefix + their names (nn.NamedParams), and of its buffers
+// (nn.NamedBuffers, such as BatchNormalization's running_mean,
+// running_var and num_batches_tracked) as F64 tensors named likewise:
+// PyTorch's state_dict. It returns an error if two parameters or buffers
+// share a name.
 func StateDict(m nn.Module, prefix string) (map[string]*safetensors.Tensor, error) {
 	names, vars, err := namedParams(m)
 	if err != nil {
 		return nil, err
 	}
-	out := make(map[string]*safetensors.Tensor, len(names))
+	bnames, bufs, err := namedBuffers(m, names)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]*safetensors.Tensor, len(names)+len(bnames))
 	for i, name := range names {
 		out[prefix+name] = safetensors.FromTensor(vars[i].Data)
+	}
+	for i, name := range bnames {
+		v := bufs[i].Value()
+		if v == nil {
+			return nil, fmt.Errorf("modelio: the model's buffer %q has a nil value", name)
+		}
+		out[prefix+name] = safetensors.FromTensor(v)
 	}
 	return out, nil
 }
 
-// SaveStateDict writes m's parameters, named prefix + their names, to the
+// SaveStateDict writes m's parameters and buffers (StateDict), named
+// prefix + their names, to the
 // safetensors file name, atomically, with the given metadata plus
 // "format": "pt" (unless metadata sets it), so that PyTorch reads the file
 // with safetensors.torch.load_file and loads it with load_state_dict.
@@ -169,17 +219,20 @@ func LoadStateDictFile(name string, m nn.Module, prefix string, opts *LoadOption
 	return nil
 }
 
-// LoadStateDict copies tensors into m's parameters, in place: the
-// parameter named n (by nn.NamedParams) takes the tensor named prefix+n.
-// Tensors whose names do not start with prefix are ignored, so a prefix
-// such as "rnn." loads one sub-module from a whole model's state dict.
+// LoadStateDict copies tensors into m's parameters and buffers, in place:
+// the parameter named n (by nn.NamedParams) takes the tensor named
+// prefix+n, and so does the buffer named n (by nn.NamedBuffers). Tensors
+// whose names do not start with prefix are ignored, so a prefix such as
+// "rnn." loads one sub-module from a whole model's state dict.
 //
 // A floating-point tensor is converted to its parameter's element type:
 // F16, BF16 and F32 widen exactly; F64 into a Float32 parameter rounds to
-// nearest, as PyTorch's copy_ does. Integer tensors are refused. opts may
+// nearest, as PyTorch's copy_ does. Integer tensors are refused for
+// parameters; buffers take them too (PyTorch's num_batches_tracked is
+// I64). Each buffer checks its tensor's shape and values itself. opts may
 // be nil for the strict defaults.
 //
-// Everything is checked before anything is copied: on error m is
+// Everything is checked before anything is kept: on error m is
 // unchanged, and the error is a *StateDictError listing every missing,
 // unexpected and mismatched tensor.
 func LoadStateDict(m nn.Module, tensors map[string]*safetensors.Tensor, prefix string, opts *LoadOptions) error {
@@ -190,8 +243,16 @@ func LoadStateDict(m nn.Module, tensors map[string]*safetensors.Tensor, prefix s
 	if err != nil {
 		return err
 	}
-	e := matchStateDict(names, vars, tensors, prefix, *opts)
-	if e != nil {
+	bnames, bufs, err := namedBuffers(m, names)
+	if err != nil {
+		return err
+	}
+	e := matchStateDict(names, vars, bnames, tensors, prefix, *opts)
+	bs := setBuffers(bnames, bufs, tensors, prefix, *opts)
+	if e = e.merge(bs.mismatched); e != nil {
+		if uerr := bs.undo(); uerr != nil {
+			return uerr
+		}
 		return e
 	}
 	for i, name := range names {
@@ -200,17 +261,100 @@ func LoadStateDict(m nn.Module, tensors map[string]*safetensors.Tensor, prefix s
 			continue
 		}
 		if err := copyInto(vars[i].Data, t); err != nil {
+			bs.undo()
 			return fmt.Errorf("modelio: tensor %q: %w", prefix+name, err)
 		}
 	}
 	return nil
 }
 
-// matchStateDict compares tensors with the parameters and returns the
-// differences opts does not allow, or nil.
-func matchStateDict(names []string, vars []*autograd.Variable, tensors map[string]*safetensors.Tensor, prefix string, opts LoadOptions) *StateDictError {
+// bufferSet records the buffers setBuffers changed, to undo it.
+type bufferSet struct {
+	names      []string
+	bufs       []nn.Buffer
+	old        []*tensor.Tensor
+	mismatched []Mismatch
+}
+
+// setBuffers sets each buffer named n to the tensor named prefix+n, if
+// there is one and it fits, keeping the previous values to undo it, and
+// records the tensors that do not fit. (A buffer alone can say whether a
+// tensor fits, so checking it means setting it.)
+func setBuffers(names []string, bufs []nn.Buffer, tensors map[string]*safetensors.Tensor, prefix string, opts LoadOptions) *bufferSet {
+	bs := &bufferSet{}
+	for i, name := range names {
+		t, ok := tensors[prefix+name]
+		if !ok || t == nil {
+			continue
+		}
+		cur := bufs[i].Value()
+		mis := Mismatch{Name: prefix + name, FileShape: t.Shape(), FileDType: t.DType(), ModelShape: cur.Shape(), ModelDType: cur.DType()}
+		if !bufferDTypeFits(t.DType(), cur.DType(), opts.ExactDType) {
+			bs.mismatched = append(bs.mismatched, mis)
+			continue
+		}
+		v, err := t.ToTensorAs(cur.DType()) // integers exactly up to 2⁵³
+		if err == nil {
+			err = bufs[i].Set(v)
+		}
+		if err != nil {
+			mis.Reason = strings.TrimPrefix(err.Error(), "nn: ")
+			bs.mismatched = append(bs.mismatched, mis)
+			continue
+		}
+		bs.names, bs.bufs, bs.old = append(bs.names, name), append(bs.bufs, bufs[i]), append(bs.old, cur)
+	}
+	return bs
+}
+
+// undo puts back the buffers' previous values.
+func (bs *bufferSet) undo() error {
+	for i := len(bs.bufs) - 1; i >= 0; i-- {
+		if err := bs.bufs[i].Set(bs.old[i]); err != nil {
+			return fmt.Errorf("modelio: buffer %q refused its own previous value: %w", bs.names[i], err)
+		}
+	}
+	bs.names, bs.bufs, bs.old = nil, nil, nil
+	return nil
+}
+
+// bufferDTypeFits reports whether a tensor of type f can load into a
+// buffer of type b: any float or integer type, or with exact, F32 for
+// Float32 and F64 for Float64.
+func bufferDTypeFits(f safetensors.DType, b tensor.DType, exact bool) bool {
+	if exact {
+		return dtypeFits(f, b, true)
+	}
+	return f.Known()
+}
+
+// merge adds buffer mismatches to e, sorted, and returns the result, or
+// nil if there is no difference at all.
+func (e *StateDictError) merge(ms []Mismatch) *StateDictError {
+	if len(ms) == 0 {
+		return e
+	}
+	if e == nil {
+		e = &StateDictError{}
+	}
+	e.Mismatched = append(e.Mismatched, ms...)
+	slices.SortFunc(e.Mismatched, func(a, b Mismatch) int { return strings.Compare(a.Name, b.Name) })
+	return e
+}
+
+// matchStateDict compares tensors with the parameters and the names of
+// the buffers and returns the differences opts does not allow, or nil.
+// (setBuffers checks the buffers' tensors.)
+func matchStateDict(names []string, vars []*autograd.Variable, buffers []string, tensors map[string]*safetensors.Tensor, prefix string, opts LoadOptions) *StateDictError {
 	e := &StateDictError{}
-	want := make(map[string]bool, len(names))
+	want := make(map[string]bool, len(names)+len(buffers))
+	for _, name := range buffers {
+		full := prefix + name
+		want[full] = true
+		if t, ok := tensors[full]; (!ok || t == nil) && !opts.AllowMissing {
+			e.Missing = append(e.Missing, full)
+		}
+	}
 	for i, name := range names {
 		full := prefix + name
 		want[full] = true
@@ -239,7 +383,7 @@ func matchStateDict(names []string, vars []*autograd.Variable, tensors map[strin
 	slices.Sort(e.Missing)
 	slices.Sort(e.Unexpected)
 	slices.SortFunc(e.Mismatched, func(a, b Mismatch) int { return strings.Compare(a.Name, b.Name) })
-	if len(e.Missing) == len(names) && len(names) > 0 {
+	if len(e.Missing) == len(names)+len(buffers) && len(names) > 0 {
 		e.Hint = prefixHint(names, tensors, prefix)
 	}
 	return e

@@ -71,11 +71,14 @@ type state struct {
 	t    int
 }
 
-func (s *state) init(cfg CellConfig, withC bool, rng *tensor.RNG) {
+// init sets up the state of a link of the given cell kind (the LSTMs
+// carry a cell state c).
+func (s *state) init(cfg CellConfig, cell fn.Cell, rng *tensor.RNG) {
+	withC := cell == fn.LSTMCellKind
 	s.hidden, s.dtype = cfg.HiddenSize, cfg.DType
 	s.reg, s.rng = cfg.Regularization, rng.Split()
 	if cfg.Norm != fn.NoNorm {
-		s.norm = newRunningStats(cfg.Norm, cfg.NormMomentum)
+		s.norm = newRunningStats(cfg.Norm, cfg.NormMomentum, cell.Gates(), cfg.HiddenSize, withC)
 	}
 	if !cfg.LearnInitialState {
 		return
@@ -291,7 +294,7 @@ func NewLSTM(cfg CellConfig, rng *tensor.RNG) (*LSTM, error) {
 		return nil, fmt.Errorf("nn: LSTM needs an RNG for its initialisation")
 	}
 	l := &LSTM{W: cellWeights(fn.LSTMCellKind, cfg, rng), cfg: cfg}
-	l.state.init(cfg, true, rng)
+	l.state.init(cfg, fn.LSTMCellKind, rng)
 	return l, nil
 }
 
@@ -384,7 +387,7 @@ func NewPeepholeLSTM(cfg CellConfig, form PeepholeForm, rng *tensor.RNG) (*Peeph
 			l.Peep[k].Name = "weight_peep_" + n
 		}
 	}
-	l.state.init(cfg, true, rng)
+	l.state.init(cfg, fn.LSTMCellKind, rng)
 	return l, nil
 }
 
@@ -475,7 +478,7 @@ func NewGRU(cfg CellConfig, form GRUForm, rng *tensor.RNG) (*GRU, error) {
 		return nil, fmt.Errorf("nn: GRUCho supports InputDropout, OutputDropout, VariationalInput and WeightDrop only; use GRUPyTorch for the in-kernel variants")
 	}
 	l := &GRU{W: cellWeights(fn.GRUCellKind, cfg, rng), form: form, cfg: cfg}
-	l.state.init(cfg, false, rng)
+	l.state.init(cfg, fn.GRUCellKind, rng)
 	return l, nil
 }
 
@@ -538,7 +541,7 @@ func NewRNN(cfg CellConfig, relu bool, rng *tensor.RNG) (*RNN, error) {
 		return nil, fmt.Errorf("nn: RNN needs an RNG for its initialisation")
 	}
 	l := &RNN{W: cellWeights(cell, cfg, rng), relu: relu, cfg: cfg}
-	l.state.init(cfg, false, rng)
+	l.state.init(cfg, cell, rng)
 	return l, nil
 }
 

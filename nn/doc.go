@@ -7,8 +7,10 @@
 // named in Variable.Name as PyTorch names it ("weight", "bias",
 // "weight_ih_l0", …). Models made of several layers implement Parent so
 // that NamedParams gives dotted names ("encoder.weight_ih_l0"), exactly
-// the keys of the same model's PyTorch state_dict. There is no reflection:
-// a model lists its sub-modules itself.
+// the keys of the same model's PyTorch state_dict. State that is saved
+// but not trained (batch normalisation's running statistics) is a module's
+// buffers: Buffered, NamedBuffers, SubBuffers, SetBuffer. There is no
+// reflection: a model lists its sub-modules itself.
 //
 // Constructors take a configuration struct and an explicit *tensor.RNG for
 // the initialisation, and return an error for an invalid configuration

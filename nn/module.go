@@ -37,7 +37,9 @@ type Module interface {
 //	func (m *Tagger) Params() []*autograd.Variable { return nn.Vars(m.NamedParams()) }
 //
 // gives "embed.weight", "rnn.weight_ih_l0", …, "out.bias", as the same
-// model's named_parameters() would in PyTorch.
+// model's named_parameters() would in PyTorch. A model whose sub-modules
+// hold buffers (batch normalisation's running statistics) also implements
+// Buffered, with SubBuffers in place of Sub, so that checkpoints save them.
 type Parent interface {
 	Module
 	NamedParams() iter.Seq2[string, *autograd.Variable]
@@ -77,9 +79,10 @@ func Sub(name string, m Module) iter.Seq2[string, *autograd.Variable] {
 	}
 }
 
-// Join yields the pairs of each sequence in turn.
-func Join(seqs ...iter.Seq2[string, *autograd.Variable]) iter.Seq2[string, *autograd.Variable] {
-	return func(yield func(string, *autograd.Variable) bool) {
+// Join yields the pairs of each sequence in turn: named parameters (Sub)
+// or named buffers (SubBuffers).
+func Join[V any](seqs ...iter.Seq2[string, V]) iter.Seq2[string, V] {
+	return func(yield func(string, V) bool) {
 		for _, s := range seqs {
 			for n, v := range s {
 				if !yield(n, v) {

@@ -3,6 +3,7 @@ package nn
 import (
 	"fmt"
 	"iter"
+	"slices"
 
 	"github.com/kioku-ml/kioku/autograd"
 	"github.com/kioku-ml/kioku/fn"
@@ -99,8 +100,11 @@ type BatchNormalization struct {
 	// RunningMean and RunningVar are the population statistics (start 0
 	// and 1), PyTorch's running_mean and running_var buffers.
 	RunningMean, RunningVar []float64
-	cfg                     NormConfig
-	mode                    autograd.Mode
+	// BatchesTracked counts the training batches folded into them,
+	// PyTorch's num_batches_tracked.
+	BatchesTracked int
+	cfg            NormConfig
+	mode           autograd.Mode
 }
 
 // NewBatchNormalization returns a batch-normalisation layer.
@@ -133,6 +137,7 @@ func (l *BatchNormalization) Forward(x *autograd.Variable) *autograd.Variable {
 		unbias = n / (n - 1)
 	}
 	m := l.cfg.Momentum
+	l.BatchesTracked++
 	for i := range l.RunningMean {
 		l.RunningMean[i] = (1-m)*l.RunningMean[i] + m*st.Mean[i]
 		l.RunningVar[i] = (1-m)*l.RunningVar[i] + m*st.Var[i]*unbias
@@ -151,5 +156,48 @@ func (l *BatchNormalization) NamedParams() iter.Seq2[string, *autograd.Variable]
 				return
 			}
 		}
+	}
+}
+
+// NamedBuffers yields PyTorch's buffers of nn.BatchNorm1d, so that its
+// state dict round-trips: running_mean and running_var (Size), and
+// num_batches_tracked (a scalar), all float64.
+func (l *BatchNormalization) NamedBuffers() iter.Seq2[string, Buffer] {
+	return func(yield func(string, Buffer) bool) {
+		for _, name := range []string{"running_mean", "running_var"} {
+			vals := &l.RunningMean
+			if name == "running_var" {
+				vals = &l.RunningVar
+			}
+			b := funcBuffer{
+				value: func() *tensor.Tensor { return tensor.FromFloat64(slices.Clone(*vals)) },
+				set: func(t *tensor.Tensor) error {
+					if err := checkBufferShape(name, t, []int{len(*vals)}); err != nil {
+						return err
+					}
+					if err := checkBufferValues(name, t, name == "running_var", false); err != nil {
+						return err
+					}
+					copy(*vals, t.Values())
+					return nil
+				},
+			}
+			if !yield(name, b) {
+				return
+			}
+		}
+		yield("num_batches_tracked", funcBuffer{
+			value: func() *tensor.Tensor { return tensor.Scalar(tensor.Float64, float64(l.BatchesTracked)) },
+			set: func(t *tensor.Tensor) error {
+				if err := checkBufferShape("num_batches_tracked", t, []int{}); err != nil {
+					return err
+				}
+				if err := checkBufferValues("num_batches_tracked", t, true, true); err != nil {
+					return err
+				}
+				l.BatchesTracked = int(t.Item())
+				return nil
+			},
+		})
 	}
 }

@@ -53,7 +53,8 @@ type RecurrentConfig struct {
 	// normalisation (Cooijmans et al. 2016) inside the fused kernel, for the
 	// LSTM and GRU: gains norm_ih, norm_hh (G·H) and, for the LSTM, norm_c
 	// and norm_c_bias (H) join the parameters. Batch normalisation keeps
-	// running statistics per time step, used in autograd.Eval mode.
+	// running statistics per time step, used in autograd.Eval mode and
+	// saved as buffers (NamedBuffers).
 	Norm fn.NormKind
 	// NormMomentum is the weight of a new batch in the running statistics
 	// of batch normalisation (0 means 0.1, as PyTorch).
@@ -138,7 +139,7 @@ func newStack(cell fn.Cell, cfg RecurrentConfig, rng *tensor.RNG) (*stack, error
 		if cfg.Norm != fn.NoNorm {
 			rs := make([]*runningStats, cfg.dirs())
 			for d := range rs {
-				rs[d] = newRunningStats(cfg.Norm, cfg.NormMomentum)
+				rs[d] = newRunningStats(cfg.Norm, cfg.NormMomentum, cell.Gates(), cfg.HiddenSize, cell == fn.LSTMCellKind)
 			}
 			s.running = append(s.running, rs)
 		}

@@ -170,3 +170,6 @@ func (w *WeightNorm) NamedParams() iter.Seq2[string, *autograd.Variable] {
 
 // Params returns the parameters of NamedParams.
 func (w *WeightNorm) Params() []*autograd.Variable { return Vars(w.NamedParams()) }
+
+// NamedBuffers yields the wrapped layer's buffers, under the same names.
+func (w *WeightNorm) NamedBuffers() iter.Seq2[string, Buffer] { return NamedBuffers(w.layer) }

@@ -29,13 +29,17 @@ Cases:
     rnn     RNN(3, 4, num_layers=2, nonlinearity="relu"), float32, with h0
     cells   LSTMCell(3, 4), GRUCell(3, 4), RNNCell(3, 4) stepped over a
             sequence, as prefixes lstm., gru., rnn. of one file
+    bn      BatchNorm1d(4) after three training batches, evaluated: the
+            state dict holds its buffers (running_mean, running_var,
+            num_batches_tracked)
 
 Then, if modelio/testdata holds kioku_lm.safetensors and
 kioku_lm_io.safetensors (written by `go test ./modelio -run
 TestKiokuExportForTorch -update`), it loads kioku's weights into the
 PyTorch lm with load_state_dict(strict=True), runs it on kioku's inputs and
 checks PyTorch's outputs against kioku's within 1e-5, exiting non-zero if
-they differ. The Go tests read these files; they never need torch.
+they differ; likewise kioku_bn.safetensors and kioku_bn_io.safetensors
+(TestKiokuBatchNormExportForTorch -update) into BatchNorm1d. The Go tests read these files; they never need torch.
 """
 import json
 import os
@@ -57,7 +61,9 @@ NP_DTYPES = {"F32": "<f4", "F64": "<f8", "I64": "<i8", "I32": "<i4", "F16": "<f2
 def to_numpy(t):
     if isinstance(t, torch.Tensor):
         t = t.detach().contiguous().numpy()
-    a = np.ascontiguousarray(t)
+    a = np.asarray(t)
+    if not a.flags.c_contiguous:
+        a = np.ascontiguousarray(a)  # (which would make a 0-d array 1-d)
     return a.astype(a.dtype.newbyteorder("<"))
 
 
@@ -200,6 +206,45 @@ def cells_case(outdir):
     save_safetensors(os.path.join(outdir, "cells_io.safetensors"), io)
 
 
+def bn_case(outdir):
+    """BatchNorm1d(4) trained on three batches, then evaluated: its state
+    dict holds the buffers running_mean, running_var (F32) and
+    num_batches_tracked (an I64 scalar)."""
+    torch.manual_seed(6)
+    bn = torch.nn.BatchNorm1d(4)
+    with torch.no_grad():
+        bn.weight.uniform_(0.5, 1.5)
+        bn.bias.uniform_(-0.5, 0.5)
+        for _ in range(3):
+            bn(2 * torch.randn(6, 4) + 1)
+    bn.eval()
+    x = torch.randn(5, 4)
+    with torch.no_grad():
+        y = bn(x)
+    save_safetensors(os.path.join(outdir, "bn.safetensors"), bn.state_dict(), {"format": "pt"})
+    save_safetensors(os.path.join(outdir, "bn_io.safetensors"), {"x": x, "y": y})
+
+
+def check_kioku_bn_export(outdir):
+    """Load kioku's BatchNormalization state dict into PyTorch's BatchNorm1d
+    and compare evaluation outputs."""
+    wpath = os.path.join(outdir, "kioku_bn.safetensors")
+    iopath = os.path.join(outdir, "kioku_bn_io.safetensors")
+    if not (os.path.exists(wpath) and os.path.exists(iopath)):
+        print("no kioku BatchNorm export to check (run: go test ./modelio -run TestKiokuBatchNormExportForTorch -update)")
+        return
+    state, _ = load_safetensors(wpath)
+    io, _ = load_safetensors(iopath)
+    bn = torch.nn.BatchNorm1d(io["x"].shape[1])
+    bn.load_state_dict(state, strict=True)
+    bn.eval()
+    with torch.no_grad():
+        worst = (bn(io["x"]) - io["y"]).abs().max().item()
+    if worst > 1e-5 or bn.num_batches_tracked.item() != state["num_batches_tracked"].item():
+        sys.exit("kioku BatchNorm export: PyTorch's outputs differ from kioku's by %g" % worst)
+    print("kioku BatchNorm export: PyTorch loads %s with its buffers and matches kioku within %.2g" % (os.path.basename(wpath), worst))
+
+
 def check_kioku_export(outdir):
     """Load kioku's export into the PyTorch lm and compare outputs."""
     wpath = os.path.join(outdir, "kioku_lm.safetensors")
@@ -239,12 +284,14 @@ def main():
     torch.manual_seed(3)
     seq_case(outdir, "rnn", torch.nn.RNN(3, 4, num_layers=2, nonlinearity="relu"), 3, [4, 2, 6], 30, torch.float32)
     cells_case(outdir)
+    bn_case(outdir)
     # Self-check: the hand-written files read back as written.
-    for name in ("lm", "bigru", "bilstm", "rnn", "cells"):
+    for name in ("lm", "bigru", "bilstm", "rnn", "cells", "bn"):
         load_safetensors(os.path.join(outdir, name + ".safetensors"))
         load_safetensors(os.path.join(outdir, name + "_io.safetensors"))
     print("wrote golden files to", outdir)
     check_kioku_export(outdir)
+    check_kioku_bn_export(outdir)
 
 
 if __name__ == "__main__":
