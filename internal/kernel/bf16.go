@@ -102,10 +102,48 @@ func PackBF16(transB bool, k, n int, b []float32, ldb int) *PackedBF16 {
 		kc := min(p.kcStep, k-pc)
 		kp := (kc + 1) / 2
 		d := make([]uint32, kp*nPad)
-		packBBF16(d, transB, b, ldb, pc, kc, n)
+		// Panels are independent: split them across the pool (a language
+		// model's output layer has hundreds).
+		panels := nPad / bf16NR
+		ParallelFor(panels, max(1, (1<<15)/max(kc*bf16NR, 1)), func(lo, hi int) {
+			j0, j1 := lo*bf16NR, min(hi*bf16NR, n)
+			if transB {
+				packBBF16T(d[j0*kp:hi*bf16NR*kp], b, ldb, pc, kc, j0, j1)
+			} else {
+				packBBF16(d[j0*kp:hi*bf16NR*kp], false, b[j0:], ldb, pc, kc, j1-j0)
+			}
+		})
 		p.slices = append(p.slices, d)
 	}
 	return p
+}
+
+// packBBF16T is packBBF16 for a transposed B (op(B)(p, j) = b[j*ldb+p], the
+// PyTorch weight layout) and columns [j0, j1), into dst starting at panel
+// j0: each source row j is read once, sequentially, in pairs of depths.
+func packBBF16T(dst []uint32, b []float32, ldb, pc, kc, j0, j1 int) {
+	kp := (kc + 1) / 2
+	even := kc &^ 1
+	for jp := j0; jp < j1; jp += bf16NR {
+		w := min(bf16NR, j1-jp)
+		d := dst[(jp-j0)*kp : (jp-j0+bf16NR)*kp]
+		for j := 0; j < w; j++ {
+			row := b[(jp+j)*ldb+pc:][:kc]
+			q := 0
+			for p := 0; p < even; p += 2 {
+				d[q*bf16NR+j] = uint32(toBF16(row[p])) | uint32(toBF16(row[p+1]))<<16
+				q++
+			}
+			if even < kc {
+				d[q*bf16NR+j] = uint32(toBF16(row[even]))
+			}
+		}
+		if w < bf16NR {
+			for q := 0; q < kp; q++ {
+				clear(d[q*bf16NR+w : (q+1)*bf16NR])
+			}
+		}
+	}
 }
 
 // packBBF16 packs the kc×n block of op(B) at depth pc into dst as column

@@ -355,3 +355,41 @@ func TestPackABF16(t *testing.T) {
 		}
 	}
 }
+
+// TestPackBF16TransposedMatchesGeneric checks the row-wise, parallel pack
+// of a transposed B against the element-by-element packBBF16, bit for bit,
+// for odd depths, partial panels and depth offsets.
+func TestPackBF16TransposedMatchesGeneric(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	for _, tc := range []struct{ k, n, ldb int }{{1, 1, 1}, {3, 5, 4}, {7, 33, 7}, {512, 64, 512}, {1100, 70, 1103}, {200, 10000, 200}} {
+		b := randSlice[float32](r, tc.n*tc.ldb)
+		got := PackBF16(true, tc.k, tc.n, b, tc.ldb)
+		step := depthStep(tc.k, bf16KC)
+		nPad := (tc.n + bf16NR - 1) / bf16NR * bf16NR
+		for s, pc := 0, 0; pc < tc.k; s, pc = s+1, pc+step {
+			kc := min(step, tc.k-pc)
+			want := make([]uint32, (kc+1)/2*nPad)
+			packBBF16(want, true, b, tc.ldb, pc, kc, tc.n)
+			if !slices.Equal(got.slices[s], want) {
+				t.Fatalf("k=%d n=%d ldb=%d: slice %d differs from the generic pack", tc.k, tc.n, tc.ldb, s)
+			}
+		}
+	}
+}
+
+// BenchmarkPackBF16 times rounding and packing a weight matrix stored as
+// PyTorch does (N×K, used transposed): an LSTM's W_hh and a language
+// model's output layer.
+func BenchmarkPackBF16(b *testing.B) {
+	r := rand.New(rand.NewPCG(1, 2))
+	for _, sh := range [][2]int{{2048, 512}, {10000, 200}, {10000, 650}} {
+		n, k := sh[0], sh[1]
+		w := randSlice[float32](r, n*k)
+		b.Run(fmt.Sprintf("N=%d/K=%d", n, k), func(b *testing.B) {
+			for b.Loop() {
+				PackBF16(true, k, n, w, k)
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n*k), "ns/elem")
+		})
+	}
+}
