@@ -119,3 +119,40 @@ func TestLinearBF16(t *testing.T) {
 		}()
 	}
 }
+
+// TestPackedBF16Weights checks that weights packed once by PackBF16Weight
+// give the same bits as packing on every call, in LinearBF16Packed and in
+// a sequence, and that a packing of the wrong shape is not used.
+func TestPackedBF16Weights(t *testing.T) {
+	if !fn.BF16Available() {
+		if fn.PackBF16Weight(randn(1, 3, 4).AsType(tensor.Float32)) != nil {
+			t.Fatal("PackBF16Weight without bfloat16 hardware returned a packing")
+		}
+		t.Skip("no AVX512_BF16")
+	}
+	x := autograd.NewVariable(randn(80, 9, 40).AsType(tensor.Float32))
+	w := autograd.NewVariable(randn(81, 70, 40).AsType(tensor.Float32))
+	b := autograd.NewVariable(randn(82, 70).AsType(tensor.Float32))
+	want := fn.LinearBF16(x, w, b)
+	if got := fn.LinearBF16Packed(x, w, b, fn.PackBF16Weight(w.Data)); !tensor.Equal(got.Data, want.Data) {
+		t.Fatal("LinearBF16Packed differs from LinearBF16")
+	}
+	other := fn.PackBF16Weight(randn(83, 40, 70).AsType(tensor.Float32)) // 40×70: wrong shape
+	if got := fn.LinearBF16Packed(x, w, b, other); !tensor.Equal(got.Data, want.Data) {
+		t.Fatal("a packing of the wrong shape was used")
+	}
+
+	bs := []int{4, 4, 3}
+	in := recurrentCase(fn.LSTMCellKind, bs, 12, 16, true, false, 84)
+	v := make([]*V, len(in))
+	for i, x := range in {
+		v[i] = autograd.NewVariable(x.AsType(tensor.Float32))
+	}
+	wts := fn.RecurrentWeights{WIH: v[3], WHH: v[4], BIH: v[5], BHH: v[6]}
+	ys, _, _ := fn.LSTMSequence(v[0], v[1], v[2], wts, fn.Sequence{BatchSizes: bs, BF16: true})
+	wts.PackedIH, wts.PackedHH = fn.PackBF16Weight(v[3].Data), fn.PackBF16Weight(v[4].Data)
+	ys2, _, _ := fn.LSTMSequence(v[0], v[1], v[2], wts, fn.Sequence{BatchSizes: bs, BF16: true})
+	if !tensor.Equal(ys.Data, ys2.Data) {
+		t.Fatal("a sequence with pre-packed weights differs from one packing them itself")
+	}
+}

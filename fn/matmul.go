@@ -159,7 +159,12 @@ func sumRowsInto[T kernel.Float](out, g []T, rows, n int) {
 // with AVX512_BF16, and the same as Linear for float64 or without that
 // hardware (BF16Available). W is rounded and packed on every call. It
 // panics if an input requires a gradient: use it under autograd.NoGrad.
-func LinearBF16(x, W, b *Variable) *Variable {
+func LinearBF16(x, W, b *Variable) *Variable { return LinearBF16Packed(x, W, b, nil) }
+
+// LinearBF16Packed is LinearBF16 with W already rounded and packed by
+// PackBF16Weight (from W's current values); with a nil pw it packs W
+// itself.
+func LinearBF16Packed(x, W, b *Variable, pw *BF16Weight) *Variable {
 	in := []*Variable{x, W}
 	if b != nil {
 		in = append(in, b)
@@ -169,10 +174,13 @@ func LinearBF16(x, W, b *Variable) *Variable {
 			panic(fmt.Sprintf("fn: LinearBF16 is for inference, but an input of shape %v requires a gradient (use autograd.NoGrad)", v.Shape()))
 		}
 	}
-	return autograd.Apply1(linearBF16{}, in...)
+	return autograd.Apply1(linearBF16{pw: pw}, in...)
 }
 
-type linearBF16 struct{ linear }
+type linearBF16 struct {
+	linear
+	pw *BF16Weight
+}
 
 func (f linearBF16) Forward(in []*tensor.Tensor) []*tensor.Tensor {
 	x, w := in[0], in[1]
@@ -188,7 +196,7 @@ func (f linearBF16) Forward(in []*tensor.Tensor) []*tensor.Tensor {
 		fillRows(y, in[2], rows)
 		beta = 1
 	}
-	pw := kernel.PackBF16(true, nIn, nOut, data[float32](w), nIn)
+	pw := packedOr(f.pw, data[float32](w), nOut, nIn)
 	kernel.GemmPackedBF16(rows, 1, data[float32](x), nIn, pw, beta, data[float32](y), nOut)
 	return one(y)
 }

@@ -82,6 +82,42 @@ type RecurrentWeights struct {
 	// LSTM's normalised cell, used when Sequence.Norm is on (the biases of
 	// the projections are BIH and BHH).
 	NormIH, NormHH, NormC, NormCBias *Variable
+	// PackedIH and PackedHH are optional bfloat16 roundings of WIH and WHH
+	// made by PackBF16Weight, used instead of packing the weights again
+	// when Sequence.BF16 is on. They must have been made from the current
+	// values of WIH and WHH.
+	PackedIH, PackedHH *BF16Weight
+}
+
+// BF16Weight is a weight matrix W (out, in), in PyTorch's layout, rounded
+// to bfloat16 and packed for the bfloat16 products of Sequence.BF16 and
+// LinearBF16 (as the right operand of x·Wᵀ). It is a snapshot: it does not
+// follow later changes of W.
+type BF16Weight struct {
+	p       *kernel.PackedBF16
+	out, in int
+}
+
+// PackBF16Weight rounds and packs the float32 matrix w (out, in) for
+// bfloat16 products, once, for loops that call them many times with the
+// same weights (generating a sequence one step at a time, say). It returns
+// nil for other element types or shapes, or where BF16Available is false
+// (the products then run in float32).
+func PackBF16Weight(w *tensor.Tensor) *BF16Weight {
+	if w == nil || w.DType() != tensor.Float32 || w.NDim() != 2 || !kernel.HasBF16() {
+		return nil
+	}
+	out, in := w.Dim(0), w.Dim(1)
+	return &BF16Weight{p: kernel.PackBF16(true, in, out, w.Float32s(), in), out: out, in: in}
+}
+
+// packedOr returns pw's packing if it fits a weight of out×in, else a
+// fresh packing of w.
+func packedOr(pw *BF16Weight, w []float32, out, in int) *kernel.PackedBF16 {
+	if pw != nil && pw.out == out && pw.in == in {
+		return pw.p
+	}
+	return kernel.PackBF16(true, in, out, w, in)
 }
 
 // NormKind selects the normalisation inside a fused recurrent kernel.
@@ -234,6 +270,7 @@ func recurrentApply(cell Cell, x, h0, c0 *Variable, w RecurrentWeights, seq Sequ
 			}
 		}
 		f.bf16 = seq.Norm.Kind == NoNorm && x.DType() == tensor.Float32 && kernel.HasBF16()
+		f.packedIH, f.packedHH = w.PackedIH, w.PackedHH
 	}
 	in := []*Variable{x, h0}
 	if c0 != nil {
@@ -280,8 +317,10 @@ type recurrent struct {
 	reverse        bool
 	bias, peephole bool
 	bf16           bool // products from bfloat16 roundings (inference)
-	masks          RecurrentMasks
-	norm           RecurrentNorm
+	// Optional pre-packed bfloat16 weights (RecurrentWeights.PackedIH/HH).
+	packedIH, packedHH *BF16Weight
+	masks              RecurrentMasks
+	norm               RecurrentNorm
 
 	// Saved by Forward for Backward.
 	act *tensor.Tensor // (N, G·H): gate activations (LSTM i,f,g,o; GRU r,z,n; RNN h̃)
@@ -614,7 +653,7 @@ func recurrentForward[T kernel.Float](f *recurrent, a recurrentArgs, yst, hNt, c
 		beta = 1
 	}
 	if f.bf16 {
-		pih := kernel.PackBF16(true, a.in, GH, as32(wih), a.in)
+		pih := packedOr(f.packedIH, as32(wih), GH, a.in)
 		kernel.GemmPackedBF16(a.n, 1, as32(x), a.in, pih, float32(beta), as32(act), GH)
 	} else {
 		kernel.Gemm(false, true, a.n, GH, a.in, 1, x, a.in, wih, a.in, beta, act, GH)
@@ -635,7 +674,7 @@ func recurrentForward[T kernel.Float](f *recurrent, a recurrentArgs, yst, hNt, c
 	var whhT *kernel.PackedB[T]
 	var whhB *kernel.PackedBF16
 	if f.bf16 {
-		whhB = kernel.PackBF16(true, H, GH, as32(whh), H)
+		whhB = packedOr(f.packedHH, as32(whh), GH, H)
 	} else {
 		whhT = kernel.PackB(true, H, GH, whh, H, a.batch)
 	}
