@@ -2,6 +2,7 @@ package fn
 
 import (
 	"fmt"
+	"sync"
 
 	"github.com/kioku-ml/kioku/autograd"
 	"github.com/kioku-ml/kioku/internal/kernel"
@@ -285,6 +286,14 @@ func recurrentApply(cell Cell, x, h0, c0 *Variable, w RecurrentWeights, seq Sequ
 		f.peephole = true
 		in = append(in, w.Peephole)
 	}
+	// Without a gradient to record nothing needs the forward pass's
+	// workspaces afterwards: take them from a pool and give them back.
+	f.scratch = seq.Norm.Kind == NoNorm && x.DType() == tensor.Float32
+	for _, v := range in {
+		if v.RequiresGrad() {
+			f.scratch = false
+		}
+	}
 	if seq.Norm.Kind != NoNorm {
 		if cell != LSTMCellKind && cell != GRUCellKind {
 			panic(fmt.Sprintf("fn: normalisation is for the LSTM and GRU, not %v", cell))
@@ -307,7 +316,45 @@ func recurrentApply(cell Cell, x, h0, c0 *Variable, w RecurrentWeights, seq Sequ
 			in = append(in, w.NormC, w.NormCBias)
 		}
 	}
-	return autograd.Apply(f, in...)
+	out := autograd.Apply(f, in...)
+	if f.scratch {
+		for _, t := range []*tensor.Tensor{f.act, f.cs, f.cz, f.hhn} {
+			putScratch(t)
+		}
+		f.act, f.cs, f.cz, f.hhn = nil, nil, nil, nil
+	}
+	return out
+}
+
+// scratchPool recycles the float32 workspaces of recurrent forward passes
+// that record no gradient (inference), sparing the allocator's zeroing of
+// tens of megabytes per call. The buffers come back uninitialised: the
+// forward pass writes every element of them.
+var scratchPool sync.Pool
+
+// getScratch returns a float32 tensor of the given shape with arbitrary
+// contents, reusing a pooled buffer when one is large enough.
+func getScratch(shape ...int) *tensor.Tensor {
+	n := 1
+	for _, d := range shape {
+		n *= d
+	}
+	if b, ok := scratchPool.Get().(*[]float32); ok {
+		if cap(*b) >= n {
+			return tensor.FromFloat32((*b)[:n], shape...)
+		}
+		scratchPool.Put(b)
+	}
+	return tensor.New(tensor.Float32, shape...)
+}
+
+// putScratch gives t's storage back to the pool (nil is ignored).
+func putScratch(t *tensor.Tensor) {
+	if t == nil {
+		return
+	}
+	b := t.Float32s()
+	scratchPool.Put(&b)
 }
 
 // recurrent is the fused sequence function for every cell kind.
@@ -317,6 +364,7 @@ type recurrent struct {
 	reverse        bool
 	bias, peephole bool
 	bf16           bool // products from bfloat16 roundings (inference)
+	scratch        bool // no gradient recorded: workspaces from scratchPool
 	// Optional pre-packed bfloat16 weights (RecurrentWeights.PackedIH/HH).
 	packedIH, packedHH *BF16Weight
 	masks              RecurrentMasks
@@ -468,19 +516,25 @@ func (f *recurrent) Forward(in []*tensor.Tensor) []*tensor.Tensor {
 	ys := newLike(a.x, a.n, a.hidden)
 	hN := a.h0.Clone()
 	out := []*tensor.Tensor{ys, hN}
+	work := func(shape ...int) *tensor.Tensor {
+		if f.scratch {
+			return getScratch(shape...)
+		}
+		return newLike(a.x, shape...)
+	}
 	var cN *tensor.Tensor
 	if a.c0 != nil {
 		cN = a.c0.Clone()
 		out = append(out, cN)
-		f.cs = newLike(a.x, a.n, a.hidden)
+		f.cs = work(a.n, a.hidden)
 		if f.masks.ZoneC != nil {
-			f.cz = newLike(a.x, a.n, a.hidden)
+			f.cz = work(a.n, a.hidden)
 		}
 	}
 	GH := a.gates * a.hidden
-	f.act = newLike(a.x, a.n, GH)
+	f.act = work(a.n, GH)
 	if f.cell == GRUCellKind {
-		f.hhn = newLike(a.x, a.n, a.hidden)
+		f.hhn = work(a.n, a.hidden)
 	}
 	if f.norm.Kind != NoNorm {
 		f.xhatX, f.xhatH = newLike(a.x, a.n, GH), newLike(a.x, a.n, GH)
