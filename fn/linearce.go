@@ -123,35 +123,11 @@ func softmaxRowsInPlace[T kernel.Float](p, bias []T, t []int, ignore, n int) flo
 }
 
 func (f *linearCE) Backward(in, _, gy []*tensor.Tensor, need []bool) []*tensor.Tensor {
-	x, w := in[0], in[1]
 	rows, nIn, nOut := f.dims(in)
-	scale := gy[0].Item()
-	if f.reduce == ReduceMean && f.count > 0 {
-		scale /= float64(f.count)
-	}
-	// The probabilities become the gradient of the logits in place; a
-	// second backward pass through the same graph recomputes them.
-	g := f.prob
-	f.prob = nil
-	if g == nil {
-		g, _ = f.probabilities(in, rows, nIn, nOut)
-	}
-	if x.DType() == tensor.Float64 {
-		crossEntropyBackward(data[float64](g), f.t, f.ignore, nOut, scale)
-	} else {
-		crossEntropyBackward(data[float32](g), f.t, f.ignore, nOut, float32(scale))
-	}
-	gx := make([]*tensor.Tensor, len(in))
-	if need[0] { // gx = G·W
-		gx[0] = newLike(x, x.Shape()...)
-		gemm(false, false, rows, nIn, nOut, 1, g, nOut, w, nIn, 0, gx[0], nIn)
-	}
-	if need[1] { // gW = Gᵀ·x
-		gx[1] = newLike(w, nOut, nIn)
-		gemm(true, false, nOut, nIn, rows, 1, g, nOut, x, nIn, 0, gx[1], nIn)
-	}
-	if len(in) == 3 && need[2] { // gb = Σ_rows G
-		gx[2] = sumRows(g, rows, nOut)
-	}
-	return gx
+	g := f.logitGrad(gy[0], nOut, func() *tensor.Tensor {
+		p, _ := f.probabilities(in, rows, nIn, nOut)
+		return p
+	})
+	// From the gradient of the logits on, this is Linear's backward pass.
+	return linear{}.Backward(in, nil, []*tensor.Tensor{g}, need)
 }

@@ -118,29 +118,38 @@ func softmaxRow[T kernel.Float](p, x []T, label, ignore int) float64 {
 func (f *softmaxCE) Backward(in, _, gy []*tensor.Tensor, _ []bool) []*tensor.Tensor {
 	x := in[0]
 	_, n := lastDim("SoftmaxCrossEntropy", x)
-	scale := gy[0].Item()
+	return one(f.logitGrad(gy[0], n, func() *tensor.Tensor {
+		p := newLike(x, x.Shape()...)
+		if x.DType() == tensor.Float64 {
+			crossEntropyForward(data[float64](p), data[float64](x), f.t, f.ignore, n)
+		} else {
+			crossEntropyForward(data[float32](p), data[float32](x), f.t, f.ignore, n)
+		}
+		return p
+	}))
+}
+
+// logitGrad returns the gradient of the logits, (softmax − onehot(t))·g/N
+// for the incoming gradient g, formed in place of the probabilities saved
+// by the forward pass (rows of n classes), which are needed nowhere else.
+// A second backward pass through the same graph finds them consumed and
+// recomputes them with probs.
+func (f *softmaxCE) logitGrad(g *tensor.Tensor, n int, probs func() *tensor.Tensor) *tensor.Tensor {
+	scale := g.Item()
 	if f.reduce == ReduceMean && f.count > 0 {
 		scale /= float64(f.count)
 	}
-	// The probabilities are needed only here: turn them into the gradient
-	// in place. A second backward pass through the same graph recomputes
-	// them.
-	gx := f.prob
+	p := f.prob
 	f.prob = nil
-	if gx == nil {
-		gx = newLike(x, x.Shape()...)
-		if x.DType() == tensor.Float64 {
-			crossEntropyForward(data[float64](gx), data[float64](x), f.t, f.ignore, n)
-		} else {
-			crossEntropyForward(data[float32](gx), data[float32](x), f.t, f.ignore, n)
-		}
+	if p == nil {
+		p = probs()
 	}
-	if x.DType() == tensor.Float64 {
-		crossEntropyBackward(data[float64](gx), f.t, f.ignore, n, scale)
+	if p.DType() == tensor.Float64 {
+		crossEntropyBackward(data[float64](p), f.t, f.ignore, n, scale)
 	} else {
-		crossEntropyBackward(data[float32](gx), f.t, f.ignore, n, float32(scale))
+		crossEntropyBackward(data[float32](p), f.t, f.ignore, n, float32(scale))
 	}
-	return one(gx)
+	return p
 }
 
 // crossEntropyBackward turns softmax probabilities into the gradient
