@@ -23,6 +23,14 @@ const parallelGrain = 1 << 16
 // type and number of elements.
 func (t *Tensor) Axpy(alpha float64, x *Tensor) {
 	t.mustMatch("Axpy", x)
+	if t.Size() <= parallelGrain { // no closure for small tensors
+		if t.dtype == Float64 {
+			kernel.Axpy(alpha, x.f64, t.f64)
+		} else {
+			kernel.Axpy(float32(alpha), x.f32, t.f32)
+		}
+		return
+	}
 	if t.dtype == Float64 {
 		kernel.ParallelFor(len(t.f64), parallelGrain, func(lo, hi int) {
 			kernel.Axpy(alpha, x.f64[lo:hi], t.f64[lo:hi])
@@ -37,6 +45,14 @@ func (t *Tensor) Axpy(alpha float64, x *Tensor) {
 
 // Scale computes t *= alpha in place.
 func (t *Tensor) Scale(alpha float64) {
+	if t.Size() <= parallelGrain { // no closure for small tensors
+		if t.dtype == Float64 {
+			kernel.Scale(alpha, t.f64)
+		} else {
+			kernel.Scale(float32(alpha), t.f32)
+		}
+		return
+	}
 	if t.dtype == Float64 {
 		kernel.ParallelFor(len(t.f64), parallelGrain, func(lo, hi int) {
 			kernel.Scale(alpha, t.f64[lo:hi])

@@ -350,6 +350,11 @@ func (t *Tensor) Fill(v float64) {
 
 // Zero sets every element to 0.
 func (t *Tensor) Zero() {
+	if t.Size() <= parallelGrain {
+		clear(t.f32)
+		clear(t.f64)
+		return
+	}
 	kernel.ParallelFor(len(t.f32), parallelGrain, func(lo, hi int) { clear(t.f32[lo:hi]) })
 	kernel.ParallelFor(len(t.f64), parallelGrain, func(lo, hi int) { clear(t.f64[lo:hi]) })
 }
