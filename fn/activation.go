@@ -15,6 +15,7 @@ const (
 	kindReLU
 	kindExp
 	kindLog
+	kindSquare
 )
 
 // Sigmoid returns σ(x) = 1/(1+exp(−x)) elementwise; σ'(x) = σ(x)(1−σ(x)).
@@ -32,6 +33,10 @@ func Exp(x *Variable) *Variable { return autograd.Apply1(&unary{kind: kindExp}, 
 
 // Log returns the natural logarithm of x elementwise.
 func Log(x *Variable) *Variable { return autograd.Apply1(&unary{kind: kindLog}, x) }
+
+// Square returns x² elementwise; its gradient is 2x. Mul(x, x) gives the
+// same values, but Square keeps one input and forms one gradient.
+func Square(x *Variable) *Variable { return autograd.Apply1(&unary{kind: kindSquare}, x) }
 
 type unary struct{ kind unaryKind }
 
@@ -60,6 +65,8 @@ func unaryForward[T kernel.Float](kind unaryKind, y, x []T) {
 		kernel.Exp(y, x)
 	case kindLog:
 		kernel.Log(y, x)
+	case kindSquare:
+		kernel.Mul(y, x, x)
 	}
 }
 
@@ -94,5 +101,9 @@ func unaryBackward[T kernel.Float](kind unaryKind, gx, gy, x, y []T) {
 		kernel.Mul(gx, gy, y)
 	case kindLog:
 		kernel.Div(gx, gy, x)
+	case kindSquare:
+		for i, g := range gy {
+			gx[i] = 2 * g * x[i]
+		}
 	}
 }

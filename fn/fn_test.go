@@ -96,6 +96,7 @@ func TestGradients(t *testing.T) {
 		{"Log", single(func(x []*V) *V { return fn.Log(x[0]) }), []*tensor.Tensor{positive(1, 3, 4)}, nil},
 		{"Softmax", single(func(x []*V) *V { return fn.Softmax(x[0]) }), []*tensor.Tensor{randn(1, 3, 5)}, nil},
 		{"Softmax3D", single(func(x []*V) *V { return fn.Softmax(x[0]) }), []*tensor.Tensor{randn(1, 2, 3, 4)}, nil},
+		{"Square", single(func(x []*V) *V { return fn.Square(x[0]) }), []*tensor.Tensor{randn(1, 3, 4)}, nil},
 		{"LogSoftmax", single(func(x []*V) *V { return fn.LogSoftmax(x[0]) }), []*tensor.Tensor{randn(1, 3, 5)}, nil},
 		{"SoftmaxCrossEntropyMean", single(func(x []*V) *V { return fn.SoftmaxCrossEntropy(x[0], labels, -1, fn.ReduceMean) }), []*tensor.Tensor{randn(1, 4, 5)}, nil},
 		{"SoftmaxCrossEntropySum", single(func(x []*V) *V { return fn.SoftmaxCrossEntropy(x[0], labels, -1, fn.ReduceSum) }), []*tensor.Tensor{randn(1, 4, 5)}, nil},
@@ -197,6 +198,7 @@ func TestValuesHandComputed(t *testing.T) {
 	closeTo(t, "MSE", fn.MeanSquaredError(v32([]float32{1, 2}, 2), v32([]float32{3, 2}, 2)).Data, []float64{2}, 0)
 	closeTo(t, "Sigmoid", fn.Sigmoid(v32([]float32{0, 100, -100}, 3)).Data, []float64{0.5, 1, 0}, 1e-7)
 	closeTo(t, "ReLU", fn.ReLU(v32([]float32{-1, 0, 2}, 3)).Data, []float64{0, 0, 2}, 0)
+	closeTo(t, "Square", fn.Square(v32([]float32{-3, 0, 0.5}, 3)).Data, []float64{9, 0, 0.25}, 0)
 	cat := fn.Concat([]*V{x, v32([]float32{7, 8}, 2, 1)}, 1)
 	closeTo(t, "Concat", cat.Data, []float64{1, 2, 3, 7, 4, 5, 6, 8}, 0)
 	parts := fn.Split(x, []int{2, 1}, 1)

@@ -271,6 +271,21 @@ func (s *stack) forward(h0, c0 *autograd.Variable, xs []*autograd.Variable) (hN,
 	return hN, cN, UnpackSequences(y, p)
 }
 
+// checkPacked panics unless x is a packed input (p.Rows, InputSize).
+func (s *stack) checkPacked(x *autograd.Variable, p *seq.Packing) {
+	if p == nil || x == nil || x.Data.NDim() != 2 || x.Data.Dim(0) != p.Rows || x.Data.Dim(1) != s.cfg.InputSize {
+		rows := -1
+		if p != nil {
+			rows = p.Rows
+		}
+		var shape []int
+		if x != nil {
+			shape = x.Shape()
+		}
+		panic(fmt.Sprintf("nn: %v ForwardPacked with x %v; want (%d packed rows, %d)", s.cell, shape, rows, s.cfg.InputSize))
+	}
+}
+
 // forwardPacked runs the stack on a packed input x with packing p and
 // returns the final states in the caller's order and the packed output of
 // the last layer.
@@ -450,6 +465,18 @@ func (m *NStepLSTM) Forward(h0, c0 *autograd.Variable, xs []*autograd.Variable) 
 	return m.forward(h0, c0, xs)
 }
 
+// ForwardPacked is Forward on sequences already in the packed layout: x is
+// (p.Rows, I) in the time-major order of p (what PackSequences makes; for
+// B sequences of one length T it is row t·B + b, the memory layout of a
+// (T, B, I) tensor as PyTorch's nn.LSTM takes it) and y, the last layer's
+// output (p.Rows, D·H), is in the same order. h0, c0 and the final
+// states follow the order of the lengths p was made from, as in Forward.
+// It spares Forward's copies into and out of the packed layout.
+func (m *NStepLSTM) ForwardPacked(h0, c0, x *autograd.Variable, p *seq.Packing) (hN, cN, y *autograd.Variable) {
+	m.checkPacked(x, p)
+	return m.forwardPacked(h0, c0, x, p)
+}
+
 // Step runs one time step for a batch x (B, I) from the states h and c
 // ((Layers·D, B, H), nil for zeros) and returns the new states and the
 // output (B, D·H): a whole sequence one step at a time, as generation
@@ -476,6 +503,14 @@ func NewNStepGRU(cfg RecurrentConfig, rng *tensor.RNG) (*NStepGRU, error) {
 func (m *NStepGRU) Forward(h0 *autograd.Variable, xs []*autograd.Variable) (hN *autograd.Variable, ys []*autograd.Variable) {
 	hN, _, ys = m.forward(h0, nil, xs)
 	return hN, ys
+}
+
+// ForwardPacked is Forward on sequences already in the packed layout of p;
+// see NStepLSTM.ForwardPacked.
+func (m *NStepGRU) ForwardPacked(h0, x *autograd.Variable, p *seq.Packing) (hN, y *autograd.Variable) {
+	m.checkPacked(x, p)
+	hN, _, y = m.forwardPacked(h0, nil, x, p)
+	return hN, y
 }
 
 // Step runs one time step for a batch x (B, I) from the state h; see
@@ -508,6 +543,14 @@ func NewNStepRNN(cfg RecurrentConfig, relu bool, rng *tensor.RNG) (*NStepRNN, er
 func (m *NStepRNN) Forward(h0 *autograd.Variable, xs []*autograd.Variable) (hN *autograd.Variable, ys []*autograd.Variable) {
 	hN, _, ys = m.forward(h0, nil, xs)
 	return hN, ys
+}
+
+// ForwardPacked is Forward on sequences already in the packed layout of p;
+// see NStepLSTM.ForwardPacked.
+func (m *NStepRNN) ForwardPacked(h0, x *autograd.Variable, p *seq.Packing) (hN, y *autograd.Variable) {
+	m.checkPacked(x, p)
+	hN, _, y = m.forwardPacked(h0, nil, x, p)
+	return hN, y
 }
 
 // RNG returns the generator the stack draws its dropout masks from, so

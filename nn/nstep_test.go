@@ -370,3 +370,49 @@ func TestNStepStepMatchesForward(t *testing.T) {
 		t.Fatal("final states differ")
 	}
 }
+
+// TestForwardPacked checks that ForwardPacked on PackSequences' output
+// gives Forward's results (outputs and final states) for sequences of
+// unequal lengths, and that a wrongly shaped input panics.
+func TestForwardPacked(t *testing.T) {
+	rng := tensor.NewRNG(30)
+	cfg := RecurrentConfig{InputSize: 3, HiddenSize: 4, Layers: 2, Bidirectional: true, DType: tensor.Float64}
+	lstm, err := NewNStepLSTM(cfg, rng)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gru, err := NewNStepGRU(cfg, rng)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var xs []*autograd.Variable
+	for _, n := range []int{2, 5, 3} {
+		x := tensor.New(tensor.Float64, n, 3)
+		x.RandNormal(rng, 0, 1)
+		xs = append(xs, autograd.NewVariable(x))
+	}
+	x, p := PackSequences(xs)
+	h, c, ys := lstm.Forward(nil, nil, xs)
+	ph, pc, py := lstm.ForwardPacked(nil, nil, x, p)
+	gh, gys := gru.Forward(nil, xs)
+	pgh, pgy := gru.ForwardPacked(nil, x, p)
+	for i, y := range UnpackSequences(py, p) {
+		if !tensor.Equal(y.Data, ys[i].Data) {
+			t.Fatalf("LSTM sequence %d: ForwardPacked output differs from Forward", i)
+		}
+	}
+	for i, y := range UnpackSequences(pgy, p) {
+		if !tensor.Equal(y.Data, gys[i].Data) {
+			t.Fatalf("GRU sequence %d: ForwardPacked output differs from Forward", i)
+		}
+	}
+	if !tensor.Equal(ph.Data, h.Data) || !tensor.Equal(pc.Data, c.Data) || !tensor.Equal(pgh.Data, gh.Data) {
+		t.Fatal("ForwardPacked final states differ from Forward's")
+	}
+	defer func() {
+		if r := recover(); r == nil || !strings.Contains(fmt.Sprint(r), "ForwardPacked") {
+			t.Fatalf("wrong packed shape: panic %v", r)
+		}
+	}()
+	lstm.ForwardPacked(nil, nil, autograd.NewVariable(tensor.New(tensor.Float64, 9, 3)), p)
+}

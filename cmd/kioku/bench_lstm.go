@@ -21,6 +21,7 @@ import (
 	"github.com/kioku-ml/kioku/lm"
 	"github.com/kioku-ml/kioku/nn"
 	"github.com/kioku-ml/kioku/optim"
+	"github.com/kioku-ml/kioku/seq"
 	"github.com/kioku-ml/kioku/tensor"
 )
 
@@ -293,27 +294,27 @@ func buildBench(c lstmConfig) (*benchModel, error) {
 	opt, _ := optim.NewSGD(optim.Named(m.Params()...), optim.SGDConfig{LR: 0.1})
 	clip, _ := optim.NewGradientClipping(5)
 	opt.AddHook(clip)
-	xs := make([]*autograd.Variable, c.B)
-	for b := range xs {
-		x := tensor.New(tensor.Float32, c.T, c.emb)
-		x.RandNormal(rng, 0, 1)
-		xs[b] = autograd.NewVariable(x)
+	// As torch_lstm.py feeds a (T, B, E) tensor: B sequences of length T
+	// in the time-major packed layout, through ForwardPacked.
+	x := tensor.New(tensor.Float32, c.T*c.B, c.emb)
+	x.RandNormal(rng, 0, 1)
+	xv := autograd.NewVariable(x)
+	lengths := make([]int, c.B)
+	for b := range lengths {
+		lengths[b] = c.T
 	}
+	p := seq.MustPacking(lengths)
 	return &benchModel{
 		params: m.Params(),
 		train: func() error {
-			_, _, ys := m.Forward(nil, nil, xs)
-			y := ys[0]
-			if len(ys) > 1 {
-				y = fn.Concat(ys, 0)
-			}
-			loss := fn.Mean(fn.Mul(y, y))
+			_, _, y := m.ForwardPacked(nil, nil, xv, p)
+			loss := fn.Mean(fn.Square(y)) // y.square().mean()
 			opt.ClearGrads()
 			loss.Backward()
 			return opt.Update()
 		},
 		infer: func() {
-			autograd.NoGrad(m.Params(), func() { m.Forward(nil, nil, xs) })
+			autograd.NoGrad(m.Params(), func() { m.ForwardPacked(nil, nil, xv, p) })
 		},
 		setBF16: m.SetBF16,
 	}, nil
