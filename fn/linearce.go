@@ -61,7 +61,14 @@ func (f *linearCE) dims(in []*tensor.Tensor) (rows, nIn, nOut int) {
 // returns it with the summed negative log-likelihood.
 func (f *linearCE) probabilities(in []*tensor.Tensor, rows, nIn, nOut int) (*tensor.Tensor, float64) {
 	x, w := in[0], in[1]
-	p := newLike(x, rows, nOut)
+	// The product overwrites every element, so a recycled buffer will do
+	// (Backward gives it back once it has served as the logits' gradient).
+	var p *tensor.Tensor
+	if x.DType() == tensor.Float32 {
+		p = getScratch(rows, nOut)
+	} else {
+		p = newLike(x, rows, nOut)
+	}
 	gemm(false, true, rows, nOut, nIn, 1, x, nIn, w, nIn, 0, p, nOut)
 	var bias *tensor.Tensor
 	if len(in) == 3 {
@@ -128,6 +135,11 @@ func (f *linearCE) Backward(in, _, gy []*tensor.Tensor, need []bool) []*tensor.T
 		p, _ := f.probabilities(in, rows, nIn, nOut)
 		return p
 	})
-	// From the gradient of the logits on, this is Linear's backward pass.
-	return linear{}.Backward(in, nil, []*tensor.Tensor{g}, need)
+	// From the gradient of the logits on, this is Linear's backward pass,
+	// whose results are new tensors: g is not needed afterwards.
+	gx := linear{}.Backward(in, nil, []*tensor.Tensor{g}, need)
+	if g.DType() == tensor.Float32 {
+		putScratch(g)
+	}
+	return gx
 }
