@@ -1,8 +1,6 @@
 package fn
 
 import (
-	"fmt"
-
 	"github.com/kioku-ml/kioku/autograd"
 	"github.com/kioku-ml/kioku/internal/kernel"
 	"github.com/kioku-ml/kioku/tensor"
@@ -35,25 +33,8 @@ type linearCE struct {
 }
 
 func (f *linearCE) dims(in []*tensor.Tensor) (rows, nIn, nOut int) {
-	x, w := in[0], in[1]
-	sameType("LinearSoftmaxCrossEntropy", in...)
-	if x.NDim() < 1 || w.NDim() != 2 || x.Dim(-1) != w.Dim(1) || (len(in) == 3 && (in[2].NDim() != 1 || in[2].Dim(0) != w.Dim(0))) {
-		bs := "nil"
-		if len(in) == 3 {
-			bs = fmt.Sprint(in[2].Shape())
-		}
-		panic(fmt.Sprintf("fn: LinearSoftmaxCrossEntropy with x %v, W %v, b %s; want x (…, in), W (C, in), b (C)", x.Shape(), w.Shape(), bs))
-	}
-	nIn, nOut = w.Dim(1), w.Dim(0)
-	rows = x.Size() / max(nIn, 1)
-	if rows != len(f.t) {
-		panic(fmt.Sprintf("fn: LinearSoftmaxCrossEntropy of x %v (%d rows) with %d labels", x.Shape(), rows, len(f.t)))
-	}
-	for i, l := range f.t {
-		if l != f.ignore && (l < 0 || l >= nOut) {
-			panic(fmt.Sprintf("fn: LinearSoftmaxCrossEntropy label %d at row %d is outside [0, %d) for W %v", l, i, nOut, w.Shape()))
-		}
-	}
+	rows, nIn, nOut = linearDims("LinearSoftmaxCrossEntropy", in)
+	f.checkLabels("LinearSoftmaxCrossEntropy", rows, nOut, in[0])
 	return rows, nIn, nOut
 }
 
@@ -95,16 +76,7 @@ func (f *linearCE) Forward(in []*tensor.Tensor) []*tensor.Tensor {
 	rows, nIn, nOut := f.dims(in)
 	var loss float64
 	f.prob, loss = f.probabilities(in, rows, nIn, nOut)
-	f.count = 0
-	for _, l := range f.t {
-		if l != f.ignore {
-			f.count++
-		}
-	}
-	if f.reduce == ReduceMean && f.count > 0 {
-		loss /= float64(f.count)
-	}
-	return one(tensor.Scalar(in[0].DType(), loss))
+	return one(tensor.Scalar(in[0].DType(), f.reduced(loss)))
 }
 
 // softmaxRowsInPlace adds bias (if any) to each row of the rows×n matrix p

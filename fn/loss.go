@@ -45,14 +45,7 @@ type softmaxCE struct {
 func (f *softmaxCE) Forward(in []*tensor.Tensor) []*tensor.Tensor {
 	x := in[0]
 	rows, n := lastDim("SoftmaxCrossEntropy", x)
-	if rows != len(f.t) {
-		panic(fmt.Sprintf("fn: SoftmaxCrossEntropy of x %v (%d rows) with %d labels", x.Shape(), rows, len(f.t)))
-	}
-	for i, l := range f.t {
-		if l != f.ignore && (l < 0 || l >= n) {
-			panic(fmt.Sprintf("fn: SoftmaxCrossEntropy label %d at row %d is outside [0, %d) for x %v", l, i, n, x.Shape()))
-		}
-	}
+	f.checkLabels("SoftmaxCrossEntropy", rows, n, x)
 	f.prob = newLike(x, x.Shape()...)
 	var loss float64
 	if x.DType() == tensor.Float64 {
@@ -60,6 +53,26 @@ func (f *softmaxCE) Forward(in []*tensor.Tensor) []*tensor.Tensor {
 	} else {
 		loss = crossEntropyForward(data[float32](f.prob), data[float32](x), f.t, f.ignore, n)
 	}
+	return one(tensor.Scalar(x.DType(), f.reduced(loss)))
+}
+
+// checkLabels panics unless there is one label per row and every label
+// not ignored is a class in [0, n); x (the input named in the message)
+// has rows rows.
+func (f *softmaxCE) checkLabels(op string, rows, n int, x *tensor.Tensor) {
+	if rows != len(f.t) {
+		panic(fmt.Sprintf("fn: %s of x %v (%d rows) with %d labels", op, x.Shape(), rows, len(f.t)))
+	}
+	for i, l := range f.t {
+		if l != f.ignore && (l < 0 || l >= n) {
+			panic(fmt.Sprintf("fn: %s label %d at row %d is outside [0, %d) for x %v", op, l, i, n, x.Shape()))
+		}
+	}
+}
+
+// reduced counts the labels that are not ignored and returns the summed
+// loss under f's reduction.
+func (f *softmaxCE) reduced(loss float64) float64 {
 	f.count = 0
 	for _, l := range f.t {
 		if l != f.ignore {
@@ -69,7 +82,7 @@ func (f *softmaxCE) Forward(in []*tensor.Tensor) []*tensor.Tensor {
 	if f.reduce == ReduceMean && f.count > 0 {
 		loss /= float64(f.count)
 	}
-	return one(tensor.Scalar(x.DType(), loss))
+	return loss
 }
 
 // softmaxGrain is the number of elements below which the softmax kernels

@@ -62,15 +62,19 @@ func Linear(x, W, b *Variable) *Variable {
 
 type linear struct{}
 
-func (linear) dims(in []*tensor.Tensor) (rows, nIn, nOut int) {
+func (linear) dims(in []*tensor.Tensor) (rows, nIn, nOut int) { return linearDims("Linear", in) }
+
+// linearDims checks the operands x (…, in), W (out, in) and b (out) or
+// none of the function op and returns the rows of x and the sizes.
+func linearDims(op string, in []*tensor.Tensor) (rows, nIn, nOut int) {
 	x, w := in[0], in[1]
-	sameType("Linear", in...)
+	sameType(op, in...)
 	if x.NDim() < 1 || w.NDim() != 2 || x.Dim(-1) != w.Dim(1) || (len(in) == 3 && (in[2].NDim() != 1 || in[2].Dim(0) != w.Dim(0))) {
 		bs := "nil"
 		if len(in) == 3 {
 			bs = fmt.Sprint(in[2].Shape())
 		}
-		panic(fmt.Sprintf("fn: Linear with x %v, W %v, b %s; want x (…, in), W (out, in), b (out)", x.Shape(), w.Shape(), bs))
+		panic(fmt.Sprintf("fn: %s with x %v, W %v, b %s; want x (…, in), W (out, in), b (out)", op, x.Shape(), w.Shape(), bs))
 	}
 	nIn, nOut = w.Dim(1), w.Dim(0)
 	return x.Size() / max(nIn, 1), nIn, nOut

@@ -372,22 +372,7 @@ func (g *bf16Args) macro(buf *bf16Buf, bs []uint32, ic, mc, jc, nc, kp int, beta
 			// Right edge: the full-width tile into scratch, then the w
 			// valid columns merged into C.
 			kern(kp, ap, bp, &tile[0], bf16NR, alpha, 0)
-			for i := 0; i < h; i++ {
-				ci := c[off+i*ldc : off+i*ldc+w]
-				ti := tile[i*bf16NR : i*bf16NR+w]
-				switch beta {
-				case 0:
-					copy(ci, ti)
-				case 1:
-					for j, v := range ti {
-						ci[j] += v
-					}
-				default:
-					for j, v := range ti {
-						ci[j] = beta*ci[j] + v
-					}
-				}
-			}
+			mergeTile(c[off:], ldc, tile, bf16NR, h, w, beta)
 		}
 	}
 }

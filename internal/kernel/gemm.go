@@ -193,22 +193,7 @@ func (g *gemmArgs[T]) macro(buf *gemmBuf[T], ic, mc, jc, nc, kc int, beta T) {
 			// Right edge: compute the full-width tile into scratch and
 			// merge the w valid columns.
 			kern(kc, ap, bp, &tile[0], nr, 0)
-			for i := 0; i < h; i++ {
-				ci := c[off+i*ldc : off+i*ldc+w]
-				ti := tile[i*nr : i*nr+w]
-				switch beta {
-				case 0:
-					copy(ci, ti)
-				case 1:
-					for j, v := range ti {
-						ci[j] += v
-					}
-				default:
-					for j, v := range ti {
-						ci[j] = beta*ci[j] + v
-					}
-				}
-			}
+			mergeTile(c[off:], ldc, tile, nr, h, w, beta)
 		}
 	}
 }
@@ -431,5 +416,28 @@ func putGemmTask[T Float](t *gemmTask[T]) {
 		gemmTaskPools[0].Put(t)
 	} else {
 		gemmTaskPools[1].Put(t)
+	}
+}
+
+// mergeTile merges the first w columns of the h rows of a micro-tile
+// computed into scratch (row stride tw) into C at c (row stride ldc):
+// C = tile + beta·C, without reading C when beta is 0. The right-edge
+// tiles of the float32 and bfloat16 products go through it.
+func mergeTile[T Float](c []T, ldc int, tile []T, tw, h, w int, beta T) {
+	for i := 0; i < h; i++ {
+		ci := c[i*ldc : i*ldc+w]
+		ti := tile[i*tw : i*tw+w]
+		switch beta {
+		case 0:
+			copy(ci, ti)
+		case 1:
+			for j, v := range ti {
+				ci[j] += v
+			}
+		default:
+			for j, v := range ti {
+				ci[j] = beta*ci[j] + v
+			}
+		}
 	}
 }
