@@ -608,6 +608,25 @@ func forRows(b, H int, f func(lo, hi int)) {
 	kernel.ParallelFor(b, max(1, cellGrain/max(H, 1)), f)
 }
 
+// minGroupRows is the fewest batch rows a row group of a recurrent layer
+// gets (see rowGroups).
+const minGroupRows = 8
+
+// rowGroups returns the number of row groups that run a recurrent layer's
+// steps concurrently, each with single-threaded products: the worker
+// pool's thread count when the rows are independent (separable) and the
+// batch gives each group at least minGroupRows rows, else 1 (one group,
+// whose products and cell updates use the pool step by step). A step's
+// product is small — (B, H)·(H, G·H) — so splitting it across threads
+// costs a synchronisation per step and duplicated packing of its left
+// operand; whole groups synchronise once per sequence.
+func rowGroups(separable bool, batch int) int {
+	if !separable {
+		return 1
+	}
+	return max(1, min(kernel.Threads(), batch/minGroupRows))
+}
+
 // normalizer applies the normalisation of a fused kernel to blocks of one
 // step (or, for layer norm, of any rows).
 type normalizer[T kernel.Float] struct {
@@ -732,13 +751,14 @@ func recurrentForward[T kernel.Float](f *recurrent, a recurrentArgs, yst, hNt, c
 	} else {
 		whhT = kernel.PackB(true, H, GH, whh, H, a.batch)
 	}
-	// hhProduct computes c = W_hh·hin (+ beta·c) for b rows.
-	hhProduct := func(b int, hin []T, beta T, c []T) {
+	// hhProduct computes c = W_hh·hin (+ beta·c) for b rows on up to
+	// threads threads.
+	hhProduct := func(threads, b int, hin []T, beta T, c []T) {
 		if whhB != nil {
-			kernel.GemmPackedBF16(b, 1, as32(hin), H, whhB, float32(beta), as32(c), GH)
+			kernel.GemmPackedBF16Threads(threads, b, 1, as32(hin), H, whhB, float32(beta), as32(c), GH)
 			return
 		}
-		kernel.GemmPacked(false, b, 1, hin, H, whhT, beta, c, GH)
+		kernel.GemmPackedThreads(threads, false, b, 1, hin, H, whhT, beta, c, GH)
 	}
 	var hh []T // recurrent pre-activations of one step (GRU, or normalised)
 	if f.cell == GRUCellKind || normed {
@@ -754,14 +774,14 @@ func recurrentForward[T kernel.Float](f *recurrent, a recurrentArgs, yst, hNt, c
 	if normed && f.cell == LSTMCellKind {
 		ctn = make([]T, a.batch*H)
 	}
-	// The elementwise part of a step without normalisation, split by rows
-	// across the worker pool on large steps. The closure is made once per
-	// sequence; the loop sets the step's slices in cur.
-	var cur struct {
+	// cellSlices are the operands of the elementwise part of a step
+	// without normalisation, for some of its rows.
+	type cellSlices struct {
 		gates, hs, c, ct, h, hhn []T
 		m                        stepMasks[T]
 	}
-	cellRows := func(lo, hi int) {
+	// cellRows runs that elementwise part on rows [lo, hi) of cur.
+	cellRows := func(cur *cellSlices, lo, hi int) {
 		g, hr := cur.gates[lo*GH:hi*GH], cur.h[lo*H:hi*H]
 		m := cur.m.rows(lo, hi, H)
 		if bsum != nil {
@@ -779,19 +799,34 @@ func recurrentForward[T kernel.Float](f *recurrent, a recurrentArgs, yst, hNt, c
 			gruForwardStep(g, cur.hs[lo*GH:hi*GH], hr, cur.hhn[lo*H:hi*H], m.cand, hi-lo, H)
 		}
 	}
-	for _, s := range steps {
-		b := s.rows
-		gates := act[s.off*GH : (s.off+b)*GH]
-		hprev := h[:b*H] // the running state: rows not yet active still hold h0
+	// One sequence-wide closure splits a whole step's elementwise part
+	// across the worker pool; the loop sets the step's slices in whole.
+	var whole cellSlices
+	wholeRows := func(lo, hi int) { cellRows(&whole, lo, hi) }
+
+	// stepRows runs rows [lo, hi) of step s (clipped to its active rows),
+	// with products on up to threads threads (≤ 0: the pool's default).
+	// Rows of the recurrence never mix without normalisation, so in that
+	// case disjoint row groups may run the whole sequence concurrently;
+	// otherwise it is called with the full batch.
+	stepRows := func(s step, lo, hi, threads int) {
+		hi = min(hi, s.rows)
+		if lo >= hi {
+			return
+		}
+		b := hi - lo
+		o := s.off + lo // the first packed row
+		gates := act[o*GH : (o+b)*GH]
+		hprev := h[lo*H : hi*H] // the running state: rows not yet active still hold h0
 		hin := hprev
 		if hmask != nil {
-			hin = hm[:b*H]
-			kernel.Mul(hin, hprev, hmask[:b*H])
+			hin = hm[lo*H : hi*H]
+			kernel.Mul(hin, hprev, hmask[lo*H:hi*H])
 		}
 		if hold != nil {
-			copy(hold[:b*H], hprev)
+			copy(hold[lo*H:hi*H], hprev)
 		}
-		m := stepMasks[T]{rowsOf(cand, s.off, b, H), rowsOf(zoneH, s.off, b, H), rowsOf(zoneC, s.off, b, H)}
+		m := stepMasks[T]{rowsOf(cand, o, b, H), rowsOf(zoneH, o, b, H), rowsOf(zoneC, o, b, H)}
 		var hs []T
 		switch {
 		case normed:
@@ -807,7 +842,7 @@ func recurrentForward[T kernel.Float](f *recurrent, a recurrentArgs, yst, hNt, c
 				kernel.Add(gates, gates, hs)
 			}
 		case f.cell == GRUCellKind:
-			hs = hh[:b*GH]
+			hs = hh[lo*GH : hi*GH]
 			hb := T(0) // W_hh·h₋₁ + b_hh
 			if bhh != nil {
 				for r := 0; r < b; r++ {
@@ -815,27 +850,32 @@ func recurrentForward[T kernel.Float](f *recurrent, a recurrentArgs, yst, hNt, c
 				}
 				hb = 1
 			}
-			hhProduct(b, hin, hb, hs)
+			hhProduct(threads, b, hin, hb, hs)
 		default:
-			hhProduct(b, hin, 1, gates)
+			hhProduct(threads, b, hin, 1, gates)
 		}
 		switch {
 		case rowSplit:
-			cur.gates, cur.hs, cur.h, cur.m = gates, hs, hprev, m
+			cur := cellSlices{gates: gates, hs: hs, h: hprev, m: m}
 			if f.cell == LSTMCellKind {
-				cur.c, cur.ct = c[:b*H], cs[s.off*H:(s.off+b)*H]
+				cur.c, cur.ct = c[lo*H:hi*H], cs[o*H:(o+b)*H]
 			} else {
-				cur.hhn = hhn[s.off*H : (s.off+b)*H]
+				cur.hhn = hhn[o*H : (o+b)*H]
 			}
-			forRows(b, H, cellRows)
+			if threads == 1 {
+				cellRows(&cur, 0, b)
+			} else {
+				whole = cur
+				forRows(b, H, wholeRows)
+			}
 			if cz != nil {
-				copy(cz[s.off*H:(s.off+b)*H], c[:b*H])
+				copy(cz[o*H:(o+b)*H], c[lo*H:hi*H])
 			}
 		case f.cell == GRUCellKind:
-			gruForwardStep(gates, hs, hprev, hhn[s.off*H:(s.off+b)*H], m.cand, b, H)
+			gruForwardStep(gates, hs, hprev, hhn[o*H:(o+b)*H], m.cand, b, H)
 		case f.cell == LSTMCellKind:
-			ct := cs[s.off*H : (s.off+b)*H]
-			lstmGatesStep(gates, c[:b*H], ct, peep, m, b, H)
+			ct := cs[o*H : (o+b)*H]
+			lstmGatesStep(gates, c[lo*H:hi*H], ct, peep, m, b, H)
 			arg := ct
 			if normed {
 				arg = ctn[:b*H]
@@ -845,7 +885,7 @@ func recurrentForward[T kernel.Float](f *recurrent, a recurrentArgs, yst, hNt, c
 			}
 			lstmOutputStep(gates, ct, arg, hprev, peep, b, H)
 			if cz != nil {
-				copy(cz[s.off*H:(s.off+b)*H], c[:b*H])
+				copy(cz[o*H:(o+b)*H], c[lo*H:hi*H])
 			}
 		default:
 			if f.cell == RNNTanhCellKind {
@@ -858,12 +898,23 @@ func recurrentForward[T kernel.Float](f *recurrent, a recurrentArgs, yst, hNt, c
 			copy(hprev, gates)
 		}
 		if m.zh != nil { // h = z⊙h₋₁ + (1−z)⊙h̃
-			old := hold[:b*H]
+			old := hold[lo*H : hi*H]
 			for i, z := range m.zh {
 				hprev[i] = z*old[i] + (1-z)*hprev[i]
 			}
 		}
-		copy(ys[s.off*H:(s.off+b)*H], hprev)
+		copy(ys[o*H:(o+b)*H], hprev)
+	}
+	if groups := rowGroups(rowSplit, a.batch); groups > 1 {
+		kernel.ParallelFor(a.batch, a.batch/groups, func(lo, hi int) {
+			for _, s := range steps {
+				stepRows(s, lo, hi, 1)
+			}
+		})
+		return
+	}
+	for _, s := range steps {
+		stepRows(s, 0, s.rows, 0)
 	}
 }
 
@@ -1090,13 +1141,12 @@ func recurrentBackward[T kernel.Float](f *recurrent, a recurrentArgs, out, gyt, 
 	}
 
 	// The elementwise backward of a step without normalisation or
-	// peepholes (whose gradients sum over rows), split by rows across the
-	// worker pool on large steps; the loop sets the step's slices in cur.
-	var cur struct {
+	// peepholes (whose gradients sum over rows), for some of its rows.
+	type cellSlices struct {
 		dgx, dgh, dh, dc, act, ct, cprev, hhn, hprev, scratch []T
 		m                                                     stepMasks[T]
 	}
-	cellRows := func(lo, hi int) {
+	cellRows := func(cur *cellSlices, lo, hi int) {
 		m := cur.m.rows(lo, hi, H)
 		rh := func(v []T) []T { return v[lo*H : hi*H] }
 		rg := func(v []T) []T { return v[lo*GH : hi*GH] }
@@ -1108,22 +1158,32 @@ func recurrentBackward[T kernel.Float](f *recurrent, a recurrentArgs, out, gyt, 
 			gruBackwardStep(rg(cur.dgx), rg(cur.dgh), rh(cur.dh), rg(cur.act), rh(cur.hhn), rh(cur.hprev), m.cand, hi-lo, H)
 		}
 	}
+	// One sequence-wide closure splits a whole step's elementwise part
+	// across the worker pool; the loop sets the step's slices in whole.
+	var whole cellSlices
+	wholeRows := func(lo, hi int) { cellRows(&whole, lo, hi) }
 	rowSplit := !normed && peep == nil && (f.cell == LSTMCellKind || f.cell == GRUCellKind)
 
-	for k := len(steps) - 1; k >= 0; k-- {
-		s := steps[k]
-		b, o := s.rows, s.off
+	// stepRows runs the backward pass of rows [lo, hi) of step s (clipped
+	// to its active rows) with products on up to threads threads, as
+	// stepRows does forward.
+	stepRows := func(s step, lo, hi, threads int) {
+		hi = min(hi, s.rows)
+		if lo >= hi {
+			return
+		}
+		b, o := hi-lo, s.off+lo
 		if gys != nil {
-			kernel.Axpy(1, gys[o*H:(o+b)*H], dh[:b*H])
+			kernel.Axpy(1, gys[o*H:(o+b)*H], dh[lo*H:hi*H])
 		}
 		rows := func(v []T, w int) []T { return rowsOf(v, o, b, w) }
 		m := stepMasks[T]{rows(cand, H), rows(zoneH, H), rows(zoneC, H)}
-		dhb := dh[:b*H]
+		dhb := dh[lo*H : hi*H]
 		// Zoneout on h: h = z⊙h₋₁ + (1−z)⊙h̃. Split dh into the part for
 		// h̃ (kept in dh) and the direct part for h₋₁ (in zdh).
 		var zdh []T
 		if m.zh != nil {
-			zdh = zbuf[:b*H]
+			zdh = zbuf[lo*H : hi*H]
 			for i, z := range m.zh {
 				zdh[i] = z * dhb[i]
 				dhb[i] -= zdh[i]
@@ -1131,13 +1191,18 @@ func recurrentBackward[T kernel.Float](f *recurrent, a recurrentArgs, out, gyt, 
 		}
 		switch {
 		case rowSplit:
-			cur.dgx, cur.dh, cur.act, cur.m = rows(dgx, GH), dhb, rows(act, GH), m
+			cur := cellSlices{dgx: rows(dgx, GH), dh: dhb, act: rows(act, GH), m: m}
 			if f.cell == LSTMCellKind {
-				cur.dc, cur.ct, cur.cprev, cur.scratch = dc[:b*H], rows(cs, H), rows(cprev, H), scratch[:b*H]
+				cur.dc, cur.ct, cur.cprev, cur.scratch = dc[lo*H:hi*H], rows(cs, H), rows(cprev, H), scratch[lo*H:hi*H]
 			} else {
 				cur.dgh, cur.hhn, cur.hprev = rows(dgh, GH), rows(data[T](f.hhn), H), rows(hprev, H)
 			}
-			forRows(b, H, cellRows)
+			if threads == 1 {
+				cellRows(&cur, 0, b)
+			} else {
+				whole = cur
+				forRows(b, H, wholeRows)
+			}
 			if f.cell == LSTMCellKind && direct {
 				clear(dhb)
 			}
@@ -1153,7 +1218,7 @@ func recurrentBackward[T kernel.Float](f *recurrent, a recurrentArgs, out, gyt, 
 					nz.backward(d, data[T](f.xhatC), data[T](f.rsC), s.t, o, b, H)
 				}
 			}
-			lstmBackwardStep(rows(dgx, GH), dhb, dc[:b*H], rows(act, GH), ct, targ, rows(cprev, H), peep, dpeep, m, scratch[:b*H], normC, b, H)
+			lstmBackwardStep(rows(dgx, GH), dhb, dc[lo*H:hi*H], rows(act, GH), ct, targ, rows(cprev, H), peep, dpeep, m, scratch[lo*H:hi*H], normC, b, H)
 			if direct {
 				clear(dhb)
 			}
@@ -1196,16 +1261,27 @@ func recurrentBackward[T kernel.Float](f *recurrent, a recurrentArgs, out, gyt, 
 			beta = 1
 		}
 		if hmask == nil {
-			kernel.GemmPacked(false, b, 1, rows(dgh, GH), GH, whhP, beta, dhb, H)
+			kernel.GemmPackedThreads(threads, false, b, 1, rows(dgh, GH), GH, whhP, beta, dhb, H)
 		} else {
-			t := tmp[:b*H]
-			kernel.GemmPacked(false, b, 1, rows(dgh, GH), GH, whhP, 0, t, H)
-			kernel.Mul(t, t, hmask[:b*H])
+			t := tmp[lo*H : hi*H]
+			kernel.GemmPackedThreads(threads, false, b, 1, rows(dgh, GH), GH, whhP, 0, t, H)
+			kernel.Mul(t, t, hmask[lo*H:hi*H])
 			if direct {
 				kernel.Axpy(1, t, dhb)
 			} else {
 				copy(dhb, t)
 			}
+		}
+	}
+	if groups := rowGroups(rowSplit, B); groups > 1 {
+		kernel.ParallelFor(B, B/groups, func(lo, hi int) {
+			for k := len(steps) - 1; k >= 0; k-- {
+				stepRows(steps[k], lo, hi, 1)
+			}
+		})
+	} else {
+		for k := len(steps) - 1; k >= 0; k-- {
+			stepRows(steps[k], 0, steps[k].rows, 0)
 		}
 	}
 

@@ -168,14 +168,14 @@ func TestVariationalMaskCutsRecurrence(t *testing.T) {
 	}
 }
 
-// TestRecurrentRowSplitMatchesGroups runs steps large enough for the
-// elementwise cell updates to be split by rows across the worker pool, and
-// checks the outputs and gradients against the same batch computed in
-// small groups of rows (which stay on one goroutine): rows are independent,
+// TestRecurrentRowSplitMatchesGroups runs a batch large enough for the
+// fused kernels to run row groups concurrently, and checks the outputs and
+// gradients against the same batch computed in small groups of rows
+// (too small to be split, so each runs as one): rows are independent,
 // so the outputs and the gradients of x, h0 and c0 must agree row by row,
 // and the weight gradients must be the sums over the groups.
 func TestRecurrentRowSplitMatchesGroups(t *testing.T) {
-	const T, B, I, H, group = 3, 130, 5, 64, 26
+	const T, B, I, H, group = 3, 130, 5, 64, 10
 	bs := []int{B, B, B}
 	// pick returns the given rows of the 2-D tensor x.
 	pick := func(x *tensor.Tensor, rows []int) *tensor.Tensor {
@@ -309,4 +309,166 @@ func maxDiff(a, b *tensor.Tensor) float64 {
 		d = max(d, math.Abs(v-b.Float64s()[i]))
 	}
 	return d
+}
+
+// TestRecurrentRowGroupsPacked runs a packed batch of sequences of unequal
+// lengths large enough for the fused kernels to run row groups
+// concurrently (forward and backward), and checks it against each
+// sequence run alone: outputs and the gradients of x, h0 and c0 must agree
+// row by row, the weight gradients must be the sums over the sequences.
+func TestRecurrentRowGroupsPacked(t *testing.T) {
+	const B, I, H = 20, 3, 8
+	lengths := make([]int, B) // non-increasing, 7 down to 1
+	for j := range lengths {
+		lengths[j] = 7 - j*6/(B-1)
+	}
+	var bs []int // the batch size of each step
+	for s := 0; s < lengths[0]; s++ {
+		n := 0
+		for _, l := range lengths {
+			if l > s {
+				n++
+			}
+		}
+		bs = append(bs, n)
+	}
+	offs := make([]int, len(bs))
+	for s := 1; s < len(bs); s++ {
+		offs[s] = offs[s-1] + bs[s-1]
+	}
+	N := offs[len(bs)-1] + bs[len(bs)-1]
+	// seqRows returns the packed rows of sequence j.
+	seqRows := func(j int) []int {
+		var rows []int
+		for s := 0; s < lengths[j]; s++ {
+			rows = append(rows, offs[s]+j)
+		}
+		return rows
+	}
+	pick := func(x *tensor.Tensor, rows []int) *tensor.Tensor {
+		w := x.Dim(1)
+		out := tensor.New(tensor.Float64, len(rows), w)
+		for i, r := range rows {
+			copy(out.Float64s()[i*w:(i+1)*w], x.Float64s()[r*w:(r+1)*w])
+		}
+		return out
+	}
+	for _, cell := range []fn.Cell{fn.LSTMCellKind, fn.GRUCellKind, fn.RNNTanhCellKind} {
+		for _, masked := range []bool{false, true} {
+			for _, reverse := range []bool{false, true} {
+				t.Run(fmt.Sprintf("%v/masks%v/reverse%v", cell, masked, reverse), func(t *testing.T) {
+					full := recurrentCase(cell, bs, I, H, true, false, 60)
+					var m fn.RecurrentMasks
+					if masked {
+						m.H = binaryMask(61, 0.3, B, H)
+						if cell != fn.RNNTanhCellKind { // the Elman RNN has no candidate
+							m.Candidate = binaryMask(62, 0.3, N, H)
+						}
+						m.ZoneH = zoneMask(63, 0.3, N, H, false)
+						if cell == fn.LSTMCellKind {
+							m.ZoneC = zoneMask(64, 0.4, N, H, false)
+						}
+					}
+					states := 2
+					if cell == fn.LSTMCellKind {
+						states = 3
+					}
+					lw := []*tensor.Tensor{randn(70, N, H), randn(71, B, H), randn(72, B, H)}
+					// run computes the batch of sequences whose packed rows
+					// are xRows and whose batch rows are stRows, with step
+					// batch sizes sizes.
+					run := func(xRows, stRows, sizes []int) (outs, grads []*tensor.Tensor) {
+						in := make([]*V, len(full))
+						for i, x := range full {
+							switch {
+							case i == 0:
+								x = pick(x, xRows)
+							case i < states:
+								x = pick(x, stRows)
+							}
+							in[i] = autograd.NewParameter(x)
+						}
+						var sm fn.RecurrentMasks
+						if masked {
+							sm.H, sm.ZoneH = pick(m.H, stRows), pick(m.ZoneH, xRows)
+							if m.Candidate != nil {
+								sm.Candidate = pick(m.Candidate, xRows)
+							}
+							if m.ZoneC != nil {
+								sm.ZoneC = pick(m.ZoneC, xRows)
+							}
+						}
+						ys := recurrentFunc(cell, fn.Sequence{BatchSizes: sizes, Reverse: reverse, Masks: sm}, true, false)(in)
+						var loss *V
+						for k, y := range ys {
+							rows := stRows
+							if k == 0 {
+								rows = xRows
+							}
+							l := fn.Sum(fn.Mul(y, autograd.NewVariable(pick(lw[k], rows))))
+							if loss == nil {
+								loss = l
+							} else {
+								loss = fn.Add(loss, l)
+							}
+							outs = append(outs, y.Data)
+						}
+						loss.Backward()
+						for _, x := range in {
+							grads = append(grads, x.Grad)
+						}
+						return outs, grads
+					}
+					all, allSt := make([]int, N), make([]int, B)
+					for i := range all {
+						all[i] = i
+					}
+					for j := range allSt {
+						allSt[j] = j
+					}
+					gotOuts, gotGrads := run(all, allSt, bs)
+					wSums := make([]*tensor.Tensor, len(full))
+					for j := 0; j < B; j++ {
+						rows, st := seqRows(j), []int{j}
+						ones := make([]int, lengths[j])
+						for s := range ones {
+							ones[s] = 1
+						}
+						outs, grads := run(rows, st, ones)
+						for k, o := range outs {
+							r := st
+							if k == 0 {
+								r = rows
+							}
+							if d := maxDiff(pick(gotOuts[k], r), o); d > 1e-13 {
+								t.Fatalf("output %d of sequence %d differs by %g from its run alone", k, j, d)
+							}
+						}
+						for i, g := range grads {
+							if i < states {
+								r := st
+								if i == 0 {
+									r = rows
+								}
+								if d := maxDiff(pick(gotGrads[i], r), g); d > 1e-12 {
+									t.Fatalf("gradient of input %d, sequence %d, differs by %g from its run alone", i, j, d)
+								}
+								continue
+							}
+							if wSums[i] == nil {
+								wSums[i] = g.Clone()
+							} else {
+								wSums[i].Axpy(1, g)
+							}
+						}
+					}
+					for i := states; i < len(full); i++ {
+						if d := maxDiff(gotGrads[i], wSums[i]); d > 1e-11 {
+							t.Fatalf("gradient of weight %d differs by %g from the sum over sequences", i, d)
+						}
+					}
+				})
+			}
+		}
+	}
 }

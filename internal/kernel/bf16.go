@@ -241,6 +241,13 @@ func GemmPackedBF16(m int, alpha float32, a []float32, lda int, pb *PackedBF16, 
 	gemmPackedBF16(bf16Default, 0, m, alpha, a, lda, pb, beta, c, ldc)
 }
 
+// GemmPackedBF16Threads is GemmPackedBF16 on at most threads threads (the
+// caller and threads−1 pool workers); threads ≤ 0 means the default,
+// Threads().
+func GemmPackedBF16Threads(threads, m int, alpha float32, a []float32, lda int, pb *PackedBF16, beta float32, c []float32, ldc int) {
+	gemmPackedBF16(bf16Default, threads, m, alpha, a, lda, pb, beta, c, ldc)
+}
+
 // bf16Default is the bf16 implementation chosen for this CPU.
 var bf16Default = bf16Impls()[0]
 

@@ -226,7 +226,7 @@ func checkBF16Result(t *testing.T, tc bf16Case, c []float32, ldc int, want, scal
 
 // TestGemmPackedBF16Paths checks that the implementations agree with each
 // other (they differ only in the order of float32 additions) to within 1e-6
-// of the sum of |terms|, through the exported entry point too.
+// of the sum of |terms|, through the exported entry points too.
 func TestGemmPackedBF16Paths(t *testing.T) {
 	impls := bf16Impls()
 	for ci, tc := range bf16Cases {
@@ -246,6 +246,11 @@ func TestGemmPackedBF16Paths(t *testing.T) {
 				checkBF16Result(t, tc, c, ldc, want, scale, 1e-6)
 			})
 		}
+		c := slices.Clone(c0)
+		GemmPackedBF16Threads(1, tc.m, tc.alpha, a, lda, pb, tc.beta, c, ldc)
+		t.Run(fmt.Sprintf("Threads1/%v", tc), func(t *testing.T) {
+			checkBF16Result(t, tc, c, ldc, want, scale, 1e-6)
+		})
 	}
 }
 

@@ -56,6 +56,14 @@ func GemmPacked[T Float](transA bool, m int, alpha T, a []T, lda int, pb *Packed
 	gemmPacked(0, transA, m, alpha, a, lda, pb, beta, c, ldc)
 }
 
+// GemmPackedThreads is GemmPacked on at most threads threads (the caller
+// and threads−1 pool workers); threads ≤ 0 means the default, Threads().
+// Callers that already run in parallel, such as the row groups of a
+// recurrent layer, use 1.
+func GemmPackedThreads[T Float](threads int, transA bool, m int, alpha T, a []T, lda int, pb *PackedB[T], beta T, c []T, ldc int) {
+	gemmPacked(threads, transA, m, alpha, a, lda, pb, beta, c, ldc)
+}
+
 // gemmPacked is GemmPacked on up to threads threads (≤ 0: the pool's
 // default).
 func gemmPacked[T Float](threads int, transA bool, m int, alpha T, a []T, lda int, pb *PackedB[T], beta T, c []T, ldc int) {

@@ -9,7 +9,7 @@ import (
 
 // TestGemmPackedMatchesGemm: the product with B packed in advance equals
 // Gemm bit for bit, for both transposes of A and B, shapes that take the
-// packed, small and one-row paths, and sub-matrices.
+// packed, small and one-row paths, and sub-matrices, on one thread or two.
 func TestGemmPackedMatchesGemm(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	fill := func(n int) []float32 {
@@ -46,6 +46,14 @@ func TestGemmPackedMatchesGemm(t *testing.T) {
 					GemmPacked(ta, m, 1.5, a, lda, pb, 0.5, got, ldc)
 					if !slices.Equal(want, got) {
 						t.Fatal("GemmPacked differs from Gemm")
+					}
+					// The split of C across threads does not change a bit.
+					for _, threads := range []int{1, 2} {
+						got := slices.Clone(c0)
+						GemmPackedThreads(threads, ta, m, 1.5, a, lda, pb, 0.5, got, ldc)
+						if !slices.Equal(want, got) {
+							t.Fatalf("GemmPackedThreads(%d) differs from Gemm", threads)
+						}
 					}
 				})
 			}
