@@ -44,7 +44,9 @@ func trainStepAllocs(t *testing.T, T, batch, hidden int) float64 {
 // TestTrainStepAllocationsIndependentOfLength: the fused sequence kernels
 // allocate per sequence, not per time step, so a training step makes the
 // same number of allocations for 10 and for 80 steps of BPTT, up to a few
-// from pooled buffers (one allocation per time step would add at least 70).
+// dozen from pooled buffers refilled after a garbage collection (the longer
+// chunk allocates more bytes, so it sees more collections); one allocation
+// per time step would add at least 70.
 // The larger model is big enough for the per-step products and cell
 // updates to be split across the worker pool, whose tasks are pooled too.
 func TestTrainStepAllocationsIndependentOfLength(t *testing.T) {
@@ -54,7 +56,7 @@ func TestTrainStepAllocationsIndependentOfLength(t *testing.T) {
 	for _, size := range []struct{ batch, hidden int }{{4, 16}, {32, 256}} {
 		short, long := trainStepAllocs(t, 10, size.batch, size.hidden), trainStepAllocs(t, 80, size.batch, size.hidden)
 		t.Logf("batch %d, hidden %d: allocations per step: %v (T=10), %v (T=80)", size.batch, size.hidden, short, long)
-		if long > short+20 {
+		if long > short+35 {
 			t.Fatalf("batch %d, hidden %d: a step of 80 time steps makes %v allocations, one of 10 makes %v: allocation grows with sequence length", size.batch, size.hidden, long, short)
 		}
 	}
