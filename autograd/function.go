@@ -24,6 +24,23 @@ type Function interface {
 	Backward(inputs, outputs, gy []*tensor.Tensor, need []bool) []*tensor.Tensor
 }
 
+// GradAccumulator is implemented by Functions that can add the gradient of
+// an input straight into a buffer instead of returning it. Backward uses
+// it for leaves whose Grad already exists (from the second step on, since
+// ClearGrads keeps the buffers): a linear layer's weight gradient is then
+// a product accumulated into Grad, an embedding's a scatter-add into
+// Grad, with no temporary the size of the parameter and no separate pass
+// adding it.
+type GradAccumulator interface {
+	Function
+	// BackwardInto is Backward, except that for an input i with into[i]
+	// non-nil (only where need[i]) it may add the gradient to into[i] — a
+	// tensor of the input's shape and type that aliases none of the
+	// arguments — and return nil in its place; it may also ignore into[i]
+	// and return the gradient as Backward does.
+	BackwardInto(inputs, outputs, gy, into []*tensor.Tensor, need []bool) []*tensor.Tensor
+}
+
 // Node records one application of a Function in the graph.
 type Node struct {
 	fn         Function
@@ -159,7 +176,15 @@ func (v *Variable) Backward() {
 			xs[i] = x.Data
 			need[i] = x.requiresGrad
 		}
-		gx := n.fn.Backward(xs, ys, gy, need)
+		var gx []*tensor.Tensor
+		if acc, ok := n.fn.(GradAccumulator); ok {
+			if into := leafSinks(n.inputs, need); into != nil {
+				gx = acc.BackwardInto(xs, ys, gy, into, need)
+			}
+		}
+		if gx == nil {
+			gx = n.fn.Backward(xs, ys, gy, need)
+		}
 		if len(gx) != len(n.inputs) {
 			panic(fmt.Sprintf("autograd: %T.Backward returned %d gradients for %d inputs", n.fn, len(gx), len(n.inputs)))
 		}
@@ -189,6 +214,32 @@ func (v *Variable) Backward() {
 			}
 		}
 	}
+}
+
+// leafSinks returns, for a node's inputs, the Grad of each leaf that needs
+// a gradient, has one allocated and appears only once among the inputs
+// (nil elsewhere), or nil when there is none.
+func leafSinks(inputs []*Variable, need []bool) []*tensor.Tensor {
+	var into []*tensor.Tensor
+	for i, x := range inputs {
+		if !need[i] || x.creator != nil || x.Grad == nil {
+			continue
+		}
+		once := true
+		for j, y := range inputs {
+			if j != i && y == x {
+				once = false
+			}
+		}
+		if !once {
+			continue
+		}
+		if into == nil {
+			into = make([]*tensor.Tensor, len(inputs))
+		}
+		into[i] = x.Grad
+	}
+	return into
 }
 
 // accumulateLeaf adds g to the persistent gradient of a leaf, copying it the

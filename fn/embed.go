@@ -44,13 +44,28 @@ func (f *embedID) Forward(in []*tensor.Tensor) []*tensor.Tensor {
 func (f *embedID) Backward(in, _, gy []*tensor.Tensor, _ []bool) []*tensor.Tensor {
 	w := in[0]
 	gw := newLike(w, w.Shape()...)
-	d := w.Dim(1)
-	if w.DType() == tensor.Float64 {
-		scatterAdd(data[float64](gw), data[float64](gy[0]), f.ids, f.ignore, d)
-	} else {
-		scatterAdd(data[float32](gw), data[float32](gy[0]), f.ids, f.ignore, d)
-	}
+	f.scatter(gw, gy[0])
 	return one(gw)
+}
+
+// BackwardInto adds the rows of the output's gradient straight into
+// into[0] (the table's Grad): no table-sized temporary.
+func (f *embedID) BackwardInto(in, out, gy, into []*tensor.Tensor, need []bool) []*tensor.Tensor {
+	if into[0] == nil {
+		return f.Backward(in, out, gy, need)
+	}
+	f.scatter(into[0], gy[0])
+	return []*tensor.Tensor{nil}
+}
+
+// scatter adds row i of g into row ids[i] of gw.
+func (f *embedID) scatter(gw, g *tensor.Tensor) {
+	d := gw.Dim(1)
+	if gw.DType() == tensor.Float64 {
+		scatterAdd(data[float64](gw), data[float64](g), f.ids, f.ignore, d)
+	} else {
+		scatterAdd(data[float32](gw), data[float32](g), f.ids, f.ignore, d)
+	}
 }
 
 // gather copies row ids[i] of w into row i of y, leaving rows whose id is

@@ -102,14 +102,24 @@ func softmaxRowsInPlace[T kernel.Float](p, bias []T, t []int, ignore, n int) flo
 }
 
 func (f *linearCE) Backward(in, _, gy []*tensor.Tensor, need []bool) []*tensor.Tensor {
+	return f.backward(in, gy[0], nil, need)
+}
+
+// BackwardInto adds the gradients of the inputs with a buffer in into to
+// it (see Linear).
+func (f *linearCE) BackwardInto(in, _, gy, into []*tensor.Tensor, need []bool) []*tensor.Tensor {
+	return f.backward(in, gy[0], into, need)
+}
+
+func (f *linearCE) backward(in []*tensor.Tensor, gy *tensor.Tensor, into []*tensor.Tensor, need []bool) []*tensor.Tensor {
 	rows, nIn, nOut := f.dims(in)
-	g := f.logitGrad(gy[0], nOut, func() *tensor.Tensor {
+	g := f.logitGrad(gy, nOut, func() *tensor.Tensor {
 		p, _ := f.probabilities(in, rows, nIn, nOut)
 		return p
 	})
 	// From the gradient of the logits on, this is Linear's backward pass,
-	// whose results are new tensors: g is not needed afterwards.
-	gx := linear{}.Backward(in, nil, []*tensor.Tensor{g}, need)
+	// whose results are new tensors or into's: g is not needed afterwards.
+	gx := linear{}.backward(in, g, into, need)
 	if g.DType() == tensor.Float32 {
 		putScratch(g)
 	}

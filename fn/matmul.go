@@ -117,32 +117,46 @@ func fillRowsOf[T kernel.Float](y, b []T, rows int) {
 }
 
 func (f linear) Backward(in, _, gy []*tensor.Tensor, need []bool) []*tensor.Tensor {
-	x, w, g := in[0], in[1], gy[0]
-	rows, nIn, nOut := f.dims(in)
-	gx := make([]*tensor.Tensor, len(in))
-	if need[0] { // gx = g·W
-		gx[0] = newLike(x, x.Shape()...)
-		gemm(false, false, rows, nIn, nOut, 1, g, nOut, w, nIn, 0, gx[0], nIn)
-	}
-	if need[1] { // gW = gᵀ·x
-		gx[1] = newLike(w, nOut, nIn)
-		gemm(true, false, nOut, nIn, rows, 1, g, nOut, x, nIn, 0, gx[1], nIn)
-	}
-	if len(in) == 3 && need[2] { // gb = Σ_rows g
-		gx[2] = sumRows(g, rows, nOut)
-	}
-	return gx
+	return f.backward(in, gy[0], nil, need)
 }
 
-// sumRows returns the sum of the rows of g viewed as a rows×n matrix.
-func sumRows(g *tensor.Tensor, rows, n int) *tensor.Tensor {
-	out := newLike(g, n)
-	if g.DType() == tensor.Float64 {
-		sumRowsInto(data[float64](out), data[float64](g), rows, n)
-	} else {
-		sumRowsInto(data[float32](out), data[float32](g), rows, n)
+// BackwardInto adds the gradients of the inputs with a buffer in into to
+// it: the products run with beta = 1 on the buffer.
+func (f linear) BackwardInto(in, _, gy, into []*tensor.Tensor, need []bool) []*tensor.Tensor {
+	return f.backward(in, gy[0], into, need)
+}
+
+// backward returns the gradients of x, W and b from that of the output,
+// g, adding those with a buffer in into (which may be nil) to it.
+func (f linear) backward(in []*tensor.Tensor, g *tensor.Tensor, into []*tensor.Tensor, need []bool) []*tensor.Tensor {
+	x, w := in[0], in[1]
+	rows, nIn, nOut := f.dims(in)
+	gx := make([]*tensor.Tensor, len(in))
+	// dst returns the buffer for input i and the beta that adds into it.
+	dst := func(i int, shape ...int) (*tensor.Tensor, float64) {
+		if into != nil && into[i] != nil {
+			return into[i], 1
+		}
+		gx[i] = newLike(in[i], shape...)
+		return gx[i], 0
 	}
-	return out
+	if need[0] { // gx = g·W
+		d, beta := dst(0, x.Shape()...)
+		gemm(false, false, rows, nIn, nOut, 1, g, nOut, w, nIn, beta, d, nIn)
+	}
+	if need[1] { // gW = gᵀ·x
+		d, beta := dst(1, nOut, nIn)
+		gemm(true, false, nOut, nIn, rows, 1, g, nOut, x, nIn, beta, d, nIn)
+	}
+	if len(in) == 3 && need[2] { // gb = Σ_rows g
+		d, _ := dst(2, nOut)
+		if g.DType() == tensor.Float64 {
+			sumRowsInto(data[float64](d), data[float64](g), rows, nOut)
+		} else {
+			sumRowsInto(data[float32](d), data[float32](g), rows, nOut)
+		}
+	}
+	return gx
 }
 
 // sumRowsInto adds the rows of the rows×n matrix g into out, splitting

@@ -1018,20 +1018,42 @@ func gruForwardStep[T kernel.Float](xg, hh, h, hhn, cand []T, b, H int) {
 }
 
 func (f *recurrent) Backward(in, out, gy []*tensor.Tensor, need []bool) []*tensor.Tensor {
+	return f.BackwardInto(in, out, gy, nil, need)
+}
+
+// BackwardInto adds the gradients of W_ih and W_hh (products with beta =
+// 1), and of the biases without normalisation (row sums), straight into
+// their buffers in into; the other gradients are returned.
+func (f *recurrent) BackwardInto(in, out, gy, into []*tensor.Tensor, need []bool) []*tensor.Tensor {
 	a := f.args(in)
+	w := 2 // the index of W_ih: after x, h0 (and c0)
+	if f.cell == LSTMCellKind {
+		w = 3
+	}
+	additive := func(i int) bool {
+		return i == w || i == w+1 || (f.bias && f.norm.Kind == NoNorm && (i == w+2 || i == w+3))
+	}
 	gx := make([]*tensor.Tensor, len(in))
+	acc := false // a weight gradient accumulates into into
 	for i, t := range in {
-		if need[i] {
+		switch {
+		case !need[i]:
+		case into != nil && into[i] != nil && additive(i):
+			gx[i] = into[i]
+			acc = acc || i == w || i == w+1
+		default:
 			gx[i] = newLike(t, t.Shape()...)
 		}
 	}
+	// With acc the weight products run with beta = 1; a new buffer is
+	// zero, so adding to it is writing it.
 	if a.x.DType() == tensor.Float64 {
-		recurrentBackward[float64](f, a, out, gy, gx)
+		recurrentBackward[float64](f, a, out, gy, gx, acc)
 	} else {
-		recurrentBackward[float32](f, a, out, gy, gx)
+		recurrentBackward[float32](f, a, out, gy, gx, acc)
 	}
 	for i := range gx {
-		if !need[i] {
+		if !need[i] || (into != nil && into[i] != nil && additive(i)) {
 			gx[i] = nil
 		}
 	}
@@ -1053,7 +1075,7 @@ func gatherPrev[T kernel.Float](prev, seqOut, init []T, steps []step, H int) {
 	}
 }
 
-func recurrentBackward[T kernel.Float](f *recurrent, a recurrentArgs, out, gyt, gxt []*tensor.Tensor) {
+func recurrentBackward[T kernel.Float](f *recurrent, a recurrentArgs, out, gyt, gxt []*tensor.Tensor, accW bool) {
 	H, G, N, B := a.hidden, a.gates, a.n, a.batch
 	GH := G * H
 	steps := f.schedule()
@@ -1339,11 +1361,15 @@ func recurrentBackward[T kernel.Float](f *recurrent, a recurrentArgs, out, gyt, 
 	if f.cell == LSTMCellKind && gxt[2] != nil {
 		copy(data[T](gxt[2]), dc)
 	}
+	betaW := T(0) // with accW, the weight gradients are added to gxt's
+	if accW {
+		betaW = 1
+	}
 	if g := gxt[gIdxW]; g != nil {
-		kernel.Gemm(true, false, GH, a.in, N, 1, dgx, GH, x, a.in, 0, data[T](g), a.in)
+		kernel.Gemm(true, false, GH, a.in, N, 1, dgx, GH, x, a.in, betaW, data[T](g), a.in)
 	}
 	if g := gxt[gIdxW+1]; g != nil {
-		kernel.Gemm(true, false, GH, H, N, 1, dgh, GH, hin, H, 0, data[T](g), H)
+		kernel.Gemm(true, false, GH, H, N, 1, dgh, GH, hin, H, betaW, data[T](g), H)
 	}
 }
 
