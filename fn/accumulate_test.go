@@ -83,3 +83,41 @@ func TestGradAccumulators(t *testing.T) {
 		})
 	}
 }
+
+// TestLinearInto: LinearInto equals Linear, writes into dst when dst has the
+// result's shape and type (and returns it), and allocates otherwise;
+// LinearBF16Into equals LinearBF16.
+func TestLinearInto(t *testing.T) {
+	x, w, b := randn(1, 2, 3, 5), randn(2, 4, 5), randn(3, 4)
+	for _, bias := range []*tensor.Tensor{b, nil} {
+		var bv *V
+		if bias != nil {
+			bv = autograd.NewVariable(bias)
+		}
+		want := fn.Linear(autograd.NewVariable(x), autograd.NewVariable(w), bv).Data
+		got := fn.LinearInto(nil, x, w, bias)
+		if !got.SameShape(want) || maxDiff(got, want) != 0 {
+			t.Fatalf("LinearInto(nil, …) = %v %v, want %v %v", got.Shape(), got.Float64s(), want.Shape(), want.Float64s())
+		}
+		dst := randn(9, 2, 3, 4) // old contents must not leak in
+		if again := fn.LinearInto(dst, x, w, bias); again != dst || maxDiff(dst, want) != 0 {
+			t.Fatal("LinearInto did not reuse a dst of the right shape, or differs from Linear")
+		}
+		for _, wrong := range []*tensor.Tensor{randn(9, 6, 4), randn(9, 2, 3, 4).AsType(tensor.Float32)} {
+			if r := fn.LinearInto(wrong, x, w, bias); r == wrong || !r.SameShape(want) || maxDiff(r, want) != 0 {
+				t.Fatalf("LinearInto with a dst %v %v: reused it or computed wrongly", wrong.DType(), wrong.Shape())
+			}
+		}
+	}
+	x32, w32, b32 := x.AsType(tensor.Float32), w.AsType(tensor.Float32), b.AsType(tensor.Float32)
+	want := fn.LinearBF16(autograd.NewVariable(x32), autograd.NewVariable(w32), autograd.NewVariable(b32)).Data
+	dst := tensor.New(tensor.Float32, 2, 3, 4)
+	if got := fn.LinearBF16Into(dst, x32, w32, b32, nil); got != dst || !got.SameShape(want) {
+		t.Fatal("LinearBF16Into did not reuse dst")
+	}
+	for i := range want.Size() {
+		if dst.AtFlat(i) != want.AtFlat(i) {
+			t.Fatalf("LinearBF16Into element %d = %v, LinearBF16 %v", i, dst.AtFlat(i), want.AtFlat(i))
+		}
+	}
+}

@@ -81,19 +81,59 @@ func linearDims(op string, in []*tensor.Tensor) (rows, nIn, nOut int) {
 }
 
 func (f linear) Forward(in []*tensor.Tensor) []*tensor.Tensor {
+	return one(f.into(nil, in))
+}
+
+// into computes x·Wᵀ + b for in = x, W[, b] into dst when dst has the
+// result's shape and type, else into a new tensor, and returns it.
+func (f linear) into(dst *tensor.Tensor, in []*tensor.Tensor) *tensor.Tensor {
 	x, w := in[0], in[1]
 	rows, nIn, nOut := f.dims(in)
-	shape := append([]int(nil), x.Shape()...)
-	shape[len(shape)-1] = nOut
-	y := newLike(x, shape...)
+	y := resultLike(dst, x, nOut)
 	beta := 0.0
 	if len(in) == 3 {
-		b := in[2]
-		fillRows(y, b, rows)
+		fillRows(y, in[2], rows)
 		beta = 1
 	}
 	gemm(false, true, rows, nOut, nIn, 1, x, nIn, w, nIn, beta, y, nOut)
-	return one(y)
+	return y
+}
+
+// resultLike returns dst if it has x's shape with the last dimension
+// replaced by n and x's type, else a new tensor of that shape and type.
+func resultLike(dst, x *tensor.Tensor, n int) *tensor.Tensor {
+	shape := append([]int(nil), x.Shape()...)
+	shape[len(shape)-1] = n
+	if dst != nil && dst.DType() == x.DType() && sliceEq(dst.Shape(), shape) {
+		return dst
+	}
+	return newLike(x, shape...)
+}
+
+// LinearInto computes x·Wᵀ + b on tensors, for inference without a graph:
+// the operands are those of Linear (b may be nil). The result goes into
+// dst when dst has its shape and type — dst must then not overlap x, W or
+// b — and into a new tensor otherwise (dst nil included); LinearInto
+// returns it. A loop that passes the previous result back in reuses one
+// buffer: an output layer's logits are tens of megabytes, and allocating
+// them afresh (zeroed, then collected) costs as much as a third of the
+// product.
+func LinearInto(dst, x, W, b *tensor.Tensor) *tensor.Tensor {
+	in := []*tensor.Tensor{x, W}
+	if b != nil {
+		in = append(in, b)
+	}
+	return linear{}.into(dst, in)
+}
+
+// LinearBF16Into is LinearInto with the product of LinearBF16Packed (pw
+// may be nil): bfloat16 roundings of x and W, accumulated in float32.
+func LinearBF16Into(dst, x, W, b *tensor.Tensor, pw *BF16Weight) *tensor.Tensor {
+	in := []*tensor.Tensor{x, W}
+	if b != nil {
+		in = append(in, b)
+	}
+	return linearBF16{pw: pw}.into(dst, in)
 }
 
 // fillRows writes the vector b into each of the rows rows of y, splitting
@@ -201,14 +241,17 @@ type linearBF16 struct {
 }
 
 func (f linearBF16) Forward(in []*tensor.Tensor) []*tensor.Tensor {
+	return one(f.into(nil, in))
+}
+
+// into is linear.into with bfloat16 products where the CPU has them.
+func (f linearBF16) into(dst *tensor.Tensor, in []*tensor.Tensor) *tensor.Tensor {
 	x, w := in[0], in[1]
 	if x.DType() != tensor.Float32 || !kernel.HasBF16() {
-		return f.linear.Forward(in)
+		return f.linear.into(dst, in)
 	}
 	rows, nIn, nOut := f.dims(in)
-	shape := append([]int(nil), x.Shape()...)
-	shape[len(shape)-1] = nOut
-	y := newLike(x, shape...)
+	y := resultLike(dst, x, nOut)
 	beta := float32(0)
 	if len(in) == 3 {
 		fillRows(y, in[2], rows)
@@ -216,7 +259,7 @@ func (f linearBF16) Forward(in []*tensor.Tensor) []*tensor.Tensor {
 	}
 	pw := packedOr(f.pw, data[float32](w), nOut, nIn)
 	kernel.GemmPackedBF16(rows, 1, data[float32](x), nIn, pw, beta, data[float32](y), nOut)
-	return one(y)
+	return y
 }
 
 func (linearBF16) Backward(_, _, _ []*tensor.Tensor, _ []bool) []*tensor.Tensor {

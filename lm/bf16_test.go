@@ -4,6 +4,7 @@ import (
 	"math"
 	"testing"
 
+	"github.com/kioku-ml/kioku/autograd"
 	"github.com/kioku-ml/kioku/fn"
 	"github.com/kioku-ml/kioku/tensor"
 )
@@ -58,4 +59,42 @@ func testSetBF16(t *testing.T, cell string) {
 	if again, _ := m.Evaluate(ids, 4, 25); again != plain {
 		t.Fatalf("after SetBF16(false) evaluation is %v, want %v", again, plain)
 	}
+}
+
+// TestForwardInto: the inference entry point gives Forward's logits, in
+// float32 and with bfloat16 products, reuses its dst, and records no graph
+// even from a state that requires gradients.
+func TestForwardInto(t *testing.T) {
+	m, err := New(Config{Cell: "lstm", Tokenizer: "word", Vocab: 50, Emb: 8, Hidden: 16, Layers: 2}, tensor.NewRNG(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := [][]int{{1, 2, 3, 4}, {5, 6, 7, 8}, {9, 10, 11, 12}}
+	_, st := m.Forward(in, State{}) // st requires gradients: it came from a graph
+	for _, bf16 := range []bool{false, true} {
+		m.SetBF16(bf16)
+		var want *autograd.Variable
+		var wantNext State
+		autograd.NoGrad(m.Params(), func() { want, wantNext = m.Forward(in, st.Detach()) })
+		var dst *tensor.Tensor
+		for range 2 {
+			got, next := m.ForwardInto(dst, in, st)
+			if dst != nil && got != dst {
+				t.Fatal("ForwardInto did not reuse the logits of the previous call")
+			}
+			dst = got
+			if !got.SameShape(want.Data) {
+				t.Fatalf("ForwardInto logits %v, Forward %v", got.Shape(), want.Data.Shape())
+			}
+			for i := range got.Size() {
+				if got.AtFlat(i) != want.Data.AtFlat(i) {
+					t.Fatalf("bf16 %v: logit %d = %v, Forward %v", bf16, i, got.AtFlat(i), want.Data.AtFlat(i))
+				}
+			}
+			if next.H.RequiresGrad() || next.H.Data.AtFlat(3) != wantNext.H.Data.AtFlat(3) {
+				t.Fatal("ForwardInto's next state records a graph or differs from Forward's")
+			}
+		}
+	}
+	m.SetBF16(false)
 }

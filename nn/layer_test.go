@@ -106,6 +106,11 @@ func TestLinearForward(t *testing.T) {
 		if !tensor.AllClose(y.Data, want, 1e-6, 0) || y.DType() != dt {
 			t.Errorf("%v: Forward = %v; want %v", dt, y.Data, want)
 		}
+		// ForwardInto: the same on tensors, into a reused buffer.
+		dst := tensor.New(dt, 2, 2)
+		if got := l.ForwardInto(dst, x.Data); got != dst || !tensor.AllClose(dst, want, 1e-6, 0) {
+			t.Errorf("%v: ForwardInto = %v (reused: %v); want %v", dt, got, got == dst, want)
+		}
 		// Leading dimensions are batch dimensions.
 		x3 := autograd.NewVariable(tensor.New(dt, 4, 5, 3))
 		if got := l.Forward(x3).Shape(); !slices.Equal(got, []int{4, 5, 2}) {

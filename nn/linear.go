@@ -72,6 +72,22 @@ func (l *Linear) Forward(x *autograd.Variable) *autograd.Variable {
 	return fn.Linear(x, l.Weight, l.Bias)
 }
 
+// ForwardInto computes x·Wᵀ + b on tensors, for inference without a
+// graph (with bfloat16 products after SetBF16(true)), into dst when dst
+// has the result's shape (…, Out) and type, else into a new tensor, and
+// returns it (see fn.LinearInto): a loop that passes the previous result
+// back in reuses one buffer.
+func (l *Linear) ForwardInto(dst, x *tensor.Tensor) *tensor.Tensor {
+	var b *tensor.Tensor
+	if l.Bias != nil {
+		b = l.Bias.Data
+	}
+	if l.bf16 {
+		return fn.LinearBF16Into(dst, x, l.Weight.Data, b, nil)
+	}
+	return fn.LinearInto(dst, x, l.Weight.Data, b)
+}
+
 // anyRequiresGrad reports whether a forward pass over vs would record a
 // gradient. Nil entries are skipped.
 func anyRequiresGrad(vs ...*autograd.Variable) bool {

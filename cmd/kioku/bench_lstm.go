@@ -273,6 +273,7 @@ func buildBench(c lstmConfig) (*benchModel, error) {
 				in[b][t], tg[b][t] = rng.IntN(c.vocab), rng.IntN(c.vocab)
 			}
 		}
+		var logits *tensor.Tensor
 		return &benchModel{
 			params: m.Params(),
 			train: func() error {
@@ -281,9 +282,11 @@ func buildBench(c lstmConfig) (*benchModel, error) {
 				loss.Backward()
 				return opt.Update()
 			},
-			infer: func() {
-				autograd.NoGrad(m.Params(), func() { m.Forward(in, lm.State{}) })
-			},
+			// Inference reuses its logits buffer, as a serving or scoring
+			// loop would (lm.Model.ForwardInto; PyTorch's output
+			// tensors come from malloc, which hands a freed block back
+			// without clearing it).
+			infer: func() { logits, _ = m.ForwardInto(logits, in, lm.State{}) },
 			setBF16: m.SetBF16,
 		}, nil
 	}
