@@ -98,3 +98,40 @@ func TestForwardInto(t *testing.T) {
 	}
 	m.SetBF16(false)
 }
+
+// TestLossMatchesForward: Loss (which runs the chunk time-major) equals the
+// cross-entropy of Forward's batch-major logits against the targets in the
+// same batch-major order, and its gradients match those of that
+// composition (to float32 rounding: the sums run in another order).
+func TestLossMatchesForward(t *testing.T) {
+	m, err := New(Config{Cell: "gru", Tokenizer: "word", Vocab: 30, Emb: 6, Hidden: 10, Layers: 2}, tensor.NewRNG(4))
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := [][]int{{1, 2, 3}, {4, 5, 6}, {7, 8, 9}, {10, 11, 12}}
+	tg := [][]int{{2, 3, 4}, {5, 6, 7}, {8, 9, 10}, {11, 12, 13}}
+	var flat []int
+	for _, row := range tg {
+		flat = append(flat, row...)
+	}
+	loss, _ := m.Loss(in, tg, State{})
+	loss.Backward()
+	want := make(map[string]*tensor.Tensor)
+	for name, p := range m.NamedParams() {
+		want[name] = p.Grad.Clone()
+		p.ClearGrad()
+	}
+	logits, _ := m.Forward(in, State{})
+	ref := fn.SoftmaxCrossEntropy(logits, flat, -1, fn.ReduceMean)
+	ref.Backward()
+	if d := math.Abs(loss.Data.Item() - ref.Data.Item()); d > 1e-6 {
+		t.Fatalf("Loss %v, cross-entropy of Forward %v", loss.Data.Item(), ref.Data.Item())
+	}
+	for name, p := range m.NamedParams() {
+		for i := range p.Grad.Size() {
+			if d := math.Abs(p.Grad.AtFlat(i) - want[name].AtFlat(i)); d > 1e-6*(1+math.Abs(want[name].AtFlat(i))) {
+				t.Fatalf("gradient of %s element %d: %v through Forward, %v through Loss", name, i, p.Grad.AtFlat(i), want[name].AtFlat(i))
+			}
+		}
+	}
+}

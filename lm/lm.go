@@ -16,6 +16,7 @@ import (
 	"github.com/kioku-ml/kioku/fn"
 	"github.com/kioku-ml/kioku/nn"
 	"github.com/kioku-ml/kioku/nn/initializer"
+	"github.com/kioku-ml/kioku/seq"
 	"github.com/kioku-ml/kioku/tensor"
 )
 
@@ -202,7 +203,7 @@ func (s State) Detach() State {
 // then step t, and the state after the chunk.
 func (m *Model) Forward(inputs [][]int, st State) (*autograd.Variable, State) {
 	y, next := m.hidden(inputs, st)
-	return m.out.Forward(y), next
+	return m.out.Forward(fn.GatherRows(y, batchMajor(len(inputs), len(inputs[0])))), next
 }
 
 // ForwardInto is Forward for inference: it records no graph and returns
@@ -215,44 +216,67 @@ func (m *Model) Forward(inputs [][]int, st State) (*autograd.Variable, State) {
 func (m *Model) ForwardInto(dst *tensor.Tensor, inputs [][]int, st State) (*tensor.Tensor, State) {
 	var y *autograd.Variable
 	var next State
-	autograd.NoGrad(m.Params(), func() { y, next = m.hidden(inputs, st.Detach()) })
+	autograd.NoGrad(m.Params(), func() {
+		y, next = m.hidden(inputs, st.Detach())
+		y = fn.GatherRows(y, batchMajor(len(inputs), len(inputs[0])))
+	})
 	return m.out.ForwardInto(dst, y.Data), next
 }
 
-// hidden runs the embedding and the recurrent layers (with their dropout)
-// over a chunk and returns the last layer's outputs (B·T, H) and the next
-// state.
-func (m *Model) hidden(inputs [][]int, st State) (*autograd.Variable, State) {
-	if len(inputs) == 0 || len(inputs[0]) == 0 {
+// batchMajor returns the rows of a time-major (T·B, ·) matrix — row t·B+b
+// for step t of row b — in batch-major order, b·T+t.
+func batchMajor(B, T int) []int {
+	idx := make([]int, B*T)
+	for b := 0; b < B; b++ {
+		for t := 0; t < T; t++ {
+			idx[b*T+t] = t*B + b
+		}
+	}
+	return idx
+}
+
+// timeMajor flattens rows (all of one length T) in time-major order:
+// element t·B+b is rows[b][t]. It panics if the rows are empty or of
+// unequal lengths.
+func timeMajor(rows [][]int) []int {
+	if len(rows) == 0 || len(rows[0]) == 0 {
 		panic("lm: Forward on an empty chunk")
 	}
-	var flat []int
-	lengths := make([]int, len(inputs))
-	for b, row := range inputs {
-		if len(row) != len(inputs[0]) {
-			panic(fmt.Sprintf("lm: row %d has %d tokens, row 0 has %d", b, len(row), len(inputs[0])))
+	B, T := len(rows), len(rows[0])
+	flat := make([]int, B*T)
+	for b, row := range rows {
+		if len(row) != T {
+			panic(fmt.Sprintf("lm: row %d has %d tokens, row 0 has %d", b, len(row), T))
 		}
-		flat = append(flat, row...)
-		lengths[b] = len(row)
+		for t, id := range row {
+			flat[t*B+b] = id
+		}
 	}
+	return flat
+}
+
+// hidden runs the embedding and the recurrent layers (with their dropout)
+// over a chunk and returns the last layer's outputs (T·B, H) in
+// time-major order (row t·B+b) and the next state. The rows go through
+// the recurrent layers as one packed tensor (ForwardPacked): no copies
+// into and out of a list of sequences.
+func (m *Model) hidden(inputs [][]int, st State) (*autograd.Variable, State) {
+	flat := timeMajor(inputs)
 	x := m.emb.Forward(flat)
 	if m.cfg.Dropout > 0 {
 		x = fn.Dropout(x, m.cfg.Dropout, m.drop, m.mode)
 	}
-	xs := []*autograd.Variable{x}
-	if len(inputs) > 1 {
-		xs = fn.Split(x, lengths, 0)
+	lengths := make([]int, len(inputs))
+	for b := range lengths {
+		lengths[b] = len(inputs[0])
 	}
-	var ys []*autograd.Variable
+	p := seq.MustPacking(lengths)
+	var y *autograd.Variable
 	var next State
 	if m.lstm != nil {
-		next.H, next.C, ys = m.lstm.Forward(st.H, st.C, xs)
+		next.H, next.C, y = m.lstm.ForwardPacked(st.H, st.C, x, p)
 	} else {
-		next.H, ys = m.gru.Forward(st.H, xs)
-	}
-	y := ys[0]
-	if len(ys) > 1 {
-		y = fn.Concat(ys, 0)
+		next.H, y = m.gru.ForwardPacked(st.H, x, p)
 	}
 	if m.cfg.Dropout > 0 {
 		y = fn.Dropout(y, m.cfg.Dropout, m.drop, m.mode)
@@ -264,9 +288,12 @@ func (m *Model) hidden(inputs [][]int, st State) (*autograd.Variable, State) {
 // against targets (same layout as inputs) and the next state.
 func (m *Model) Loss(inputs, targets [][]int, st State) (*autograd.Variable, State) {
 	y, next := m.hidden(inputs, st)
-	var flat []int
-	for _, row := range targets {
-		flat = append(flat, row...)
+	if len(targets) != len(inputs) {
+		panic(fmt.Sprintf("lm: %d rows of targets for %d rows of inputs", len(targets), len(inputs)))
+	}
+	flat := timeMajor(targets) // the order of y's rows
+	if len(flat) != y.Data.Dim(0) {
+		panic(fmt.Sprintf("lm: targets of %d steps for inputs of %d", len(targets[0]), len(inputs[0])))
 	}
 	if m.bf16 && !y.RequiresGrad() && !m.out.Weight.RequiresGrad() {
 		// Inference with bfloat16 products in the output layer.
