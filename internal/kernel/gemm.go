@@ -24,9 +24,10 @@ type gemmImpl[T Float] struct {
 }
 
 // gemmBuf holds the packing buffers of one task; they are pooled so that
-// steady-state calls do not allocate.
+// steady-state calls do not allocate. c is a part's private C when a
+// product is split along its depth.
 type gemmBuf[T Float] struct {
-	a, b, tile []T
+	a, b, tile, c []T
 }
 
 var (
@@ -312,23 +313,72 @@ const (
 	parallelFlops = 3 << 19
 )
 
-// gemmTask is a parallel GEMM: tasks are the parts of a split of C.
+// gemmTask is a parallel GEMM: tasks are the parts of a split of C, or of
+// the depth.
 type gemmTask[T Float] struct {
 	g          gemmArgs[T]
 	splitN     bool // split the columns (else the rows)
+	splitK     bool // split the depth: part i > 0 sums into parts[i-1]
 	step, size int  // part width and the extent being split
+	parts      []*gemmBuf[T]
 }
 
 func (t *gemmTask[T]) task(i int) {
 	lo := i * t.step
 	hi := min(lo+t.step, t.size)
 	buf := getBuf[T]()
-	if t.splitN {
+	switch {
+	case t.splitK:
+		t.depthPart(i, lo, hi, buf)
+		return // the caller reduces and releases the buffers
+	case t.splitN:
 		t.g.block(0, t.g.m, lo, hi, buf)
-	} else {
+	default:
 		t.g.block(lo, hi, 0, t.g.n, buf)
 	}
 	putBuf(buf)
+}
+
+// depthPart computes the product over depths [lo, hi): part 0 into C (with
+// beta), the others into a private m×n C in buf, kept in t.parts.
+func (t *gemmTask[T]) depthPart(i, lo, hi int, buf *gemmBuf[T]) {
+	g := t.g
+	g.k = hi - lo
+	if g.transA { // A is k×m
+		g.a = g.a[lo*g.lda:]
+	} else {
+		g.a = g.a[lo:]
+	}
+	if g.transB { // B is n×k
+		g.b = g.b[lo:]
+	} else {
+		g.b = g.b[lo*g.ldb:]
+	}
+	if i > 0 {
+		buf.c = grow(buf.c, g.m*g.n)
+		g.c, g.ldc, g.beta = buf.c, g.n, 0
+	}
+	g.block(0, g.m, 0, g.n, buf)
+	t.parts[i] = buf
+}
+
+// minDepthPart is the least depth of a part when a product is split along
+// its depth.
+const minDepthPart = 256
+
+// splitDepth reports whether a product whose C is split across threads the
+// way run would (splitN or not) had better be split along its depth: when
+// the depth is more than twice the split extent, each part would repack
+// nearly the whole shared operand (k×n of B when the rows are split, m×k
+// of A when the columns are), which costs more than summing the parts'
+// m×n results. The output layer's gradient of its input (400 rows, 200
+// columns, depth 10,000) is the case in point.
+func splitDepth(m, n, k int, splitN bool) bool {
+	ext := m
+	if splitN {
+		ext = n
+	}
+	return k > 2*ext && k >= 2*minDepthPart
 }
 
 // gemmRun is the blocked, packed GEMM on up to threads threads (≤ 0: the
@@ -380,6 +430,10 @@ func (g gemmArgs[T]) run(threads int) {
 		putBuf(buf)
 		return
 	}
+	if g.pb == nil && splitDepth(m, n, k, splitN) {
+		g.runDepthSplit(min(threads, k/minDepthPart))
+		return
+	}
 	t := getGemmTask[T]()
 	*t = gemmTask[T]{g: g, splitN: splitN}
 	unit := im.mr
@@ -393,6 +447,31 @@ func (g gemmArgs[T]) run(threads int) {
 	// No goroutine touches t once parallel has returned (a late worker
 	// finds no task left to claim), so it can be reused.
 	*t = gemmTask[T]{}
+	putGemmTask(t)
+}
+
+// runDepthSplit runs g as parts of equal depth (multiples of 8) on up to
+// parts threads and adds the parts' results into C in order.
+func (g gemmArgs[T]) runDepthSplit(parts int) {
+	t := getGemmTask[T]()
+	step := ((g.k+parts-1)/parts + 7) &^ 7
+	n := (g.k + step - 1) / step
+	*t = gemmTask[T]{g: g, splitK: true, step: step, size: g.k, parts: t.parts[:0]}
+	for range n {
+		t.parts = append(t.parts, nil)
+	}
+	parallel(n, n, t)
+	for i, buf := range t.parts {
+		if i > 0 {
+			for r := 0; r < g.m; r++ {
+				Axpy(1, buf.c[r*g.n:(r+1)*g.n], g.c[r*g.ldc:r*g.ldc+g.n])
+			}
+		}
+		putBuf(buf)
+		t.parts[i] = nil
+	}
+	parts0 := t.parts[:0]
+	*t = gemmTask[T]{parts: parts0}
 	putGemmTask(t)
 }
 

@@ -186,6 +186,25 @@ func TestGemmLarge(t *testing.T) {
 	runGemmCase(t, gemmCase{false, true, 1000, 300, 1000, 2, 1, 0.5}, 9, Gemm[float64])
 }
 
+// TestGemmDepthSplit covers products deep enough to be split along their
+// depth across threads (splitDepth): rows or columns as the split side,
+// every transpose, alpha and beta, float32 and float64.
+func TestGemmDepthSplit(t *testing.T) {
+	cases := []gemmCase{
+		{false, false, 400, 200, 3000, 1, 1, 0},
+		{false, true, 400, 200, 3001, 0, -0.5, 0.5},
+		{true, false, 50, 300, 2000, 2, 1.5, 1},
+		{true, true, 50, 300, 1999, 1, 1, 0},
+	}
+	for i, tc := range cases {
+		if !splitDepth(tc.m, tc.n, tc.k, (tc.n+sgemmImpl.nr-1)/sgemmImpl.nr >= (tc.m+sgemmImpl.mr-1)/sgemmImpl.mr) {
+			t.Fatalf("%v is not split along its depth", tc)
+		}
+		runGemmCase(t, tc, uint64(20+i), implRunner(sgemmImpl, 2))
+	}
+	runGemmCase(t, gemmCase{false, false, 100, 40, 1500, 0, 1, 0.5}, 30, implRunner(goImpl64, 2))
+}
+
 // TestGemmSpecial covers alpha = 0, k = 0 and empty shapes.
 func TestGemmSpecial(t *testing.T) {
 	for _, tc := range []gemmCase{

@@ -50,8 +50,9 @@ func PackB[T Float](transB bool, k, n int, b []T, ldb int, rows int) *PackedB[T]
 
 // GemmPacked computes C = alpha·op(A)·op(B) + beta·C with op(B) packed in
 // advance; op(A) is m×k for the k and n of pb, and C is m×n. It matches
-// Gemm(transA, pb's transB, m, n, k, alpha, a, lda, B, ldb, beta, c, ldc)
-// (bit for bit on the packed path).
+// Gemm(transA, pb's transB, m, n, k, alpha, a, lda, B, ldb, beta, c, ldc),
+// bit for bit the single-threaded one on the packed path (it never splits
+// the depth across threads, which rounds differently).
 func GemmPacked[T Float](transA bool, m int, alpha T, a []T, lda int, pb *PackedB[T], beta T, c []T, ldc int) {
 	gemmPacked(0, transA, m, alpha, a, lda, pb, beta, c, ldc)
 }
