@@ -121,3 +121,20 @@ func TestLinearInto(t *testing.T) {
 		}
 	}
 }
+
+// TestLinearSoftmaxCrossEntropyLateBias: a bias that starts needing a
+// gradient only after the forward pass (so the forward pass did not sum
+// the probabilities' columns) still gets the composition's gradient.
+func TestLinearSoftmaxCrossEntropyLateBias(t *testing.T) {
+	x, w, b0 := randn(1, 7, 4), randn(2, 9, 4), randn(3, 9)
+	labels := []int{0, 8, -1, 3, 3, 5, 1}
+	ref := autograd.NewParameter(b0.Clone())
+	fn.SoftmaxCrossEntropy(fn.Linear(autograd.NewVariable(x), autograd.NewVariable(w), ref), labels, -1, fn.ReduceMean).Backward()
+	b := autograd.NewVariable(b0.Clone())
+	loss := fn.LinearSoftmaxCrossEntropy(autograd.NewParameter(x), autograd.NewVariable(w), b, labels, -1, fn.ReduceMean)
+	b.SetRequiresGrad(true)
+	loss.Backward()
+	if b.Grad == nil || maxDiff(b.Grad, ref.Grad) > 1e-12 {
+		t.Fatalf("bias gradient %v, composition %v", b.Grad, ref.Grad)
+	}
+}

@@ -157,18 +157,18 @@ func fillRowsOf[T kernel.Float](y, b []T, rows int) {
 }
 
 func (f linear) Backward(in, _, gy []*tensor.Tensor, need []bool) []*tensor.Tensor {
-	return f.backward(in, gy[0], nil, need)
+	return f.backward(in, gy[0], 1, nil, need)
 }
 
 // BackwardInto adds the gradients of the inputs with a buffer in into to
 // it: the products run with beta = 1 on the buffer.
 func (f linear) BackwardInto(in, _, gy, into []*tensor.Tensor, need []bool) []*tensor.Tensor {
-	return f.backward(in, gy[0], into, need)
+	return f.backward(in, gy[0], 1, into, need)
 }
 
 // backward returns the gradients of x, W and b from that of the output,
-// g, adding those with a buffer in into (which may be nil) to it.
-func (f linear) backward(in []*tensor.Tensor, g *tensor.Tensor, into []*tensor.Tensor, need []bool) []*tensor.Tensor {
+// alpha·g, adding those with a buffer in into (which may be nil) to it.
+func (f linear) backward(in []*tensor.Tensor, g *tensor.Tensor, alpha float64, into []*tensor.Tensor, need []bool) []*tensor.Tensor {
 	x, w := in[0], in[1]
 	rows, nIn, nOut := f.dims(in)
 	gx := make([]*tensor.Tensor, len(in))
@@ -182,13 +182,16 @@ func (f linear) backward(in []*tensor.Tensor, g *tensor.Tensor, into []*tensor.T
 	}
 	if need[0] { // gx = g·W
 		d, beta := dst(0, x.Shape()...)
-		gemm(false, false, rows, nIn, nOut, 1, g, nOut, w, nIn, beta, d, nIn)
+		gemm(false, false, rows, nIn, nOut, alpha, g, nOut, w, nIn, beta, d, nIn)
 	}
 	if need[1] { // gW = gᵀ·x
 		d, beta := dst(1, nOut, nIn)
-		gemm(true, false, nOut, nIn, rows, 1, g, nOut, x, nIn, beta, d, nIn)
+		gemm(true, false, nOut, nIn, rows, alpha, g, nOut, x, nIn, beta, d, nIn)
 	}
 	if len(in) == 3 && need[2] { // gb = Σ_rows g
+		if alpha != 1 {
+			panic("fn: linear.backward with a bias and alpha ≠ 1")
+		}
 		d, _ := dst(2, nOut)
 		if g.DType() == tensor.Float64 {
 			sumRowsInto(data[float64](d), data[float64](g), rows, nOut)
