@@ -326,6 +326,23 @@ func recurrentApply(cell Cell, x, h0, c0 *Variable, w RecurrentWeights, seq Sequ
 	return out
 }
 
+// getWork returns a workspace of n values with arbitrary contents: a
+// recycled buffer for float32, a new slice for float64.
+func getWork[T kernel.Float](n int) []T {
+	var w []T
+	if _, ok := any(w).([]float32); ok {
+		return any(getScratch(n).Float32s()).([]T)
+	}
+	return make([]T, n)
+}
+
+// putWork gives a workspace from getWork back to the pool.
+func putWork[T kernel.Float](w []T) {
+	if f, ok := any(w).([]float32); ok {
+		scratchPool.Put(&f)
+	}
+}
+
 // scratchPool recycles the float32 workspaces of recurrent forward passes
 // that record no gradient (inference), sparing the allocator's zeroing of
 // tens of megabytes per call. The buffers come back uninitialised: the
@@ -1106,11 +1123,24 @@ func recurrentBackward[T kernel.Float](f *recurrent, a recurrentArgs, out, gyt, 
 	}
 
 	// hprev: the state each row started from; hin: what entered W_hh.
-	hprev := make([]T, N*H)
+	// The workspaces below are written in full before they are read, so
+	// recycled float32 buffers do (no zeroing of tens of megabytes).
+	var work [][]T
+	defer func() {
+		for _, w := range work {
+			putWork(w)
+		}
+	}()
+	newWork := func(n int) []T {
+		w := getWork[T](n)
+		work = append(work, w)
+		return w
+	}
+	hprev := newWork(N * H)
 	gatherPrev(hprev, ys, data[T](a.h0), steps, H)
 	hin := hprev
 	if hmask != nil {
-		hin = make([]T, N*H)
+		hin = newWork(N * H)
 		for _, s := range steps {
 			kernel.Mul(hin[s.off*H:(s.off+s.rows)*H], hprev[s.off*H:(s.off+s.rows)*H], hmask[:s.rows*H])
 		}
@@ -1122,13 +1152,13 @@ func recurrentBackward[T kernel.Float](f *recurrent, a recurrentArgs, out, gyt, 
 		if f.cz != nil {
 			cSeries = data[T](f.cz)
 		}
-		cprev = make([]T, N*H)
+		cprev = newWork(N * H)
 		gatherPrev(cprev, cSeries, data[T](a.c0), steps, H)
 	}
-	dgx := make([]T, N*GH) // gradient of the input pre-activations
+	dgx := newWork(N * GH) // gradient of the input pre-activations
 	dgh := dgx             // gradient of the recurrent pre-activations
 	if f.cell == GRUCellKind || normed {
-		dgh = make([]T, N*GH)
+		dgh = newWork(N * GH)
 	}
 	var dpeep []T
 	if peep != nil {
