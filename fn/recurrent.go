@@ -742,11 +742,33 @@ func recurrentForward[T kernel.Float](f *recurrent, a recurrentArgs, yst, hNt, c
 		}
 		beta = 1
 	}
-	if f.bf16 {
+	// With row groups (below) each group projects its own rows step by
+	// step, just before the recurrent product, instead of all rows at once
+	// here: single-threaded products of a few rows against a packed W_ih
+	// run nearer the core's peak than one two-thread product, and the
+	// group's x_t and gates stay in cache.
+	groups := rowGroups(rowSplit, a.batch)
+	var wihT *kernel.PackedB[T]
+	var wihB *kernel.PackedBF16
+	switch {
+	case groups > 1 && f.bf16:
+		wihB = packedOr(f.packedIH, as32(wih), GH, a.in)
+	case groups > 1:
+		wihT = kernel.PackB(true, a.in, GH, wih, a.in, a.batch/groups)
+	case f.bf16:
 		pih := packedOr(f.packedIH, as32(wih), GH, a.in)
 		kernel.GemmPackedBF16(a.n, 1, as32(x), a.in, pih, float32(beta), as32(act), GH)
-	} else {
+	default:
 		kernel.Gemm(false, true, a.n, GH, a.in, 1, x, a.in, wih, a.in, beta, act, GH)
+	}
+	// ihProduct computes c = W_ih·x for the b rows of x on one thread (row
+	// groups only).
+	ihProduct := func(b int, x []T, c []T) {
+		if wihB != nil {
+			kernel.GemmPackedBF16Threads(1, b, 1, as32(x), a.in, wihB, 0, as32(c), GH)
+			return
+		}
+		kernel.GemmPackedThreads(1, false, b, 1, x, a.in, wihT, 0, c, GH)
 	}
 	if normed {
 		xhatX, rsX := data[T](f.xhatX), data[T](f.rsX)
@@ -859,6 +881,9 @@ func recurrentForward[T kernel.Float](f *recurrent, a recurrentArgs, yst, hNt, c
 				kernel.Add(gates, gates, hs)
 			}
 		case f.cell == GRUCellKind:
+			if groups > 1 {
+				ihProduct(b, x[o*a.in:(o+b)*a.in], gates)
+			}
 			hs = hh[lo*GH : hi*GH]
 			hb := T(0) // W_hh·h₋₁ + b_hh
 			if bhh != nil {
@@ -869,6 +894,9 @@ func recurrentForward[T kernel.Float](f *recurrent, a recurrentArgs, yst, hNt, c
 			}
 			hhProduct(threads, b, hin, hb, hs)
 		default:
+			if groups > 1 {
+				ihProduct(b, x[o*a.in:(o+b)*a.in], gates)
+			}
 			hhProduct(threads, b, hin, 1, gates)
 		}
 		switch {
@@ -922,7 +950,7 @@ func recurrentForward[T kernel.Float](f *recurrent, a recurrentArgs, yst, hNt, c
 		}
 		copy(ys[o*H:(o+b)*H], hprev)
 	}
-	if groups := rowGroups(rowSplit, a.batch); groups > 1 {
+	if groups > 1 {
 		kernel.ParallelFor(a.batch, a.batch/groups, func(lo, hi int) {
 			for _, s := range steps {
 				stepRows(s, lo, hi, 1)
