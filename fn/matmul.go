@@ -90,12 +90,16 @@ func (f linear) into(dst *tensor.Tensor, in []*tensor.Tensor) *tensor.Tensor {
 	x, w := in[0], in[1]
 	rows, nIn, nOut := f.dims(in)
 	y := resultLike(dst, x, nOut)
-	beta := 0.0
 	if len(in) == 3 {
-		fillRows(y, in[2], rows)
-		beta = 1
+		// The bias goes into each tile of y just before its product.
+		if y.DType() == tensor.Float64 {
+			kernel.GemmBias(false, true, rows, nOut, nIn, 1, data[float64](x), nIn, data[float64](w), nIn, data[float64](in[2]), data[float64](y), nOut)
+		} else {
+			kernel.GemmBias(false, true, rows, nOut, nIn, 1, data[float32](x), nIn, data[float32](w), nIn, data[float32](in[2]), data[float32](y), nOut)
+		}
+		return y
 	}
-	gemm(false, true, rows, nOut, nIn, 1, x, nIn, w, nIn, beta, y, nOut)
+	gemm(false, true, rows, nOut, nIn, 1, x, nIn, w, nIn, 0, y, nOut)
 	return y
 }
 

@@ -79,6 +79,7 @@ type gemmArgs[T Float] struct {
 	c              []T
 	ldc            int
 	pb             *PackedB[T] // op(B) packed in advance, or nil
+	bias           []T         // n values written into every row of C before its first product (beta is then 0), or nil
 }
 
 // scaleC computes C = beta·C over an m×n block without reading C when beta
@@ -136,7 +137,7 @@ func (g *gemmArgs[T]) block(i0, i1, j0, j1 int, buf *gemmBuf[T]) {
 				mc := min(im.mc, i1-ic)
 				buf.a = grow(buf.a, kc*mc)
 				packA(buf.a, g.transA, g.a, g.lda, ic, mc, pc, kc, mr, g.alpha)
-				g.macro(buf, ic, mc, jc, nc, kc, beta)
+				g.macro(buf, ic, mc, jc, nc, kc, beta, pc == 0)
 			}
 		}
 	}
@@ -165,15 +166,16 @@ func (g *gemmArgs[T]) blockPacked(i0, i1, j0, j1 int, buf *gemmBuf[T]) {
 			mc := min(im.mc, i1-ic)
 			buf.a = grow(buf.a, kc*mc)
 			packA(buf.a, g.transA, g.a, g.lda, ic, mc, pc, kc, im.mr, g.alpha)
-			g.macro(buf, ic, mc, j0, j1-j0, kc, beta)
+			g.macro(buf, ic, mc, j0, j1-j0, kc, beta, pc == 0)
 		}
 	}
 	buf.b = own
 }
 
 // macro multiplies the packed mc×kc block of A by the packed kc×nc block of
-// B into C[ic:ic+mc, jc:jc+nc].
-func (g *gemmArgs[T]) macro(buf *gemmBuf[T], ic, mc, jc, nc, kc int, beta T) {
+// B into C[ic:ic+mc, jc:jc+nc]. first marks the first depth slice, before
+// which g.bias (if any) goes into C.
+func (g *gemmArgs[T]) macro(buf *gemmBuf[T], ic, mc, jc, nc, kc int, beta T, first bool) {
 	im := g.impl
 	mr, nr := im.mr, im.nr
 	ldc := g.ldc
@@ -187,14 +189,24 @@ func (g *gemmArgs[T]) macro(buf *gemmBuf[T], ic, mc, jc, nc, kc int, beta T) {
 			ap := &buf.a[ir*kc]
 			kern := im.kernels[h]
 			off := (ic+ir)*ldc + jc + jr
+			tb := beta
+			if first && g.bias != nil {
+				// C starts as the bias, written just before the tile's
+				// product reads it back from cache.
+				br := g.bias[jc+jr : jc+jr+w]
+				for i := 0; i < h; i++ {
+					copy(c[off+i*ldc:off+i*ldc+w], br)
+				}
+				tb = 1
+			}
 			if w == nr {
-				kern(kc, ap, bp, &c[off], ldc, beta)
+				kern(kc, ap, bp, &c[off], ldc, tb)
 				continue
 			}
 			// Right edge: compute the full-width tile into scratch and
 			// merge the w valid columns.
 			kern(kc, ap, bp, &tile[0], nr, 0)
-			mergeTile(c[off:], ldc, tile, nr, h, w, beta)
+			mergeTile(c[off:], ldc, tile, nr, h, w, tb)
 		}
 	}
 }
@@ -354,9 +366,9 @@ func (t *gemmTask[T]) depthPart(i, lo, hi int, buf *gemmBuf[T]) {
 	} else {
 		g.b = g.b[lo*g.ldb:]
 	}
-	if i > 0 {
+	if i > 0 { // part 0 carries beta·C and the bias, if any
 		buf.c = grow(buf.c, g.m*g.n)
-		g.c, g.ldc, g.beta = buf.c, g.n, 0
+		g.c, g.ldc, g.beta, g.bias = buf.c, g.n, 0, nil
 	}
 	g.block(0, g.m, 0, g.n, buf)
 	t.parts[i] = buf
@@ -402,8 +414,26 @@ func gemmRun[T Float](im *gemmImpl[T], threads int, transA, transB bool, m, n, k
 		gemmGeneric(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 		return
 	}
-	g := gemmArgs[T]{im, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, nil}
+	g := gemmArgs[T]{im, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, nil, nil}
 	g.run(threads)
+}
+
+// gemmBiasRun is gemmRun for C = alpha·op(A)·op(B) + bias, the bias added
+// to every row. The blocked path writes the bias into each tile of C just
+// before the tile's first product, instead of in a pass of its own.
+func gemmBiasRun[T Float](im *gemmImpl[T], transA, transB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, bias []T, c []T, ldc int) {
+	if m == 0 || n == 0 {
+		return
+	}
+	if alpha == 0 || k == 0 || m == 1 || m*n*k < smallGemm {
+		for i := 0; i < m; i++ {
+			copy(c[i*ldc:i*ldc+n], bias)
+		}
+		gemmRun(im, 0, transA, transB, m, n, k, alpha, a, lda, b, ldb, 1, c, ldc)
+		return
+	}
+	g := gemmArgs[T]{im, transA, transB, m, n, k, alpha, a, lda, b, ldb, 0, c, ldc, nil, bias}
+	g.run(Threads())
 }
 
 // run executes g on up to threads threads, splitting C when it is large

@@ -143,6 +143,24 @@ func GemmThreads[T Float](threads int, transA, transB bool, m, n, k int, alpha T
 	gemmRun(goImpl64, threads, transA, transB, m, n, k, float64(alpha), as64(a), lda, as64(b), ldb, float64(beta), as64(c), ldc)
 }
 
+// GemmBias computes C = alpha·op(A)·op(B) + bias, with bias (n values)
+// added to every row of C — a linear layer's x·Wᵀ + b — for the shapes of
+// Gemm. C is not read. On large products the bias goes into each tile of C
+// just before the tile's first product, which spares a pass over C that
+// fills it with the bias (for an output layer's logits, tens of
+// megabytes).
+func GemmBias[T Float](transA, transB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, bias []T, c []T, ldc int) {
+	checkGemm(transA, transB, m, n, k, len(a), lda, len(b), ldb, len(c), ldc)
+	if len(bias) != n {
+		panic(fmt.Sprintf("kernel: GemmBias with %d bias values for %d columns", len(bias), n))
+	}
+	if is32[T]() {
+		gemmBiasRun(sgemmImpl, transA, transB, m, n, k, float32(alpha), as32(a), lda, as32(b), ldb, as32(bias), as32(c), ldc)
+		return
+	}
+	gemmBiasRun(goImpl64, transA, transB, m, n, k, float64(alpha), as64(a), lda, as64(b), ldb, as64(bias), as64(c), ldc)
+}
+
 // sgemmImpl is the float32 GEMM chosen for this CPU when the package is
 // initialised.
 var sgemmImpl = sgemmImpls()[0]

@@ -80,7 +80,7 @@ func gemmPacked[T Float](threads int, transA bool, m int, alpha T, a []T, lda in
 	if len(pb.slices) == 0 {
 		panic(fmt.Sprintf("kernel: GemmPacked with an unpacked %d×%d B", k, n))
 	}
-	g := gemmArgs[T]{pb.impl, transA, pb.transB, m, n, k, alpha, a, lda, pb.b, pb.ldb, beta, c, ldc, pb}
+	g := gemmArgs[T]{pb.impl, transA, pb.transB, m, n, k, alpha, a, lda, pb.b, pb.ldb, beta, c, ldc, pb, nil}
 	if threads <= 0 {
 		threads = Threads()
 	}

@@ -84,3 +84,61 @@ func BenchmarkGemmPackedLSTMStep(b *testing.B) {
 		b.ReportMetric(2*m*n*k*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 	})
 }
+
+// TestGemmBias: the product with a bias row equals filling C with the bias
+// and multiplying with beta = 1, on every path (one row, small, blocked
+// with right-edge tiles, several depth slices, split along the depth,
+// parallel): bit for bit on one thread.
+func TestGemmBias(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	fill := func(n int) []float32 {
+		v := make([]float32, n)
+		for i := range v {
+			v[i] = float32(rng.NormFloat64())
+		}
+		return v
+	}
+	for _, sh := range [][3]int{{1, 70, 33}, {3, 5, 7}, {33, 65, 129}, {400, 1000, 200}, {50, 300, 1100}, {40, 30, 3000}} {
+		m, n, k := sh[0], sh[1], sh[2]
+		for _, tb := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%dx%dx%d/tB%v", m, n, k, tb), func(t *testing.T) {
+				lda, ldb, ldc := k+1, n+3, n+2
+				if tb {
+					ldb = k + 3
+				}
+				br := k
+				if tb {
+					br = n
+				}
+				a, b, bias := fill(m*lda), fill(br*ldb), fill(n)
+				want, got := fill(m*ldc), fill(m*ldc)
+				copy(got, want) // the padding between rows must survive
+				for i := 0; i < m; i++ {
+					copy(want[i*ldc:i*ldc+n], bias)
+				}
+				GemmThreads(1, false, tb, m, n, k, 0.5, a, lda, b, ldb, 1, want, ldc)
+				GemmBias(false, tb, m, n, k, 0.5, a, lda, b, ldb, bias, got, ldc)
+				tol := float32(0)
+				if splitDepth(m, n, k, false) || splitDepth(m, n, k, true) {
+					tol = 1e-4 // the parts are summed in another order
+				}
+				for i := range want {
+					if d := got[i] - want[i]; d > tol || d < -tol {
+						t.Fatalf("element %d: GemmBias %v, fill and Gemm %v", i, got[i], want[i])
+					}
+				}
+			})
+		}
+	}
+	c := []float64{9, 9, 9, 9}
+	GemmBias(false, false, 2, 2, 2, 1, []float64{1, 2, 3, 4}, 2, []float64{5, 6, 7, 8}, 2, []float64{1, -1}, c, 2)
+	if !slices.Equal(c, []float64{20, 21, 44, 49}) {
+		t.Fatalf("float64 GemmBias = %v", c)
+	}
+	defer func() {
+		if recover() == nil {
+			t.Fatal("GemmBias with a short bias did not panic")
+		}
+	}()
+	GemmBias(false, false, 2, 2, 2, 1, []float64{1, 2, 3, 4}, 2, []float64{5, 6, 7, 8}, 2, []float64{1}, c, 2)
+}
