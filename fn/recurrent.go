@@ -1373,17 +1373,25 @@ func recurrentBackward[T kernel.Float](f *recurrent, a recurrentArgs, out, gyt, 
 	gIdxW := idx // weight_ih, weight_hh, then biases
 	idx += 2
 	if f.bias {
-		if g := gxt[idx]; g != nil {
-			sumRowsInto(data[T](g), dgx, N, GH)
+		gIH, gHH := gxt[idx], gxt[idx+1]
+		// Both biases' gradients are row sums of dgx, except for the GRU
+		// (of dgh) and the normalised GRU (dbHH): sum dgx's rows once.
+		hhFromX := dbHH == nil && (normed || len(dgh) == 0 || &dgh[0] == &dgx[0])
+		if gIH != nil || (gHH != nil && hhFromX) {
+			sum := make([]T, GH)
+			sumRowsInto(sum, dgx, N, GH)
+			if gIH != nil {
+				kernel.Axpy(1, sum, data[T](gIH))
+			}
+			if gHH != nil && hhFromX {
+				kernel.Axpy(1, sum, data[T](gHH))
+			}
 		}
-		if g := gxt[idx+1]; g != nil {
-			switch {
-			case dbHH != nil:
-				copy(data[T](g), dbHH)
-			case normed:
-				sumRowsInto(data[T](g), dgx, N, GH)
-			default:
-				sumRowsInto(data[T](g), dgh, N, GH)
+		if gHH != nil && !hhFromX {
+			if dbHH != nil {
+				copy(data[T](gHH), dbHH)
+			} else {
+				sumRowsInto(data[T](gHH), dgh, N, GH)
 			}
 		}
 		idx += 2
