@@ -318,10 +318,7 @@ func recurrentApply(cell Cell, x, h0, c0 *Variable, w RecurrentWeights, seq Sequ
 	}
 	out := autograd.Apply(f, in...)
 	if f.scratch {
-		for _, t := range []*tensor.Tensor{f.act, f.cs, f.cz, f.hhn} {
-			putScratch(t)
-		}
-		f.act, f.cs, f.cz, f.hhn = nil, nil, nil, nil
+		f.release()
 	}
 	return out
 }
@@ -533,8 +530,11 @@ func (f *recurrent) Forward(in []*tensor.Tensor) []*tensor.Tensor {
 	ys := newLike(a.x, a.n, a.hidden)
 	hN := a.h0.Clone()
 	out := []*tensor.Tensor{ys, hN}
+	// The gate and state workspaces are written in full before they are
+	// read; float32 ones come from the pool (inference gives them back
+	// after Forward, training after the first Backward).
 	work := func(shape ...int) *tensor.Tensor {
-		if f.scratch {
+		if f.recyclable(a.x) {
 			return getScratch(shape...)
 		}
 		return newLike(a.x, shape...)
@@ -1066,6 +1066,25 @@ func (f *recurrent) Backward(in, out, gy []*tensor.Tensor, need []bool) []*tenso
 	return f.BackwardInto(in, out, gy, nil, need)
 }
 
+// recyclable reports whether the workspaces of f's forward pass on x come
+// from the scratch pool and go back to it: float32 workspaces of
+// inference, or of training without normalisation (whose batch
+// statistics a recomputation would record again).
+func (f *recurrent) recyclable(x *tensor.Tensor) bool {
+	return x.DType() == tensor.Float32 && (f.scratch || f.norm.Kind == NoNorm)
+}
+
+// release gives the forward pass's workspaces back to the scratch pool
+// once a backward pass is done with them; a later Backward on the same
+// graph recomputes them (the masks are kept, so the recomputation is
+// exact).
+func (f *recurrent) release() {
+	for _, t := range []*tensor.Tensor{f.act, f.cs, f.cz, f.hhn} {
+		putScratch(t)
+	}
+	f.act, f.cs, f.cz, f.hhn = nil, nil, nil, nil
+}
+
 // BackwardInto adds the gradients of W_ih and W_hh (products with beta =
 // 1), and of the biases without normalisation (row sums), straight into
 // their buffers in into; the other gradients are returned.
@@ -1092,10 +1111,16 @@ func (f *recurrent) BackwardInto(in, out, gy, into []*tensor.Tensor, need []bool
 	}
 	// With acc the weight products run with beta = 1; a new buffer is
 	// zero, so adding to it is writing it.
+	if f.act == nil {
+		f.Forward(in) // a second Backward: the workspaces were released
+	}
 	if a.x.DType() == tensor.Float64 {
 		recurrentBackward[float64](f, a, out, gy, gx, acc)
 	} else {
 		recurrentBackward[float32](f, a, out, gy, gx, acc)
+	}
+	if f.recyclable(a.x) {
+		f.release()
 	}
 	for i := range gx {
 		if !need[i] || (into != nil && into[i] != nil && additive(i)) {
