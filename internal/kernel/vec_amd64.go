@@ -15,6 +15,18 @@ func sigmoidAVX2(dst, x *float32, n int)
 //go:noescape
 func tanhAVX2(dst, x *float32, n int)
 
+// The AVX-512F versions of the three elementwise functions; n is a
+// multiple of 16.
+
+//go:noescape
+func expAVX512(dst, x *float32, n int)
+
+//go:noescape
+func sigmoidAVX512(dst, x *float32, n int)
+
+//go:noescape
+func tanhAVX512(dst, x *float32, n int)
+
 //go:noescape
 func axpyAVX2(alpha float32, x, y *float32, n int)
 
@@ -61,6 +73,23 @@ func callUnary(op int, dst, x *float32, n int) {
 	}
 }
 
+// unarySIMD applies an elementwise kernel to all of x: whole groups of 16
+// with AVX-512 where the CPU has it, the rest with unaryAVX2.
+func unarySIMD(op int, dst, x []float32) {
+	if n16 := len(x) &^ 15; hasAVX512 && n16 > 0 {
+		switch op {
+		case unaryExp:
+			expAVX512(&dst[0], &x[0], n16)
+		case unarySigmoid:
+			sigmoidAVX512(&dst[0], &x[0], n16)
+		default:
+			tanhAVX512(&dst[0], &x[0], n16)
+		}
+		dst, x = dst[n16:], x[n16:]
+	}
+	unaryAVX2(op, dst, x)
+}
+
 // unaryAVX2 applies an elementwise kernel to all of x, running the last
 // n mod 8 elements through a padded buffer.
 func unaryAVX2(op int, dst, x []float32) {
@@ -79,7 +108,7 @@ func unaryAVX2(op int, dst, x []float32) {
 
 func exp32(dst, x []float32) {
 	if hasAVX2 {
-		unaryAVX2(unaryExp, dst, x)
+		unarySIMD(unaryExp, dst, x)
 		return
 	}
 	expGo(dst, x)
@@ -87,7 +116,7 @@ func exp32(dst, x []float32) {
 
 func sigmoid32(dst, x []float32) {
 	if hasAVX2 {
-		unaryAVX2(unarySigmoid, dst, x)
+		unarySIMD(unarySigmoid, dst, x)
 		return
 	}
 	sigmoidGo(dst, x)
@@ -95,7 +124,7 @@ func sigmoid32(dst, x []float32) {
 
 func tanh32(dst, x []float32) {
 	if hasAVX2 {
-		unaryAVX2(unaryTanh, dst, x)
+		unarySIMD(unaryTanh, dst, x)
 		return
 	}
 	tanhGo(dst, x)

@@ -158,6 +158,90 @@ func genVec() []byte {
 		p("VORPS Y6, Y0, Y0")
 	})
 
+	// The same three functions on 16 lanes with AVX-512F: the constants
+	// are broadcast into Z16–Z31 before the loop, the blends use opmasks
+	// (VPTESTMD finds the sign bits, VCMPPS the small |x|), and VRNDSCALEPS
+	// rounds. n is a multiple of 16.
+	zc := map[string]string{}
+	for i, name := range []string{"log2e", "ln2hi", "ln2lo", "one", "c2", "c3", "c4", "c5", "c6", "c7", "hi", "lo", "bias", "sign", "abs", "two"} {
+		zc[name] = fmt.Sprintf("Z%d", 16+i)
+	}
+	expCore512 := func() {
+		p("VMINPS Z0, %s, Z0", zc["hi"])
+		p("VMAXPS Z0, %s, Z0", zc["lo"])
+		p("VMULPS %s, Z0, Z1", zc["log2e"])
+		p("VRNDSCALEPS $0, Z1, Z1")
+		p("VFNMADD231PS %s, Z1, Z0", zc["ln2hi"])
+		p("VFNMADD231PS %s, Z1, Z0", zc["ln2lo"])
+		p("VMOVAPS %s, Z2", zc["c7"])
+		for _, c := range []string{"c6", "c5", "c4", "c3", "c2", "one", "one"} {
+			p("VFMADD213PS %s, Z0, Z2", zc[c])
+		}
+		p("VCVTPS2DQ Z1, Z3")
+		p("VPSRAD $1, Z3, Z4")
+		p("VPSUBD Z4, Z3, Z3")
+		p("VPADDD %s, Z4, Z4", zc["bias"])
+		p("VPADDD %s, Z3, Z3", zc["bias"])
+		p("VPSLLD $23, Z4, Z4")
+		p("VPSLLD $23, Z3, Z3")
+		p("VMULPS Z4, Z2, Z2")
+		p("VMULPS Z3, Z2, Z0")
+	}
+	unary512 := func(name string, body func()) {
+		fmt.Fprintf(&w, "\n// func %s(dst, x *float32, n int)\nTEXT ·%s(SB), NOSPLIT, $0-24\n", name, name)
+		p("MOVQ dst+0(FP), DI")
+		p("MOVQ x+8(FP), SI")
+		p("MOVQ n+16(FP), CX")
+		p("SHRQ $4, CX")
+		p("JZ %s_done", name)
+		for _, c := range []string{"log2e", "ln2hi", "ln2lo", "one", "c2", "c3", "c4", "c5", "c6", "c7", "hi", "lo", "bias", "sign", "abs", "two"} {
+			p("VBROADCASTSS %s, %s", cref(c), zc[c])
+		}
+		label(name + "_loop")
+		p("VMOVUPS (SI), Z0")
+		p("VMOVAPS Z0, Z6")
+		body()
+		p("VMOVUPS Z0, (DI)")
+		p("ADDQ $64, SI")
+		p("ADDQ $64, DI")
+		p("DECQ CX")
+		p("JNZ %s_loop", name)
+		label(name + "_done")
+		p("VZEROUPPER")
+		p("RET")
+	}
+	unary512("expAVX512", expCore512)
+	unary512("sigmoidAVX512", func() {
+		p("VPORD %s, Z0, Z0", zc["sign"]) // −|x|
+		expCore512()                      // e = exp(−|x|)
+		p("VADDPS %s, Z0, Z1", zc["one"])
+		p("VDIVPS Z1, %s, Z2", zc["one"])    // r = 1/(1+e)
+		p("VMULPS Z2, Z0, Z0")               // e·r
+		p("VPTESTMD %s, Z6, K1", zc["sign"]) // x < 0
+		p("VBLENDMPS Z0, Z2, K1, Z0")        // x < 0 ? e·r : r
+	})
+	unary512("tanhAVX512", func() {
+		p("VPANDD %s, Z6, Z7", zc["abs"]) // a = |x|
+		p("VADDPS Z7, Z7, Z0")            // 2a
+		expCore512()                      // e = exp(2a)
+		p("VADDPS %s, Z0, Z0", zc["one"])
+		p("VDIVPS Z0, %s, Z1", zc["two"]) // 2/(e+1)
+		p("VSUBPS Z1, %s, Z8", zc["one"]) // big = 1 − 2/(e+1)
+		p("VMULPS Z7, Z7, Z9")            // u = a²
+		p("VBROADCASTSS %s, Z10", cref("t5"))
+		for _, c := range []string{"t4", "t3", "t2", "t1", "t0"} {
+			p("VBROADCASTSS %s, Z11", cref(c))
+			p("VFMADD213PS Z11, Z9, Z10")
+		}
+		p("VMULPS Z9, Z10, Z10")     // u·P(u)
+		p("VFMADD213PS Z7, Z7, Z10") // small = a·(u·P) + a
+		p("VBROADCASTSS %s, Z11", cref("tanhT"))
+		p("VCMPPS $1, Z11, Z7, K2")       // a < T
+		p("VBLENDMPS Z10, Z8, K2, Z0")    // a < T ? small : big
+		p("VPANDD %s, Z6, Z6", zc["sign"])
+		p("VPORD Z6, Z0, Z0")
+	})
+
 	// Reductions and BLAS-1 loops: 32 elements per iteration, then 8.
 	fmt.Fprintf(&w, "\n// func axpyAVX2(alpha float32, x, y *float32, n int)\nTEXT ·axpyAVX2(SB), NOSPLIT, $0-32\n")
 	p("VBROADCASTSS alpha+0(FP), Y15")
