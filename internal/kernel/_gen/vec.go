@@ -236,8 +236,8 @@ func genVec() []byte {
 		p("VMULPS Z9, Z10, Z10")     // u·P(u)
 		p("VFMADD213PS Z7, Z7, Z10") // small = a·(u·P) + a
 		p("VBROADCASTSS %s, Z11", cref("tanhT"))
-		p("VCMPPS $1, Z11, Z7, K2")       // a < T
-		p("VBLENDMPS Z10, Z8, K2, Z0")    // a < T ? small : big
+		p("VCMPPS $1, Z11, Z7, K2")    // a < T
+		p("VBLENDMPS Z10, Z8, K2, Z0") // a < T ? small : big
 		p("VPANDD %s, Z6, Z6", zc["sign"])
 		p("VPORD Z6, Z0, Z0")
 	})
