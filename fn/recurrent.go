@@ -1481,13 +1481,33 @@ func recurrentBackward[T kernel.Float](f *recurrent, a recurrentArgs, out, gyt, 
 //	dc₋₁ = dc̃⊙f + z_c⊙dc + dâ_i⊙p_i + dâ_f⊙p_f
 func lstmBackwardStep[T kernel.Float](d, dh, dc, act, ct, arg, cprev, peep, dpeep []T, m stepMasks[T], scratch []T, normC func([]T), b, H int) {
 	G := 4 * H
+	if peep == nil && m.cand == nil && m.zc == nil && normC == nil && len(arg) > 0 && &arg[0] == &ct[0] {
+		// The plain cell: the leading columns of each row in SIMD
+		// (kernel.LSTMBackwardRow), the rest below, same arithmetic.
+		for r := 0; r < b; r++ {
+			rg, rh := d[r*G:(r+1)*G], dh[r*H:(r+1)*H]
+			ra, rc, rp := act[r*G:(r+1)*G], ct[r*H:(r+1)*H], cprev[r*H:(r+1)*H]
+			rd := dc[r*H : (r+1)*H]
+			if j0 := kernel.LSTMBackwardRow(rg, rh, rd, ra, rc, rp, H); j0 < H {
+				lstmBackwardCols(rg, rh, rd, ra, rc, rc, rp, nil, nil, m, scratch[r*H:(r+1)*H], nil, 1, H, j0)
+			}
+		}
+		return
+	}
+	lstmBackwardCols(d, dh, dc, act, ct, arg, cprev, peep, dpeep, m, scratch, normC, b, H, 0)
+}
+
+// lstmBackwardCols is lstmBackwardStep on the columns [j0, H) of each row
+// (j0 > 0 only without peepholes, masks and normalisation).
+func lstmBackwardCols[T kernel.Float](d, dh, dc, act, ct, arg, cprev, peep, dpeep []T, m stepMasks[T], scratch []T, normC func([]T), b, H, j0 int) {
+	G := 4 * H
 	// Phase 1: the output gate and the gradient reaching arg through h.
 	for r := 0; r < b; r++ {
 		o := act[r*G+3*H : (r+1)*G]
 		do := d[r*G+3*H : (r+1)*G]
 		dhr, dar := dh[r*H:(r+1)*H], scratch[r*H:(r+1)*H]
-		kernel.Tanh(do, arg[r*H:(r+1)*H]) // tc, kept in do until replaced below
-		for j := range H {
+		kernel.Tanh(do[j0:], arg[r*H+j0:(r+1)*H]) // tc, kept in do until replaced below
+		for j := j0; j < H; j++ {
 			tc := do[j]
 			do[j] = dhr[j] * tc * o[j] * (1 - o[j])
 			dar[j] = dhr[j] * o[j] * (1 - tc*tc)
@@ -1511,7 +1531,7 @@ func lstmBackwardStep[T kernel.Float](d, dh, dc, act, ct, arg, cprev, peep, dpee
 		if m.zc != nil {
 			zr = m.zc[r*H : (r+1)*H]
 		}
-		for j := range H {
+		for j := j0; j < H; j++ {
 			dcIn, keep := dcr[j], T(0)
 			if zr != nil {
 				keep = zr[j] * dcIn

@@ -302,3 +302,25 @@ func sigmoid64(x float64) float64 {
 	e := math.Exp(x)
 	return e / (1 + e)
 }
+
+// LSTMBackwardRow computes, on the columns it can vectorise, the
+// elementwise backward step of one LSTM row without peepholes, masks,
+// zoneout or normalisation, and returns how many leading columns it did
+// (a multiple of 16; 0 without AVX-512 or for float64): act holds the
+// gate activations i, f, g, o (4h), ct the candidate cell c̃, cp the
+// previous cell c₋₁ and dh the gradient of h (h each); it writes the
+// gradients of the gate pre-activations into d (4h, same layout) and
+// replaces dc, the gradient of c, with that of c₋₁:
+//
+//	tc = tanh(c̃), do = dh·tc·o·(1−o), dc̃ = dc + dh·o·(1−tc²)
+//	di = dc̃·g·i·(1−i), df = dc̃·c₋₁·f·(1−f), dg = dc̃·i·(1−g²), dc ← dc̃·f
+//
+// evaluated left to right with one rounding per operation, as the plain
+// Go loops of the caller compute the remaining columns, so that the
+// results do not depend on the split.
+func LSTMBackwardRow[T Float](d, dh, dc, act, ct, cp []T, h int) int {
+	if !is32[T]() {
+		return 0
+	}
+	return lstmBackwardCols(as32(d), as32(dh), as32(dc), as32(act), as32(ct), as32(cp), h)
+}

@@ -28,6 +28,23 @@ func sigmoidAVX512(dst, x *float32, n int)
 func tanhAVX512(dst, x *float32, n int)
 
 //go:noescape
+func lstmBackwardAVX512(d, dh, dc, act, ct, cp *float32, h, n int)
+
+// lstmBackwardCols runs the elementwise LSTM backward step of one row on
+// its first columns with AVX-512 (see LSTMBackwardRow) and returns how
+// many it did.
+func lstmBackwardCols(d, dh, dc, act, ct, cp []float32, h int) int {
+	n := h &^ 15
+	if !hasAVX512 || n == 0 {
+		return 0
+	}
+	_, _, _ = d[4*h-1], act[4*h-1], dh[h-1]
+	_, _, _ = dc[h-1], ct[h-1], cp[h-1]
+	lstmBackwardAVX512(&d[0], &dh[0], &dc[0], &act[0], &ct[0], &cp[0], h, n)
+	return n
+}
+
+//go:noescape
 func axpyAVX2(alpha float32, x, y *float32, n int)
 
 //go:noescape

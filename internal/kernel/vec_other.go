@@ -20,6 +20,8 @@ func sumSquares32(acc *[sumSqLanes]float64, x []float32) { sumSquaresGo(acc, x) 
 
 func dot4(x, b []float32, ldb int, out *[4]float32) bool { return false }
 
+func lstmBackwardCols(d, dh, dc, act, ct, cp []float32, h int) int { return 0 }
+
 func packBT(dst, src []float32, ldb, kc, nr int) int { return 0 }
 
 func packBN(dst, src []float32, ldb, kc, nr int) bool { return false }

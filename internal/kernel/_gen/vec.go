@@ -220,7 +220,7 @@ func genVec() []byte {
 		p("VPTESTMD %s, Z6, K1", zc["sign"]) // x < 0
 		p("VBLENDMPS Z0, Z2, K1, Z0")        // x < 0 ? e·r : r
 	})
-	unary512("tanhAVX512", func() {
+	tanh512 := func() {
 		p("VPANDD %s, Z6, Z7", zc["abs"]) // a = |x|
 		p("VADDPS Z7, Z7, Z0")            // 2a
 		expCore512()                      // e = exp(2a)
@@ -240,7 +240,87 @@ func genVec() []byte {
 		p("VBLENDMPS Z10, Z8, K2, Z0") // a < T ? small : big
 		p("VPANDD %s, Z6, Z6", zc["sign"])
 		p("VPORD Z6, Z0, Z0")
-	})
+	}
+	unary512("tanhAVX512", tanh512)
+
+	// lstmBackwardAVX512 is the elementwise LSTM backward step of one row
+	// without peepholes, masks, zoneout or normalisation (fn's
+	// lstmBackwardStep), on n columns (a multiple of 16), with the same
+	// operations in the same order, so the results are bit for bit those
+	// of the Go loops:
+	//
+	//	tc = tanh(c̃), do = dh·tc·o·(1−o), dar = dh·o·(1−tc²), dc̃ = dc + dar
+	//	di = dc̃·g·i·(1−i), df = dc̃·c₋₁·f·(1−f), dg = dc̃·i·(1−g²), dc = dc̃·f + 0
+	//
+	// act and d hold the row's four gate blocks (i, f, g, o) H apart.
+	fmt.Fprintf(&w, "\n// func lstmBackwardAVX512(d, dh, dc, act, ct, cp *float32, h, n int)\nTEXT ·lstmBackwardAVX512(SB), NOSPLIT, $0-64\n")
+	p("MOVQ d+0(FP), DI")
+	p("MOVQ dh+8(FP), AX")
+	p("MOVQ dc+16(FP), BX")
+	p("MOVQ act+24(FP), SI")
+	p("MOVQ ct+32(FP), DX")
+	p("MOVQ cp+40(FP), R10")
+	p("MOVQ h+48(FP), R9")
+	p("SHLQ $2, R9")           // f block: byte offset H·4
+	p("LEAQ (R9)(R9*1), R11")  // g block: 2H·4
+	p("LEAQ (R11)(R9*1), R12") // o block: 3H·4
+	p("XORQ R8, R8")           // i block and row index: j·4
+	p("MOVQ n+56(FP), CX")
+	p("SHRQ $4, CX")
+	p("JZ lstmbwd_done")
+	for _, c := range []string{"log2e", "ln2hi", "ln2lo", "one", "c2", "c3", "c4", "c5", "c6", "c7", "hi", "lo", "bias", "sign", "abs", "two"} {
+		p("VBROADCASTSS %s, %s", cref(c), zc[c])
+	}
+	p("VPXORD Z15, Z15, Z15")
+	one := zc["one"]
+	label("lstmbwd_loop")
+	p("VMOVUPS (DX)(R8*1), Z6") // c̃
+	p("VMOVAPS Z6, Z0")
+	tanh512()                     // Z0 = tc
+	p("VMOVUPS (AX)(R8*1), Z12")  // dh
+	p("VMOVUPS (SI)(R12*1), Z13") // o
+	p("VSUBPS Z13, %s, Z14", one) // 1−o
+	p("VMULPS Z0, Z12, Z1")
+	p("VMULPS Z13, Z1, Z1")
+	p("VMULPS Z14, Z1, Z1")
+	p("VMOVUPS Z1, (DI)(R12*1)") // do
+	p("VMULPS Z13, Z12, Z2")     // dh·o
+	p("VMULPS Z0, Z0, Z3")
+	p("VSUBPS Z3, %s, Z3", one)
+	p("VMULPS Z3, Z2, Z2") // dar
+	p("VMOVUPS (BX)(R8*1), Z4")
+	p("VADDPS Z2, Z4, Z4")       // dc̃
+	p("VMOVUPS (SI)(R8*1), Z5")  // i
+	p("VMOVUPS (SI)(R9*1), Z6")  // f
+	p("VMOVUPS (SI)(R11*1), Z7") // g
+	p("VMOVUPS (R10)(R8*1), Z8") // c₋₁
+	p("VMULPS Z7, Z4, Z9")
+	p("VMULPS Z5, Z9, Z9")
+	p("VSUBPS Z5, %s, Z10", one)
+	p("VMULPS Z10, Z9, Z9")
+	p("VMOVUPS Z9, (DI)(R8*1)") // di
+	p("VMULPS Z8, Z4, Z9")
+	p("VMULPS Z6, Z9, Z9")
+	p("VSUBPS Z6, %s, Z10", one)
+	p("VMULPS Z10, Z9, Z9")
+	p("VMOVUPS Z9, (DI)(R9*1)") // df
+	p("VMULPS Z5, Z4, Z9")
+	p("VMULPS Z7, Z7, Z10")
+	p("VSUBPS Z10, %s, Z10", one)
+	p("VMULPS Z10, Z9, Z9")
+	p("VMOVUPS Z9, (DI)(R11*1)") // dg
+	p("VMULPS Z6, Z4, Z9")
+	p("VADDPS Z15, Z9, Z9")
+	p("VMOVUPS Z9, (BX)(R8*1)") // dc₋₁
+	p("ADDQ $64, R8")
+	p("ADDQ $64, R9")
+	p("ADDQ $64, R11")
+	p("ADDQ $64, R12")
+	p("DECQ CX")
+	p("JNZ lstmbwd_loop")
+	label("lstmbwd_done")
+	p("VZEROUPPER")
+	p("RET")
 
 	// Reductions and BLAS-1 loops: 32 elements per iteration, then 8.
 	fmt.Fprintf(&w, "\n// func axpyAVX2(alpha float32, x, y *float32, n int)\nTEXT ·axpyAVX2(SB), NOSPLIT, $0-32\n")
