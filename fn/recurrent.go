@@ -2,6 +2,7 @@ package fn
 
 import (
 	"fmt"
+	"math/bits"
 	"sync"
 
 	"github.com/kioku-ml/kioku/autograd"
@@ -336,39 +337,68 @@ func getWork[T kernel.Float](n int) []T {
 // putWork gives a workspace from getWork back to the pool.
 func putWork[T kernel.Float](w []T) {
 	if f, ok := any(w).([]float32); ok {
-		scratchPool.Put(&f)
+		putScratchBuf(f)
 	}
 }
 
-// scratchPool recycles the float32 workspaces of recurrent forward passes
-// that record no gradient (inference), sparing the allocator's zeroing of
-// tens of megabytes per call. The buffers come back uninitialised: the
-// forward pass writes every element of them.
-var scratchPool sync.Pool
+// The scratch pool recycles float32 workspaces — of inference, of the
+// training step's recurrent layers, the output layer's probabilities —
+// sparing the allocator's zeroing of tens of megabytes per call. The
+// buffers come back uninitialised: their users write every element before
+// reading it. Buffers are kept by size class (four classes per power of
+// two, so a buffer is at most 25% larger than asked for), so that a
+// request is served by a buffer of about its size and small buffers do not
+// crowd out large ones; workspaces under minScratch values are simply
+// allocated.
+const minScratch = 1 << 12
+
+var scratchPools [4 * 48]sync.Pool
+
+// scratchClass returns the class of the buffers that can hold n ≥
+// minScratch values, and their capacity: m·2^e with m in 4…7.
+func scratchClass(n int) (class, capacity int) {
+	e := bits.Len(uint(n)) - 3
+	m := (n + 1<<e - 1) >> e // ⌈n/2^e⌉ in 4…8
+	if m == 8 {
+		m, e = 4, e+1
+	}
+	return 4*e + m - 4, m << e
+}
 
 // getScratch returns a float32 tensor of the given shape with arbitrary
-// contents, reusing a pooled buffer when one is large enough.
+// contents, reusing a pooled buffer of its size class when there is one.
 func getScratch(shape ...int) *tensor.Tensor {
 	n := 1
 	for _, d := range shape {
 		n *= d
 	}
-	if b, ok := scratchPool.Get().(*[]float32); ok {
-		if cap(*b) >= n {
-			return tensor.FromFloat32((*b)[:n], shape...)
-		}
-		scratchPool.Put(b)
+	if n < minScratch {
+		return tensor.New(tensor.Float32, shape...)
 	}
-	return tensor.New(tensor.Float32, shape...)
+	c, capacity := scratchClass(n)
+	if b, ok := scratchPools[c].Get().(*[]float32); ok {
+		return tensor.FromFloat32((*b)[:n], shape...)
+	}
+	return tensor.FromFloat32(make([]float32, n, capacity), shape...)
 }
 
 // putScratch gives t's storage back to the pool (nil is ignored).
 func putScratch(t *tensor.Tensor) {
-	if t == nil {
+	if t != nil {
+		putScratchBuf(t.Float32s())
+	}
+}
+
+// putScratchBuf files b under the largest class whose capacity it has.
+func putScratchBuf(b []float32) {
+	n := cap(b)
+	if n < minScratch {
 		return
 	}
-	b := t.Float32s()
-	scratchPool.Put(&b)
+	e := bits.Len(uint(n)) - 3
+	m := n >> e // ⌊n/2^e⌋ in 4…7
+	b = b[:0]
+	scratchPools[4*e+m-4].Put(&b)
 }
 
 // recurrent is the fused sequence function for every cell kind.
@@ -378,7 +408,7 @@ type recurrent struct {
 	reverse        bool
 	bias, peephole bool
 	bf16           bool // products from bfloat16 roundings (inference)
-	scratch        bool // no gradient recorded: workspaces from scratchPool
+	scratch        bool // no gradient recorded: workspaces go back to the scratch pool after Forward
 	// Optional pre-packed bfloat16 weights (RecurrentWeights.PackedIH/HH).
 	packedIH, packedHH *BF16Weight
 	masks              RecurrentMasks

@@ -8,78 +8,127 @@ import (
 	"github.com/kioku-ml/kioku/tensor"
 )
 
-// TestInferenceScratchIsOverwritten fills the workspace pool with NaNs and
-// checks that inference (which takes its workspaces from the pool) gives
-// the same outputs as a pass that records a gradient (which allocates
-// zeroed ones), for every cell kind, with and without biases, masks and
-// peepholes — so no element of a pooled workspace is read before it is
-// written.
-func TestInferenceScratchIsOverwritten(t *testing.T) {
-	const B, T, I, H = 3, 4, 5, 6
-	bs := []int{3, 3, 2, 1}
-	N := 9
-	rng := tensor.NewRNG(1)
-	randn := func(shape ...int) *tensor.Tensor {
-		x := tensor.New(tensor.Float32, shape...)
-		x.RandNormal(rng, 0, 0.5)
-		return x
-	}
-	mask := func(p float32) *tensor.Tensor {
-		m := tensor.New(tensor.Float32, N, H)
-		for i := range m.Size() {
-			if rng.Float64() < 0.3 {
-				m.SetFlat(i, float64(p))
-			}
+// poisonScratch fills the scratch pool's classes for buffers of the given
+// sizes with NaN buffers, so that a workspace read before it is written
+// shows up as NaN in the results.
+func poisonScratch(sizes ...int) {
+	for _, n := range sizes {
+		if n < minScratch {
+			continue
 		}
-		return m
-	}
-	for _, cell := range []Cell{LSTMCellKind, GRUCellKind, RNNTanhCellKind, RNNReLUCellKind} {
-		for _, bias := range []bool{false, true} {
-			G := cell.Gates()
-			x, h0, c0 := randn(N, I), randn(B, H), randn(B, H)
-			wih, whh, bih, bhh := randn(G*H, I), randn(G*H, H), randn(G*H), randn(G*H)
-			seq := Sequence{BatchSizes: bs}
-			var peep *tensor.Tensor
-			if cell == LSTMCellKind {
-				peep = randn(3, H)
-				seq.Masks = RecurrentMasks{Candidate: mask(2), ZoneH: mask(1), ZoneC: mask(1)}
+		_, capacity := scratchClass(n)
+		for range 4 {
+			b := make([]float32, capacity)
+			for i := range b {
+				b[i] = float32(math.NaN())
 			}
-			run := func(record bool) []*tensor.Tensor {
-				v := func(t *tensor.Tensor) *Variable {
-					if t == nil {
-						return nil
+			putScratchBuf(b)
+		}
+	}
+}
+
+// TestScratchIsOverwritten fills the workspace pool with NaNs and checks
+// that float32 inference and training (forward and backward), which take
+// their workspaces from the pool, agree with float64 passes (never pooled),
+// for every cell kind, with and without biases, masks and peepholes, with
+// and without row groups — so no element of a pooled workspace is read
+// before it is written.
+func TestScratchIsOverwritten(t *testing.T) {
+	const I, H = 5, 64
+	for _, bs := range [][]int{{3, 3, 2, 1}, {70, 70, 61, 20}} {
+		B, N := bs[0], 0
+		for _, b := range bs {
+			N += b
+		}
+		rng := tensor.NewRNG(1)
+		randn := func(shape ...int) *tensor.Tensor {
+			x := tensor.New(tensor.Float64, shape...)
+			x.RandNormal(rng, 0, 0.5)
+			return x
+		}
+		mask := func(p float64) *tensor.Tensor {
+			m := tensor.New(tensor.Float64, N, H)
+			for i := range m.Size() {
+				if rng.Float64() < 0.3 {
+					m.SetFlat(i, p)
+				}
+			}
+			return m
+		}
+		for _, cell := range []Cell{LSTMCellKind, GRUCellKind, RNNTanhCellKind, RNNReLUCellKind} {
+			for _, bias := range []bool{false, true} {
+				G := cell.Gates()
+				x, h0, c0 := randn(N, I), randn(B, H), randn(B, H)
+				wih, whh, bih, bhh := randn(G*H, I), randn(G*H, H), randn(G*H), randn(G*H)
+				var peep *tensor.Tensor
+				var masks RecurrentMasks
+				if cell == LSTMCellKind {
+					peep = randn(3, H)
+					masks = RecurrentMasks{Candidate: mask(2), ZoneH: mask(1), ZoneC: mask(1)}
+				}
+				// run returns the outputs and, with record, the gradients of
+				// the sum of the outputs' squares.
+				run := func(dt tensor.DType, record bool) []*tensor.Tensor {
+					var params []*Variable
+					v := func(t *tensor.Tensor) *Variable {
+						if t == nil {
+							return nil
+						}
+						if record {
+							p := autograd.NewParameter(t.AsType(dt))
+							params = append(params, p)
+							return p
+						}
+						return autograd.NewVariable(t.AsType(dt))
+					}
+					w := RecurrentWeights{WIH: v(wih), WHH: v(whh)}
+					if bias {
+						w.BIH, w.BHH = v(bih), v(bhh)
+					}
+					seq := Sequence{BatchSizes: bs}
+					if masks.Candidate != nil {
+						seq.Masks = RecurrentMasks{Candidate: masks.Candidate.AsType(dt), ZoneH: masks.ZoneH.AsType(dt), ZoneC: masks.ZoneC.AsType(dt)}
+						w.Peephole = v(peep)
+					}
+					var c *Variable
+					if cell == LSTMCellKind {
+						c = v(c0)
+					}
+					outs := recurrentApply(cell, v(x), v(h0), c, w, seq)
+					var res []*tensor.Tensor
+					var loss *Variable
+					for _, o := range outs {
+						res = append(res, o.Data.AsType(tensor.Float64))
+						if record {
+							l := Sum(Square(o))
+							if loss == nil {
+								loss = l
+							} else {
+								loss = Add(loss, l)
+							}
+						}
 					}
 					if record {
-						return autograd.NewParameter(t.Clone())
+						poisonScratch(N*H, N*G*H)
+						loss.Backward()
+						for _, p := range params {
+							res = append(res, p.Grad.AsType(tensor.Float64))
+						}
 					}
-					return autograd.NewVariable(t.Clone())
+					return res
 				}
-				w := RecurrentWeights{WIH: v(wih), WHH: v(whh), Peephole: v(peep)}
-				if bias {
-					w.BIH, w.BHH = v(bih), v(bhh)
-				}
-				var c *Variable
-				if cell == LSTMCellKind {
-					c = v(c0)
-				}
-				var outs []*tensor.Tensor
-				for _, o := range recurrentApply(cell, v(x), v(h0), c, w, seq) {
-					outs = append(outs, o.Data)
-				}
-				return outs
-			}
-			want := run(true)
-			for range 4 { // poison the pool
-				b := make([]float32, 4*N*G*H)
-				for i := range b {
-					b[i] = float32(math.NaN())
-				}
-				scratchPool.Put(&b)
-			}
-			got := run(false)
-			for k := range want {
-				if !tensor.Equal(got[k], want[k]) {
-					t.Fatalf("%v bias %v: output %d of inference differs from the recorded pass: %v vs %v", cell, bias, k, got[k], want[k])
+				for _, record := range []bool{false, true} {
+					want := run(tensor.Float64, record)
+					poisonScratch(N*H, N*G*H)
+					got := run(tensor.Float32, record)
+					for k := range want {
+						for i := range want[k].Size() {
+							g, w := got[k].AtFlat(i), want[k].AtFlat(i)
+							if !(math.Abs(g-w) <= 2e-3*(1+math.Abs(w))) {
+								t.Fatalf("%v bias %v batch %d record %v: result %d element %d = %v, float64 %v", cell, bias, B, record, k, i, g, w)
+							}
+						}
+					}
 				}
 			}
 		}
