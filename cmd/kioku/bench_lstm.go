@@ -335,6 +335,19 @@ func flopsPerToken(c lstmConfig) float64 {
 	return f + 2*float64(c.hidden)*float64(c.vocab)
 }
 
+// trainFlopsPerToken is the FLOP count of one token's training step: every
+// product of the forward pass has two of the same size in the backward
+// pass (the gradients of its two operands), except that the configs
+// without a vocabulary feed a tensor that needs no gradient, so the first
+// layer's 2·4H·I of the input gradient is not computed.
+func trainFlopsPerToken(c lstmConfig) float64 {
+	f := 3 * flopsPerToken(c)
+	if c.vocab == 0 {
+		f -= 2 * 4 * float64(c.hidden) * float64(c.emb)
+	}
+	return f
+}
+
 // timeBest runs f three times to warm up, then five windows of seconds/5
 // each and returns the best seconds per call (as torch_lstm.py does).
 func timeBest(f func() error, seconds time.Duration) (float64, error) {
@@ -387,8 +400,8 @@ func benchConfig(c lstmConfig, seconds time.Duration, bf16 bool) (lstmResult, er
 		m.setBF16(false)
 		r.InferBF16TokS = tokens / tb
 	}
-	f := flopsPerToken(c)
-	r.TrainGFLOPS, r.InferGFLOPS = 3*f*r.TrainTokS/1e9, f*r.InferTokS/1e9
+	r.TrainGFLOPS = trainFlopsPerToken(c) * r.TrainTokS / 1e9
+	r.InferGFLOPS = flopsPerToken(c) * r.InferTokS / 1e9
 	r.PeakRSSMB = peakRSS()
 	return r, nil
 }

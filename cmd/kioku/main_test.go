@@ -147,3 +147,23 @@ echo "{\"config\": \"infer-b1\", \"threads\": $t, \"train_tok_s\": $train, \"inf
 		t.Fatalf("ratios %v %v for %+v", r.TrainRatio, r.InferRatio, r)
 	}
 }
+
+// TestBenchFlops checks the FLOP counts behind kioku bench's GFLOP/s.
+func TestBenchFlops(t *testing.T) {
+	for _, tc := range []struct {
+		c            lstmConfig
+		infer, train float64
+	}{
+		// 2 layers of 2·4·200·(200+200), output 2·200·10000; ×3 to train.
+		{lstmConfigs[0], 2*2*4*200*400 + 2*200*10000, 3 * (2*2*4*200*400 + 2*200*10000)},
+		// One layer of 2·4·512·1024; the input needs no gradient.
+		{lstmConfigs[3], 2 * 4 * 512 * 1024, 3*2*4*512*1024 - 2*4*512*512},
+	} {
+		if got := flopsPerToken(tc.c); got != tc.infer {
+			t.Errorf("%s: %v forward FLOPs per token, want %v", tc.c.name, got, tc.infer)
+		}
+		if got := trainFlopsPerToken(tc.c); got != tc.train {
+			t.Errorf("%s: %v training FLOPs per token, want %v", tc.c.name, got, tc.train)
+		}
+	}
+}
