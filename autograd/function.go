@@ -217,12 +217,12 @@ func (v *Variable) Backward() {
 }
 
 // leafSinks returns, for a node's inputs, the Grad of each leaf that needs
-// a gradient, has one allocated and appears only once among the inputs
-// (nil elsewhere), or nil when there is none.
+// a gradient, has one allocated (of its shape and type) and appears only
+// once among the inputs (nil elsewhere), or nil when there is none.
 func leafSinks(inputs []*Variable, need []bool) []*tensor.Tensor {
 	var into []*tensor.Tensor
 	for i, x := range inputs {
-		if !need[i] || x.creator != nil || x.Grad == nil {
+		if !need[i] || x.creator != nil || x.Grad == nil || !x.Grad.SameShape(x.Data) || x.Grad.DType() != x.DType() {
 			continue
 		}
 		once := true
