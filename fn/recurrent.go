@@ -376,6 +376,9 @@ func getScratch(shape ...int) *tensor.Tensor {
 		return tensor.New(tensor.Float32, shape...)
 	}
 	c, capacity := scratchClass(n)
+	if c >= len(scratchPools) {
+		return tensor.New(tensor.Float32, shape...)
+	}
 	if b, ok := scratchPools[c].Get().(*[]float32); ok {
 		return tensor.FromFloat32((*b)[:n], shape...)
 	}
@@ -397,8 +400,10 @@ func putScratchBuf(b []float32) {
 	}
 	e := bits.Len(uint(n)) - 3
 	m := n >> e // ⌊n/2^e⌋ in 4…7
-	b = b[:0]
-	scratchPools[4*e+m-4].Put(&b)
+	if c := 4*e + m - 4; c < len(scratchPools) {
+		b = b[:0]
+		scratchPools[c].Put(&b)
+	}
 }
 
 // recurrent is the fused sequence function for every cell kind.
