@@ -394,16 +394,21 @@ func putScratch(t *tensor.Tensor) {
 
 // putScratchBuf files b under the largest class whose capacity it has.
 func putScratchBuf(b []float32) {
-	n := cap(b)
-	if n < minScratch {
+	if cap(b) < minScratch {
 		return
 	}
-	e := bits.Len(uint(n)) - 3
-	m := n >> e // ⌊n/2^e⌋ in 4…7
-	if c := 4*e + m - 4; c < len(scratchPools) {
+	if c := fileClass(cap(b)); c < len(scratchPools) {
 		b = b[:0]
 		scratchPools[c].Put(&b)
 	}
+}
+
+// fileClass returns the largest class whose capacity is at most n ≥
+// minScratch.
+func fileClass(n int) int {
+	e := bits.Len(uint(n)) - 3
+	m := n >> e // ⌊n/2^e⌋ in 4…7
+	return 4*e + m - 4
 }
 
 // recurrent is the fused sequence function for every cell kind.
