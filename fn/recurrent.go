@@ -795,6 +795,7 @@ func recurrentForward[T kernel.Float](f *recurrent, a recurrentArgs, yst, hNt, c
 		wihB = packedOr(f.packedIH, as32(wih), GH, a.in)
 	case groups > 1:
 		wihT = kernel.PackB(true, a.in, GH, wih, a.in, a.batch/groups)
+		defer wihT.Release()
 	case f.bf16:
 		pih := packedOr(f.packedIH, as32(wih), GH, a.in)
 		kernel.GemmPackedBF16(a.n, 1, as32(x), a.in, pih, float32(beta), as32(act), GH)
@@ -829,6 +830,7 @@ func recurrentForward[T kernel.Float](f *recurrent, a recurrentArgs, yst, hNt, c
 		whhB = packedOr(f.packedHH, as32(whh), GH, H)
 	} else {
 		whhT = kernel.PackB(true, H, GH, whh, H, a.batch)
+		defer whhT.Release()
 	}
 	// hhProduct computes c = W_hh·hin (+ beta·c) for b rows on up to
 	// threads threads.
@@ -1274,6 +1276,7 @@ func recurrentBackward[T kernel.Float](f *recurrent, a recurrentArgs, out, gyt, 
 	// (the GRU's z⊙h₋₁, zoneout), which the cell step leaves in dh.
 	direct := f.cell == GRUCellKind || zoneH != nil
 	whhP := kernel.PackB(false, GH, H, whh, H, B) // for dh₋₁ = dgh·W_hh at every step
+	defer whhP.Release()
 	var tmp, scratch, zbuf []T
 	if hmask != nil {
 		tmp = make([]T, B*H)

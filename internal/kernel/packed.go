@@ -1,6 +1,9 @@
 package kernel
 
-import "fmt"
+import (
+	"fmt"
+	"sync"
+)
 
 // PackedB is op(B), a k×n matrix, packed once into the micro-kernels'
 // panel layout, so that repeated products op(A)·op(B) with different A skip
@@ -38,14 +41,58 @@ func PackB[T Float](transB bool, k, n int, b []T, ldb int, rows int) *PackedB[T]
 		kcMax = im.kcSmall
 	}
 	p.kcStep = depthStep(k, kcMax)
-	nPad := (n + im.nr - 1) / im.nr * im.nr
+	nr := im.nr
+	panels := (n + nr - 1) / nr
 	for pc := 0; pc < k; pc += p.kcStep {
 		kc := min(p.kcStep, k-pc)
-		d := make([]T, kc*nPad)
-		packB(d, transB, b, ldb, pc, kc, 0, n, im.nr)
+		d := getPackBuf[T](kc * panels * nr)
+		// The panels are independent: large packings (a recurrent layer's
+		// weights, packed on every call) are split across the pool.
+		ParallelFor(panels, max(1, packGrain/(kc*nr)), func(lo, hi int) {
+			jc := lo * nr
+			packB(d[jc*kc:], transB, b, ldb, pc, kc, jc, min(n, hi*nr)-jc, nr)
+		})
 		p.slices = append(p.slices, d)
 	}
 	return p
+}
+
+// Release gives the packed panels back for reuse by later packings (every
+// element of a packing is written before it is read); p must not be used
+// afterwards (a product with it panics). A recurrent layer packs its
+// weights on every call and releases them when it is done, which spares
+// the allocator's zeroing of the panels.
+func (p *PackedB[T]) Release() {
+	for _, d := range p.slices {
+		putPackBuf(d)
+	}
+	p.slices = nil
+}
+
+// packGrain is the number of elements below which PackB packs on one
+// thread.
+const packGrain = 1 << 15
+
+// packBufs recycle packed panels: index 0 holds *[]float32, 1 *[]float64.
+var packBufs [2]sync.Pool
+
+func getPackBuf[T Float](n int) []T {
+	i := 1
+	if is32[T]() {
+		i = 0
+	}
+	if v, ok := packBufs[i].Get().(*[]T); ok && cap(*v) >= n {
+		return (*v)[:n]
+	}
+	return make([]T, n) // a smaller buffer from the pool is dropped
+}
+
+func putPackBuf[T Float](d []T) {
+	i := 1
+	if is32[T]() {
+		i = 0
+	}
+	packBufs[i].Put(&d)
 }
 
 // GemmPacked computes C = alpha·op(A)·op(B) + beta·C with op(B) packed in

@@ -2,6 +2,7 @@ package kernel
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -141,4 +142,43 @@ func TestGemmBias(t *testing.T) {
 		}
 	}()
 	GemmBias(false, false, 2, 2, 2, 1, []float64{1, 2, 3, 4}, 2, []float64{5, 6, 7, 8}, 2, []float64{1}, c, 2)
+}
+
+// TestPackBRelease: packings reuse released panels (here poisoned with
+// NaN) without reading them — the product stays bit for bit Gemm's, edge
+// panels included — and a released packing refuses to multiply.
+func TestPackBRelease(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	const m, n, k = 10, 1000, 300 // n is not a multiple of the panel width
+	a, b := make([]float32, m*k), make([]float32, n*k)
+	for i := range a {
+		a[i] = float32(rng.NormFloat64())
+	}
+	for i := range b {
+		b[i] = float32(rng.NormFloat64())
+	}
+	want := make([]float32, m*n)
+	GemmThreads(1, false, true, m, n, k, 1, a, k, b, k, 0, want, n)
+	for range 3 {
+		poison := make([]float32, 2*n*k)
+		for i := range poison {
+			poison[i] = float32(math.NaN())
+		}
+		putPackBuf(poison)
+		pb := PackB(true, k, n, b, k, m)
+		got := make([]float32, m*n)
+		GemmPacked(false, m, 1, a, k, pb, 0, got, n)
+		if !slices.Equal(got, want) {
+			t.Fatal("a packing into recycled panels differs from Gemm")
+		}
+		pb.Release()
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Fatal("GemmPacked with a released packing did not panic")
+				}
+			}()
+			GemmPacked(false, m, 1, a, k, pb, 0, got, n)
+		}()
+	}
 }
