@@ -2,6 +2,7 @@ package autograd_test
 
 import (
 	"runtime"
+	"slices"
 	"testing"
 	"weak"
 
@@ -230,7 +231,7 @@ func TestGradAccumulatorSinks(t *testing.T) {
 		t.Fatalf("offered buffers %v before any Grad existed", p.offered)
 	}
 	p := run()
-	if want := []bool{true, false, false, false, false}; !equalBools(p.offered, want) {
+	if want := []bool{true, false, false, false, false}; !slices.Equal(p.offered, want) {
 		t.Fatalf("offered buffers for inputs %v, want %v", p.offered, want)
 	}
 	// Two passes: da = 1+1, db = 2·(1+1), dc = 2c·(1+1).
@@ -242,16 +243,4 @@ func TestGradAccumulatorSinks(t *testing.T) {
 			t.Fatalf("gradient %v, want %v", got, tc.want)
 		}
 	}
-}
-
-func equalBools(a, b []bool) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }

@@ -168,6 +168,129 @@ func TestVariationalMaskCutsRecurrence(t *testing.T) {
 	}
 }
 
+// rowsCase is a batch for the tests of row independence: the inputs of a
+// fused sequence function (x, h0, [c0], weights, as recurrentCase makes
+// them), its masks, and the weights of a loss Σ lw⊙outputs.
+type rowsCase struct {
+	cell    fn.Cell
+	full    []*tensor.Tensor
+	masks   fn.RecurrentMasks
+	lw      []*tensor.Tensor // for ys (N, H), hN and cN (B, H)
+	reverse bool
+}
+
+// pickRows returns the given rows of the 2-D float64 tensor x.
+func pickRows(x *tensor.Tensor, rows []int) *tensor.Tensor {
+	w := x.Dim(1)
+	out := tensor.New(tensor.Float64, len(rows), w)
+	for i, r := range rows {
+		copy(out.Float64s()[i*w:(i+1)*w], x.Float64s()[r*w:(r+1)*w])
+	}
+	return out
+}
+
+// states is the number of inputs before the weights: x, h0 and, for the
+// LSTM, c0.
+func (c rowsCase) states() int {
+	if c.cell == fn.LSTMCellKind {
+		return 3
+	}
+	return 2
+}
+
+// run computes the sequences whose packed rows are xRows and whose batch
+// rows are stRows, with step batch sizes sizes, and returns the outputs
+// and the gradients of the loss.
+func (c rowsCase) run(xRows, stRows, sizes []int) (outs, grads []*tensor.Tensor) {
+	in := make([]*V, len(c.full))
+	for i, x := range c.full {
+		switch {
+		case i == 0:
+			x = pickRows(x, xRows)
+		case i < c.states():
+			x = pickRows(x, stRows)
+		}
+		in[i] = autograd.NewParameter(x)
+	}
+	var sm fn.RecurrentMasks
+	for _, mk := range []struct {
+		dst **tensor.Tensor
+		src *tensor.Tensor
+		ro  []int
+	}{{&sm.H, c.masks.H, stRows}, {&sm.Candidate, c.masks.Candidate, xRows}, {&sm.ZoneH, c.masks.ZoneH, xRows}, {&sm.ZoneC, c.masks.ZoneC, xRows}} {
+		if mk.src != nil {
+			*mk.dst = pickRows(mk.src, mk.ro)
+		}
+	}
+	ys := recurrentFunc(c.cell, fn.Sequence{BatchSizes: sizes, Reverse: c.reverse, Masks: sm}, true, false)(in)
+	var loss *V
+	for k, y := range ys {
+		rows := stRows
+		if k == 0 {
+			rows = xRows
+		}
+		l := fn.Sum(fn.Mul(y, autograd.NewVariable(pickRows(c.lw[k], rows))))
+		if loss == nil {
+			loss = l
+		} else {
+			loss = fn.Add(loss, l)
+		}
+		outs = append(outs, y.Data)
+	}
+	loss.Backward()
+	for _, x := range in {
+		grads = append(grads, x.Grad)
+	}
+	return outs, grads
+}
+
+// rowsPart is a part of the batch: its packed rows, batch rows and step
+// batch sizes.
+type rowsPart struct{ xRows, stRows, sizes []int }
+
+// checkParts runs the whole batch and each part alone and checks that the
+// outputs and the gradients of x, h0 and c0 agree row by row and that the
+// weight gradients of the whole are the sums over the parts.
+func (c rowsCase) checkParts(t *testing.T, whole rowsPart, parts []rowsPart) {
+	t.Helper()
+	gotOuts, gotGrads := c.run(whole.xRows, whole.stRows, whole.sizes)
+	wSums := make([]*tensor.Tensor, len(c.full))
+	for _, pt := range parts {
+		outs, grads := c.run(pt.xRows, pt.stRows, pt.sizes)
+		for k, o := range outs {
+			rows := pt.stRows
+			if k == 0 {
+				rows = pt.xRows
+			}
+			if d := maxDiff(pickRows(gotOuts[k], rows), o); d > 1e-13 {
+				t.Fatalf("output %d of batch rows %v: differs by %g from their run alone", k, pt.stRows, d)
+			}
+		}
+		for i, g := range grads {
+			if i < c.states() {
+				rows := pt.stRows
+				if i == 0 {
+					rows = pt.xRows
+				}
+				if d := maxDiff(pickRows(gotGrads[i], rows), g); d > 1e-12 {
+					t.Fatalf("gradient of input %d, batch rows %v: differs by %g from their run alone", i, pt.stRows, d)
+				}
+				continue
+			}
+			if wSums[i] == nil {
+				wSums[i] = g.Clone()
+			} else {
+				wSums[i].Axpy(1, g)
+			}
+		}
+	}
+	for i := c.states(); i < len(c.full); i++ {
+		if d := maxDiff(gotGrads[i], wSums[i]); d > 1e-11 {
+			t.Fatalf("gradient of weight %d differs by %g from the sum over the parts", i, d)
+		}
+	}
+}
+
 // TestRecurrentRowSplitMatchesGroups runs a batch large enough for the
 // fused kernels to run row groups concurrently, and checks the outputs and
 // gradients against the same batch computed in small groups of rows
@@ -176,126 +299,38 @@ func TestVariationalMaskCutsRecurrence(t *testing.T) {
 // and the weight gradients must be the sums over the groups.
 func TestRecurrentRowSplitMatchesGroups(t *testing.T) {
 	const T, B, I, H, group = 3, 130, 5, 64, 10
-	bs := []int{B, B, B}
-	// pick returns the given rows of the 2-D tensor x.
-	pick := func(x *tensor.Tensor, rows []int) *tensor.Tensor {
-		w := x.Dim(1)
-		out := tensor.New(tensor.Float64, len(rows), w)
-		for i, r := range rows {
-			copy(out.Float64s()[i*w:(i+1)*w], x.Float64s()[r*w:(r+1)*w])
-		}
-		return out
-	}
 	for _, cell := range []fn.Cell{fn.LSTMCellKind, fn.GRUCellKind} {
 		for _, masked := range []bool{false, true} {
 			t.Run(fmt.Sprintf("%v/masks%v", cell, masked), func(t *testing.T) {
-				full := recurrentCase(cell, bs, I, H, true, false, 40)
-				var m fn.RecurrentMasks
+				c := rowsCase{cell: cell, full: recurrentCase(cell, []int{B, B, B}, I, H, true, false, 40),
+					lw: []*tensor.Tensor{randn(50, T*B, H), randn(51, B, H), randn(52, B, H)}}
 				if masked {
-					m.H = binaryMask(41, 0.3, B, H)
-					m.Candidate = binaryMask(42, 0.3, T*B, H)
-					m.ZoneH = zoneMask(43, 0.3, T*B, H, false)
+					c.masks.H = binaryMask(41, 0.3, B, H)
+					c.masks.Candidate = binaryMask(42, 0.3, T*B, H)
+					c.masks.ZoneH = zoneMask(43, 0.3, T*B, H, false)
 					if cell == fn.LSTMCellKind {
-						m.ZoneC = zoneMask(44, 0.4, T*B, H, false)
+						c.masks.ZoneC = zoneMask(44, 0.4, T*B, H, false)
 					}
 				}
-				states := 2 // x, h0 (and c0 for the LSTM) come before the weights
-				if cell == fn.LSTMCellKind {
-					states = 3
-				}
-				// Loss weights for the outputs ys (T·B, H), hN and cN (B, H).
-				lw := []*tensor.Tensor{randn(50, T*B, H), randn(51, B, H), randn(52, B, H)}
-				// run returns the outputs and the gradients of Σ lw⊙outputs
-				// for the batch rows in seqRows (packed, T·b) and stRows (b).
-				run := func(seqRows, stRows []int) (outs, grads []*tensor.Tensor) {
-					b := len(stRows)
-					in := make([]*V, len(full))
-					for i, x := range full {
-						switch {
-						case i == 0:
-							x = pick(x, seqRows)
-						case i < states:
-							x = pick(x, stRows)
-						}
-						in[i] = autograd.NewParameter(x)
-					}
-					var sm fn.RecurrentMasks
-					if masked {
-						sm.H, sm.Candidate, sm.ZoneH = pick(m.H, stRows), pick(m.Candidate, seqRows), pick(m.ZoneH, seqRows)
-						if m.ZoneC != nil {
-							sm.ZoneC = pick(m.ZoneC, seqRows)
-						}
-					}
-					ys := recurrentFunc(cell, fn.Sequence{BatchSizes: []int{b, b, b}, Masks: sm}, true, false)(in)
-					var loss *V
-					for k, y := range ys {
-						rows := stRows
-						if k == 0 {
-							rows = seqRows
-						}
-						l := fn.Sum(fn.Mul(y, autograd.NewVariable(pick(lw[k], rows))))
-						if loss == nil {
-							loss = l
-						} else {
-							loss = fn.Add(loss, l)
-						}
-						outs = append(outs, y.Data)
-					}
-					loss.Backward()
-					for _, x := range in {
-						grads = append(grads, x.Grad)
-					}
-					return outs, grads
-				}
-				rowsOf := func(g0, g1 int) (seqRows, stRows []int) {
+				// part returns batch rows [g0, g1) of the T equal steps.
+				part := func(g0, g1 int) rowsPart {
+					var p rowsPart
 					for t := 0; t < T; t++ {
 						for j := g0; j < g1; j++ {
-							seqRows = append(seqRows, t*B+j)
+							p.xRows = append(p.xRows, t*B+j)
 						}
+						p.sizes = append(p.sizes, g1-g0)
 					}
 					for j := g0; j < g1; j++ {
-						stRows = append(stRows, j)
+						p.stRows = append(p.stRows, j)
 					}
-					return seqRows, stRows
+					return p
 				}
-				allSeq, allSt := rowsOf(0, B)
-				gotOuts, gotGrads := run(allSeq, allSt)
-				wSums := make([]*tensor.Tensor, len(full))
+				var parts []rowsPart
 				for g0 := 0; g0 < B; g0 += group {
-					seqRows, stRows := rowsOf(g0, g0+group)
-					outs, grads := run(seqRows, stRows)
-					for k, o := range outs {
-						rows := stRows
-						if k == 0 {
-							rows = seqRows
-						}
-						if d := maxDiff(pick(gotOuts[k], rows), o); d > 1e-13 {
-							t.Fatalf("output %d of rows %d…: differs by %g from the grouped run", k, g0, d)
-						}
-					}
-					for i, g := range grads {
-						if i < states {
-							rows := stRows
-							if i == 0 {
-								rows = seqRows
-							}
-							if d := maxDiff(pick(gotGrads[i], rows), g); d > 1e-12 {
-								t.Fatalf("gradient of input %d, rows %d…: differs by %g from the grouped run", i, g0, d)
-							}
-							continue
-						}
-						if wSums[i] == nil {
-							wSums[i] = g.Clone()
-						} else {
-							wSums[i].Axpy(1, g)
-						}
-					}
+					parts = append(parts, part(g0, g0+group))
 				}
-				for i := states; i < len(full); i++ {
-					if d := maxDiff(gotGrads[i], wSums[i]); d > 1e-11 {
-						t.Fatalf("gradient of weight %d differs by %g from the sum over groups", i, d)
-					}
-				}
+				c.checkParts(t, part(0, B), parts)
 			})
 		}
 	}
@@ -337,136 +372,37 @@ func TestRecurrentRowGroupsPacked(t *testing.T) {
 		offs[s] = offs[s-1] + bs[s-1]
 	}
 	N := offs[len(bs)-1] + bs[len(bs)-1]
-	// seqRows returns the packed rows of sequence j.
-	seqRows := func(j int) []int {
-		var rows []int
-		for s := 0; s < lengths[j]; s++ {
-			rows = append(rows, offs[s]+j)
-		}
-		return rows
+	whole := rowsPart{sizes: bs}
+	for i := 0; i < N; i++ {
+		whole.xRows = append(whole.xRows, i)
 	}
-	pick := func(x *tensor.Tensor, rows []int) *tensor.Tensor {
-		w := x.Dim(1)
-		out := tensor.New(tensor.Float64, len(rows), w)
-		for i, r := range rows {
-			copy(out.Float64s()[i*w:(i+1)*w], x.Float64s()[r*w:(r+1)*w])
+	var parts []rowsPart // each sequence alone
+	for j := 0; j < B; j++ {
+		whole.stRows = append(whole.stRows, j)
+		p := rowsPart{stRows: []int{j}}
+		for s := 0; s < lengths[j]; s++ {
+			p.xRows = append(p.xRows, offs[s]+j)
+			p.sizes = append(p.sizes, 1)
 		}
-		return out
+		parts = append(parts, p)
 	}
 	for _, cell := range []fn.Cell{fn.LSTMCellKind, fn.GRUCellKind, fn.RNNTanhCellKind} {
 		for _, masked := range []bool{false, true} {
 			for _, reverse := range []bool{false, true} {
 				t.Run(fmt.Sprintf("%v/masks%v/reverse%v", cell, masked, reverse), func(t *testing.T) {
-					full := recurrentCase(cell, bs, I, H, true, false, 60)
-					var m fn.RecurrentMasks
+					c := rowsCase{cell: cell, full: recurrentCase(cell, bs, I, H, true, false, 60), reverse: reverse,
+						lw: []*tensor.Tensor{randn(70, N, H), randn(71, B, H), randn(72, B, H)}}
 					if masked {
-						m.H = binaryMask(61, 0.3, B, H)
+						c.masks.H = binaryMask(61, 0.3, B, H)
 						if cell != fn.RNNTanhCellKind { // the Elman RNN has no candidate
-							m.Candidate = binaryMask(62, 0.3, N, H)
+							c.masks.Candidate = binaryMask(62, 0.3, N, H)
 						}
-						m.ZoneH = zoneMask(63, 0.3, N, H, false)
+						c.masks.ZoneH = zoneMask(63, 0.3, N, H, false)
 						if cell == fn.LSTMCellKind {
-							m.ZoneC = zoneMask(64, 0.4, N, H, false)
+							c.masks.ZoneC = zoneMask(64, 0.4, N, H, false)
 						}
 					}
-					states := 2
-					if cell == fn.LSTMCellKind {
-						states = 3
-					}
-					lw := []*tensor.Tensor{randn(70, N, H), randn(71, B, H), randn(72, B, H)}
-					// run computes the batch of sequences whose packed rows
-					// are xRows and whose batch rows are stRows, with step
-					// batch sizes sizes.
-					run := func(xRows, stRows, sizes []int) (outs, grads []*tensor.Tensor) {
-						in := make([]*V, len(full))
-						for i, x := range full {
-							switch {
-							case i == 0:
-								x = pick(x, xRows)
-							case i < states:
-								x = pick(x, stRows)
-							}
-							in[i] = autograd.NewParameter(x)
-						}
-						var sm fn.RecurrentMasks
-						if masked {
-							sm.H, sm.ZoneH = pick(m.H, stRows), pick(m.ZoneH, xRows)
-							if m.Candidate != nil {
-								sm.Candidate = pick(m.Candidate, xRows)
-							}
-							if m.ZoneC != nil {
-								sm.ZoneC = pick(m.ZoneC, xRows)
-							}
-						}
-						ys := recurrentFunc(cell, fn.Sequence{BatchSizes: sizes, Reverse: reverse, Masks: sm}, true, false)(in)
-						var loss *V
-						for k, y := range ys {
-							rows := stRows
-							if k == 0 {
-								rows = xRows
-							}
-							l := fn.Sum(fn.Mul(y, autograd.NewVariable(pick(lw[k], rows))))
-							if loss == nil {
-								loss = l
-							} else {
-								loss = fn.Add(loss, l)
-							}
-							outs = append(outs, y.Data)
-						}
-						loss.Backward()
-						for _, x := range in {
-							grads = append(grads, x.Grad)
-						}
-						return outs, grads
-					}
-					all, allSt := make([]int, N), make([]int, B)
-					for i := range all {
-						all[i] = i
-					}
-					for j := range allSt {
-						allSt[j] = j
-					}
-					gotOuts, gotGrads := run(all, allSt, bs)
-					wSums := make([]*tensor.Tensor, len(full))
-					for j := 0; j < B; j++ {
-						rows, st := seqRows(j), []int{j}
-						ones := make([]int, lengths[j])
-						for s := range ones {
-							ones[s] = 1
-						}
-						outs, grads := run(rows, st, ones)
-						for k, o := range outs {
-							r := st
-							if k == 0 {
-								r = rows
-							}
-							if d := maxDiff(pick(gotOuts[k], r), o); d > 1e-13 {
-								t.Fatalf("output %d of sequence %d differs by %g from its run alone", k, j, d)
-							}
-						}
-						for i, g := range grads {
-							if i < states {
-								r := st
-								if i == 0 {
-									r = rows
-								}
-								if d := maxDiff(pick(gotGrads[i], r), g); d > 1e-12 {
-									t.Fatalf("gradient of input %d, sequence %d, differs by %g from its run alone", i, j, d)
-								}
-								continue
-							}
-							if wSums[i] == nil {
-								wSums[i] = g.Clone()
-							} else {
-								wSums[i].Axpy(1, g)
-							}
-						}
-					}
-					for i := states; i < len(full); i++ {
-						if d := maxDiff(gotGrads[i], wSums[i]); d > 1e-11 {
-							t.Fatalf("gradient of weight %d differs by %g from the sum over sequences", i, d)
-						}
-					}
+					c.checkParts(t, whole, parts)
 				})
 			}
 		}
