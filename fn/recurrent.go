@@ -787,13 +787,16 @@ func recurrentForward[T kernel.Float](f *recurrent, a recurrentArgs, yst, hNt, c
 	// here: single-threaded products of a few rows against a packed W_ih
 	// run nearer the core's peak than one two-thread product, and the
 	// group's x_t and gates stay in cache.
-	groups := rowGroups(rowSplit, a.batch)
+	// Layer norm works row by row too, so its steps can run in row groups;
+	// its input projection is normalised up front, so it stays whole.
+	groups := rowGroups(rowSplit || f.norm.Kind == LayerNormKind, a.batch)
+	perStep := groups > 1 && rowSplit
 	var wihT *kernel.PackedB[T]
 	var wihB *kernel.PackedBF16
 	switch {
-	case groups > 1 && f.bf16:
+	case perStep && f.bf16:
 		wihB = packedOr(f.packedIH, as32(wih), GH, a.in)
-	case groups > 1:
+	case perStep:
 		wihT = kernel.PackB(true, a.in, GH, wih, a.in, a.batch/groups)
 		defer wihT.Release()
 	case f.bf16:
@@ -887,9 +890,9 @@ func recurrentForward[T kernel.Float](f *recurrent, a recurrentArgs, yst, hNt, c
 
 	// stepRows runs rows [lo, hi) of step s (clipped to its active rows),
 	// with products on up to threads threads (≤ 0: the pool's default).
-	// Rows of the recurrence never mix without normalisation, so in that
-	// case disjoint row groups may run the whole sequence concurrently;
-	// otherwise it is called with the full batch.
+	// Rows of the recurrence never mix without normalisation or with
+	// layer norm, so then disjoint row groups may run the whole sequence
+	// concurrently; otherwise it is called with the full batch.
 	stepRows := func(s step, lo, hi, threads int) {
 		hi = min(hi, s.rows)
 		if lo >= hi {
@@ -913,9 +916,9 @@ func recurrentForward[T kernel.Float](f *recurrent, a recurrentArgs, yst, hNt, c
 		case normed:
 			// W_hh·h₋₁, normalised, then scaled; the GRU adds b_hh here, the
 			// others had both biases folded into the input side.
-			hs = hh[:b*GH]
-			kernel.GemmPacked(false, b, 1, hin, H, whhT, 0, hs, GH)
-			nz.forward(hs, data[T](f.xhatH), data[T](f.rsH), s.t, s.off, b, GH, 1)
+			hs = hh[lo*GH : hi*GH]
+			kernel.GemmPackedThreads(threads, false, b, 1, hin, H, whhT, 0, hs, GH)
+			nz.forward(hs, data[T](f.xhatH), data[T](f.rsH), s.t, o, b, GH, 1)
 			if f.cell == GRUCellKind {
 				affineForward(hs, hs, gHH, bhh, b, GH)
 			} else {
@@ -923,7 +926,7 @@ func recurrentForward[T kernel.Float](f *recurrent, a recurrentArgs, yst, hNt, c
 				kernel.Add(gates, gates, hs)
 			}
 		case f.cell == GRUCellKind:
-			if groups > 1 {
+			if perStep {
 				ihProduct(b, x[o*a.in:(o+b)*a.in], gates)
 			}
 			hs = hh[lo*GH : hi*GH]
@@ -936,7 +939,7 @@ func recurrentForward[T kernel.Float](f *recurrent, a recurrentArgs, yst, hNt, c
 			}
 			hhProduct(threads, b, hin, hb, hs)
 		default:
-			if groups > 1 {
+			if perStep {
 				ihProduct(b, x[o*a.in:(o+b)*a.in], gates)
 			}
 			hhProduct(threads, b, hin, 1, gates)
@@ -965,9 +968,9 @@ func recurrentForward[T kernel.Float](f *recurrent, a recurrentArgs, yst, hNt, c
 			lstmGatesStep(gates, c[lo*H:hi*H], ct, peep, m, b, H)
 			arg := ct
 			if normed {
-				arg = ctn[:b*H]
+				arg = ctn[lo*H : hi*H]
 				copy(arg, ct)
-				nz.forward(arg, data[T](f.xhatC), data[T](f.rsC), s.t, s.off, b, H, 2)
+				nz.forward(arg, data[T](f.xhatC), data[T](f.rsC), s.t, o, b, H, 2)
 				affineForward(arg, arg, gC, bC, b, H)
 			}
 			lstmOutputStep(gates, ct, arg, hprev, peep, b, H)
@@ -1315,7 +1318,12 @@ func recurrentBackward[T kernel.Float](f *recurrent, a recurrentArgs, out, gyt, 
 	// stepRows runs the backward pass of rows [lo, hi) of step s (clipped
 	// to its active rows) with products on up to threads threads, as
 	// stepRows does forward.
-	stepRows := func(s step, lo, hi, threads int) {
+	// normGrads are the sums over rows of the normalisation parameters'
+	// gradients (and of b_hh for a normalised GRU) that the steps add to;
+	// row groups keep their own and add them up in order at the end.
+	type normGrads struct{ gHH, bHH, gC, bC []T }
+	all := normGrads{dgHH, dbHH, dgC, dbC}
+	stepRows := func(s step, lo, hi, threads int, ng *normGrads) {
 		hi = min(hi, s.rows)
 		if lo >= hi {
 			return
@@ -1359,10 +1367,10 @@ func recurrentBackward[T kernel.Float](f *recurrent, a recurrentArgs, out, gyt, 
 			targ := ct // the argument of the output tanh
 			var normC func(d []T)
 			if normed {
-				targ = arg[:b*H]
+				targ = arg[lo*H : hi*H]
 				affineForward(targ, rows(data[T](f.xhatC), H), gC, bC, b, H)
 				normC = func(d []T) {
-					affineBackward(d, rows(data[T](f.xhatC), H), gC, dgC, dbC, b, H)
+					affineBackward(d, rows(data[T](f.xhatC), H), gC, ng.gC, ng.bC, b, H)
 					nz.backward(d, data[T](f.xhatC), data[T](f.rsC), s.t, o, b, H)
 				}
 			}
@@ -1397,7 +1405,7 @@ func recurrentBackward[T kernel.Float](f *recurrent, a recurrentArgs, out, gyt, 
 			if f.cell != GRUCellKind {
 				copy(d, rows(dgx, GH))
 			}
-			affineBackward(d, rows(data[T](f.xhatH), GH), gHH, dgHH, dbHH, b, GH)
+			affineBackward(d, rows(data[T](f.xhatH), GH), gHH, ng.gHH, ng.bHH, b, GH)
 			nz.backward(d, data[T](f.xhatH), data[T](f.rsH), s.t, o, b, GH)
 		}
 		if zdh != nil {
@@ -1421,15 +1429,37 @@ func recurrentBackward[T kernel.Float](f *recurrent, a recurrentArgs, out, gyt, 
 			}
 		}
 	}
-	if groups := rowGroups(rowSplit, B); groups > 1 {
-		kernel.ParallelFor(B, B/groups, func(lo, hi int) {
-			for k := len(steps) - 1; k >= 0; k-- {
-				stepRows(steps[k], lo, hi, 1)
+	// Layer norm works row by row too (peepholes sum over rows, as do the
+	// normalisation parameters, kept apart per group).
+	if groups := rowGroups(rowSplit || (f.norm.Kind == LayerNormKind && peep == nil), B); groups > 1 {
+		chunk := (B + groups - 1) / groups
+		parts := make([]normGrads, groups)
+		for g := range parts {
+			if normed {
+				parts[g] = normGrads{gHH: make([]T, GH), gC: make([]T, len(dgC)), bC: make([]T, len(dbC))}
+				if dbHH != nil {
+					parts[g].bHH = make([]T, GH)
+				}
+			}
+		}
+		kernel.ParallelFor(groups, 1, func(g0, g1 int) {
+			for g := g0; g < g1; g++ {
+				lo, hi := g*chunk, min(B, (g+1)*chunk)
+				for k := len(steps) - 1; k >= 0; k-- {
+					stepRows(steps[k], lo, hi, 1, &parts[g])
+				}
 			}
 		})
+		for _, pg := range parts {
+			for _, v := range [][2][]T{{all.gHH, pg.gHH}, {all.bHH, pg.bHH}, {all.gC, pg.gC}, {all.bC, pg.bC}} {
+				if v[0] != nil {
+					kernel.Add(v[0], v[0], v[1])
+				}
+			}
+		}
 	} else {
 		for k := len(steps) - 1; k >= 0; k-- {
-			stepRows(steps[k], 0, steps[k].rows, 0)
+			stepRows(steps[k], 0, steps[k].rows, 0, &all)
 		}
 	}
 

@@ -177,6 +177,7 @@ type rowsCase struct {
 	masks   fn.RecurrentMasks
 	lw      []*tensor.Tensor // for ys (N, H), hN and cN (B, H)
 	reverse bool
+	layer   bool // layer-normalised (full as normCase makes it)
 }
 
 // pickRows returns the given rows of the 2-D float64 tensor x.
@@ -222,7 +223,14 @@ func (c rowsCase) run(xRows, stRows, sizes []int) (outs, grads []*tensor.Tensor)
 			*mk.dst = pickRows(mk.src, mk.ro)
 		}
 	}
-	ys := recurrentFunc(c.cell, fn.Sequence{BatchSizes: sizes, Reverse: c.reverse, Masks: sm}, true, false)(in)
+	seq := fn.Sequence{BatchSizes: sizes, Reverse: c.reverse, Masks: sm}
+	var ys []*V
+	if c.layer {
+		seq.Norm = fn.RecurrentNorm{Kind: fn.LayerNormKind}
+		ys = normFunc(c.cell, seq, false)(in)
+	} else {
+		ys = recurrentFunc(c.cell, seq, true, false)(in)
+	}
 	var loss *V
 	for k, y := range ys {
 		rows := stRows
@@ -389,21 +397,30 @@ func TestRecurrentRowGroupsPacked(t *testing.T) {
 	for _, cell := range []fn.Cell{fn.LSTMCellKind, fn.GRUCellKind, fn.RNNTanhCellKind} {
 		for _, masked := range []bool{false, true} {
 			for _, reverse := range []bool{false, true} {
-				t.Run(fmt.Sprintf("%v/masks%v/reverse%v", cell, masked, reverse), func(t *testing.T) {
-					c := rowsCase{cell: cell, full: recurrentCase(cell, bs, I, H, true, false, 60), reverse: reverse,
-						lw: []*tensor.Tensor{randn(70, N, H), randn(71, B, H), randn(72, B, H)}}
-					if masked {
-						c.masks.H = binaryMask(61, 0.3, B, H)
-						if cell != fn.RNNTanhCellKind { // the Elman RNN has no candidate
-							c.masks.Candidate = binaryMask(62, 0.3, N, H)
-						}
-						c.masks.ZoneH = zoneMask(63, 0.3, N, H, false)
-						if cell == fn.LSTMCellKind {
-							c.masks.ZoneC = zoneMask(64, 0.4, N, H, false)
-						}
+				for _, layer := range []bool{false, true} {
+					if layer && cell == fn.RNNTanhCellKind {
+						continue // normalisation is for the gated cells
 					}
-					c.checkParts(t, whole, parts)
-				})
+					t.Run(fmt.Sprintf("%v/masks%v/reverse%v/layernorm%v", cell, masked, reverse, layer), func(t *testing.T) {
+						full := recurrentCase(cell, bs, I, H, true, false, 60)
+						if layer {
+							full = normCase(cell, bs, I, H, false, 60)
+						}
+						c := rowsCase{cell: cell, full: full, reverse: reverse, layer: layer,
+							lw: []*tensor.Tensor{randn(70, N, H), randn(71, B, H), randn(72, B, H)}}
+						if masked {
+							c.masks.H = binaryMask(61, 0.3, B, H)
+							if cell != fn.RNNTanhCellKind { // the Elman RNN has no candidate
+								c.masks.Candidate = binaryMask(62, 0.3, N, H)
+							}
+							c.masks.ZoneH = zoneMask(63, 0.3, N, H, false)
+							if cell == fn.LSTMCellKind {
+								c.masks.ZoneC = zoneMask(64, 0.4, N, H, false)
+							}
+						}
+						c.checkParts(t, whole, parts)
+					})
+				}
 			}
 		}
 	}
