@@ -168,9 +168,9 @@ func (f *linearCE) backward(in []*tensor.Tensor, gy *tensor.Tensor, into []*tens
 	// gradient up to the factor scale, which the products take as alpha:
 	// the rows×C buffer is touched only at the labels.
 	if p.DType() == tensor.Float64 {
-		softmaxMinusOnehot(data[float64](p), f.t, f.ignore, nOut)
+		crossEntropyBackward(data[float64](p), f.t, f.ignore, nOut, 1)
 	} else {
-		softmaxMinusOnehot(data[float32](p), f.t, f.ignore, nOut)
+		crossEntropyBackward(data[float32](p), f.t, f.ignore, nOut, 1)
 	}
 	var into2 []*tensor.Tensor
 	if into != nil {
@@ -224,14 +224,3 @@ func addBiasGrad[T kernel.Float](gb, g []T, colSum []float64, t []int, ignore, r
 	}
 }
 
-// softmaxMinusOnehot subtracts 1 at each row's label of the rows×n matrix
-// g and zeroes the rows whose label is ignore.
-func softmaxMinusOnehot[T kernel.Float](g []T, t []int, ignore, n int) {
-	for r, l := range t {
-		if l == ignore {
-			clear(g[r*n : (r+1)*n])
-		} else {
-			g[r*n+l]--
-		}
-	}
-}

@@ -166,7 +166,8 @@ func (f *softmaxCE) logitGrad(g *tensor.Tensor, n int, probs func() *tensor.Tens
 }
 
 // crossEntropyBackward turns softmax probabilities into the gradient
-// (p − onehot(t))·scale in place, zeroing ignored rows.
+// (p − onehot(t))·scale in place, zeroing ignored rows. With scale 1 it
+// touches only the labels and the ignored rows.
 func crossEntropyBackward[T kernel.Float](g []T, t []int, ignore, n int, scale T) {
 	kernel.ParallelFor(len(t), max(1, softmaxGrain/max(n, 1)), func(lo, hi int) {
 		for r := lo; r < hi; r++ {
@@ -175,7 +176,9 @@ func crossEntropyBackward[T kernel.Float](g []T, t []int, ignore, n int, scale T
 				clear(gr)
 			} else {
 				gr[l] -= 1
-				kernel.Scale(scale, gr)
+				if scale != 1 {
+					kernel.Scale(scale, gr)
+				}
 			}
 		}
 	})
