@@ -223,4 +223,3 @@ func addBiasGrad[T kernel.Float](gb, g []T, colSum []float64, t []int, ignore, r
 		gb[j] += T(scale * v)
 	}
 }
-
