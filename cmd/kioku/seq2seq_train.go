@@ -165,7 +165,7 @@ Flags:
 		if at == seq2seq.NoAttention && !set["input-feeding"] {
 			*feed = false
 		}
-		meta := s2sMeta{Version: metaVersion, HeldOut: *heldOut, SplitSeed: *splitSeed, Seed: *seed}
+		meta := s2sMeta{Meta: seq2seq.Meta{Version: metaVersion}, HeldOut: *heldOut, SplitSeed: *splitSeed, Seed: *seed}
 		if *data == "" {
 			tk, err := dataset.ParseTask(*task)
 			if err != nil {
