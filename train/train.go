@@ -143,7 +143,8 @@ type Summary struct {
 	Improved bool
 }
 
-// Trainer trains one language model.
+// Trainer trains one language model: its Run is RunTask over the
+// language model's task.
 type Trainer struct {
 	cfg    Config
 	model  *lm.Model
@@ -153,11 +154,8 @@ type Trainer struct {
 	vocab  []string
 	outDir string
 	rep    Reporter
-	state  lm.State
+	state  lm.State // carried from chunk to chunk
 	pos    Progress // where the run stands (restored by Resume)
-	// Run's data.
-	batches *seq.BPTT
-	valid   []int
 	// stopAfter, when positive, stops the run after this many chunks as a
 	// time limit would (for tests of mid-epoch resumption).
 	stopAfter int
