@@ -1,9 +1,11 @@
 package modelio
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/kioku-ml/kioku/autograd"
@@ -80,6 +82,12 @@ type StateDictError struct {
 	Mismatched []Mismatch
 	// Hint, when not empty, suggests a fix (such as another prefix).
 	Hint string
+	// Prefixes, when every parameter and buffer is missing, lists the
+	// other prefixes under which the file holds a tensor for every
+	// parameter: shortest first, then in byte order. More than one means
+	// the file holds several tensors of the same names (weights and
+	// gradients, say); the caller must choose, and nothing picks one for it.
+	Prefixes []string
 }
 
 // Error lists every difference on one line, each list sorted.
@@ -384,31 +392,63 @@ func matchStateDict(names []string, vars []*autograd.Variable, buffers []string,
 	slices.Sort(e.Unexpected)
 	slices.SortFunc(e.Mismatched, func(a, b Mismatch) int { return strings.Compare(a.Name, b.Name) })
 	if len(e.Missing) == len(names)+len(buffers) && len(names) > 0 {
-		e.Hint = prefixHint(names, tensors, prefix)
+		e.Hint, e.Prefixes = prefixHint(names, tensors, prefix)
 	}
 	return e
 }
 
-// prefixHint looks for a prefix under which every parameter has a tensor
-// and suggests it.
-func prefixHint(names []string, tensors map[string]*safetensors.Tensor, prefix string) string {
-	var candidates []string
+// prefixHint looks for the prefixes under which every parameter has a
+// tensor and suggests them all: a file may hold the weights under one
+// prefix and something of the same shapes (gradients, optimizer moments)
+// under others, and only the caller can tell which is meant. The shortest
+// prefix comes first (for "param." and "grad.param.", "param."), then byte
+// order; prefixes that look like gradients ("grad." or ".grad." in them)
+// are marked as such, so that the hint never reads as an invitation to
+// load gradients as weights.
+func prefixHint(names []string, tensors map[string]*safetensors.Tensor, prefix string) (hint string, prefixes []string) {
 	for t := range tensors {
-		if p, ok := strings.CutSuffix(t, names[0]); ok && p != prefix {
-			candidates = append(candidates, p)
+		p, ok := strings.CutSuffix(t, names[0])
+		if !ok || p == prefix {
+			continue
 		}
-	}
-	slices.Sort(candidates)
-next:
-	for _, p := range candidates {
+		full := true
 		for _, n := range names {
 			if _, ok := tensors[p+n]; !ok {
-				continue next
+				full = false
+				break
 			}
 		}
-		return fmt.Sprintf("the tensors are there under prefix %q", p)
+		if full {
+			prefixes = append(prefixes, p)
+		}
 	}
-	return ""
+	if len(prefixes) == 0 {
+		return "", nil
+	}
+	slices.SortFunc(prefixes, func(a, b string) int {
+		if c := cmp.Compare(len(a), len(b)); c != 0 {
+			return c
+		}
+		return strings.Compare(a, b)
+	})
+	quoted := make([]string, len(prefixes))
+	for i, p := range prefixes {
+		quoted[i] = strconv.Quote(p)
+		if looksLikeGradients(p) {
+			quoted[i] += " (gradients?)"
+		}
+	}
+	if len(prefixes) == 1 {
+		return "the tensors are there under prefix " + quoted[0], prefixes
+	}
+	return "the tensors are there under " + strconv.Itoa(len(prefixes)) + " prefixes: " + strings.Join(quoted, ", ") + "; choose one", prefixes
+}
+
+// looksLikeGradients reports whether a prefix names gradients rather than
+// weights.
+func looksLikeGradients(p string) bool {
+	p = strings.ToLower(p)
+	return strings.HasPrefix(p, "grad.") || strings.HasPrefix(p, "grad_") || strings.Contains(p, ".grad.") || strings.Contains(p, "_grad.")
 }
 
 // dtypeFits reports whether a tensor of type f can load into a parameter

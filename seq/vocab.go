@@ -3,6 +3,7 @@ package seq
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"unicode"
@@ -17,25 +18,83 @@ const (
 	EOS = "<eos>"
 )
 
-// Vocab maps tokens to dense ids and back. Id 0 is Unknown and id 1 is
-// EOS; the other tokens follow in the order NewVocab gives them.
-type Vocab struct {
-	tokens []string
-	ids    map[string]int
+// VocabOptions chooses a vocabulary's special tokens and how
+// NewVocabWith orders the other tokens. The zero value is the
+// language-model vocabulary of NewVocab: Unknown and EOS, ties in order of
+// first appearance.
+type VocabOptions struct {
+	// Specials are the special tokens, at ids 0, 1, … in this order. They
+	// are always in the vocabulary, never counted, and a saved vocabulary
+	// must start with them. Nil means Unknown, EOS.
+	Specials []string
+	// Unknown is the special token that tokens outside the vocabulary map
+	// to; it must be one of Specials. Empty means the constant Unknown.
+	Unknown string
+	// ByteOrderTies breaks ties in frequency by the tokens' byte order
+	// instead of their order of first appearance.
+	ByteOrderTies bool
 }
 
-// NewVocab builds a vocabulary from a token stream: Unknown, EOS, then
-// every other token that occurs at least minCount times, most frequent
-// first (ties in order of first appearance), at most maxSize tokens in all
-// (0 means no limit).
+// specials returns the special tokens and the id of the unknown token, or
+// an error naming what is wrong.
+func (o VocabOptions) specials() ([]string, int, error) {
+	sp := o.Specials
+	if sp == nil {
+		sp = []string{Unknown, EOS}
+	}
+	unk := o.Unknown
+	if unk == "" {
+		unk = Unknown
+	}
+	for i, t := range sp {
+		if slices.Contains(sp[:i], t) {
+			return nil, 0, fmt.Errorf("seq: special token %q repeats", t)
+		}
+	}
+	id := slices.Index(sp, unk)
+	if id < 0 {
+		return nil, 0, fmt.Errorf("seq: unknown token %q is not among the special tokens %q", unk, sp)
+	}
+	return sp, id, nil
+}
+
+// Vocab maps tokens to dense ids and back. The special tokens come first
+// (for NewVocab, id 0 is Unknown and id 1 is EOS); the other tokens follow
+// in the order NewVocab or NewVocabWith gives them. A Vocab is not
+// modified after it is built, so it may be shared between goroutines.
+type Vocab struct {
+	tokens   []string
+	ids      map[string]int
+	specials int // the number of special tokens, at ids 0…specials-1
+	unknown  int // the id tokens outside the vocabulary map to
+}
+
+// NewVocab builds a language-model vocabulary from a token stream:
+// Unknown, EOS, then every other token that occurs at least minCount
+// times, most frequent first (ties in order of first appearance), at most
+// maxSize tokens in all (0 means no limit). It is NewVocabWith with the
+// zero VocabOptions.
 func NewVocab(tokens []string, minCount, maxSize int) (*Vocab, error) {
-	if maxSize != 0 && maxSize < 3 {
-		return nil, fmt.Errorf("seq: vocabulary size %d leaves no room beside %s and %s", maxSize, Unknown, EOS)
+	return NewVocabWith(tokens, minCount, maxSize, VocabOptions{})
+}
+
+// NewVocabWith builds a vocabulary from a token stream: the special tokens
+// of o, then every other token that occurs at least minCount times, most
+// frequent first (ties as o says), at most maxSize tokens in all, the
+// specials included (0 means no limit; otherwise maxSize must leave room
+// for one token beside the specials).
+func NewVocabWith(tokens []string, minCount, maxSize int, o VocabOptions) (*Vocab, error) {
+	sp, unk, err := o.specials()
+	if err != nil {
+		return nil, err
+	}
+	if maxSize != 0 && maxSize <= len(sp) {
+		return nil, fmt.Errorf("seq: vocabulary size %d leaves no room beside %s", maxSize, listTokens(sp))
 	}
 	count := map[string]int{}
 	var order []string
 	for _, t := range tokens {
-		if t == Unknown || t == EOS {
+		if slices.Contains(sp, t) {
 			continue
 		}
 		if count[t] == 0 {
@@ -43,8 +102,11 @@ func NewVocab(tokens []string, minCount, maxSize int) (*Vocab, error) {
 		}
 		count[t]++
 	}
+	if o.ByteOrderTies {
+		slices.Sort(order)
+	}
 	sort.SliceStable(order, func(a, b int) bool { return count[order[a]] > count[order[b]] })
-	v := &Vocab{tokens: []string{Unknown, EOS}}
+	v := &Vocab{tokens: slices.Clone(sp), specials: len(sp), unknown: unk}
 	for _, t := range order {
 		if count[t] < max(minCount, 1) || (maxSize > 0 && len(v.tokens) >= maxSize) {
 			break
@@ -55,19 +117,38 @@ func NewVocab(tokens []string, minCount, maxSize int) (*Vocab, error) {
 	return v, nil
 }
 
-// VocabFromTokens rebuilds a vocabulary from its token list (as Tokens
-// returns it, for checkpoints). The list must start with Unknown and EOS
-// and hold no duplicates.
+// VocabFromTokens rebuilds a language-model vocabulary from its token
+// list (as Tokens returns it, for checkpoints). The list must start with
+// Unknown and EOS and hold no duplicates.
 func VocabFromTokens(tokens []string) (*Vocab, error) {
-	if len(tokens) < 2 || tokens[0] != Unknown || tokens[1] != EOS {
-		return nil, fmt.Errorf("seq: a vocabulary must start with %s and %s", Unknown, EOS)
+	return VocabFromTokensWith(tokens, VocabOptions{})
+}
+
+// VocabFromTokensWith rebuilds a vocabulary with the special tokens of o
+// from its token list (as Tokens returns it). The list must start with
+// the special tokens and hold no duplicates.
+func VocabFromTokensWith(tokens []string, o VocabOptions) (*Vocab, error) {
+	sp, unk, err := o.specials()
+	if err != nil {
+		return nil, err
 	}
-	v := &Vocab{tokens: append([]string(nil), tokens...)}
+	if len(tokens) < len(sp) || !slices.Equal(tokens[:len(sp)], sp) {
+		return nil, fmt.Errorf("seq: a vocabulary must start with %s", listTokens(sp))
+	}
+	v := &Vocab{tokens: slices.Clone(tokens), specials: len(sp), unknown: unk}
 	v.index()
 	if len(v.ids) != len(v.tokens) {
 		return nil, errors.New("seq: vocabulary holds duplicate tokens")
 	}
 	return v, nil
+}
+
+// listTokens writes tokens as "a, b and c".
+func listTokens(tokens []string) string {
+	if len(tokens) < 2 {
+		return strings.Join(tokens, "")
+	}
+	return strings.Join(tokens[:len(tokens)-1], ", ") + " and " + tokens[len(tokens)-1]
 }
 
 func (v *Vocab) index() {
@@ -80,15 +161,21 @@ func (v *Vocab) index() {
 // Len returns the number of tokens.
 func (v *Vocab) Len() int { return len(v.tokens) }
 
-// Tokens returns the tokens in id order; the caller must not modify it.
-func (v *Vocab) Tokens() []string { return v.tokens }
+// Tokens returns the tokens in id order (a copy).
+func (v *Vocab) Tokens() []string { return slices.Clone(v.tokens) }
 
-// ID returns the id of t, or the id of Unknown.
+// Specials returns the special tokens, at ids 0…len-1 (a copy).
+func (v *Vocab) Specials() []string { return slices.Clone(v.tokens[:v.specials]) }
+
+// UnknownID returns the id that tokens outside the vocabulary map to.
+func (v *Vocab) UnknownID() int { return v.unknown }
+
+// ID returns the id of t, or the id of the unknown token.
 func (v *Vocab) ID(t string) int {
 	if id, ok := v.ids[t]; ok {
 		return id
 	}
-	return 0
+	return v.unknown
 }
 
 // Token returns the token with the given id; it panics for an id out of
@@ -100,13 +187,22 @@ func (v *Vocab) Token(id int) string {
 	return v.tokens[id]
 }
 
-// Encode maps tokens to ids (unknown tokens to Unknown's id).
+// Encode maps tokens to ids (unknown tokens to the unknown token's id).
 func (v *Vocab) Encode(tokens []string) []int {
 	ids := make([]int, len(tokens))
 	for i, t := range tokens {
 		ids[i] = v.ID(t)
 	}
 	return ids
+}
+
+// Decode maps ids to tokens; it panics for an id out of range.
+func (v *Vocab) Decode(ids []int) []string {
+	toks := make([]string, len(ids))
+	for i, id := range ids {
+		toks[i] = v.Token(id)
+	}
+	return toks
 }
 
 // Tokenizer splits text into tokens and joins tokens back into text.

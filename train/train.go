@@ -1,9 +1,14 @@
-// Package train runs the training of a recurrent language model: the
-// study deck's truncated-BPTT loop (forward a chunk, backward, cut the
-// graph, clip, update) with the state carried across chunks, a learning
-// rate schedule, validation each epoch, the best checkpoint kept, exact
-// resumption, a time limit, metrics written as JSON lines and training
-// curves drawn as PNG.
+// Package train runs training: one loop (RunTask) over a small Task
+// interface, with epochs, a time limit, validation and the best
+// checkpoint kept, learning-rate policies, exact resumption, progress
+// events, metrics written as JSON lines and training curves drawn as PNG
+// (package train/curves), written once for every model.
+//
+// Trainer is the language model's task: the study deck's truncated-BPTT
+// loop (forward a chunk, backward, cut the graph, clip, update) with the
+// state carried across chunks. Other models (seq2seq, in the command
+// kioku) implement Task themselves. Loading a trained model for inference
+// needs none of this: see lm.Load.
 package train
 
 import (
@@ -15,6 +20,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -91,20 +97,29 @@ type savedConfig struct {
 // Event describes training progress for a Reporter.
 type Event struct {
 	Epoch, Epochs int // 1-based epoch
-	Chunk, Chunks int // chunks done in this epoch, of
+	Chunk, Chunks int // steps (chunks, batches) done in this epoch, of
 	Step          int // updates so far
 	Tokens        int // training tokens so far (this run and resumed ones)
 	Loss          float64
 	LR            float64
-	TokensPerSec  float64
-	Elapsed, ETA  time.Duration
+	// TokensPerSec is the rate since the run started, RecentTokensPerSec
+	// the rate of the steps since the previous report (or the epoch's
+	// start), over which Loss is the mean.
+	TokensPerSec       float64
+	RecentTokensPerSec float64
+	Elapsed, ETA       time.Duration
 }
 
 // Reporter receives progress. Implementations show a progress bar or log
 // lines; all methods are called from the training goroutine.
 type Reporter interface {
+	// Progress reports training steps (see LoopConfig.ReportEvery).
 	Progress(Event)
-	Validated(epoch int, step int, loss float64, best bool)
+	// Validated reports a validation, after the best checkpoint was saved.
+	Validated(Validation)
+	// Stopped reports that the time limit stopped the run before the
+	// step after e.
+	Stopped(e Event)
 	Logf(format string, args ...any)
 }
 
@@ -121,24 +136,26 @@ type Summary struct {
 	LastDir    string
 	MetricsLog string
 	Plot       string
+	// Skipped counts the steps skipped for non-finite gradients
+	// (LoopConfig.SkipNonFinite).
+	Skipped int
+	// Improved is whether this run saved a new best checkpoint.
+	Improved bool
 }
 
-// Trainer trains one language model.
+// Trainer trains one language model: its Run is RunTask over the
+// language model's task.
 type Trainer struct {
-	cfg     Config
-	model   *lm.Model
-	opt     *optim.Optimizer
-	clip    *optim.GradientClipping
-	sched   optim.Schedule
-	vocab   []string
-	outDir  string
-	rep     Reporter
-	state   lm.State
-	epoch   int // completed epochs
-	chunk   int // chunks done in the current epoch
-	tokens  int
-	best    float64
-	metrics *metricsLog
+	cfg    Config
+	model  *lm.Model
+	opt    *optim.Optimizer
+	clip   *optim.GradientClipping
+	sched  optim.Schedule
+	vocab  []string
+	outDir string
+	rep    Reporter
+	state  lm.State // carried from chunk to chunk
+	pos    Progress // where the run stands (restored by Resume)
 	// stopAfter, when positive, stops the run after this many chunks as a
 	// time limit would (for tests of mid-epoch resumption).
 	stopAfter int
@@ -154,7 +171,7 @@ func New(mcfg lm.Config, cfg Config, vocab []string, outDir string, rep Reporter
 	if err != nil {
 		return nil, err
 	}
-	t := &Trainer{cfg: cfg, model: model, vocab: vocab, outDir: outDir, rep: rep, best: math.NaN()}
+	t := &Trainer{cfg: cfg, model: model, vocab: vocab, outDir: outDir, rep: rep, pos: Progress{Best: math.NaN()}}
 	if err := t.setup(); err != nil {
 		return nil, err
 	}
@@ -178,6 +195,7 @@ func (t *Trainer) setup() error {
 		}
 		t.opt.AddHook(t.clip)
 	}
+	t.sched = constantLR(t.cfg.LR)
 	if t.cfg.LRDecay > 1 {
 		t.sched, err = optim.NewZarembaLR(t.cfg.LR, max(t.cfg.LRKeep, 0), t.cfg.LRDecay)
 		if err != nil {
@@ -186,6 +204,11 @@ func (t *Trainer) setup() error {
 	}
 	return nil
 }
+
+// constantLR is the schedule of a constant learning rate.
+type constantLR float64
+
+func (c constantLR) LR(int) float64 { return float64(c) }
 
 // Model returns the model being trained.
 func (t *Trainer) Model() *lm.Model { return t.model }
@@ -196,158 +219,94 @@ func (t *Trainer) LastDir() string { return filepath.Join(t.outDir, "last") }
 // BestDir is where the checkpoint with the best validation loss is kept.
 func (t *Trainer) BestDir() string { return filepath.Join(t.outDir, "best") }
 
-// lrFor returns the learning rate of epoch e (0-based).
-func (t *Trainer) lrFor(e int) float64 {
-	if t.sched == nil {
-		return t.cfg.LR
-	}
-	return t.sched.LR(e)
-}
-
 // Run trains on the train tokens, validating on valid (may be empty) at
 // the end of each epoch, until the epochs are done or the time limit hits.
+// It writes the checkpoints LastDir and BestDir, metrics.jsonl and
+// curves.png into the output directory.
 func (t *Trainer) Run(train, valid []int) (Summary, error) {
-	start := time.Now()
 	if err := os.MkdirAll(t.outDir, 0o755); err != nil {
 		return Summary{}, err
 	}
-	var err error
-	if t.metrics, err = openMetrics(filepath.Join(t.outDir, "metrics.jsonl")); err != nil {
-		return Summary{}, err
-	}
-	defer t.metrics.Close()
-	b, err := newBatcher(train, t.cfg.Batch, t.cfg.BPTT)
+	b, err := seq.NewBPTT(train, t.cfg.Batch, t.cfg.BPTT)
 	if err != nil {
 		return Summary{}, err
 	}
-	sum := Summary{BestValid: t.best, LastValid: math.NaN(), StoppedBy: "epochs", BestDir: t.BestDir(), LastDir: t.LastDir(), MetricsLog: t.metrics.path}
-	startTokens := t.tokens
-	lastReport := time.Time{}
-	var lossSum float64
-	var lossN int
-	stop := false
-	for t.epoch < t.cfg.Epochs && !stop {
-		t.opt.SetLR(t.lrFor(t.epoch))
-		t.model.SetMode(autograd.Train)
-		for t.chunk < b.chunks {
-			in, tg := b.chunk(t.chunk)
-			loss, next := t.model.Loss(in, tg, t.state)
-			t.opt.ClearGrads()
-			loss.Backward()
-			loss.UnchainBackward()
-			if err := t.opt.Update(); err != nil {
-				return sum, fmt.Errorf("epoch %d chunk %d: %w", t.epoch+1, t.chunk+1, err)
-			}
-			t.state = next.Detach()
-			t.chunk++
-			n := len(in) * len(in[0])
-			t.tokens += n
-			l := loss.Data.Item()
-			lossSum += l * float64(n)
-			lossN += n
-			elapsed := time.Since(start)
-			if time.Since(lastReport) > 200*time.Millisecond || t.chunk == b.chunks {
-				lastReport = time.Now()
-				tps := float64(t.tokens-startTokens) / elapsed.Seconds()
-				ev := Event{Epoch: t.epoch + 1, Epochs: t.cfg.Epochs, Chunk: t.chunk, Chunks: b.chunks, Step: t.opt.Steps(), Tokens: t.tokens, Loss: lossSum / float64(lossN), LR: t.opt.LR(), TokensPerSec: tps, Elapsed: elapsed}
-				left := float64((t.cfg.Epochs-t.epoch-1)*b.chunks+(b.chunks-t.chunk)) * float64(n) / tps
-				ev.ETA = time.Duration(left * float64(time.Second))
-				if t.cfg.TimeLimit > 0 {
-					ev.ETA = min(ev.ETA, t.cfg.TimeLimit-elapsed)
-				}
-				t.rep.Progress(ev)
-				t.metrics.write(map[string]any{"kind": "train", "epoch": t.epoch + 1, "step": t.opt.Steps(), "tokens": t.tokens, "loss": ev.Loss, "lr": ev.LR, "tokens_per_s": tps, "elapsed_s": elapsed.Seconds()})
-				lossSum, lossN = 0, 0
-			}
-			if t.cfg.EvalEvery > 0 && t.chunk%t.cfg.EvalEvery == 0 && t.chunk < b.chunks {
-				if _, err := t.validate(valid, &sum); err != nil {
-					return sum, err
-				}
-				t.model.SetMode(autograd.Train)
-			}
-			if (t.cfg.TimeLimit > 0 && elapsed >= t.cfg.TimeLimit) || (t.stopAfter > 0 && t.opt.Steps() >= t.stopAfter) {
-				stop = true
-				sum.StoppedBy = "time limit"
-				break
-			}
-		}
-		if t.chunk == b.chunks {
-			t.epoch++
-			t.chunk = 0
-			t.state = lm.State{}
-		}
-		if _, err := t.validate(valid, &sum); err != nil {
-			return sum, err
-		}
-		if err := t.save(t.LastDir()); err != nil {
-			return sum, err
-		}
+	cfg := LoopConfig{
+		Epochs: t.cfg.Epochs, TimeLimit: t.cfg.TimeLimit, EvalEvery: t.cfg.EvalEvery, Schedule: t.sched,
+		BestDir: t.BestDir(), LastDir: t.LastDir(),
+		Metrics: filepath.Join(t.outDir, "metrics.jsonl"), Plot: filepath.Join(t.outDir, "curves.png"),
+		stopAfter: t.stopAfter,
 	}
-	sum.Epochs, sum.Steps, sum.Tokens, sum.Elapsed = t.epoch, t.opt.Steps(), t.tokens, time.Since(start)
-	sum.BestValid = t.best
-	if err := t.metrics.Close(); err != nil {
-		return sum, err
+	task := &lmTask{Trainer: t, batches: b, valid: valid}
+	sum, err := RunTask(task, cfg, t.pos, t.rep)
+	if task.didSave {
+		t.pos = task.saved
 	}
-	plot := filepath.Join(t.outDir, "curves.png")
-	if err := PlotMetrics(t.metrics.path, plot); err != nil {
-		t.rep.Logf("no plot: %v", err)
-	} else {
-		sum.Plot = plot
-	}
-	return sum, nil
+	return sum, err
 }
 
-// validate evaluates on valid, records the result and keeps the best
-// checkpoint.
-func (t *Trainer) validate(valid []int, sum *Summary) (float64, error) {
-	if len(valid) < 2 {
-		return math.NaN(), nil
+// lmTask is the language model's Task: truncated BPTT over the chunks of
+// seq.BPTT, the state carried from chunk to chunk within an epoch.
+type lmTask struct {
+	*Trainer
+	batches *seq.BPTT
+	valid   []int
+	saved   Progress // the position of the latest checkpoint
+	didSave bool
+}
+
+func (t *lmTask) Optimizer() *optim.Optimizer { return t.opt }
+
+func (t *lmTask) StartEpoch(int) (int, error) {
+	t.model.SetMode(autograd.Train)
+	return t.batches.Chunks(), nil
+}
+
+func (t *lmTask) Step(k int) (float64, int, error) {
+	in, tg := t.batches.Chunk(k)
+	loss, next := t.model.Loss(in, tg, t.state)
+	t.opt.ClearGrads()
+	loss.Backward()
+	loss.UnchainBackward()
+	if err := t.opt.Update(); err != nil {
+		return 0, 0, err
+	}
+	t.state = next.Detach()
+	return loss.Data.Item(), len(in) * len(in[0]), nil
+}
+
+func (t *lmTask) EndEpoch(int) { t.state = lm.State{} }
+
+func (t *lmTask) Validate() (float64, bool, error) {
+	if len(t.valid) < 2 {
+		return math.NaN(), false, nil
 	}
 	eb := t.cfg.EvalBatch
 	if eb == 0 {
 		eb = t.cfg.Batch
 	}
-	loss, err := t.model.Evaluate(valid, eb, t.cfg.BPTT)
-	if err != nil {
-		return 0, err
-	}
-	sum.LastValid = loss
-	better := math.IsNaN(t.best) || loss < t.best
-	if better {
-		t.best = loss
-		if err := t.save(t.BestDir()); err != nil {
-			return 0, err
-		}
-	}
-	t.rep.Validated(t.epoch, t.opt.Steps(), loss, better)
-	t.metrics.write(map[string]any{"kind": "valid", "epoch": t.epoch, "step": t.opt.Steps(), "tokens": t.tokens, "loss": loss})
-	return loss, nil
+	loss, err := t.model.Evaluate(t.valid, eb, t.cfg.BPTT) // restores the training mode
+	return loss, err == nil, err
 }
 
-// save writes a checkpoint of everything needed to resume.
-func (t *Trainer) save(dir string) error {
-	rngs := t.model.RNGs()
-	meta := map[string]string{
-		"chunk":      strconv.Itoa(t.chunk),
-		"tokens":     strconv.Itoa(t.tokens),
-		"best_valid": strconv.FormatFloat(t.best, 'g', -1, 64),
-	}
-	st, err := encodeState(t.state)
-	if err != nil {
-		return err
-	}
-	meta["state"] = st
-	return modelio.Save(dir, &modelio.Checkpoint{
+func (t *lmTask) Checkpoint(p Progress) *modelio.Checkpoint {
+	t.saved, t.didSave = p, true
+	return &modelio.Checkpoint{
 		Kind:      lm.Kind,
 		Config:    savedConfig{Model: t.model.Config(), Train: t.cfg},
 		Model:     t.model,
 		Optimizer: t.opt,
-		RNGs:      rngs,
+		RNGs:      t.model.RNGs(),
 		Step:      t.opt.Steps(),
-		Epoch:     t.epoch,
+		Epoch:     p.Epoch,
 		Vocab:     t.vocab,
-		Metadata:  meta,
-	})
+		Metadata: map[string]string{
+			"chunk":      strconv.Itoa(p.Step),
+			"tokens":     strconv.Itoa(p.Tokens),
+			"best_valid": strconv.FormatFloat(p.Best, 'g', -1, 64),
+			"state":      encodeState(t.state),
+		},
+	}
 }
 
 // Resume reopens the checkpoint in dir (written by a Trainer) to continue
@@ -385,17 +344,20 @@ func Resume(dir string, epochs int, timeLimit time.Duration, outDir string, rep 
 	if err := modelio.Load(dir, ck); err != nil {
 		return nil, err
 	}
-	t.vocab, t.epoch = ck.Vocab, ck.Epoch
-	if t.chunk, err = strconv.Atoi(ck.Metadata["chunk"]); err != nil {
+	t.vocab, t.pos.Epoch = ck.Vocab, ck.Epoch
+	if t.pos.Step, err = strconv.Atoi(ck.Metadata["chunk"]); err != nil {
 		return nil, fmt.Errorf("%s: bad chunk counter: %w", dir, err)
 	}
-	if t.tokens, err = strconv.Atoi(ck.Metadata["tokens"]); err != nil {
+	if t.pos.Tokens, err = strconv.Atoi(ck.Metadata["tokens"]); err != nil {
 		return nil, fmt.Errorf("%s: bad token counter: %w", dir, err)
 	}
-	if t.best, err = strconv.ParseFloat(ck.Metadata["best_valid"], 64); err != nil {
+	if t.pos.Best, err = strconv.ParseFloat(ck.Metadata["best_valid"], 64); err != nil {
 		return nil, fmt.Errorf("%s: bad best validation loss: %w", dir, err)
 	}
-	if t.state, err = decodeState(ck.Metadata["state"], model.Config().Cell == "lstm"); err != nil {
+	if t.state, err = decodeState(ck.Metadata["state"]); err != nil {
+		return nil, fmt.Errorf("%s: %w", dir, err)
+	}
+	if err := checkState(t.state, model, sc.Train.Batch); err != nil {
 		return nil, fmt.Errorf("%s: %w", dir, err)
 	}
 	return t, nil
@@ -406,17 +368,17 @@ func (t *Trainer) Vocab() []string { return t.vocab }
 
 // encodeState writes the carried state exactly: its shape and the
 // little-endian bytes of its float32 values, base64-encoded, as
-// "L,B,H:<h>[:<c>]".
-func encodeState(s lm.State) (string, error) {
+// "L,B,H:<h>[:<c>]", with <c> for a state that has a cell part.
+func encodeState(s lm.State) string {
 	if s.H == nil {
-		return "", nil
+		return ""
 	}
 	sh := s.H.Shape()
 	out := fmt.Sprintf("%d,%d,%d:%s", sh[0], sh[1], sh[2], b64(s.H.Data.Float32s()))
 	if s.C != nil {
 		out += ":" + b64(s.C.Data.Float32s())
 	}
-	return out, nil
+	return out
 }
 
 func b64(v []float32) string {
@@ -427,72 +389,68 @@ func b64(v []float32) string {
 	return base64.StdEncoding.EncodeToString(b)
 }
 
-func decodeState(s string, lstm bool) (lm.State, error) {
+// errDamagedState is the error of a carried state that does not decode.
+var errDamagedState = errors.New("carried state is damaged")
+
+// decodeState reads what encodeState wrote: H, and C when it is there.
+// Whether the state fits the model is checkState's business.
+func decodeState(s string) (lm.State, error) {
 	if s == "" {
 		return lm.State{}, nil
 	}
-	bad := errors.New("carried state is damaged")
 	parts := strings.Split(s, ":")
 	var L, B, H int
 	if _, err := fmt.Sscanf(parts[0], "%d,%d,%d", &L, &B, &H); err != nil || L <= 0 || B <= 0 || H <= 0 || L*B*H > 1<<28 {
-		return lm.State{}, bad
+		return lm.State{}, errDamagedState
 	}
-	if (lstm && len(parts) != 3) || (!lstm && len(parts) != 2) {
-		return lm.State{}, bad
+	if len(parts) != 2 && len(parts) != 3 {
+		return lm.State{}, errDamagedState
 	}
-	read := func(enc string) (*autograd.Variable, error) {
+	var vs [2]*autograd.Variable
+	for i, enc := range parts[1:] {
 		b, err := base64.StdEncoding.DecodeString(enc)
 		if err != nil || len(b) != 4*L*B*H {
-			return nil, bad
+			return lm.State{}, errDamagedState
 		}
 		v := make([]float32, L*B*H)
 		for i := range v {
 			v[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
 		}
-		return autograd.NewVariable(tensor.FromFloat32(v, L, B, H)), nil
+		vs[i] = autograd.NewVariable(tensor.FromFloat32(v, L, B, H))
 	}
-	var st lm.State
-	var err error
-	if st.H, err = read(parts[1]); err != nil {
-		return st, err
-	}
-	if lstm {
-		if st.C, err = read(parts[2]); err != nil {
-			return st, err
-		}
-	}
-	return st, nil
+	return lm.State{H: vs[0], C: vs[1]}, nil
 }
 
-// LoadModel opens a checkpoint written by a Trainer (best or last) and
-// returns the model, ready for evaluation or sampling, and its vocabulary.
-func LoadModel(dir string) (*lm.Model, *seq.Vocab, error) {
-	snap, err := modelio.Open(dir)
-	if err != nil {
-		return nil, nil, err
-	}
-	if snap.Kind() != lm.Kind {
-		return nil, nil, fmt.Errorf("%s holds a %q checkpoint, not a language model", dir, snap.Kind())
-	}
-	var sc savedConfig
-	if err := json.Unmarshal(snap.Config(), &sc); err != nil {
-		return nil, nil, fmt.Errorf("%s: configuration: %w", dir, err)
-	}
-	model, err := lm.New(sc.Model, tensor.NewRNG(0))
-	if err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", dir, err)
-	}
-	ck := &modelio.Checkpoint{Kind: lm.Kind, Model: model}
-	if err := snap.Restore(ck); err != nil {
-		return nil, nil, err
-	}
-	vocab, err := seq.VocabFromTokens(ck.Vocab)
-	if err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", dir, err)
-	}
-	if vocab.Len() != sc.Model.Vocab {
-		return nil, nil, fmt.Errorf("%s: vocabulary of %d tokens for a model of %d", dir, vocab.Len(), sc.Model.Vocab)
+// checkState checks a decoded carried state against the state model
+// returns for a batch of batch rows: the same shape of H, and a C exactly
+// when the model's state has one. It learns that layout from the model
+// itself (one token forward from the zero state, in evaluation mode, so
+// that no random number is drawn), not from the cell's name.
+func checkState(st lm.State, model *lm.Model, batch int) error {
+	if st.H == nil {
+		if st.C != nil {
+			return errDamagedState
+		}
+		return nil
 	}
 	model.SetMode(autograd.Eval)
-	return model, vocab, nil
+	var ref lm.State
+	autograd.NoGrad(model.Params(), func() {
+		_, ref = model.Forward([][]int{{0}}, lm.State{})
+	})
+	want := slices.Clone(ref.H.Shape())
+	want[1] = batch
+	if got := st.H.Shape(); !slices.Equal(got, want) {
+		return fmt.Errorf("carried state of shape %v for a model whose state is %v", got, want)
+	}
+	if (st.C == nil) != (ref.C == nil) {
+		has := func(c *autograd.Variable) string {
+			if c == nil {
+				return "no cell state"
+			}
+			return "a cell state"
+		}
+		return fmt.Errorf("carried state with %s for a model with %s", has(st.C), has(ref.C))
+	}
+	return nil
 }

@@ -14,9 +14,10 @@ import (
 
 type quiet struct{}
 
-func (quiet) Progress(Event)                    {}
-func (quiet) Validated(int, int, float64, bool) {}
-func (quiet) Logf(string, ...any)               {}
+func (quiet) Progress(Event)       {}
+func (quiet) Validated(Validation) {}
+func (quiet) Stopped(Event)        {}
+func (quiet) Logf(string, ...any)  {}
 
 // corpus returns a small generated text with structure to learn: words
 // from a fixed set in a simple grammar.

@@ -65,14 +65,17 @@ func (r *reporter) finishBar() {
 	}
 }
 
-func (r *reporter) Validated(epoch, step int, loss float64, best bool) {
+func (r *reporter) Validated(v train.Validation) {
 	r.finishBar()
 	mark := ""
-	if best {
+	if v.Best {
 		mark = " (best so far, saved)"
 	}
-	fmt.Fprintf(r.w, "validation at step %d (%d epochs done): loss %.4f, perplexity %.2f%s\n", step, epoch, loss, math.Exp(loss), mark)
+	fmt.Fprintf(r.w, "validation at step %d (%d epochs done): loss %.4f, perplexity %.2f%s\n", v.Step, v.Epoch, v.Loss, math.Exp(v.Loss), mark)
 }
+
+// Stopped shows nothing: the summary says what stopped the run.
+func (r *reporter) Stopped(train.Event) {}
 
 func (r *reporter) Logf(format string, args ...any) {
 	r.finishBar()

@@ -6,10 +6,9 @@ import (
 	"io"
 	"strings"
 
-	"github.com/kioku-ml/kioku/modelio"
+	"github.com/kioku-ml/kioku/seq"
 	"github.com/kioku-ml/kioku/seq2seq"
 	"github.com/kioku-ml/kioku/seq2seq/dataset"
-	"github.com/kioku-ml/kioku/tensor"
 )
 
 func init() {
@@ -57,18 +56,15 @@ Run "kioku seq2seq <command> -help" for the flags.
 
 // Token kinds: how text becomes tokens and back.
 const (
-	tokensChars = "chars" // the generated tasks: one token per character
-	tokensWords = "words" // dataset.Tokenize; outputs joined by spaces
+	tokensChars = seq2seq.TokensChars // the generated tasks: one token per character
+	tokensWords = seq2seq.TokensWords // dataset.Tokenize; outputs joined by spaces
 )
 
 // s2sMeta is what a model checkpoint records besides the weights: its
-// configuration file.
+// configuration file, seq2seq.Meta (model, vocabularies, tokenisation)
+// and what the model was trained on.
 type s2sMeta struct {
-	Version int            `json:"version"`
-	Config  seq2seq.Config `json:"config"`
-	Src     []string       `json:"src_vocab"`
-	Tgt     []string       `json:"tgt_vocab"`
-	Tokens  string         `json:"tokens"`
+	seq2seq.Meta
 	// Task or Data says what the model was trained on.
 	Task *s2sTask `json:"task,omitempty"`
 	Data *s2sData `json:"data,omitempty"`
@@ -107,13 +103,13 @@ type s2sTraining struct {
 }
 
 // metaVersion is the version of s2sMeta.
-const metaVersion = 1
+const metaVersion = seq2seq.MetaVersion
 
 // s2sModel is a loaded model with its vocabularies.
 type s2sModel struct {
 	meta     s2sMeta
 	model    *seq2seq.Model
-	src, tgt *dataset.Vocab
+	src, tgt *seq.Vocab
 }
 
 // tokenize splits a line as the model's training data was split.
@@ -133,29 +129,20 @@ func (m *s2sModel) detokenize(toks []string) string {
 }
 
 // checkpointKind is the modelio checkpoint kind of seq2seq models.
-const checkpointKind = "seq2seq"
+const checkpointKind = seq2seq.Kind
 
-// loadModel reads the model of a checkpoint written by seq2seq train: the
-// parameters (model.safetensors, a PyTorch state dict under the
-// NamedParams names) and the metadata, vocabularies included, from the
-// checkpoint's configuration.
+// loadModel reads the model of a checkpoint written by seq2seq train
+// (seq2seq.Load) and the rest of its metadata.
 func loadModel(dir string) (*s2sModel, error) {
-	snap, err := modelio.Open(dir)
+	l, err := seq2seq.Load(dir)
 	if err != nil {
 		return nil, err
 	}
-	if snap.Kind() != checkpointKind {
-		return nil, fmt.Errorf("%s holds a %q checkpoint, not a seq2seq model", dir, snap.Kind())
-	}
-	var meta s2sMeta
-	if err := snap.DecodeConfig(&meta); err != nil {
+	m := &s2sModel{model: l.Model, src: l.Src, tgt: l.Tgt}
+	if err := l.Snapshot.DecodeConfig(&m.meta); err != nil {
 		return nil, fmt.Errorf("%s: %v", dir, err)
 	}
-	m, err := newS2SModel(dir, meta)
-	if err != nil {
-		return nil, err
-	}
-	if err := snap.Restore(&modelio.Checkpoint{Kind: checkpointKind, Model: m.model}); err != nil {
+	if err := m.meta.checkData(dir); err != nil {
 		return nil, err
 	}
 	return m, nil
@@ -165,30 +152,22 @@ func loadModel(dir string) (*s2sModel, error) {
 // vocabularies and an untrained model.
 func newS2SModel(dir string, meta s2sMeta) (*s2sModel, error) {
 	m := &s2sModel{meta: meta}
-	if m.meta.Version != metaVersion {
-		return nil, fmt.Errorf("%s: model format version %d; this kioku reads %d", dir, m.meta.Version, metaVersion)
-	}
-	if m.meta.Tokens != tokensChars && m.meta.Tokens != tokensWords {
-		return nil, fmt.Errorf("%s: unknown tokenization %q", dir, m.meta.Tokens)
-	}
-	if (m.meta.Task == nil) == (m.meta.Data == nil) {
-		return nil, fmt.Errorf("%s: the metadata must name a task or a data file", dir)
-	}
 	var err error
-	if m.src, err = dataset.VocabFromTokens(m.meta.Src); err != nil {
-		return nil, fmt.Errorf("%s: source vocabulary: %v", dir, err)
+	if m.model, m.src, m.tgt, err = meta.Build(dir); err != nil {
+		return nil, err
 	}
-	if m.tgt, err = dataset.VocabFromTokens(m.meta.Tgt); err != nil {
-		return nil, fmt.Errorf("%s: target vocabulary: %v", dir, err)
-	}
-	cfg := m.meta.Config
-	if cfg.SrcVocab != m.src.Len() || cfg.TgtVocab != m.tgt.Len() {
-		return nil, fmt.Errorf("%s: vocabularies of %d and %d tokens for a model of %d and %d", dir, m.src.Len(), m.tgt.Len(), cfg.SrcVocab, cfg.TgtVocab)
-	}
-	if m.model, err = seq2seq.NewModel(cfg, tensor.NewRNG(0)); err != nil {
-		return nil, fmt.Errorf("%s: %v", dir, err)
+	if err := meta.checkData(dir); err != nil {
+		return nil, err
 	}
 	return m, nil
+}
+
+// checkData checks that the metadata names what the model was trained on.
+func (m *s2sMeta) checkData(dir string) error {
+	if (m.Task == nil) == (m.Data == nil) {
+		return fmt.Errorf("%s: the metadata must name a task or a data file", dir)
+	}
+	return nil
 }
 
 // readLines reads the non-empty lines of r, trimmed; it returns an error

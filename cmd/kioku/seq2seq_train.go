@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -18,6 +17,7 @@ import (
 	"github.com/kioku-ml/kioku/seq2seq/bleu"
 	"github.com/kioku-ml/kioku/seq2seq/dataset"
 	"github.com/kioku-ml/kioku/tensor"
+	"github.com/kioku-ml/kioku/train"
 )
 
 // taskLengths returns the default lengths of a generated task: strings of
@@ -165,7 +165,7 @@ Flags:
 		if at == seq2seq.NoAttention && !set["input-feeding"] {
 			*feed = false
 		}
-		meta := s2sMeta{Version: metaVersion, HeldOut: *heldOut, SplitSeed: *splitSeed, Seed: *seed}
+		meta := s2sMeta{Meta: seq2seq.Meta{Version: metaVersion}, HeldOut: *heldOut, SplitSeed: *splitSeed, Seed: *seed}
 		if *data == "" {
 			tk, err := dataset.ParseTask(*task)
 			if err != nil {
@@ -201,12 +201,12 @@ Flags:
 // trainRun is a training run: the model and its data, the optimizer and
 // the shuffling RNG, and the counters a checkpoint saves.
 type trainRun struct {
-	m          *s2sModel
-	sp         s2sSplit
-	opt        *optim.Optimizer
-	rng        *tensor.RNG
-	step, done int     // steps and whole epochs done
-	best       float64 // best development loss
+	m    *s2sModel
+	sp   s2sSplit
+	opt  *optim.Optimizer
+	rng  *tensor.RNG
+	done int     // whole epochs done
+	best float64 // best development loss
 }
 
 // loadData reads or generates the data meta describes: the training
@@ -314,8 +314,8 @@ func (r *trainRun) resume(dir string, devSize int, lr float64, stdout io.Writer)
 	if err := snap.Restore(c); err != nil {
 		return err
 	}
-	r.step, r.done, r.best = c.Step, c.Epoch, meta.Training.DevLoss
-	fmt.Fprintf(stdout, "resuming %s after epoch %d, step %d (dev loss %.4f, lr %.2g)\n", dir, r.done, r.step, r.best, r.opt.LR())
+	r.done, r.best = c.Epoch, meta.Training.DevLoss
+	fmt.Fprintf(stdout, "resuming %s after epoch %d, step %d (dev loss %.4f, lr %.2g)\n", dir, r.done, c.Step, r.best, r.opt.LR())
 	r.describe(stdout)
 	return nil
 }
@@ -339,98 +339,118 @@ type trainOptions struct {
 	clip                    *optim.GradientClipping
 }
 
-// save writes the run to dir.
-func (r *trainRun) save(dir string) error {
-	return modelio.Save(dir, &modelio.Checkpoint{
-		Kind: checkpointKind, Config: r.m.meta, Model: r.m.model, Optimizer: r.opt, RNGs: r.rngs(),
-		Step: r.step, Epoch: r.done,
-	})
-}
-
-// train runs epochs r.done+1 … o.epochs.
+// train runs epochs r.done+1 … o.epochs on train.RunTask, saving the
+// model to o.out whenever the development loss improves.
 func (r *trainRun) train(o trainOptions, stdout io.Writer) error {
-	m, sp := r.m, r.sp
-	encode := func(idx []int) (src, tgt [][]int, tokens int) {
-		for _, i := range idx {
-			src = append(src, m.src.Encode(sp.train[i].Src))
-			tgt = append(tgt, m.tgt.Encode(sp.train[i].Tgt))
-			tokens += len(sp.train[i].Tgt) + 1
-		}
-		return src, tgt, tokens
+	task := &s2sTrainTask{run: r, batch: o.batch}
+	for i, s := range r.sp.heldSrc {
+		task.dev = append(task.dev, dataset.Pair{Src: s, Tgt: r.sp.heldRefs[i][0]})
 	}
-	devPairs := make([]dataset.Pair, len(sp.heldSrc))
-	for i, s := range sp.heldSrc {
-		devPairs[i] = dataset.Pair{Src: s, Tgt: sp.heldRefs[i][0]}
+	cfg := train.LoopConfig{
+		Epochs: o.epochs, TimeLimit: o.budget, ReportEvery: o.logEvery, PlateauFactor: o.decay,
+		SkipNonFinite: true, BestDir: o.out,
 	}
-	start := time.Now()
-	skipped, saved := 0, false
-	outOfTime := false
-	for epoch := r.done + 1; epoch <= o.epochs && !outOfTime; epoch++ {
-		batches := dataset.Batches(len(sp.train), o.batch, func(i int) int { return len(sp.train[i].Tgt) }, r.rng)
-		var sum, logSum float64
-		var toks, logToks int
-		logStart := time.Now()
-		for bi, b := range batches {
-			if o.budget > 0 && time.Since(start) > o.budget {
-				outOfTime = true
-				fmt.Fprintf(stdout, "time budget %v reached in epoch %d after %d of %d batches\n", o.budget, epoch, bi, len(batches))
-				break
-			}
-			src, tgt, n := encode(b)
-			loss := m.model.Loss(src, tgt, autograd.Train)
-			r.opt.ClearGrads()
-			loss.Backward()
-			if err := r.opt.Update(); err != nil {
-				if errors.Is(err, optim.ErrNonFiniteGrad) {
-					skipped++
-					continue
-				}
-				return err
-			}
-			r.step++
-			l := loss.Data.Item() * float64(n)
-			sum, toks = sum+l, toks+n
-			logSum, logToks = logSum+l, logToks+n
-			if r.step%o.logEvery == 0 {
-				el := time.Since(logStart).Seconds()
-				fmt.Fprintf(stdout, "epoch %d  step %d  batch %d/%d  loss %.4f  |g| %.2f  %.0f tokens/s  %s\n",
-					epoch, r.step, bi+1, len(batches), logSum/float64(logToks), o.clip.LastNorm(), float64(logToks)/el, clock(time.Since(start)))
-				logSum, logToks, logStart = 0, 0, time.Now()
-			}
-		}
-		if toks == 0 {
-			break
-		}
-		if !outOfTime {
-			r.done = epoch
-		}
-		devLoss, score, exact := evalDev(m, devPairs, sp.heldSrc, sp.heldRefs, o.batch)
-		fmt.Fprintf(stdout, "epoch %d  train loss %.4f  dev loss %.4f  dev exact %.2f%%  dev BLEU %.2f (greedy)  lr %.2g  %s\n",
-			epoch, sum/float64(toks), devLoss, 100*exact, 100*score.BLEU, r.opt.LR(), clock(time.Since(start)))
-		if devLoss < r.best {
-			r.best = devLoss
-			m.meta.Training = s2sTraining{Epochs: r.done, Steps: r.step, Seconds: m.meta.Training.Seconds + time.Since(start).Seconds(), DevLoss: devLoss, Examples: len(sp.train)}
-			if err := r.save(o.out); err != nil {
-				return err
-			}
-			saved = true
-			fmt.Fprintf(stdout, "saved %s\n", o.out)
-		} else {
-			r.opt.SetLR(r.opt.LR() * o.decay)
-		}
+	rep := &s2sReporter{w: stdout, task: task, clip: o.clip, budget: o.budget, out: o.out}
+	sum, err := train.RunTask(task, cfg, train.Progress{Epoch: r.done, Best: r.best}, rep)
+	if err != nil {
+		return err
 	}
-	if skipped > 0 {
-		fmt.Fprintf(stdout, "%d steps skipped for non-finite gradients\n", skipped)
+	if sum.Skipped > 0 {
+		fmt.Fprintf(stdout, "%d steps skipped for non-finite gradients\n", sum.Skipped)
 	}
-	if !saved {
-		if r.done >= o.epochs {
-			return fmt.Errorf("the checkpoint has already done %d of -epochs %d", r.done, o.epochs)
+	if !sum.Improved {
+		if sum.Epochs >= o.epochs {
+			return fmt.Errorf("the checkpoint has already done %d of -epochs %d", sum.Epochs, o.epochs)
 		}
-		return fmt.Errorf("no model saved: the development loss never improved on %.4f", r.best)
+		return fmt.Errorf("no model saved: the development loss never improved on %.4f", sum.BestValid)
 	}
-	fmt.Fprintf(stdout, "done in %s: best dev loss %.4f, model in %s\n", clock(time.Since(start)), r.best, o.out)
+	fmt.Fprintf(stdout, "done in %s: best dev loss %.4f, model in %s\n", clock(sum.Elapsed), sum.BestValid, o.out)
 	return nil
 }
+
+// s2sTrainTask is the seq2seq model's train.Task: teacher-forced batches of
+// similar lengths, shuffled each epoch by the run's shuffling RNG, scored
+// on the development pairs.
+type s2sTrainTask struct {
+	run     *trainRun
+	batch   int
+	batches [][]int
+	dev     []dataset.Pair
+	// The latest validation's greedy scores, for the reporter.
+	score bleu.Score
+	exact float64
+}
+
+func (t *s2sTrainTask) Optimizer() *optim.Optimizer { return t.run.opt }
+
+func (t *s2sTrainTask) StartEpoch(int) (int, error) {
+	tr := t.run.sp.train
+	t.batches = dataset.Batches(len(tr), t.batch, func(i int) int { return len(tr[i].Tgt) }, t.run.rng)
+	return len(t.batches), nil
+}
+
+func (t *s2sTrainTask) Step(k int) (float64, int, error) {
+	m, tr := t.run.m, t.run.sp.train
+	var src, tgt [][]int
+	n := 0
+	for _, i := range t.batches[k] {
+		src = append(src, m.src.Encode(tr[i].Src))
+		tgt = append(tgt, m.tgt.Encode(tr[i].Tgt))
+		n += len(tr[i].Tgt) + 1
+	}
+	loss := m.model.Loss(src, tgt, autograd.Train)
+	t.run.opt.ClearGrads()
+	loss.Backward()
+	if err := t.run.opt.Update(); err != nil {
+		return 0, 0, err
+	}
+	return loss.Data.Item(), n, nil
+}
+
+func (t *s2sTrainTask) EndEpoch(int) {}
+
+func (t *s2sTrainTask) Validate() (float64, bool, error) {
+	var loss float64
+	loss, t.score, t.exact = evalDev(t.run.m, t.dev, t.run.sp.heldSrc, t.run.sp.heldRefs, t.batch)
+	return loss, true, nil
+}
+
+func (t *s2sTrainTask) Checkpoint(p train.Progress) *modelio.Checkpoint {
+	r := t.run
+	r.m.meta.Training = s2sTraining{Epochs: p.Epoch, Steps: r.opt.Steps(), Seconds: r.m.meta.Training.Seconds + p.Elapsed.Seconds(), DevLoss: p.Best, Examples: len(r.sp.train)}
+	return &modelio.Checkpoint{
+		Kind: checkpointKind, Config: r.m.meta, Model: r.m.model, Optimizer: r.opt, RNGs: r.rngs(),
+		Step: r.opt.Steps(), Epoch: p.Epoch,
+	}
+}
+
+// s2sReporter prints the progress of seq2seq training on stdout.
+type s2sReporter struct {
+	w      io.Writer
+	task   *s2sTrainTask
+	clip   *optim.GradientClipping
+	budget time.Duration
+	out    string
+}
+
+func (p *s2sReporter) Progress(e train.Event) {
+	fmt.Fprintf(p.w, "epoch %d  step %d  batch %d/%d  loss %.4f  |g| %.2f  %.0f tokens/s  %s\n",
+		e.Epoch, e.Step, e.Chunk, e.Chunks, e.Loss, p.clip.LastNorm(), e.RecentTokensPerSec, clock(e.Elapsed))
+}
+
+func (p *s2sReporter) Stopped(e train.Event) {
+	fmt.Fprintf(p.w, "time budget %v reached in epoch %d after %d of %d batches\n", p.budget, e.Epoch, e.Chunk, e.Chunks)
+}
+
+func (p *s2sReporter) Validated(v train.Validation) {
+	fmt.Fprintf(p.w, "epoch %d  train loss %.4f  dev loss %.4f  dev exact %.2f%%  dev BLEU %.2f (greedy)  lr %.2g  %s\n",
+		v.Current, v.TrainLoss, v.Loss, 100*p.task.exact, 100*p.task.score.BLEU, v.LR, clock(v.Elapsed))
+	if v.Best {
+		fmt.Fprintf(p.w, "saved %s\n", p.out)
+	}
+}
+
+func (p *s2sReporter) Logf(format string, args ...any) { fmt.Fprintf(p.w, format+"\n", args...) }
 
 // readPairs reads a TSV file of sentence pairs.
 func readPairs(path string, maxWords int) ([]dataset.Pair, error) {

@@ -193,7 +193,7 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "curves: %s\n", sum.Plot)
 	}
 	model := tr.Model() // without validation data, the final model
-	if best, _, err := train.LoadModel(sum.BestDir); err == nil {
+	if best, _, err := lm.Load(sum.BestDir); err == nil {
 		model = best
 	}
 	if len(testIDs) > 1 {
@@ -413,7 +413,7 @@ func runEval(args []string, stdout, stderr io.Writer) error {
 	if *batch <= 0 || *bptt <= 0 {
 		return fmt.Errorf("-batch %d and -bptt %d must be positive", *batch, *bptt)
 	}
-	m, vocab, err := train.LoadModel(*model)
+	m, vocab, err := lm.Load(*model)
 	if err != nil {
 		return err
 	}
@@ -458,7 +458,7 @@ func runSample(args []string, stdout, stderr io.Writer) error {
 	if *length < 0 || *topK < 0 || !(*temp > 0) {
 		return fmt.Errorf("-length %d and -top-k %d must not be negative and -temperature %v must be positive", *length, *topK, *temp)
 	}
-	m, vocab, err := train.LoadModel(*model)
+	m, vocab, err := lm.Load(*model)
 	if err != nil {
 		return err
 	}

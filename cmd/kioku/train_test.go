@@ -7,10 +7,10 @@ import (
 	"testing"
 
 	"github.com/kioku-ml/kioku/fn"
+	"github.com/kioku-ml/kioku/lm"
 	"github.com/kioku-ml/kioku/modelio"
 	"github.com/kioku-ml/kioku/nn"
 	"github.com/kioku-ml/kioku/tensor"
-	"github.com/kioku-ml/kioku/train"
 )
 
 func writeCorpus(t *testing.T, dir string) string {
@@ -128,7 +128,7 @@ func TestTrainLayerNorm(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("train exit %d: %s", code, stderr)
 	}
-	m, _, err := train.LoadModel(filepath.Join(out, "best"))
+	m, _, err := lm.Load(filepath.Join(out, "best"))
 	if err != nil {
 		t.Fatal(err)
 	}

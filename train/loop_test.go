@@ -1,0 +1,318 @@
+package train
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"math"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kioku-ml/kioku/autograd"
+	"github.com/kioku-ml/kioku/lm"
+	"github.com/kioku-ml/kioku/modelio"
+	"github.com/kioku-ml/kioku/nn"
+	"github.com/kioku-ml/kioku/optim"
+	"github.com/kioku-ml/kioku/tensor"
+)
+
+// fakeTask is a Task of steps steps per epoch whose losses come from a
+// table: loss(epoch, k); a NaN loss makes the step fail as a non-finite
+// gradient would. Its validation losses come from valid in turn.
+type fakeTask struct {
+	opt    *optim.Optimizer
+	p      *autograd.Variable
+	steps  int
+	loss   func(epoch, k int) float64
+	valid  []float64
+	epoch  int
+	log    []string
+	saved  []Progress
+	nvalid int
+}
+
+func newFakeTask(t *testing.T, steps int, loss func(e, k int) float64, valid ...float64) *fakeTask {
+	t.Helper()
+	p := autograd.NewParameter(tensor.FromFloat32([]float32{0}, 1))
+	opt, err := optim.NewSGD(maps.All(map[string]*autograd.Variable{"p": p}), optim.SGDConfig{LR: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &fakeTask{opt: opt, p: p, steps: steps, loss: loss, valid: valid}
+}
+
+func (f *fakeTask) Optimizer() *optim.Optimizer { return f.opt }
+
+func (f *fakeTask) StartEpoch(e int) (int, error) {
+	f.epoch = e
+	f.log = append(f.log, fmt.Sprintf("start %d lr %g", e, f.opt.LR()))
+	return f.steps, nil
+}
+
+func (f *fakeTask) Step(k int) (float64, int, error) {
+	l := f.loss(f.epoch, k)
+	f.log = append(f.log, fmt.Sprintf("step %d.%d", f.epoch, k))
+	if math.IsNaN(l) {
+		return 0, 0, fmt.Errorf("step: %w", optim.ErrNonFiniteGrad)
+	}
+	f.p.Grad = tensor.FromFloat32([]float32{0}, 1)
+	if err := f.opt.Update(); err != nil {
+		return 0, 0, err
+	}
+	return l, 10, nil
+}
+
+func (f *fakeTask) EndEpoch(e int) { f.log = append(f.log, fmt.Sprintf("end %d", e)) }
+
+func (f *fakeTask) Validate() (float64, bool, error) {
+	if len(f.valid) == 0 {
+		return math.NaN(), false, nil
+	}
+	v := f.valid[min(f.nvalid, len(f.valid)-1)]
+	f.nvalid++
+	f.log = append(f.log, fmt.Sprintf("valid %g", v))
+	return v, true, nil
+}
+
+func (f *fakeTask) Checkpoint(p Progress) *modelio.Checkpoint {
+	f.saved = append(f.saved, p)
+	lin, _ := nn.NewLinear(nn.LinearConfig{In: 1, Out: 1}, tensor.NewRNG(1))
+	return &modelio.Checkpoint{Kind: "fake", Model: lin, Epoch: p.Epoch}
+}
+
+// recorder is a Reporter that keeps what it is told.
+type recorder struct {
+	progress []Event
+	valid    []Validation
+	stopped  []Event
+}
+
+func (r *recorder) Progress(e Event)            { r.progress = append(r.progress, e) }
+func (r *recorder) Validated(v Validation)      { r.valid = append(r.valid, v) }
+func (r *recorder) Stopped(e Event)             { r.stopped = append(r.stopped, e) }
+func (r *recorder) Logf(string, ...any)         {}
+func constant(l float64) func(int, int) float64 { return func(int, int) float64 { return l } }
+
+func TestRunTask(t *testing.T) {
+	nanAt := func(e0, k0 int) func(int, int) float64 {
+		return func(e, k int) float64 {
+			if e == e0 && k == k0 {
+				return math.NaN()
+			}
+			return 1
+		}
+	}
+	cases := []struct {
+		name    string
+		cfg     LoopConfig
+		from    Progress
+		loss    func(e, k int) float64
+		valid   []float64
+		wantErr string
+		// want is the task's log, joined by "|".
+		want             string
+		epochs, steps    int
+		skipped          int
+		improved         bool
+		best             float64
+		stoppedBy        string
+		nvalid, nstopped int
+		lr               float64
+	}{
+		{
+			name: "two epochs", cfg: LoopConfig{Epochs: 2}, loss: constant(1), valid: []float64{3, 2},
+			want:   "start 0 lr 1|step 0.0|step 0.1|step 0.2|end 0|valid 3|start 1 lr 1|step 1.0|step 1.1|step 1.2|end 1|valid 2",
+			epochs: 2, steps: 6, best: 2, stoppedBy: "epochs", nvalid: 2, lr: 1,
+		},
+		{
+			name: "resumed mid-epoch", cfg: LoopConfig{Epochs: 2}, from: Progress{Epoch: 1, Step: 2, Best: 2.5}, loss: constant(1), valid: []float64{3},
+			want:   "start 1 lr 1|step 1.2|end 1|valid 3",
+			epochs: 2, steps: 1, best: 2.5, stoppedBy: "epochs", nvalid: 1, lr: 1,
+		},
+		{
+			name: "already done", cfg: LoopConfig{Epochs: 2}, from: Progress{Epoch: 2, Best: 1}, loss: constant(1),
+			want: "", epochs: 2, best: 1, stoppedBy: "epochs", lr: 1,
+		},
+		{
+			name: "stop after 4 updates", cfg: LoopConfig{Epochs: 3, stopAfter: 4}, loss: constant(1), valid: []float64{3, 2},
+			want:   "start 0 lr 1|step 0.0|step 0.1|step 0.2|end 0|valid 3|start 1 lr 1|step 1.0|valid 2",
+			epochs: 1, steps: 4, best: 2, stoppedBy: "time limit", nvalid: 2, nstopped: 1, lr: 1,
+		},
+		{
+			name: "non-finite stops", cfg: LoopConfig{Epochs: 1}, loss: nanAt(0, 1),
+			wantErr: "epoch 1 chunk 2: step: gradient is not finite",
+		},
+		{
+			name: "non-finite skipped", cfg: LoopConfig{Epochs: 1, SkipNonFinite: true}, loss: nanAt(0, 1), valid: []float64{3},
+			want:   "start 0 lr 1|step 0.0|step 0.1|step 0.2|end 0|valid 3",
+			epochs: 1, steps: 2, skipped: 1, best: 3, stoppedBy: "epochs", nvalid: 1, lr: 1,
+		},
+		{
+			name: "every step skipped", cfg: LoopConfig{Epochs: 2, SkipNonFinite: true}, loss: constant(math.NaN()), valid: []float64{3},
+			want:    "start 0 lr 1|step 0.0|step 0.1|step 0.2",
+			skipped: 3, best: math.Inf(1), stoppedBy: "epochs", lr: 1,
+			from: Progress{Best: math.Inf(1)},
+		},
+		{
+			name: "plateau", cfg: LoopConfig{Epochs: 3, PlateauFactor: 0.5, BestDir: "best"}, from: Progress{Best: math.Inf(1)}, loss: constant(1), valid: []float64{3, 4, 2},
+			want:   "start 0 lr 1|step 0.0|step 0.1|step 0.2|end 0|valid 3|start 1 lr 1|step 1.0|step 1.1|step 1.2|end 1|valid 4|start 2 lr 0.5|step 2.0|step 2.1|step 2.2|end 2|valid 2",
+			epochs: 3, steps: 9, improved: true, best: 2, stoppedBy: "epochs", nvalid: 3, lr: 0.5,
+		},
+		{
+			name: "schedule and eval-every", cfg: LoopConfig{Epochs: 2, Schedule: optim.Schedule(constantLR(0.25)), EvalEvery: 2}, loss: constant(1), valid: []float64{5, 4, 3, 2},
+			want:   "start 0 lr 0.25|step 0.0|step 0.1|valid 5|step 0.2|end 0|valid 4|start 1 lr 0.25|step 1.0|step 1.1|valid 3|step 1.2|end 1|valid 2",
+			epochs: 2, steps: 6, best: 2, stoppedBy: "epochs", nvalid: 4, lr: 0.25,
+		},
+		{
+			name: "no validation data", cfg: LoopConfig{Epochs: 1}, loss: constant(1),
+			want:   "start 0 lr 1|step 0.0|step 0.1|step 0.2|end 0",
+			epochs: 1, steps: 3, best: math.NaN(), stoppedBy: "epochs", lr: 1,
+		},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			task := newFakeTask(t, 3, c.loss, c.valid...)
+			if c.cfg.BestDir != "" {
+				c.cfg.BestDir = t.TempDir()
+			}
+			from := c.from
+			if from == (Progress{}) {
+				from.Best = math.NaN()
+			}
+			var rep recorder
+			sum, err := RunTask(task, c.cfg, from, &rep)
+			if c.wantErr != "" {
+				if err == nil || err.Error() != c.wantErr {
+					t.Fatalf("error %v, want %q", err, c.wantErr)
+				}
+				if !errors.Is(err, optim.ErrNonFiniteGrad) {
+					t.Errorf("error %v does not wrap ErrNonFiniteGrad", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := strings.Join(task.log, "|"); got != c.want {
+				t.Errorf("log\n%s\nwant\n%s", got, c.want)
+			}
+			same := func(a, b float64) bool { return a == b || math.IsNaN(a) && math.IsNaN(b) }
+			if sum.Epochs != c.epochs || sum.Steps != c.steps || sum.Skipped != c.skipped || sum.Improved != c.improved || !same(sum.BestValid, c.best) || sum.StoppedBy != c.stoppedBy {
+				t.Errorf("summary %+v", sum)
+			}
+			if len(rep.valid) != c.nvalid || len(rep.stopped) != c.nstopped {
+				t.Errorf("%d validations and %d stops reported, want %d and %d", len(rep.valid), len(rep.stopped), c.nvalid, c.nstopped)
+			}
+			if lr := task.opt.LR(); lr != c.lr {
+				t.Errorf("final learning rate %g, want %g", lr, c.lr)
+			}
+			if c.improved && (len(task.saved) == 0 || task.saved[len(task.saved)-1].Best != c.best) {
+				t.Errorf("checkpoints at %+v", task.saved)
+			}
+		})
+	}
+}
+
+// TestRunTaskReports: progress events every ReportEvery updates, with the
+// loss averaged over the window, and validations with the epoch's
+// training loss.
+func TestRunTaskReports(t *testing.T) {
+	task := newFakeTask(t, 4, func(e, k int) float64 { return float64(k + 1) }, 9)
+	var rep recorder
+	if _, err := RunTask(task, LoopConfig{Epochs: 1, ReportEvery: 2}, Progress{Best: math.NaN()}, &rep); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range rep.progress {
+		got = append(got, fmt.Sprintf("%d/%d step %d tokens %d loss %g", e.Chunk, e.Chunks, e.Step, e.Tokens, e.Loss))
+	}
+	want := []string{"2/4 step 2 tokens 20 loss 1.5", "4/4 step 4 tokens 40 loss 3.5"}
+	if !slices.Equal(got, want) {
+		t.Errorf("progress %q, want %q", got, want)
+	}
+	if len(rep.valid) != 1 || rep.valid[0].TrainLoss != 2.5 || rep.valid[0].Epoch != 1 || rep.valid[0].Current != 1 || !rep.valid[0].Best || !rep.valid[0].EndOfEpoch {
+		t.Errorf("validations %+v", rep.valid)
+	}
+}
+
+// TestRunTaskTimeLimit: the time limit stops the run before a step, but
+// never before the first; the loop then validates and saves the last
+// checkpoint at the position reached.
+func TestRunTaskTimeLimit(t *testing.T) {
+	task := newFakeTask(t, 5, constant(1), 3)
+	var rep recorder
+	sum, err := RunTask(task, LoopConfig{Epochs: 2, TimeLimit: time.Nanosecond, LastDir: t.TempDir()}, Progress{Best: math.NaN()}, &rep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.StoppedBy != "time limit" || sum.Steps != 1 || len(rep.stopped) != 1 || rep.stopped[0].Chunk != 1 {
+		t.Fatalf("summary %+v, stops %+v", sum, rep.stopped)
+	}
+	if len(task.saved) != 1 || task.saved[0].Epoch != 0 || task.saved[0].Step != 1 || task.saved[0].Tokens != 10 {
+		t.Errorf("checkpoints at %+v", task.saved)
+	}
+	if len(rep.valid) != 1 || rep.valid[0].Current != 1 || rep.valid[0].EndOfEpoch != true {
+		t.Errorf("validations %+v", rep.valid)
+	}
+}
+
+// TestCarriedState: the carried state encodes H and, when there is one,
+// C, and decodes to the same values; a state that does not fit the model
+// (shape, or a cell state too many or too few) is refused.
+func TestCarriedState(t *testing.T) {
+	mk := func(seed uint64, shape ...int) *autograd.Variable {
+		x := tensor.Zeros(shape...)
+		v := x.Float32s()
+		for i := range v {
+			v[i] = float32(seed) + float32(i)/7
+		}
+		return autograd.NewVariable(x)
+	}
+	lstm, gru := tinyModel, tinyModel
+	lstm.Vocab, gru.Vocab, gru.Cell = 5, 5, "gru"
+	models := map[string]*lm.Model{}
+	for name, c := range map[string]lm.Config{"lstm": lstm, "gru": gru} {
+		m, err := lm.New(c, tensor.NewRNG(1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		models[name] = m
+	}
+	cases := []struct {
+		name, model string
+		st          lm.State
+		err         string
+	}{
+		{"lstm", "lstm", lm.State{H: mk(1, 1, 8, 48), C: mk(2, 1, 8, 48)}, ""},
+		{"gru", "gru", lm.State{H: mk(1, 1, 8, 48)}, ""},
+		{"empty", "lstm", lm.State{}, ""},
+		{"lstm without C", "lstm", lm.State{H: mk(1, 1, 8, 48)}, "no cell state for a model with a cell state"},
+		{"gru with C", "gru", lm.State{H: mk(1, 1, 8, 48), C: mk(2, 1, 8, 48)}, "a cell state for a model with no cell state"},
+		{"wrong hidden", "gru", lm.State{H: mk(1, 1, 8, 40)}, "shape [1 8 40] for a model whose state is [1 8 48]"},
+		{"wrong batch", "gru", lm.State{H: mk(1, 1, 4, 48)}, "shape [1 4 48]"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got, err := decodeState(encodeState(c.st))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, pair := range [][2]*autograd.Variable{{c.st.H, got.H}, {c.st.C, got.C}} {
+				if (pair[0] == nil) != (pair[1] == nil) || pair[0] != nil && !tensor.Equal(pair[0].Data, pair[1].Data) {
+					t.Fatalf("part %d of the state does not round-trip", i)
+				}
+			}
+			err = checkState(got, models[c.model], 8)
+			if c.err == "" && err != nil || c.err != "" && (err == nil || !strings.Contains(err.Error(), c.err)) {
+				t.Errorf("checkState: %v, want %q", err, c.err)
+			}
+		})
+	}
+	for _, bad := range []string{"x", "1,2,3", "1,2,3:AAAA", "0,1,1:AAAAAA==", "1,1,1:AAAAAA==:AAAAAA==:AAAAAA==", "1,1,1:!!!!"} {
+		if _, err := decodeState(bad); !errors.Is(err, errDamagedState) {
+			t.Errorf("decodeState(%q): %v", bad, err)
+		}
+	}
+}
