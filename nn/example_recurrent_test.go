@@ -24,8 +24,8 @@ func ExampleNStepLSTM() {
 		x.RandNormal(rng, 0, 1)
 		xs = append(xs, autograd.NewVariable(x))
 	}
-	hN, cN, ys := lstm.Forward(nil, nil, xs) // nil initial states are zeros
-	fmt.Println("h:", hN.Shape(), "c:", cN.Shape())
+	ys, st := lstm.Forward(xs, nn.State{}) // the zero State starts from zeros
+	fmt.Println("h:", st.H.Shape(), "c:", st.C.Shape())
 	for _, y := range ys {
 		fmt.Println("output:", y.Shape())
 	}
@@ -56,7 +56,7 @@ func ExampleLSTM_truncatedBPTT() {
 		var loss *autograd.Variable
 		for s := 0; s < k; s++ {
 			t := chunk*k + s
-			h := lstm.Forward(wave(t))
+			h := lstm.Advance(wave(t))
 			l := fn.MeanSquaredError(fn.Linear(h, out, nil), wave(t+1))
 			if loss == nil {
 				loss = l
