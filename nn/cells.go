@@ -33,10 +33,11 @@ type CellConfig struct {
 	// step that picks the statistics counts the steps since Reset.
 	Norm         fn.NormKind
 	NormMomentum float64
-	// Regularization selects dropout variants and zoneout. For stepped
-	// links, OutputDropout applies to what Forward returns, never to the
-	// carried state; the variational and DropConnect masks are drawn when a
-	// state starts and kept until Reset or ResampleMasks. The PeepholeFull
+	// Regularization selects dropout variants and zoneout. For the
+	// links, OutputDropout applies to the outputs Step, Advance and Forward
+	// return, never to the state; the variational and DropConnect masks
+	// are drawn when a state starts and kept until Reset or ResampleMasks,
+	// whether the link steps or runs whole sequences. The PeepholeFull
 	// and GRUCho forms support InputDropout, OutputDropout,
 	// VariationalInput and WeightDrop only.
 	Regularization
@@ -182,7 +183,7 @@ func (s *state) Reset() {
 
 // ResampleMasks drops the variational and DropConnect masks so that the
 // next step draws new ones: call it at the start of each new batch of
-// sequences when using Step directly.
+// sequences when using Step or Forward directly.
 func (s *state) ResampleMasks() { s.varIn, s.varH, s.wd = nil, nil, nil }
 
 // SetMode switches the link's dropout and zoneout between training and
