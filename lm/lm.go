@@ -7,10 +7,12 @@
 package lm
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"iter"
 	"math"
+	"slices"
 
 	"github.com/kioku-ml/kioku/autograd"
 	"github.com/kioku-ml/kioku/fn"
@@ -54,7 +56,7 @@ type Config struct {
 // Validate reports the first problem of the configuration.
 func (c Config) Validate() error {
 	switch {
-	case c.Cell != "lstm" && c.Cell != "gru":
+	case !isCell(c.Cell):
 		return fmt.Errorf("lm: cell %q: want lstm or gru", c.Cell)
 	case c.Tokenizer != "char" && c.Tokenizer != "word":
 		return fmt.Errorf("lm: tokenizer %q: want char or word", c.Tokenizer)
@@ -74,20 +76,28 @@ func (c Config) Validate() error {
 	return nil
 }
 
-// rnn is what the model needs of an NStep stack.
-type rnn interface {
-	nn.Module
-	SetMode(autograd.Mode)
-	RNG() *tensor.RNG
+// cellKind returns the cell kind Config.Cell names: the one place the
+// model looks at it.
+func cellKind(name string) (fn.Cell, bool) {
+	switch name {
+	case "lstm":
+		return fn.LSTMCellKind, true
+	case "gru":
+		return fn.GRUCellKind, true
+	}
+	return 0, false
+}
+
+func isCell(name string) bool {
+	_, ok := cellKind(name)
+	return ok
 }
 
 // Model is a recurrent language model.
 type Model struct {
 	cfg  Config
 	emb  *nn.Embedding
-	lstm *nn.NStepLSTM
-	gru  *nn.NStepGRU
-	rnn  rnn
+	rnn  nn.Recurrent
 	out  *nn.Linear
 	drop *tensor.RNG
 	mode autograd.Mode
@@ -108,14 +118,8 @@ func New(cfg Config, rng *tensor.RNG) (*Model, error) {
 	if cfg.LayerNorm {
 		rc.Norm = fn.LayerNormKind
 	}
-	if cfg.Cell == "lstm" {
-		m.lstm, err = nn.NewNStepLSTM(rc, rng)
-		m.rnn = m.lstm
-	} else {
-		m.gru, err = nn.NewNStepGRU(rc, rng)
-		m.rnn = m.gru
-	}
-	if err != nil {
+	cell, _ := cellKind(cfg.Cell)
+	if m.rnn, err = nn.NewRecurrent(cell, rc, rng); err != nil {
 		return nil, err
 	}
 	if m.out, err = nn.NewLinear(nn.LinearConfig{In: cfg.Hidden, Out: cfg.Vocab}, rng); err != nil {
@@ -174,35 +178,22 @@ func (m *Model) SetMode(mode autograd.Mode) {
 // cost in loss). Training always uses float32.
 func (m *Model) SetBF16(on bool) {
 	m.bf16 = on
-	if m.lstm != nil {
-		m.lstm.SetBF16(on)
-	} else {
-		m.gru.SetBF16(on)
+	if r, ok := m.rnn.(interface{ SetBF16(bool) }); ok {
+		r.SetBF16(on)
 	}
 	m.out.SetBF16(on)
 }
 
-// State is the recurrent state carried between chunks: (Layers, B, H)
-// each; C is nil for a GRU. The zero State starts from zeros.
-type State struct{ H, C *autograd.Variable }
-
-// Detach cuts the state's graph, keeping its values (the truncation of
-// truncated BPTT).
-func (s State) Detach() State {
-	if s.H != nil {
-		s.H = s.H.Detach()
-	}
-	if s.C != nil {
-		s.C = s.C.Detach()
-	}
-	return s
-}
+// State is the recurrent state carried between chunks: H and C of shape
+// (Layers, B, H); C is nil for a GRU. The zero State starts from zeros.
+// It is nn.State.
+type State = nn.State
 
 // Forward runs one chunk: inputs[b] are the token ids of row b (all rows
 // of equal length T). It returns the logits (B·T, V), row-major by row b
 // then step t, and the state after the chunk.
 func (m *Model) Forward(inputs [][]int, st State) (*autograd.Variable, State) {
-	y, next := m.hidden(inputs, st)
+	y, next := m.hidden(timeMajor(inputs), len(inputs), st)
 	return m.out.Forward(fn.GatherRows(y, batchMajor(len(inputs), len(inputs[0])))), next
 }
 
@@ -217,7 +208,7 @@ func (m *Model) ForwardInto(dst *tensor.Tensor, inputs [][]int, st State) (*tens
 	var y *autograd.Variable
 	var next State
 	autograd.NoGrad(m.Params(), func() {
-		y, next = m.hidden(inputs, st.Detach())
+		y, next = m.hidden(timeMajor(inputs), len(inputs), st.Detach())
 		y = fn.GatherRows(y, batchMajor(len(inputs), len(inputs[0])))
 	})
 	return m.out.ForwardInto(dst, y.Data), next
@@ -256,28 +247,21 @@ func timeMajor(rows [][]int) []int {
 }
 
 // hidden runs the embedding and the recurrent layers (with their dropout)
-// over a chunk and returns the last layer's outputs (T·B, H) in
-// time-major order (row t·B+b) and the next state. The rows go through
-// the recurrent layers as one packed tensor (ForwardPacked): no copies
-// into and out of a list of sequences.
-func (m *Model) hidden(inputs [][]int, st State) (*autograd.Variable, State) {
-	flat := timeMajor(inputs)
+// over a chunk of B rows given as flat time-major ids (element t·B+b is
+// step t of row b) and returns the last layer's outputs (T·B, H) in the
+// same order and the next state. The rows go through the recurrent layers
+// as one packed tensor (ForwardPacked) of equal lengths, whose states pass
+// as views: no copies into and out of a list of sequences.
+func (m *Model) hidden(flat []int, B int, st State) (*autograd.Variable, State) {
 	x := m.emb.Forward(flat)
 	if m.cfg.Dropout > 0 {
 		x = fn.Dropout(x, m.cfg.Dropout, m.drop, m.mode)
 	}
-	lengths := make([]int, len(inputs))
+	lengths := make([]int, B)
 	for b := range lengths {
-		lengths[b] = len(inputs[0])
+		lengths[b] = len(flat) / B
 	}
-	p := seq.MustPacking(lengths)
-	var y *autograd.Variable
-	var next State
-	if m.lstm != nil {
-		next.H, next.C, y = m.lstm.ForwardPacked(st.H, st.C, x, p)
-	} else {
-		next.H, y = m.gru.ForwardPacked(st.H, x, p)
-	}
+	y, next := m.rnn.ForwardPacked(x, seq.MustPacking(lengths), st)
 	if m.cfg.Dropout > 0 {
 		y = fn.Dropout(y, m.cfg.Dropout, m.drop, m.mode)
 	}
@@ -287,21 +271,27 @@ func (m *Model) hidden(inputs [][]int, st State) (*autograd.Variable, State) {
 // Loss runs a chunk and returns the mean cross-entropy (nats per token)
 // against targets (same layout as inputs) and the next state.
 func (m *Model) Loss(inputs, targets [][]int, st State) (*autograd.Variable, State) {
-	y, next := m.hidden(inputs, st)
 	if len(targets) != len(inputs) {
 		panic(fmt.Sprintf("lm: %d rows of targets for %d rows of inputs", len(targets), len(inputs)))
 	}
-	flat := timeMajor(targets) // the order of y's rows
-	if len(flat) != y.Data.Dim(0) {
+	in := timeMajor(inputs)
+	tg := timeMajor(targets) // the order of the outputs' rows
+	if len(tg) != len(in) {
 		panic(fmt.Sprintf("lm: targets of %d steps for inputs of %d", len(targets[0]), len(inputs[0])))
 	}
+	return m.loss(in, tg, len(inputs), st)
+}
+
+// loss is Loss on flat time-major inputs and targets of B rows.
+func (m *Model) loss(in, tg []int, B int, st State) (*autograd.Variable, State) {
+	y, next := m.hidden(in, B, st)
 	if m.bf16 && !y.RequiresGrad() && !m.out.Weight.RequiresGrad() {
 		// Inference with bfloat16 products in the output layer.
-		return fn.SoftmaxCrossEntropy(m.out.Forward(y), flat, -1, fn.ReduceMean), next
+		return fn.SoftmaxCrossEntropy(m.out.Forward(y), tg, -1, fn.ReduceMean), next
 	}
 	// The output layer and the loss as one function: the logits are never
 	// stored apart from the probabilities.
-	return fn.LinearSoftmaxCrossEntropy(y, m.out.Weight, m.out.Bias, flat, -1, fn.ReduceMean), next
+	return fn.LinearSoftmaxCrossEntropy(y, m.out.Weight, m.out.Bias, tg, -1, fn.ReduceMean), next
 }
 
 // ErrEmpty is returned when there is nothing to evaluate.
@@ -309,15 +299,20 @@ var ErrEmpty = errors.New("lm: no tokens to evaluate")
 
 // Evaluate returns the mean negative log-likelihood in nats per token of
 // ids (each token predicted from those before it), reading the stream as
-// batch parallel rows in chunks of steps tokens, in evaluation mode
-// without recording a graph. Perplexity is exp of it; bits per character
-// is it divided by ln 2.
+// batch parallel rows in chunks of steps tokens (seq.BPTT; batch shrinks
+// to fit a short stream), in evaluation mode without recording a graph.
+// Perplexity is exp of it; bits per character is it divided by ln 2.
 func (m *Model) Evaluate(ids []int, batch, steps int) (float64, error) {
 	if len(ids) < 2 {
 		return 0, ErrEmpty
 	}
-	batch = max(1, min(batch, (len(ids)-1)/max(steps, 1)))
-	partLen := (len(ids) - 1) / batch
+	if steps <= 0 {
+		return 0, fmt.Errorf("lm: Evaluate in chunks of %d steps; want at least 1", steps)
+	}
+	chunks, err := seq.NewBPTT(ids, max(1, min(batch, (len(ids)-1)/steps)), steps)
+	if err != nil {
+		return 0, err
+	}
 	prev := m.mode
 	m.SetMode(autograd.Eval)
 	defer m.SetMode(prev)
@@ -325,17 +320,12 @@ func (m *Model) Evaluate(ids []int, batch, steps int) (float64, error) {
 	n := 0
 	autograd.NoGrad(m.Params(), func() {
 		var st State
-		for start := 0; start < partLen; start += steps {
-			k := min(steps, partLen-start)
-			in, tg := make([][]int, batch), make([][]int, batch)
-			for b := range in {
-				base := b*partLen + start
-				in[b], tg[b] = ids[base:base+k], ids[base+1:base+k+1]
-			}
-			loss, next := m.Loss(in, tg, st)
-			total += loss.Data.Item() * float64(batch*k)
-			n += batch * k
-			st = next
+		for k := range chunks.Chunks() {
+			in, tg := chunks.TimeMajor(k)
+			var loss *autograd.Variable
+			loss, st = m.loss(in, tg, chunks.Batch(), st)
+			total += loss.Data.Item() * float64(len(in))
+			n += len(in)
 		}
 	})
 	if n == 0 {
@@ -401,17 +391,9 @@ func pick(logits *tensor.Tensor, cfg SampleConfig, rng *tensor.RNG) int {
 		v[i] /= cfg.Temperature
 	}
 	if cfg.TopK > 0 && cfg.TopK < len(v) {
-		sorted := append([]float64(nil), v...)
-		// k-th largest value as the threshold
-		for i := 0; i < cfg.TopK; i++ {
-			best := i
-			for j := i + 1; j < len(sorted); j++ {
-				if sorted[j] > sorted[best] {
-					best = j
-				}
-			}
-			sorted[i], sorted[best] = sorted[best], sorted[i]
-		}
+		// The k-th largest value is the threshold.
+		sorted := slices.Clone(v)
+		slices.SortFunc(sorted, func(a, b float64) int { return cmp.Compare(b, a) })
 		thr := sorted[cfg.TopK-1]
 		for i := range v {
 			if v[i] < thr {

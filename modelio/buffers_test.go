@@ -53,7 +53,7 @@ func newBNModel(seed uint64) *bnModel {
 }
 
 func (m *bnModel) forward(xs []*autograd.Variable) *autograd.Variable {
-	_, _, ys := m.RNN.Forward(nil, nil, xs)
+	ys, _ := m.RNN.Forward(xs, nn.State{})
 	return m.Out.Forward(m.Norm.Forward(fn.Concat(ys, 0)))
 }
 

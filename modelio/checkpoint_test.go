@@ -95,7 +95,7 @@ func (tr *trainer) trainStep() {
 		xs = append(xs, m.Embed.Forward(ids[:n]))
 		targets = append(targets, ids[1:]...)
 	}
-	_, _, ys := m.RNN.Forward(nil, nil, xs)
+	ys, _ := m.RNN.Forward(xs, nn.State{})
 	h := fn.Dropout(fn.Concat(ys, 0), m.cfg.Dropout, tr.dropout, autograd.Train)
 	loss := fn.SoftmaxCrossEntropy(m.Out.Forward(h), targets, -1, fn.ReduceMean)
 	tr.opt.ClearGrads()

@@ -127,11 +127,11 @@ func (m *torchLM) forward(seqs [][]int) (logits []*autograd.Variable, hN, cN *au
 	for i, s := range seqs {
 		xs[i] = m.Embed.Forward(s)
 	}
-	hN, cN, ys := m.RNN.Forward(nil, nil, xs)
+	ys, st := m.RNN.Forward(xs, nn.State{})
 	for _, y := range ys {
 		logits = append(logits, m.Out.Forward(m.Norm.Forward(y)))
 	}
-	return logits, hN, cN
+	return logits, st.H, st.C
 }
 
 func lmConfigOf(t *testing.T, f *safetensors.File) lmShape {
@@ -206,7 +206,7 @@ func TestTorchBiGRUFromFloat64(t *testing.T) {
 		t.Fatalf("bigru weights are %s; the case is an F64 file", dt)
 	}
 	m := must(nn.NewNStepGRU(nn.RecurrentConfig{InputSize: 4, HiddenSize: 3, Layers: 2, Bidirectional: true}, tensor.NewRNG(1)))
-	seqGolden(t, "bigru", m.Forward, m)
+	seqGolden(t, "bigru", withH0(m), m)
 }
 
 func TestTorchBiLSTMNoBias(t *testing.T) {
@@ -215,16 +215,25 @@ func TestTorchBiLSTMNoBias(t *testing.T) {
 	c0 := autograd.NewVariable(get(t, io, "c0"))
 	var cN *autograd.Variable
 	seqGolden(t, "bilstm", func(h0 *autograd.Variable, xs []*autograd.Variable) (*autograd.Variable, []*autograd.Variable) {
-		hN, c, ys := m.Forward(h0, c0, xs)
-		cN = c
-		return hN, ys
+		ys, st := m.Forward(xs, nn.State{H: h0, C: c0})
+		cN = st.C
+		return st.H, ys
 	}, m)
 	closeTo(t, "bilstm c_n", cN.Data, get(t, io, "c_n"))
 }
 
 func TestTorchRNN(t *testing.T) {
 	m := must(nn.NewNStepRNN(nn.RecurrentConfig{InputSize: 3, HiddenSize: 4, Layers: 2}, true, tensor.NewRNG(1)))
-	seqGolden(t, "rnn", m.Forward, m)
+	seqGolden(t, "rnn", withH0(m), m)
+}
+
+// withH0 is the forward function of seqGolden for a stack without a cell
+// state.
+func withH0(m nn.Recurrent) func(h0 *autograd.Variable, xs []*autograd.Variable) (*autograd.Variable, []*autograd.Variable) {
+	return func(h0 *autograd.Variable, xs []*autograd.Variable) (*autograd.Variable, []*autograd.Variable) {
+		ys, st := m.Forward(xs, nn.State{H: h0})
+		return st.H, ys
+	}
 }
 
 // TestTorchCells loads nn.LSTMCell, nn.GRUCell and nn.RNNCell weights into
@@ -246,9 +255,10 @@ func TestTorchCells(t *testing.T) {
 	hl, cl, hg, hr := v("lstm.h0"), v("lstm.c0"), v("gru.h0"), v("rnn.h0")
 	for step := range x.Dim(0) {
 		xt := autograd.NewVariable(x.Index(step).Clone())
-		hl, cl = lstm.Step(hl, cl, xt)
-		hg = gru.Step(hg, xt)
-		hr = rnn.Step(hr, xt)
+		_, sl := lstm.Step(xt, nn.State{H: hl, C: cl})
+		_, sg := gru.Step(xt, nn.State{H: hg})
+		_, sr := rnn.Step(xt, nn.State{H: hr})
+		hl, cl, hg, hr = sl.H, sl.C, sg.H, sr.H
 		for name, h := range map[string]*autograd.Variable{"lstm": hl, "gru": hg, "rnn": hr} {
 			closeTo(t, fmt.Sprintf("%s h at step %d", name, step), h.Data, get(t, io, name+".h").Index(step))
 		}

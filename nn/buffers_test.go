@@ -143,7 +143,7 @@ func TestRecurrentBatchNormBuffers(t *testing.T) {
 
 	rng := tensor.NewRNG(2)
 	for range 4 {
-		m.Forward(nil, nil, randomBatch(rng, tensor.Float32, 5, 3, 2))
+		m.Forward(randomBatch(rng, tensor.Float32, 5, 3, 2), State{})
 	}
 	vals, _ = bufferValues(m)
 	for n, s := range map[string][]int{"bn_running_x_mean_l0": {3, 12}, "bn_running_h_var_l1_reverse": {3, 12}, "bn_running_c_mean_l1": {3, 3}, "bn_num_batches_tracked_l0": {3}} {
@@ -160,12 +160,12 @@ func TestRecurrentBatchNormBuffers(t *testing.T) {
 	m.SetMode(autograd.Eval)
 	fresh.SetMode(autograd.Eval)
 	xs := randomBatch(rng, tensor.Float32, 3, 5, 2)
-	_, _, want0 := m.Forward(nil, nil, xs)
-	if _, _, got := fresh.Forward(nil, nil, xs); tensor.Equal(got[0].Data, want0[0].Data) {
+	want0, _ := m.Forward(xs, State{})
+	if got, _ := fresh.Forward(xs, State{}); tensor.Equal(got[0].Data, want0[0].Data) {
 		t.Fatal("a fresh stack evaluates as the trained one")
 	}
 	copyBuffers(t, fresh, m)
-	_, _, got := fresh.Forward(nil, nil, xs)
+	got, _ := fresh.Forward(xs, State{})
 	for i := range got {
 		if !tensor.Equal(got[i].Data, want0[i].Data) {
 			t.Fatalf("sequence %d: evaluation differs after copying the buffers", i)
@@ -175,8 +175,8 @@ func TestRecurrentBatchNormBuffers(t *testing.T) {
 	m.SetMode(autograd.Train)
 	fresh.SetMode(autograd.Train)
 	more := randomBatch(rng, tensor.Float32, 5, 4, 2)
-	m.Forward(nil, nil, more)
-	fresh.Forward(nil, nil, more)
+	m.Forward(more, State{})
+	fresh.Forward(more, State{})
 	a, _ := bufferValues(m)
 	b, _ := bufferValues(fresh)
 	for n := range a {
@@ -218,7 +218,7 @@ func TestRecurrentBatchNormBuffers(t *testing.T) {
 	if n := vals["bn_running_c_var_l0_reverse"].Dim(0); n != 4 {
 		t.Fatalf("the reverse direction's statistics cover %d steps, want 4", n)
 	}
-	fresh.Forward(nil, nil, randomBatch(rng, tensor.Float32, 5, 3, 2))
+	fresh.Forward(randomBatch(rng, tensor.Float32, 5, 3, 2), State{})
 	vals, _ = bufferValues(fresh)
 	if n := vals["bn_running_x_mean_l0"].Dim(0); n != 3 || !slices.Equal(vals["bn_num_batches_tracked_l0"].Values(), []float64{6, 6, 1}) {
 		t.Fatalf("after training: %d steps, counts %v; want 3 and [6 6 1]", n, vals["bn_num_batches_tracked_l0"].Values())
@@ -244,7 +244,7 @@ func TestLinkBatchNormBuffers(t *testing.T) {
 	x := tensor.New(tensor.Float32, 4, 2)
 	for range 3 {
 		x.RandNormal(rng, 0, 1)
-		l.Forward(autograd.NewVariable(x))
+		l.Advance(autograd.NewVariable(x))
 	}
 	vals, names := bufferValues(l)
 	if len(names) != 7 || !slices.Equal(vals["bn_running_c_mean"].Shape(), []int{3, 3}) {
@@ -257,7 +257,7 @@ func TestLinkBatchNormBuffers(t *testing.T) {
 	l.SetMode(autograd.Eval)
 	fresh.SetMode(autograd.Eval)
 	for range 4 {
-		if !tensor.Equal(l.Forward(autograd.NewVariable(x)).Data, fresh.Forward(autograd.NewVariable(x)).Data) {
+		if !tensor.Equal(l.Advance(autograd.NewVariable(x)).Data, fresh.Advance(autograd.NewVariable(x)).Data) {
 			t.Fatal("link evaluates differently with copied buffers")
 		}
 	}

@@ -2,9 +2,11 @@ package nn
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/kioku-ml/kioku/autograd"
 	"github.com/kioku-ml/kioku/fn"
+	"github.com/kioku-ml/kioku/seq"
 	"github.com/kioku-ml/kioku/tensor"
 )
 
@@ -31,10 +33,11 @@ type CellConfig struct {
 	// step that picks the statistics counts the steps since Reset.
 	Norm         fn.NormKind
 	NormMomentum float64
-	// Regularization selects dropout variants and zoneout. For stepped
-	// links, OutputDropout applies to what Forward returns, never to the
-	// carried state; the variational and DropConnect masks are drawn when a
-	// state starts and kept until Reset or ResampleMasks. The PeepholeFull
+	// Regularization selects dropout variants and zoneout. For the
+	// links, OutputDropout applies to the outputs Step, Advance and Forward
+	// return, never to the state; the variational and DropConnect masks
+	// are drawn when a state starts and kept until Reset or ResampleMasks,
+	// whether the link steps or runs whole sequences. The PeepholeFull
 	// and GRUCho forms support InputDropout, OutputDropout,
 	// VariationalInput and WeightDrop only.
 	Regularization
@@ -48,15 +51,22 @@ func (c CellConfig) validate(name string, cell fn.Cell) error {
 	return nil
 }
 
-// state is the part common to the stateful links: the carried state, the
-// optional learned initial state, and Chainer's rule that a batch smaller
-// than the state's continues with the state's first rows and leaves the
-// others as they are.
+// state is the part common to the links: the sequence run shared by
+// Step, Forward and ForwardPacked, the carried state of the stateful
+// interface (Advance), the optional learned initial state, and Chainer's
+// rule that a batch smaller than the carried state's continues with the
+// state's first rows and leaves the others as they are.
 type state struct {
-	hidden int
-	dtype  tensor.DType
-	h, c   *autograd.Variable // the carried state; nil before the first step
-	h0, c0 *autograd.Variable // learned initial state (H), or nil
+	name       string // for messages: "LSTM", "GRU", …
+	cell       fn.Cell
+	in         int
+	hidden     int
+	dtype      tensor.DType
+	withC      bool
+	h, c       *autograd.Variable // the carried state; nil before the first step
+	h0, c0     *autograd.Variable // learned initial state (H), or nil
+	kernel     *fn.RecurrentWeights
+	stepByHand func(x *autograd.Variable, st State) (*autograd.Variable, State)
 
 	// Regularisation: options, randomness, mode, and the masks that live
 	// as long as a state (nil until drawn).
@@ -71,21 +81,24 @@ type state struct {
 	t    int
 }
 
-// init sets up the state of a link of the given cell kind (the LSTMs
-// carry a cell state c).
-func (s *state) init(cfg CellConfig, cell fn.Cell, rng *tensor.RNG) {
-	withC := cell == fn.LSTMCellKind
+// init sets up the state of a link named name of the given cell kind
+// (the LSTMs carry a cell state c). A link with a fused kernel passes its
+// weights as w; the forms without one pass nil and a step function, and
+// their sequences run one step at a time.
+func (s *state) init(name string, cfg CellConfig, cell fn.Cell, w *fn.RecurrentWeights, stepByHand func(*autograd.Variable, State) (*autograd.Variable, State), rng *tensor.RNG) {
+	s.name, s.cell, s.in, s.withC = name, cell, cfg.InputSize, cell == fn.LSTMCellKind
 	s.hidden, s.dtype = cfg.HiddenSize, cfg.DType
+	s.kernel, s.stepByHand = w, stepByHand
 	s.reg, s.rng = cfg.Regularization, rng.Split()
 	if cfg.Norm != fn.NoNorm {
-		s.norm = newRunningStats(cfg.Norm, cfg.NormMomentum, cell.Gates(), cfg.HiddenSize, withC)
+		s.norm = newRunningStats(cfg.Norm, cfg.NormMomentum, cell.Gates(), cfg.HiddenSize, s.withC)
 	}
 	if !cfg.LearnInitialState {
 		return
 	}
 	s.h0 = autograd.NewParameter(tensor.New(cfg.DType, cfg.HiddenSize))
 	s.h0.Name = "h0"
-	if withC {
+	if s.withC {
 		s.c0 = autograd.NewParameter(tensor.New(cfg.DType, cfg.HiddenSize))
 		s.c0.Name = "c0"
 	}
@@ -103,10 +116,11 @@ func (s *state) initialParams() []*autograd.Variable {
 	return ps
 }
 
-// Initial returns the initial state for a batch of b sequences: the
-// learned rows repeated b times, or zeros. c is nil for cells without a
-// cell state.
-func (s *state) Initial(b int, withC bool) (h, c *autograd.Variable) {
+// Initial returns the initial state for a batch of b sequences, each
+// (b, H): the learned rows repeated b times, or zeros. C is nil for cells
+// without a cell state. A zero State passed to Step or Forward starts
+// from it.
+func (s *state) Initial(b int) State {
 	rows := func(p *autograd.Variable) *autograd.Variable {
 		z := autograd.NewVariable(tensor.New(s.dtype, b, s.hidden))
 		if p == nil {
@@ -114,11 +128,49 @@ func (s *state) Initial(b int, withC bool) (h, c *autograd.Variable) {
 		}
 		return fn.Add(z, p)
 	}
-	h = rows(s.h0)
-	if withC {
-		c = rows(s.c0)
+	st := State{H: rows(s.h0)}
+	if s.withC {
+		st.C = rows(s.c0)
 	}
-	return h, c
+	return st
+}
+
+// start fills in what st lacks from the initial state of b rows and
+// panics unless the result is a (b, H) state of this cell.
+func (s *state) start(op string, st State, b int) State {
+	if st.H == nil || (s.withC && st.C == nil) {
+		init := s.Initial(b)
+		if st.H == nil {
+			st.H = init.H
+		}
+		if s.withC && st.C == nil {
+			st.C = init.C
+		}
+	}
+	s.checkState(op, st, b)
+	return st
+}
+
+// checkState panics unless st is a state of this cell of b rows (any
+// number for b < 0).
+func (s *state) checkState(op string, st State, b int) {
+	if st.H == nil || (s.withC && st.C == nil) || (!s.withC && st.C != nil) {
+		panic(fmt.Sprintf("nn: %s %s needs a State with H%s", s.name, op, map[bool]string{true: " and C", false: " only"}[s.withC]))
+	}
+	ok := st.H.Data.NDim() == 2 && st.H.Data.Dim(1) == s.hidden && (b < 0 || st.H.Data.Dim(0) == b)
+	if st.C != nil && !slices.Equal(st.C.Shape(), st.H.Shape()) {
+		ok = false
+	}
+	if !ok {
+		cs, rows := "nil", "B"
+		if st.C != nil {
+			cs = fmt.Sprint(st.C.Shape())
+		}
+		if b >= 0 {
+			rows = fmt.Sprint(b)
+		}
+		panic(fmt.Sprintf("nn: %s %s with H %v and C %s; want (%s, %d)", s.name, op, st.H.Shape(), cs, rows, s.hidden))
+	}
 }
 
 // Reset forgets the carried state and the per-state masks; the next step
@@ -131,12 +183,16 @@ func (s *state) Reset() {
 
 // ResampleMasks drops the variational and DropConnect masks so that the
 // next step draws new ones: call it at the start of each new batch of
-// sequences when using Step directly.
+// sequences when using Step or Forward directly.
 func (s *state) ResampleMasks() { s.varIn, s.varH, s.wd = nil, nil, nil }
 
 // SetMode switches the link's dropout and zoneout between training and
 // evaluation behaviour.
 func (s *state) SetMode(m autograd.Mode) { s.mode = m }
+
+// RNG returns the generator the link draws its masks from, for
+// checkpoints.
+func (s *state) RNG() *tensor.RNG { return s.rng }
 
 // rowsMask returns the first b rows of the per-state mask *m of width w,
 // drawing a new one when there is none or it has too few rows.
@@ -147,8 +203,9 @@ func (s *state) rowsMask(m **tensor.Tensor, p float64, b, w int) *tensor.Tensor 
 	return (*m).Slice(0, b)
 }
 
-// regInput applies input dropout and variational input dropout to x (b, I).
-func (s *state) regInput(x *autograd.Variable) *autograd.Variable {
+// regInput applies input dropout and variational input dropout (one row
+// of the mask per sequence, at every step) to the packed x.
+func (s *state) regInput(x *autograd.Variable, p *seq.Packing) *autograd.Variable {
 	if s.mode == autograd.Eval {
 		return x
 	}
@@ -156,7 +213,7 @@ func (s *state) regInput(x *autograd.Variable) *autograd.Variable {
 		x = fn.Dropout(x, s.reg.InputDropout, s.rng, s.mode)
 	}
 	if s.reg.VariationalInput > 0 {
-		x = fn.DropoutMask(x, s.rowsMask(&s.varIn, s.reg.VariationalInput, x.Data.Dim(0), x.Data.Dim(1)))
+		x = fn.DropoutMask(x, expandPerSequence(s.rowsMask(&s.varIn, s.reg.VariationalInput, p.Batch(), x.Data.Dim(1)), p))
 	}
 	return x
 }
@@ -170,16 +227,17 @@ func (s *state) regWeights(w fn.RecurrentWeights) fn.RecurrentWeights {
 	return w
 }
 
-// regMasks returns the in-kernel masks for one step of b rows.
-func (s *state) regMasks(cell fn.Cell, b int) fn.RecurrentMasks {
-	m := s.reg.stepMasks(cell, s.dtype, s.rng, b, s.hidden, s.mode)
+// regMasks returns the in-kernel masks for the packed rows of p.
+func (s *state) regMasks(p *seq.Packing) fn.RecurrentMasks {
+	m := s.reg.stepMasks(s.cell, s.dtype, s.rng, p.Rows, s.hidden, s.mode)
 	if s.reg.VariationalHidden > 0 && s.mode == autograd.Train {
-		m.H = s.rowsMask(&s.varH, s.reg.VariationalHidden, b, s.hidden)
+		m.H = s.rowsMask(&s.varH, s.reg.VariationalHidden, p.Batch(), s.hidden)
 	}
 	return m
 }
 
-// regOutput applies output dropout to what Forward returns.
+// regOutput applies output dropout to what the link returns (never to
+// the state it carries).
 func (s *state) regOutput(y *autograd.Variable) *autograd.Variable {
 	if s.reg.OutputDropout > 0 {
 		return fn.Dropout(y, s.reg.OutputDropout, s.rng, s.mode)
@@ -187,60 +245,129 @@ func (s *state) regOutput(y *autograd.Variable) *autograd.Variable {
 	return y
 }
 
-// split returns the state rows a batch of b continues from and the rows it
-// leaves untouched.
-func (s *state) split(name string, b int, withC bool) (h, c, hRest, cRest *autograd.Variable) {
-	if s.h == nil {
-		h, c = s.Initial(b, withC)
-		return h, c, nil, nil
-	}
-	n := s.h.Data.Dim(0)
-	switch {
-	case b == n:
-		return s.h, s.c, nil, nil
-	case b > n:
-		panic(fmt.Sprintf("nn: %s step with a batch of %d rows but a state of %d rows; call Reset or SetState first", name, b, n))
-	}
-	h, hRest = fn.Slice(s.h, 0, 0, b), fn.Slice(s.h, 0, b, n)
-	if withC {
-		c, cRest = fn.Slice(s.c, 0, 0, b), fn.Slice(s.c, 0, b, n)
-	}
-	return h, c, hRest, cRest
+// sequence runs the fused kernel over a packed x from st, both in sorted
+// order: the whole of Step, Forward and ForwardPacked for the links that
+// have a kernel.
+func (s *state) sequence(x *autograd.Variable, p *seq.Packing, st State) (*autograd.Variable, State) {
+	sq := fn.Sequence{BatchSizes: p.BatchSizes, Masks: s.regMasks(p), Norm: s.normSpec()}
+	x = s.regInput(x, p)
+	y, h, c := runKernel(s.cell, x, st.H, st.C, s.regWeights(*s.kernel), sq)
+	s.normDone(sq.Norm, p.BatchSizes)
+	return s.regOutput(y), State{H: h, C: c}
 }
 
-// keep stores the new state, re-attaching the untouched rows.
-func (s *state) keep(h, c, hRest, cRest *autograd.Variable) {
-	if hRest != nil {
-		h = fn.Concat([]*autograd.Variable{h, hRest}, 0)
-		if c != nil {
-			c = fn.Concat([]*autograd.Variable{c, cRest}, 0)
+// Step runs one time step on x (B, I) from st, each of H and C (B, H)
+// (the zero State for the initial state), and returns the output (B, H)
+// — the new h, through output dropout — and the next state. It keeps
+// nothing.
+func (s *state) Step(x *autograd.Variable, st State) (*autograd.Variable, State) {
+	b := checkInput(s.name, x, s.in)
+	st = s.start("Step", st, b)
+	if s.kernel == nil {
+		return s.stepByHand(x, st)
+	}
+	return s.sequence(x, onePerRow(b), st)
+}
+
+// Forward runs the link over xs, a list of sequences (length_i, I) in
+// any order of lengths, from st ((B, H) each in xs's order; the zero
+// State for the initial state), and returns the outputs, one
+// (length_i, H) per sequence, and each sequence's state after its last
+// step. It neither reads nor changes the carried state of Advance.
+func (s *state) Forward(xs []*autograd.Variable, st State) ([]*autograd.Variable, State) {
+	return forwardList(s.name, s.in, xs, st, s.forwardPacked)
+}
+
+// ForwardPacked is Forward on sequences packed as p describes (see
+// Recurrent): one call of the fused kernel for all time steps, or for
+// the forms without one (PeepholeFull, GRUCho) a loop over the steps.
+func (s *state) ForwardPacked(x *autograd.Variable, p *seq.Packing, st State) (*autograd.Variable, State) {
+	checkPacked(s.name, s.in, x, p)
+	return s.forwardPacked(x, p, st)
+}
+
+func (s *state) forwardPacked(x *autograd.Variable, p *seq.Packing, st State) (*autograd.Variable, State) {
+	st = s.start("ForwardPacked", st, p.Batch())
+	st = State{H: sortRows(st.H, p), C: sortRows(st.C, p)}
+	var y *autograd.Variable
+	if s.kernel != nil {
+		y, st = s.sequence(x, p, st)
+	} else {
+		y, st = stepPacked(x, p, st, s.stepByHand)
+	}
+	return y, State{H: unsortRows(st.H, p), C: unsortRows(st.C, p)}
+}
+
+// stepPacked runs step over the packed x one time step at a time, rows
+// that end at a step keeping their state.
+func stepPacked(x *autograd.Variable, p *seq.Packing, st State, step func(*autograd.Variable, State) (*autograd.Variable, State)) (*autograd.Variable, State) {
+	ys := make([]*autograd.Variable, p.Steps())
+	var doneH, doneC []*autograd.Variable // rows that ended, latest last
+	for t, b := range p.BatchSizes {
+		if n := st.H.Data.Dim(0); b < n {
+			doneH = append(doneH, rowsView(st.H, b, n))
+			st.H = rowsView(st.H, 0, b)
+			if st.C != nil {
+				doneC = append(doneC, rowsView(st.C, b, n))
+				st.C = rowsView(st.C, 0, b)
+			}
+		}
+		ys[t], st = step(rowsView(x, p.Offsets[t], p.Offsets[t]+b), st)
+	}
+	slices.Reverse(doneH)
+	slices.Reverse(doneC)
+	st.H = concatRows(append([]*autograd.Variable{st.H}, doneH...))
+	if st.C != nil {
+		st.C = concatRows(append([]*autograd.Variable{st.C}, doneC...))
+	}
+	return concatRows(ys), st
+}
+
+// Advance is the stateful interface, as Chainer's links: it advances the
+// carried state by one step on x (B, I) and returns the output (B, H).
+// The first call (and the first after Reset) starts from the initial
+// state. B may be smaller than the carried batch: the first B rows
+// advance and the others are kept (as Chainer's L.LSTM does); a larger B
+// panics.
+func (s *state) Advance(x *autograd.Variable) *autograd.Variable {
+	b := checkInput(s.name, x, s.in)
+	var cur, rest State
+	if s.h != nil {
+		n := s.h.Data.Dim(0)
+		if b > n {
+			panic(fmt.Sprintf("nn: %s step with a batch of %d rows but a state of %d rows; call Reset or SetState first", s.name, b, n))
+		}
+		cur = State{H: rowsView(s.h, 0, b)}
+		if b < n {
+			rest.H = rowsView(s.h, b, n)
+		}
+		if s.c != nil {
+			cur.C = rowsView(s.c, 0, b)
+			if b < n {
+				rest.C = rowsView(s.c, b, n)
+			}
 		}
 	}
-	s.h, s.c = h, c
-}
-
-// advance is a stateful Forward: it takes the carried rows for x's batch
-// of b rows, applies step, re-attaches the untouched rows, and returns the
-// new h through output dropout.
-func (s *state) advance(name string, x *autograd.Variable, in int, withC bool, step func(h, c *autograd.Variable) (*autograd.Variable, *autograd.Variable)) *autograd.Variable {
-	b := checkInput(name, x, in)
-	h, c, hr, cr := s.split(name, b, withC)
-	h, c = step(h, c)
-	s.keep(h, c, hr, cr)
-	return s.regOutput(h)
-}
-
-func (s *state) checkState(name string, h, c *autograd.Variable, withC bool) {
-	if h == nil || (withC && c == nil) || (!withC && c != nil) {
-		panic(fmt.Sprintf("nn: %s SetState needs h%s", name, map[bool]string{true: " and c", false: " only"}[withC]))
-	}
-	if h.Data.NDim() != 2 || h.Data.Dim(1) != s.hidden || (c != nil && !sliceEqual(c.Shape(), h.Shape())) {
-		cs := "nil"
-		if c != nil {
-			cs = fmt.Sprint(c.Shape())
+	y, next := s.Step(x, cur)
+	if rest.H != nil {
+		next.H = fn.Concat([]*autograd.Variable{next.H, rest.H}, 0)
+		if next.C != nil {
+			next.C = fn.Concat([]*autograd.Variable{next.C, rest.C}, 0)
 		}
-		panic(fmt.Sprintf("nn: %s SetState with h %v and c %s; want (B, %d)", name, h.Shape(), cs, s.hidden))
 	}
+	s.h, s.c = next.H, next.C
+	return y
+}
+
+// State returns the state Advance carries (the zero State before the
+// first step).
+func (s *state) State() State { return State{H: s.h, C: s.c} }
+
+// SetState replaces the state Advance carries with st, each of H and C
+// (B, H) (C only for the LSTMs).
+func (s *state) SetState(st State) {
+	s.checkState("SetState", st, -1)
+	s.h, s.c = st.H, st.C
 }
 
 // checkInput panics unless x is (B, I).
@@ -272,321 +399,3 @@ func weightList(w fn.RecurrentWeights) []*autograd.Variable {
 	}
 	return ps
 }
-
-// LSTM is an LSTM layer stepped one time step at a time, usable two ways:
-// stateless, Step(h, c, x) returns the next state as PyTorch's nn.LSTMCell
-// and Chainer's StatelessLSTM do; stateful, Forward(x) carries the state
-// from call to call as Chainer's L.LSTM does, for truncated BPTT loops.
-// Each step is one fused function (fn.LSTMSequence over one step).
-type LSTM struct {
-	W   fn.RecurrentWeights
-	cfg CellConfig
-	state
-}
-
-// NewLSTM returns an LSTM link initialised from rng, or an error for an
-// invalid configuration.
-func NewLSTM(cfg CellConfig, rng *tensor.RNG) (*LSTM, error) {
-	if err := cfg.validate("LSTM", fn.LSTMCellKind); err != nil {
-		return nil, err
-	}
-	if rng == nil {
-		return nil, fmt.Errorf("nn: LSTM needs an RNG for its initialisation")
-	}
-	l := &LSTM{W: cellWeights(fn.LSTMCellKind, cfg, rng), cfg: cfg}
-	l.state.init(cfg, fn.LSTMCellKind, rng)
-	return l, nil
-}
-
-// Params returns weight_ih, weight_hh, bias_ih, bias_hh, then h0 and c0
-// when the initial state is learned.
-func (l *LSTM) Params() []*autograd.Variable {
-	return append(weightList(l.W), l.initialParams()...)
-}
-
-// Step computes one step from the state (h, c), each (B, H), and the input
-// x (B, I), returning the next state. It keeps nothing.
-func (l *LSTM) Step(h, c, x *autograd.Variable) (hNext, cNext *autograd.Variable) {
-	b := checkInput("LSTM", x, l.cfg.InputSize)
-	sq := fn.Sequence{BatchSizes: []int{b}, Masks: l.regMasks(fn.LSTMCellKind, b), Norm: l.normSpec()}
-	_, hNext, cNext = fn.LSTMSequence(l.regInput(x), h, c, l.regWeights(l.W), sq)
-	l.normDone(sq.Norm, b)
-	return hNext, cNext
-}
-
-// Forward advances the carried state by one step on x (B, I) and returns
-// the new h (B, H). B may be smaller than the state's batch: the first B
-// rows advance and the others are kept (as Chainer's L.LSTM does).
-func (l *LSTM) Forward(x *autograd.Variable) *autograd.Variable {
-	return l.advance("LSTM", x, l.cfg.InputSize, true, func(h, c *autograd.Variable) (*autograd.Variable, *autograd.Variable) {
-		return l.Step(h, c, x)
-	})
-}
-
-// State returns the carried state (nil before the first step).
-func (l *LSTM) State() (h, c *autograd.Variable) { return l.h, l.c }
-
-// SetState replaces the carried state with h and c, each (B, H).
-func (l *LSTM) SetState(h, c *autograd.Variable) {
-	l.checkState("LSTM", h, c, true)
-	l.h, l.c = h, c
-}
-
-// PeepholeForm selects how a PeepholeLSTM's gates see the cell state.
-type PeepholeForm uint8
-
-const (
-	// PeepholeDiagonal is Gers & Schmidhuber (2000): each unit's gates see
-	// its own cell through one weight, p_i⊙c₋₁, p_f⊙c₋₁ and p_o⊙c, computed
-	// inside the fused cell. Parameter weight_peephole is (3, H).
-	PeepholeDiagonal PeepholeForm = iota
-	// PeepholeFull is Chainer's StatefulPeepholeLSTM: the peepholes are full
-	// H×H matrices P_i·c₋₁, P_f·c₋₁ and P_o·c, so each gate sees every
-	// unit's cell; it has 3H² peephole weights instead of 3H, and is
-	// computed from elementary functions. Parameters weight_peep_i,
-	// weight_peep_f, weight_peep_o are (H, H).
-	PeepholeFull
-)
-
-// PeepholeLSTM is an LSTM whose gates also see the cell state, stepped one
-// time step at a time (stateless Step or stateful Forward, as LSTM).
-type PeepholeLSTM struct {
-	W    fn.RecurrentWeights
-	Peep [3]*autograd.Variable // PeepholeFull: P_i, P_f, P_o
-	form PeepholeForm
-	cfg  CellConfig
-	state
-}
-
-// NewPeepholeLSTM returns a peephole LSTM of the given form, initialised
-// from rng (peephole weights start at zero, so it starts as a plain LSTM).
-func NewPeepholeLSTM(cfg CellConfig, form PeepholeForm, rng *tensor.RNG) (*PeepholeLSTM, error) {
-	if err := cfg.validate("PeepholeLSTM", fn.LSTMCellKind); err != nil {
-		return nil, err
-	}
-	if rng == nil {
-		return nil, fmt.Errorf("nn: PeepholeLSTM needs an RNG for its initialisation")
-	}
-	if form > PeepholeFull {
-		return nil, fmt.Errorf("nn: unknown PeepholeForm %d", form)
-	}
-	if form == PeepholeFull && cfg.Norm != fn.NoNorm {
-		return nil, fmt.Errorf("nn: PeepholeFull has no normalised form; use PeepholeDiagonal")
-	}
-	if r := cfg.Regularization; form == PeepholeFull && (r.VariationalHidden > 0 || r.RecurrentDropout > 0 || r.ZoneoutH > 0 || r.ZoneoutC > 0) {
-		return nil, fmt.Errorf("nn: PeepholeFull supports InputDropout, OutputDropout, VariationalInput and WeightDrop only; use PeepholeDiagonal for the in-kernel variants")
-	}
-	l := &PeepholeLSTM{W: cellWeights(fn.LSTMCellKind, cfg, rng), form: form, cfg: cfg}
-	H := cfg.HiddenSize
-	if form == PeepholeDiagonal {
-		l.W.Peephole = autograd.NewParameter(tensor.New(cfg.DType, 3, H))
-		l.W.Peephole.Name = "weight_peephole"
-	} else {
-		for k, n := range []string{"i", "f", "o"} {
-			l.Peep[k] = autograd.NewParameter(tensor.New(cfg.DType, H, H))
-			l.Peep[k].Name = "weight_peep_" + n
-		}
-	}
-	l.state.init(cfg, fn.LSTMCellKind, rng)
-	return l, nil
-}
-
-// Params returns the LSTM weights, the peephole weights, then h0 and c0
-// when the initial state is learned.
-func (l *PeepholeLSTM) Params() []*autograd.Variable {
-	ps := weightList(l.W)
-	if l.form == PeepholeFull {
-		ps = append(ps, l.Peep[:]...)
-	}
-	return append(ps, l.initialParams()...)
-}
-
-// Step computes one step from (h, c) and x, returning the next state.
-func (l *PeepholeLSTM) Step(h, c, x *autograd.Variable) (hNext, cNext *autograd.Variable) {
-	b := checkInput("PeepholeLSTM", x, l.cfg.InputSize)
-	x, w := l.regInput(x), l.regWeights(l.W)
-	if l.form == PeepholeDiagonal {
-		sq := fn.Sequence{BatchSizes: []int{b}, Masks: l.regMasks(fn.LSTMCellKind, b), Norm: l.normSpec()}
-		_, hNext, cNext = fn.LSTMSequence(x, h, c, w, sq)
-		l.normDone(sq.Norm, b)
-		return hNext, cNext
-	}
-	H := l.cfg.HiddenSize
-	a := fn.Add(fn.Linear(x, w.WIH, w.BIH), fn.Linear(h, w.WHH, w.BHH))
-	g := fn.Split(a, []int{H, H, H, H}, 1)
-	i := fn.Sigmoid(fn.Add(g[0], fn.Linear(c, l.Peep[0], nil)))
-	f := fn.Sigmoid(fn.Add(g[1], fn.Linear(c, l.Peep[1], nil)))
-	cNext = fn.Add(fn.Mul(f, c), fn.Mul(i, fn.Tanh(g[2])))
-	o := fn.Sigmoid(fn.Add(g[3], fn.Linear(cNext, l.Peep[2], nil)))
-	return fn.Mul(o, fn.Tanh(cNext)), cNext
-}
-
-// Forward advances the carried state by one step on x; see LSTM.Forward.
-func (l *PeepholeLSTM) Forward(x *autograd.Variable) *autograd.Variable {
-	return l.advance("PeepholeLSTM", x, l.cfg.InputSize, true, func(h, c *autograd.Variable) (*autograd.Variable, *autograd.Variable) {
-		return l.Step(h, c, x)
-	})
-}
-
-// State returns the carried state (nil before the first step).
-func (l *PeepholeLSTM) State() (h, c *autograd.Variable) { return l.h, l.c }
-
-// SetState replaces the carried state with h and c, each (B, H).
-func (l *PeepholeLSTM) SetState(h, c *autograd.Variable) {
-	l.checkState("PeepholeLSTM", h, c, true)
-	l.h, l.c = h, c
-}
-
-// GRUForm selects the GRU's equations.
-type GRUForm uint8
-
-const (
-	// GRUPyTorch is the PyTorch/cuDNN form (fn.GRUCellKind): the reset
-	// gate multiplies W_hn·h₋₁ + b_hn. Its weights load from PyTorch.
-	GRUPyTorch GRUForm = iota
-	// GRUCho is Cho et al. (2014): the reset gate multiplies h₋₁ before
-	// the recurrent product, n = tanh(W_in·x + b_in + W_hn·(r⊙h₋₁) + b_hn)
-	// (fn.GRUChoCell). Chainer's L.GRU uses this form with z and 1−z
-	// swapped.
-	GRUCho
-)
-
-// GRU is a GRU layer stepped one time step at a time (stateless Step or
-// stateful Forward, as LSTM), in the PyTorch or the Cho et al. form.
-type GRU struct {
-	W    fn.RecurrentWeights
-	form GRUForm
-	cfg  CellConfig
-	state
-}
-
-// NewGRU returns a GRU link of the given form initialised from rng.
-func NewGRU(cfg CellConfig, form GRUForm, rng *tensor.RNG) (*GRU, error) {
-	if err := cfg.validate("GRU", fn.GRUCellKind); err != nil {
-		return nil, err
-	}
-	if rng == nil {
-		return nil, fmt.Errorf("nn: GRU needs an RNG for its initialisation")
-	}
-	if form > GRUCho {
-		return nil, fmt.Errorf("nn: unknown GRUForm %d", form)
-	}
-	if form == GRUCho && cfg.Norm != fn.NoNorm {
-		return nil, fmt.Errorf("nn: GRUCho has no normalised form; use GRUPyTorch")
-	}
-	if r := cfg.Regularization; form == GRUCho && (r.VariationalHidden > 0 || r.RecurrentDropout > 0 || r.ZoneoutH > 0) {
-		return nil, fmt.Errorf("nn: GRUCho supports InputDropout, OutputDropout, VariationalInput and WeightDrop only; use GRUPyTorch for the in-kernel variants")
-	}
-	l := &GRU{W: cellWeights(fn.GRUCellKind, cfg, rng), form: form, cfg: cfg}
-	l.state.init(cfg, fn.GRUCellKind, rng)
-	return l, nil
-}
-
-// Params returns weight_ih, weight_hh, bias_ih, bias_hh, then h0 when the
-// initial state is learned.
-func (l *GRU) Params() []*autograd.Variable {
-	return append(weightList(l.W), l.initialParams()...)
-}
-
-// Step computes the next state from h (B, H) and x (B, I).
-func (l *GRU) Step(h, x *autograd.Variable) *autograd.Variable {
-	b := checkInput("GRU", x, l.cfg.InputSize)
-	x, w := l.regInput(x), l.regWeights(l.W)
-	if l.form == GRUCho {
-		return fn.GRUChoCell(fn.Linear(x, w.WIH, w.BIH), h, w.WHH, w.BHH)
-	}
-	sq := fn.Sequence{BatchSizes: []int{b}, Masks: l.regMasks(fn.GRUCellKind, b), Norm: l.normSpec()}
-	_, hNext := fn.GRUSequence(x, h, w, sq)
-	l.normDone(sq.Norm, b)
-	return hNext
-}
-
-// Forward advances the carried state by one step on x; see LSTM.Forward.
-func (l *GRU) Forward(x *autograd.Variable) *autograd.Variable {
-	return l.advance("GRU", x, l.cfg.InputSize, false, func(h, _ *autograd.Variable) (*autograd.Variable, *autograd.Variable) {
-		return l.Step(h, x), nil
-	})
-}
-
-// State returns the carried state (nil before the first step).
-func (l *GRU) State() *autograd.Variable { return l.h }
-
-// SetState replaces the carried state with h (B, H).
-func (l *GRU) SetState(h *autograd.Variable) {
-	l.checkState("GRU", h, nil, false)
-	l.h = h
-}
-
-// RNN is an Elman RNN layer (tanh, or ReLU) stepped one time step at a time
-// (stateless Step or stateful Forward, as LSTM). NewIRNN builds the
-// identity-initialised ReLU RNN of Le et al. (2015).
-type RNN struct {
-	W    fn.RecurrentWeights
-	relu bool
-	cfg  CellConfig
-	state
-}
-
-// NewRNN returns an Elman RNN link (ReLU when relu is set) initialised
-// from rng.
-func NewRNN(cfg CellConfig, relu bool, rng *tensor.RNG) (*RNN, error) {
-	cell := fn.RNNTanhCellKind
-	if relu {
-		cell = fn.RNNReLUCellKind
-	}
-	if err := cfg.validate("RNN", cell); err != nil {
-		return nil, err
-	}
-	if rng == nil {
-		return nil, fmt.Errorf("nn: RNN needs an RNG for its initialisation")
-	}
-	l := &RNN{W: cellWeights(cell, cfg, rng), relu: relu, cfg: cfg}
-	l.state.init(cfg, cell, rng)
-	return l, nil
-}
-
-// NewIRNN returns the IRNN of Le et al. (2015): a ReLU RNN whose recurrent
-// weights start as the identity and whose biases start at zero
-// (cfg.RecurrentInit is overridden).
-func NewIRNN(cfg CellConfig, rng *tensor.RNG) (*RNN, error) {
-	cfg.RecurrentInit = InitIdentity
-	return NewRNN(cfg, true, rng)
-}
-
-// Params returns weight_ih, weight_hh, bias_ih, bias_hh, then h0 when the
-// initial state is learned.
-func (l *RNN) Params() []*autograd.Variable {
-	return append(weightList(l.W), l.initialParams()...)
-}
-
-// Step computes the next state from h (B, H) and x (B, I).
-func (l *RNN) Step(h, x *autograd.Variable) *autograd.Variable {
-	b := checkInput("RNN", x, l.cfg.InputSize)
-	cell := fn.RNNTanhCellKind
-	if l.relu {
-		cell = fn.RNNReLUCellKind
-	}
-	sq := fn.Sequence{BatchSizes: []int{b}, Masks: l.regMasks(cell, b)}
-	_, hNext := fn.RNNSequence(l.regInput(x), h, l.regWeights(l.W), l.relu, sq)
-	return hNext
-}
-
-// Forward advances the carried state by one step on x; see LSTM.Forward.
-func (l *RNN) Forward(x *autograd.Variable) *autograd.Variable {
-	return l.advance("RNN", x, l.cfg.InputSize, false, func(h, _ *autograd.Variable) (*autograd.Variable, *autograd.Variable) {
-		return l.Step(h, x), nil
-	})
-}
-
-// State returns the carried state (nil before the first step).
-func (l *RNN) State() *autograd.Variable { return l.h }
-
-// SetState replaces the carried state with h (B, H).
-func (l *RNN) SetState(h *autograd.Variable) {
-	l.checkState("RNN", h, nil, false)
-	l.h = h
-}
-
-// RNG returns the generator the link draws its masks from, for
-// checkpoints.
-func (s *state) RNG() *tensor.RNG { return s.rng }

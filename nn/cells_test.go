@@ -2,6 +2,7 @@ package nn
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -14,7 +15,8 @@ import (
 // stepper is what the stateful links have in common for these tests.
 type stepper interface {
 	Params() []*autograd.Variable
-	Forward(x *autograd.Variable) *autograd.Variable
+	Advance(x *autograd.Variable) *autograd.Variable
+	State() State
 	Reset()
 }
 
@@ -83,7 +85,7 @@ func TestLinkGradients(t *testing.T) {
 				link.Reset()
 				var outs []*autograd.Variable
 				for k := 0; k < 3; k++ {
-					outs = append(outs, link.Forward(v[k]))
+					outs = append(outs, link.Advance(v[k]))
 				}
 				return append(outs, stateOf(link)...)
 			}
@@ -126,19 +128,11 @@ func replaceParam(link stepper, old, new *autograd.Variable) {
 }
 
 func stateOf(link stepper) []*autograd.Variable {
-	switch l := link.(type) {
-	case *LSTM:
-		h, c := l.State()
-		return []*autograd.Variable{h, c}
-	case *PeepholeLSTM:
-		h, c := l.State()
-		return []*autograd.Variable{h, c}
-	case *GRU:
-		return []*autograd.Variable{l.State()}
-	case *RNN:
-		return []*autograd.Variable{l.State()}
+	st := link.State()
+	if st.C == nil {
+		return []*autograd.Variable{st.H}
 	}
-	return nil
+	return []*autograd.Variable{st.H, st.C}
 }
 
 // TestSmallerBatchKeepsRestOfState: a batch smaller than the state's
@@ -150,11 +144,13 @@ func TestSmallerBatchKeepsRestOfState(t *testing.T) {
 	}
 	x := tensor.New(tensor.Float32, 4, 2)
 	x.RandNormal(tensor.NewRNG(2), 0, 1)
-	l.Forward(autograd.NewVariable(x))
-	h1, c1 := l.State()
-	y := l.Forward(autograd.NewVariable(x.Slice(0, 2)))
-	h2, c2 := l.State()
-	if !sliceEqual(y.Shape(), []int{2, 3}) || !sliceEqual(h2.Shape(), []int{4, 3}) {
+	l.Advance(autograd.NewVariable(x))
+	st1 := l.State()
+	h1, c1 := st1.H, st1.C
+	y := l.Advance(autograd.NewVariable(x.Slice(0, 2)))
+	st2 := l.State()
+	h2, c2 := st2.H, st2.C
+	if !slices.Equal(y.Shape(), []int{2, 3}) || !slices.Equal(h2.Shape(), []int{4, 3}) {
 		t.Fatalf("output %v, state %v; want (2, 3) and (4, 3)", y.Shape(), h2.Shape())
 	}
 	if !tensor.Equal(h2.Data.Slice(2, 4), h1.Data.Slice(2, 4)) || !tensor.Equal(c2.Data.Slice(2, 4), c1.Data.Slice(2, 4)) {
@@ -168,7 +164,7 @@ func TestSmallerBatchKeepsRestOfState(t *testing.T) {
 			t.Fatalf("larger batch: panic %v", r)
 		}
 	}()
-	l.Forward(autograd.NewVariable(tensor.New(tensor.Float32, 5, 2)))
+	l.Advance(autograd.NewVariable(tensor.New(tensor.Float32, 5, 2)))
 }
 
 // TestStatefulEqualsStatelessAndNStep: Forward over a sequence equals Step
@@ -184,19 +180,20 @@ func TestStatefulEqualsStatelessAndNStep(t *testing.T) {
 		xs[i] = tensor.New(tensor.Float64, 4, 3)
 		xs[i].RandNormal(rng, 0, 1)
 	}
-	h, c := l.Initial(2, true)
+	st := l.Initial(2)
 	for step := 0; step < 4; step++ {
 		x := autograd.NewVariable(tensor.New(tensor.Float64, 2, 3))
 		x.Data.Index(0).CopyFrom(xs[0].Index(step))
 		x.Data.Index(1).CopyFrom(xs[1].Index(step))
-		yl := l.Forward(x)
-		h, c = l.Step(h, c, x)
-		if !tensor.Equal(yl.Data, h.Data) {
+		yl := l.Advance(x)
+		_, st = l.Step(x, st)
+		if !tensor.Equal(yl.Data, st.H.Data) {
 			t.Fatalf("step %d: stateful and stateless differ", step)
 		}
 	}
-	hN, cN, _ := ns.Forward(nil, nil, []*autograd.Variable{autograd.NewVariable(xs[0]), autograd.NewVariable(xs[1])})
-	if !tensor.AllClose(hN.Data.Reshape(2, 4), h.Data, 1e-13, 1e-13) || !tensor.AllClose(cN.Data.Reshape(2, 4), c.Data, 1e-13, 1e-13) {
+	_, sthN := ns.Forward([]*autograd.Variable{autograd.NewVariable(xs[0]), autograd.NewVariable(xs[1])}, State{})
+	hN, cN := sthN.H, sthN.C
+	if !tensor.AllClose(hN.Data.Reshape(2, 4), st.H.Data, 1e-13, 1e-13) || !tensor.AllClose(cN.Data.Reshape(2, 4), st.C.Data, 1e-13, 1e-13) {
 		t.Fatal("link and NStep final states differ")
 	}
 }
@@ -208,15 +205,15 @@ func TestTruncatedBPTTWithLink(t *testing.T) {
 	l, _ := NewGRU(CellConfig{InputSize: 2, HiddenSize: 3, DType: tensor.Float64}, GRUPyTorch, tensor.NewRNG(1))
 	x1 := autograd.NewParameter(tensor.New(tensor.Float64, 1, 2))
 	x1.Data.Fill(0.5)
-	loss := fn.Sum(l.Forward(x1))
-	loss = fn.Add(loss, fn.Sum(l.Forward(x1)))
+	loss := fn.Sum(l.Advance(x1))
+	loss = fn.Add(loss, fn.Sum(l.Advance(x1)))
 	loss.Backward()
 	g := x1.Grad.Clone()
 	loss.UnchainBackward()
-	if l.State().Creator() != nil {
+	if l.State().H.Creator() != nil {
 		t.Fatal("state still attached to the graph after UnchainBackward")
 	}
-	loss2 := fn.Sum(l.Forward(autograd.NewVariable(x1.Data)))
+	loss2 := fn.Sum(l.Advance(autograd.NewVariable(x1.Data)))
 	loss2.Backward()
 	if !tensor.Equal(g, x1.Grad) {
 		t.Fatal("second chunk's backward reached the first chunk")
@@ -227,16 +224,16 @@ func TestSetStateAndReset(t *testing.T) {
 	l, _ := NewRNN(CellConfig{InputSize: 2, HiddenSize: 3, LearnInitialState: true}, false, tensor.NewRNG(1))
 	randomize(l.Params(), 2)
 	h := autograd.NewVariable(tensor.New(tensor.Float32, 2, 3))
-	l.SetState(h)
-	if l.State() != h {
+	l.SetState(State{H: h})
+	if l.State().H != h {
 		t.Fatal("SetState not stored")
 	}
 	l.Reset()
-	if l.State() != nil {
+	if l.State().H != nil {
 		t.Fatal("Reset kept the state")
 	}
 	// After Reset, the learned h0 is the starting point of every row.
-	h0, _ := l.Initial(2, false)
+	h0 := l.Initial(2).H
 	for i := 0; i < 2; i++ {
 		if !tensor.Equal(h0.Data.Index(i), l.state.h0.Data) {
 			t.Fatal("learned initial state not repeated over the batch")
@@ -247,7 +244,7 @@ func TestSetStateAndReset(t *testing.T) {
 			t.Fatalf("bad SetState: panic %v", r)
 		}
 	}()
-	l.SetState(autograd.NewVariable(tensor.New(tensor.Float32, 2, 4)))
+	l.SetState(State{H: autograd.NewVariable(tensor.New(tensor.Float32, 2, 4))})
 }
 
 func TestLinkParamNames(t *testing.T) {

@@ -12,6 +12,14 @@
 // buffers: Buffered, NamedBuffers, SubBuffers, SetBuffer. There is no
 // reflection: a model lists its sub-modules itself.
 //
+// The recurrent layers — the NStep stacks and the single-layer links —
+// share one state type, State, and two small interfaces: Recurrent (whole
+// sequences, as a list or packed) and Stepper (one time step).
+// NewRecurrent and NewRecurrentCell build them from an fn.Cell, so that a
+// model holds one field and never branches on the cell kind.
+// PackSequences, PackPadded and their inverses move batches between the
+// list, padded and packed layouts.
+//
 // Constructors take a configuration struct and an explicit *tensor.RNG for
 // the initialisation, and return an error for an invalid configuration
 // (sizes and options usually come from flags or files). The default

@@ -30,7 +30,7 @@ func TestNStepNormalizedGradients(t *testing.T) {
 				}
 				f := func(v []*autograd.Variable) []*autograd.Variable {
 					setParams(s, v[3:])
-					hN, cN, ys := s.forward(nil, nil, v[:3])
+					hN, cN, ys := forward3(s, nil, nil, v[:3])
 					out := append([]*autograd.Variable{hN}, ys...)
 					if cN != nil {
 						out = append(out, cN)
@@ -84,7 +84,7 @@ func TestBatchNormRunningStats(t *testing.T) {
 		return xs
 	}
 	for range 20 {
-		m.Forward(nil, nil, batch(8, 3))
+		m.Forward(batch(8, 3), State{})
 	}
 	st := m.Stats(0, 0)
 	if len(st.X) != 3 || len(st.H) != 3 || len(st.C) != 3 {
@@ -92,8 +92,8 @@ func TestBatchNormRunningStats(t *testing.T) {
 	}
 	m.SetMode(autograd.Eval)
 	xs := batch(1, 5) // longer than any training sequence
-	_, _, y1 := m.Forward(nil, nil, xs)
-	_, _, y2 := m.Forward(nil, nil, append(xs, batch(3, 5)...)) // other sequences alongside
+	y1, _ := m.Forward(xs, State{})
+	y2, _ := m.Forward(append(xs, batch(3, 5)...), State{}) // other sequences alongside
 	if !tensor.AllClose(y1[0].Data, y2[0].Data, 1e-12, 1e-12) {
 		t.Fatal("evaluation depends on the rest of the batch")
 	}
@@ -111,16 +111,16 @@ func TestLinkNormalized(t *testing.T) {
 		x := tensor.New(tensor.Float64, 4, 2)
 		x.RandNormal(tensor.NewRNG(2), 0, 1)
 		for range 3 {
-			l.Forward(autograd.NewVariable(x))
+			l.Advance(autograd.NewVariable(x))
 		}
 		if norm == fn.BatchNormKind && len(l.Stats().X) != 3 {
 			t.Fatalf("link kept statistics for %d steps, want 3", len(l.Stats().X))
 		}
 		l.Reset()
 		l.SetMode(autograd.Eval)
-		a := l.Forward(autograd.NewVariable(x))
+		a := l.Advance(autograd.NewVariable(x))
 		l.Reset()
-		b := l.Forward(autograd.NewVariable(x))
+		b := l.Advance(autograd.NewVariable(x))
 		if !tensor.Equal(a.Data, b.Data) {
 			t.Fatal("evaluation not deterministic")
 		}

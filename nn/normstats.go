@@ -308,10 +308,11 @@ func (s *state) normSpec() fn.RecurrentNorm {
 	return s.norm.specFrom(s.mode, s.t)
 }
 
-// normDone records a step's batch statistics and advances the step count.
-func (s *state) normDone(n fn.RecurrentNorm, b int) {
+// normDone records the batch statistics of the steps of batchSizes and
+// advances the step count.
+func (s *state) normDone(n fn.RecurrentNorm, batchSizes []int) {
 	if s.norm != nil {
-		s.norm.updateFrom(n, []int{b}, s.t)
+		s.norm.updateFrom(n, batchSizes, s.t)
 	}
-	s.t++
+	s.t += len(batchSizes)
 }

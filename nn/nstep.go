@@ -3,6 +3,7 @@ package nn
 import (
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/kioku-ml/kioku/autograd"
 	"github.com/kioku-ml/kioku/fn"
@@ -243,57 +244,64 @@ func (s *stack) SetBF16(on bool) { s.bf16 = on }
 // Config returns the configuration the layer was built with.
 func (s *stack) Config() RecurrentConfig { return s.cfg }
 
-// initial returns the initial state of layer l, direction d from a
-// (Layers·D, B, H) tensor in the caller's order, sorted for packing; nil
-// gives zeros.
-func (s *stack) initial(h0 *autograd.Variable, k int, p *seq.Packing) *autograd.Variable {
+// initial returns the initial state of layer l, direction d (row k of
+// a (Layers·D, B, H) state in the caller's order) sorted for packing; nil
+// gives zeros. With p sorted it is a view of st's row.
+func (s *stack) initial(st *autograd.Variable, k int, p *seq.Packing) *autograd.Variable {
 	B, H := p.Batch(), s.cfg.HiddenSize
-	if h0 == nil {
+	if st == nil {
 		return autograd.NewVariable(tensor.New(s.cfg.DType, B, H))
 	}
-	return fn.GatherRows(fn.Reshape(fn.Slice(h0, 0, k, k+1), B, H), p.Order)
+	return sortRows(fn.Reshape(rowsView(st, k, k+1), B, H), p)
 }
 
-// forward runs the stack. It returns the final states (Layers·D, B, H) in
-// the caller's order (cN nil for cells without a cell state) and the
-// per-sequence outputs.
-func (s *stack) forward(h0, c0 *autograd.Variable, xs []*autograd.Variable) (hN, cN *autograd.Variable, ys []*autograd.Variable) {
-	if len(xs) == 0 {
-		panic(fmt.Sprintf("nn: %v forward on no sequences", s.cell))
-	}
-	for i, x := range xs {
-		if x.Data.NDim() != 2 || x.Data.Dim(1) != s.cfg.InputSize || x.Data.Dim(0) == 0 {
-			panic(fmt.Sprintf("nn: %v sequence %d has shape %v; want (length ≥ 1, %d)", s.cell, i, x.Shape(), s.cfg.InputSize))
-		}
-	}
-	x, p := PackSequences(xs)
-	hN, cN, y := s.forwardPacked(h0, c0, x, p)
-	return hN, cN, UnpackSequences(y, p)
+// Forward runs the stack over xs, a list of sequences of shape
+// (length, I) in any order of lengths, from st ((Layers·D, B, H) in xs's
+// order as in PyTorch; the zero State starts from zeros). It returns the
+// outputs of the last layer, one (length, D·H) variable per sequence in
+// xs's order, and the final state (same shape; each sequence's state at
+// its own last step, and for the reverse direction at its first).
+func (s *stack) Forward(xs []*autograd.Variable, st State) ([]*autograd.Variable, State) {
+	return forwardList(s.cell.String(), s.cfg.InputSize, xs, st, s.forwardPacked)
 }
 
-// checkPacked panics unless x is a packed input (p.Rows, InputSize).
-func (s *stack) checkPacked(x *autograd.Variable, p *seq.Packing) {
-	if p == nil || x == nil || x.Data.NDim() != 2 || x.Data.Dim(0) != p.Rows || x.Data.Dim(1) != s.cfg.InputSize {
-		rows := -1
-		if p != nil {
-			rows = p.Rows
-		}
-		var shape []int
-		if x != nil {
-			shape = x.Shape()
-		}
-		panic(fmt.Sprintf("nn: %v ForwardPacked with x %v; want (%d packed rows, %d)", s.cell, shape, rows, s.cfg.InputSize))
+// ForwardPacked is Forward on sequences already in the packed layout of
+// p: x is (p.Rows, I) in p's time-major order (what PackSequences and
+// PackPadded make; for B sequences of one length T it is row t·B + b,
+// the memory layout of a (T, B, I) tensor as PyTorch's nn.LSTM takes it)
+// and the output (p.Rows, D·H) is in the same order. st and the final
+// state follow the order of the lengths p was made from, as in Forward;
+// when p is sorted (equal lengths), they pass as views, without
+// reordering copies. It spares Forward's copies into and out of the
+// packed layout.
+func (s *stack) ForwardPacked(x *autograd.Variable, p *seq.Packing, st State) (*autograd.Variable, State) {
+	checkPacked(s.cell.String(), s.cfg.InputSize, x, p)
+	return s.forwardPacked(x, p, st)
+}
+
+// Step runs one time step of the whole stack for a batch x (B, I) from st
+// ((Layers·D, B, H); zero for zeros) and returns the output (B, D·H) and
+// the next state: a sequence one step at a time, as generation needs,
+// with the same numbers as Forward over the whole sequence.
+func (s *stack) Step(x *autograd.Variable, st State) (*autograd.Variable, State) {
+	if x.Data.NDim() != 2 || x.Data.Dim(1) != s.cfg.InputSize || x.Data.Dim(0) == 0 {
+		panic(fmt.Sprintf("nn: %v Step with x %v; want (B ≥ 1, %d)", s.cell, x.Shape(), s.cfg.InputSize))
 	}
+	return s.forwardPacked(x, onePerRow(x.Data.Dim(0)), st)
 }
 
 // forwardPacked runs the stack on a packed input x with packing p and
-// returns the final states in the caller's order and the packed output of
-// the last layer.
-func (s *stack) forwardPacked(h0, c0, x *autograd.Variable, p *seq.Packing) (hN, cN, y *autograd.Variable) {
+// returns the packed output of the last layer and the final states in the
+// caller's order.
+func (s *stack) forwardPacked(x *autograd.Variable, p *seq.Packing, st State) (*autograd.Variable, State) {
 	L, D, B, H := s.cfg.layers(), s.cfg.dirs(), p.Batch(), s.cfg.HiddenSize
-	for name, st := range map[string]*autograd.Variable{"h0": h0, "c0": c0} {
-		if st != nil && !sliceEqual(st.Shape(), []int{L * D, B, H}) {
-			panic(fmt.Sprintf("nn: %v initial state %s has shape %v; want (%d, %d, %d)", s.cell, name, st.Shape(), L*D, B, H))
+	if st.C != nil && s.cell != fn.LSTMCellKind {
+		panic(fmt.Sprintf("nn: %v has no cell state; got a State with C %v", s.cell, st.C.Shape()))
+	}
+	h0, c0 := st.H, st.C
+	for name, v := range map[string]*autograd.Variable{"H": h0, "C": c0} {
+		if v != nil && !slices.Equal(v.Shape(), []int{L * D, B, H}) {
+			panic(fmt.Sprintf("nn: %v initial state %s has shape %v; want (%d, %d, %d)", s.cell, name, v.Shape(), L*D, B, H))
 		}
 	}
 	reg, dt, mode := s.cfg.Regularization, s.cfg.DType, s.mode
@@ -331,14 +339,11 @@ func (s *stack) forwardPacked(h0, c0, x *autograd.Variable, p *seq.Packing) (hN,
 		lh, lc := make([]*autograd.Variable, D), make([]*autograd.Variable, D)
 		run := func(d int) {
 			k := l*D + d
-			switch s.cell {
-			case fn.LSTMCellKind:
-				outs[d], lh[d], lc[d] = fn.LSTMSequence(x, s.initial(h0, k, p), s.initial(c0, k, p), ws[d], seqs[d])
-			case fn.GRUCellKind:
-				outs[d], lh[d] = fn.GRUSequence(x, s.initial(h0, k, p), ws[d], seqs[d])
-			default:
-				outs[d], lh[d] = fn.RNNSequence(x, s.initial(h0, k, p), ws[d], s.cell == fn.RNNReLUCellKind, seqs[d])
+			var ci *autograd.Variable
+			if s.cell == fn.LSTMCellKind {
+				ci = s.initial(c0, k, p)
 			}
+			outs[d], lh[d], lc[d] = runKernel(s.cell, x, s.initial(h0, k, p), ci, ws[d], seqs[d])
 		}
 		if D == 2 {
 			done := make(chan struct{})
@@ -371,31 +376,21 @@ func (s *stack) forwardPacked(h0, c0, x *autograd.Variable, p *seq.Packing) (hN,
 	if reg.OutputDropout > 0 {
 		x = fn.Dropout(x, reg.OutputDropout, s.rng, mode)
 	}
-	hN = s.finalStates(hs, p)
+	next := State{H: s.finalStates(hs, p)}
 	if cs != nil {
-		cN = s.finalStates(cs, p)
+		next.C = s.finalStates(cs, p)
 	}
-	return hN, cN, x
-}
-
-// step runs the stack for one time step of a batch x (B, I), as
-// forwardPacked on B sequences of length one (whose packing is the
-// identity).
-func (s *stack) step(h, c, x *autograd.Variable) (hN, cN, y *autograd.Variable) {
-	if x.Data.NDim() != 2 || x.Data.Dim(1) != s.cfg.InputSize || x.Data.Dim(0) == 0 {
-		panic(fmt.Sprintf("nn: %v Step with x %v; want (B ≥ 1, %d)", s.cell, x.Shape(), s.cfg.InputSize))
-	}
-	ones := make([]int, x.Data.Dim(0))
-	for i := range ones {
-		ones[i] = 1
-	}
-	return s.forwardPacked(h, c, x, seq.MustPacking(ones))
+	return x, next
 }
 
 // expandPerSequence repeats the per-sequence rows of m (B, F), indexed by
 // sorted position, over the packed rows: packed row r of step t belongs to
-// the sequence at sorted position r − Offsets[t].
+// the sequence at sorted position r − Offsets[t]. One step of B rows is m
+// itself.
 func expandPerSequence(m *tensor.Tensor, p *seq.Packing) *tensor.Tensor {
+	if p.Steps() == 1 && m.Dim(0) == p.Rows {
+		return m
+	}
 	idx := make([]int, 0, p.Rows)
 	for _, b := range p.BatchSizes {
 		for k := 0; k < b; k++ {
@@ -406,17 +401,16 @@ func expandPerSequence(m *tensor.Tensor, p *seq.Packing) *tensor.Tensor {
 }
 
 // finalStates turns per-(layer, direction) final states in sorted order
-// into one (Layers·D, B, H) variable in the caller's order.
+// into one (Layers·D, B, H) variable in the caller's order: a view of the
+// one state for a single layer and direction in sorted order, else one
+// copy that stacks them.
 func (s *stack) finalStates(states []*autograd.Variable, p *seq.Packing) *autograd.Variable {
 	B, H := p.Batch(), s.cfg.HiddenSize
 	parts := make([]*autograd.Variable, len(states))
 	for k, st := range states {
-		parts[k] = fn.Reshape(fn.GatherRows(st, p.Rank), 1, B, H)
+		parts[k] = fn.Reshape(unsortRows(st, p), 1, B, H)
 	}
-	if len(parts) == 1 {
-		return parts[0]
-	}
-	return fn.Concat(parts, 0)
+	return concatRows(parts)
 }
 
 // concatRows concatenates variables along the first axis (no-op for one).
@@ -427,22 +421,11 @@ func concatRows(xs []*autograd.Variable) *autograd.Variable {
 	return fn.Concat(xs, 0)
 }
 
-func sliceEqual(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
 // NStepLSTM is a stack of LSTM layers (fn.LSTMCellKind), optionally
 // bidirectional, run over a list of variable-length sequences at once, as
 // Chainer's L.NStepLSTM and PyTorch's nn.LSTM on a PackedSequence.
-// Parameters follow PyTorch's names and layout.
+// Parameters follow PyTorch's names and layout. It is a SteppedRecurrent;
+// its State has H and C of shape (Layers·D, B, H).
 type NStepLSTM struct{ *stack }
 
 // NewNStepLSTM returns an LSTM stack initialised from rng, or an error
@@ -455,38 +438,9 @@ func NewNStepLSTM(cfg RecurrentConfig, rng *tensor.RNG) (*NStepLSTM, error) {
 	return &NStepLSTM{s}, nil
 }
 
-// Forward runs the stack over xs, a list of sequences of shape (length, I)
-// in any order of lengths. h0 and c0, of shape (Layers·D, B, H) in xs's
-// order as in PyTorch, may be nil for zeros. It returns the final states
-// hN, cN (same shape; each sequence's state at its own last step, and for
-// the reverse direction at its first) and the outputs of the last layer,
-// one (length, D·H) variable per sequence in xs's order.
-func (m *NStepLSTM) Forward(h0, c0 *autograd.Variable, xs []*autograd.Variable) (hN, cN *autograd.Variable, ys []*autograd.Variable) {
-	return m.forward(h0, c0, xs)
-}
-
-// ForwardPacked is Forward on sequences already in the packed layout: x is
-// (p.Rows, I) in the time-major order of p (what PackSequences makes; for
-// B sequences of one length T it is row t·B + b, the memory layout of a
-// (T, B, I) tensor as PyTorch's nn.LSTM takes it) and y, the last layer's
-// output (p.Rows, D·H), is in the same order. h0, c0 and the final
-// states follow the order of the lengths p was made from, as in Forward.
-// It spares Forward's copies into and out of the packed layout.
-func (m *NStepLSTM) ForwardPacked(h0, c0, x *autograd.Variable, p *seq.Packing) (hN, cN, y *autograd.Variable) {
-	m.checkPacked(x, p)
-	return m.forwardPacked(h0, c0, x, p)
-}
-
-// Step runs one time step for a batch x (B, I) from the states h and c
-// ((Layers·D, B, H), nil for zeros) and returns the new states and the
-// output (B, D·H): a whole sequence one step at a time, as generation
-// needs, without building a list of length-one sequences.
-func (m *NStepLSTM) Step(h, c, x *autograd.Variable) (hN, cN, y *autograd.Variable) {
-	return m.step(h, c, x)
-}
-
 // NStepGRU is a stack of GRU layers (fn.GRUCellKind, the PyTorch/cuDNN
-// form), optionally bidirectional, over variable-length sequences.
+// form), optionally bidirectional, over variable-length sequences. It is
+// a SteppedRecurrent; its State has H only.
 type NStepGRU struct{ *stack }
 
 // NewNStepGRU returns a GRU stack initialised from rng, or an error for an
@@ -499,30 +453,10 @@ func NewNStepGRU(cfg RecurrentConfig, rng *tensor.RNG) (*NStepGRU, error) {
 	return &NStepGRU{s}, nil
 }
 
-// Forward runs the stack over xs; see NStepLSTM.Forward. h0 may be nil.
-func (m *NStepGRU) Forward(h0 *autograd.Variable, xs []*autograd.Variable) (hN *autograd.Variable, ys []*autograd.Variable) {
-	hN, _, ys = m.forward(h0, nil, xs)
-	return hN, ys
-}
-
-// ForwardPacked is Forward on sequences already in the packed layout of p;
-// see NStepLSTM.ForwardPacked.
-func (m *NStepGRU) ForwardPacked(h0, x *autograd.Variable, p *seq.Packing) (hN, y *autograd.Variable) {
-	m.checkPacked(x, p)
-	hN, _, y = m.forwardPacked(h0, nil, x, p)
-	return hN, y
-}
-
-// Step runs one time step for a batch x (B, I) from the state h; see
-// NStepLSTM.Step.
-func (m *NStepGRU) Step(h, x *autograd.Variable) (hN, y *autograd.Variable) {
-	hN, _, y = m.step(h, nil, x)
-	return hN, y
-}
-
 // NStepRNN is a stack of Elman RNN layers with tanh or ReLU, optionally
 // bidirectional, over variable-length sequences. With ReLU and
-// InitIdentity it is a stack of IRNNs (Le et al. 2015).
+// InitIdentity it is a stack of IRNNs (Le et al. 2015). It is a
+// SteppedRecurrent; its State has H only.
 type NStepRNN struct{ *stack }
 
 // NewNStepRNN returns an Elman RNN stack (ReLU when relu is set)
@@ -539,27 +473,6 @@ func NewNStepRNN(cfg RecurrentConfig, relu bool, rng *tensor.RNG) (*NStepRNN, er
 	return &NStepRNN{s}, nil
 }
 
-// Forward runs the stack over xs; see NStepLSTM.Forward. h0 may be nil.
-func (m *NStepRNN) Forward(h0 *autograd.Variable, xs []*autograd.Variable) (hN *autograd.Variable, ys []*autograd.Variable) {
-	hN, _, ys = m.forward(h0, nil, xs)
-	return hN, ys
-}
-
-// ForwardPacked is Forward on sequences already in the packed layout of p;
-// see NStepLSTM.ForwardPacked.
-func (m *NStepRNN) ForwardPacked(h0, x *autograd.Variable, p *seq.Packing) (hN, y *autograd.Variable) {
-	m.checkPacked(x, p)
-	hN, _, y = m.forwardPacked(h0, nil, x, p)
-	return hN, y
-}
-
 // RNG returns the generator the stack draws its dropout masks from, so
 // that checkpoints can save and restore its state (see modelio).
 func (s *stack) RNG() *tensor.RNG { return s.rng }
-
-// Step runs one time step for a batch x (B, I) from the state h; see
-// NStepLSTM.Step.
-func (m *NStepRNN) Step(h, x *autograd.Variable) (hN, y *autograd.Variable) {
-	hN, _, y = m.step(h, nil, x)
-	return hN, y
-}

@@ -43,14 +43,14 @@ func BenchmarkNStepLSTM(b *testing.B) {
 		b.Run(fmt.Sprintf("%s/forward", c.name), func(b *testing.B) {
 			autograd.NoGrad(params, func() {
 				for b.Loop() {
-					m.Forward(nil, nil, xs)
+					m.Forward(xs, State{})
 				}
 			})
 			b.ReportMetric(tokens*float64(b.N)/b.Elapsed().Seconds(), "tokens/s")
 		})
 		b.Run(fmt.Sprintf("%s/forward-backward", c.name), func(b *testing.B) {
 			for b.Loop() {
-				_, _, ys := m.Forward(nil, nil, xs)
+				ys, _ := m.Forward(xs, State{})
 				loss := fn.Sum(ys[0])
 				for _, y := range ys[1:] {
 					loss = fn.Add(loss, fn.Sum(y))

@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/kioku-ml/kioku/autograd"
@@ -109,7 +110,7 @@ func checkGolden(t *testing.T, gc *goldenCase, dt tensor.DType, rtol, atol float
 		if !ok {
 			t.Fatalf("parameter %s not in PyTorch's state dict", p.Name)
 		}
-		if !sliceEqual(w.Shape, p.Shape()) {
+		if !slices.Equal(w.Shape, p.Shape()) {
 			t.Fatalf("%s: shape %v, PyTorch %v", p.Name, p.Shape(), w.Shape)
 		}
 		p.Data.CopyFrom(w.tensor(dt))
@@ -123,12 +124,12 @@ func checkGolden(t *testing.T, gc *goldenCase, dt tensor.DType, rtol, atol float
 	if gc.Mode == "LSTM" {
 		c0 = autograd.NewParameter(gc.C0.tensor(dt))
 	}
-	hN, cN, ys := s.forward(h0, c0, xs)
+	hN, cN, ys := forward3(s, h0, c0, xs)
 
 	check := func(name string, got *tensor.Tensor, want goldenTensor) {
 		t.Helper()
 		w := want.tensor(tensor.Float64)
-		if !sliceEqual(got.Shape(), w.Shape()) {
+		if !slices.Equal(got.Shape(), w.Shape()) {
 			t.Fatalf("%s: shape %v, PyTorch %v", name, got.Shape(), w.Shape())
 		}
 		worst, at := 0.0, -1

@@ -94,7 +94,7 @@ func TestNStepGradients(t *testing.T) {
 				if tc.cell == fn.LSTMCellKind {
 					c0 = v[nx+1]
 				}
-				hN, cN, ys := s.forward(v[nx], c0, v[:nx])
+				hN, cN, ys := forward3(s, v[nx], c0, v[:nx])
 				out := append([]*autograd.Variable{hN}, ys...)
 				if cN != nil {
 					out = append(out, cN)
@@ -130,7 +130,7 @@ func TestNStepMatchesSteppingByHand(t *testing.T) {
 		x.RandNormal(rng, 0, 1)
 		xs[i] = autograd.NewParameter(x)
 	}
-	hN, cN, ys := s.forward(nil, nil, xs)
+	hN, cN, ys := forward3(s, nil, nil, xs)
 	loss := fn.Add(fn.Sum(fn.Mul(hN, hN)), fn.Sum(cN))
 	for _, y := range ys {
 		loss = fn.Add(loss, fn.Sum(fn.Tanh(y)))
@@ -278,22 +278,22 @@ func TestNStepDropoutBetweenLayers(t *testing.T) {
 	x := tensor.New(tensor.Float32, 5, 2)
 	x.RandNormal(tensor.NewRNG(2), 0, 1)
 	xs := []*autograd.Variable{autograd.NewVariable(x)}
-	_, a := m.Forward(nil, xs)
-	_, b := m.Forward(nil, xs)
+	a, _ := m.Forward(xs, State{})
+	b, _ := m.Forward(xs, State{})
 	if tensor.Equal(a[0].Data, b[0].Data) {
 		t.Fatal("train mode: two runs with dropout gave identical outputs")
 	}
 	m.SetMode(autograd.Eval)
-	_, c := m.Forward(nil, xs)
-	_, d := m.Forward(nil, xs)
+	c, _ := m.Forward(xs, State{})
+	d, _ := m.Forward(xs, State{})
 	if !tensor.Equal(c[0].Data, d[0].Data) {
 		t.Fatal("eval mode is not deterministic")
 	}
 	// A single layer has no dropout at all: train equals eval.
 	one, _ := NewNStepGRU(RecurrentConfig{InputSize: 2, HiddenSize: 8, Dropout: 0.5}, tensor.NewRNG(1))
-	_, e := one.Forward(nil, xs)
+	e, _ := one.Forward(xs, State{})
 	one.SetMode(autograd.Eval)
-	_, f := one.Forward(nil, xs)
+	f, _ := one.Forward(xs, State{})
 	if !tensor.Equal(e[0].Data, f[0].Data) {
 		t.Fatal("dropout applied on a single-layer (recurrent or output) path")
 	}
@@ -352,21 +352,23 @@ func TestNStepStepMatchesForward(t *testing.T) {
 		x.RandNormal(rng, 0, 1)
 		xs[i] = autograd.NewVariable(x)
 	}
-	hN, cN, ys := m.Forward(nil, nil, xs)
-	var h, c, y *autograd.Variable
+	ys, sthN := m.Forward(xs, State{})
+	hN, cN := sthN.H, sthN.C
+	var st State
+	var y *autograd.Variable
 	for step := 0; step < T; step++ {
 		x := tensor.New(tensor.Float64, B, 3)
 		for i := range xs {
 			x.Index(i).CopyFrom(xs[i].Data.Index(step))
 		}
-		h, c, y = m.Step(h, c, autograd.NewVariable(x))
+		y, st = m.Step(autograd.NewVariable(x), st)
 		for i := range xs {
 			if !tensor.AllClose(y.Data.Index(i), ys[i].Data.Index(step), 1e-12, 1e-12) {
 				t.Fatalf("step %d sequence %d: Step output differs from Forward", step, i)
 			}
 		}
 	}
-	if !tensor.AllClose(h.Data, hN.Data, 1e-12, 1e-12) || !tensor.AllClose(c.Data, cN.Data, 1e-12, 1e-12) {
+	if !tensor.AllClose(st.H.Data, hN.Data, 1e-12, 1e-12) || !tensor.AllClose(st.C.Data, cN.Data, 1e-12, 1e-12) {
 		t.Fatal("final states differ")
 	}
 }
@@ -392,10 +394,14 @@ func TestForwardPacked(t *testing.T) {
 		xs = append(xs, autograd.NewVariable(x))
 	}
 	x, p := PackSequences(xs)
-	h, c, ys := lstm.Forward(nil, nil, xs)
-	ph, pc, py := lstm.ForwardPacked(nil, nil, x, p)
-	gh, gys := gru.Forward(nil, xs)
-	pgh, pgy := gru.ForwardPacked(nil, x, p)
+	ys, sth := lstm.Forward(xs, State{})
+	h, c := sth.H, sth.C
+	py, pst := lstm.ForwardPacked(x, p, State{})
+	ph, pc := pst.H, pst.C
+	gys, gst := gru.Forward(xs, State{})
+	gh := gst.H
+	pgy, pgst := gru.ForwardPacked(x, p, State{})
+	pgh := pgst.H
 	for i, y := range UnpackSequences(py, p) {
 		if !tensor.Equal(y.Data, ys[i].Data) {
 			t.Fatalf("LSTM sequence %d: ForwardPacked output differs from Forward", i)
@@ -414,5 +420,12 @@ func TestForwardPacked(t *testing.T) {
 			t.Fatalf("wrong packed shape: panic %v", r)
 		}
 	}()
-	lstm.ForwardPacked(nil, nil, autograd.NewVariable(tensor.New(tensor.Float64, 9, 3)), p)
+	lstm.ForwardPacked(autograd.NewVariable(tensor.New(tensor.Float64, 9, 3)), p, State{})
+}
+
+// forward3 is Forward with the states apart, for the tests written
+// against (h0, c0) → (hN, cN, ys).
+func forward3(s *stack, h0, c0 *autograd.Variable, xs []*autograd.Variable) (hN, cN *autograd.Variable, ys []*autograd.Variable) {
+	ys, st := s.Forward(xs, State{H: h0, C: c0})
+	return st.H, st.C, ys
 }

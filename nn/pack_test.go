@@ -1,6 +1,7 @@
 package nn
 
 import (
+	"slices"
 	"testing"
 
 	"github.com/kioku-ml/kioku/autograd"
@@ -17,7 +18,7 @@ func TestPackUnpackRoundTrip(t *testing.T) {
 		xs = append(xs, autograd.NewVariable(x))
 	}
 	packed, p := PackSequences(xs)
-	if !sliceEqual(packed.Shape(), []int{11, 3}) || !sliceEqual(p.BatchSizes, []int{4, 3, 2, 1, 1}) {
+	if !slices.Equal(packed.Shape(), []int{11, 3}) || !slices.Equal(p.BatchSizes, []int{4, 3, 2, 1, 1}) {
 		t.Fatalf("packed %v, batch sizes %v", packed.Shape(), p.BatchSizes)
 	}
 	if !tensor.Equal(packed.Data.Index(p.Row(3, 2)), xs[3].Data.Index(2)) {
@@ -30,7 +31,7 @@ func TestPackUnpackRoundTrip(t *testing.T) {
 		}
 	}
 	padded, mask := PadSequences(xs)
-	if !sliceEqual(padded.Shape(), []int{5, 4, 3}) || len(mask) != 5 || mask[2][0] || !mask[1][0] {
+	if !slices.Equal(padded.Shape(), []int{5, 4, 3}) || len(mask) != 5 || mask[2][0] || !mask[1][0] {
 		t.Fatalf("padded %v mask %v", padded.Shape(), mask)
 	}
 	if padded.Data.Index(4).Index(0).MaxAbs() != 0 || !tensor.Equal(padded.Data.Index(1).Index(3), xs[3].Data.Index(1)) {
@@ -56,7 +57,8 @@ func TestPaddingWithMaskEqualsNStep(t *testing.T) {
 	}
 
 	// NStep.
-	hN, cN, ys := ns.Forward(nil, nil, xs)
+	ys, sthN := ns.Forward(xs, State{})
+	hN, cN := sthN.H, sthN.C
 	loss := fn.Add(fn.Sum(fn.Mul(hN, hN)), fn.Sum(cN))
 	for _, y := range ys {
 		loss = fn.Add(loss, fn.Sum(fn.Tanh(y)))
@@ -71,14 +73,15 @@ func TestPaddingWithMaskEqualsNStep(t *testing.T) {
 	// Padding and masking by hand.
 	padded, mask := PadSequences(xs)
 	B := len(lengths)
-	h, c := link.Initial(B, true)
+	st := link.Initial(B)
+	h, c := st.H, st.C
 	var outs []*autograd.Variable
 	for step := range mask {
 		x := fn.Reshape(fn.Slice(padded, 0, step, step+1), B, I)
-		hNew, cNew := link.Step(h, c, x)
-		h = fn.Where(mask[step], hNew, h)
-		c = fn.Where(mask[step], cNew, c)
-		outs = append(outs, hNew)
+		_, next := link.Step(x, State{H: h, C: c})
+		h = fn.Where(mask[step], next.H, h)
+		c = fn.Where(mask[step], next.C, c)
+		outs = append(outs, next.H)
 	}
 	if !tensor.AllClose(h.Data, hN.Data.Reshape(B, H), 1e-12, 1e-12) || !tensor.AllClose(c.Data, cN.Data.Reshape(B, H), 1e-12, 1e-12) {
 		t.Fatal("final states differ")

@@ -47,7 +47,7 @@ func BenchmarkRegularization(b *testing.B) {
 	}
 	step := func(m *NStepLSTM) time.Duration {
 		start := time.Now()
-		_, _, ys := m.Forward(nil, nil, xs)
+		ys, _ := m.Forward(xs, State{})
 		loss := fn.Sum(fn.Concat(ys, 0))
 		autograd.ClearGrads(m.Params())
 		loss.Backward()

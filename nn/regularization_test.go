@@ -50,7 +50,7 @@ func TestNStepRegularizationGradients(t *testing.T) {
 				f := func(v []*autograd.Variable) []*autograd.Variable {
 					setParams(s, v[3:])
 					s.rng = tensor.NewRNG(77) // the same masks on every call
-					hN, cN, ys := s.forward(nil, nil, v[:3])
+					hN, cN, ys := forward3(s, nil, nil, v[:3])
 					out := append([]*autograd.Variable{hN}, ys...)
 					if cN != nil {
 						out = append(out, cN)
@@ -83,8 +83,10 @@ func TestRegularizationEvalMode(t *testing.T) {
 		x.RandNormal(rng, 0, 1)
 		xs = append(xs, autograd.NewVariable(x))
 	}
-	h1, c1, y1 := m.Forward(nil, nil, xs)
-	h2, _, _ := m.Forward(nil, nil, xs)
+	y1, sth1 := m.Forward(xs, State{})
+	h1, c1 := sth1.H, sth1.C
+	_, sth2 := m.Forward(xs, State{})
+	h2 := sth2.H
 	if !tensor.Equal(h1.Data, h2.Data) {
 		t.Fatal("eval mode is not deterministic")
 	}
@@ -108,7 +110,8 @@ func TestRegularizationEvalMode(t *testing.T) {
 	}
 	// Train mode differs from eval and is seeded.
 	m.SetMode(autograd.Train)
-	h3, _, _ := m.Forward(nil, nil, xs)
+	_, sth3 := m.Forward(xs, State{})
+	h3 := sth3.H
 	if tensor.Equal(h3.Data, h1.Data) {
 		t.Fatal("train mode equals eval mode")
 	}
@@ -140,7 +143,7 @@ func TestWeightDropMasksRecurrentWeights(t *testing.T) {
 	x.RandNormal(tensor.NewRNG(2), 0, 1)
 	var loss *autograd.Variable
 	for range 3 {
-		y := fn.Sum(l.Forward(autograd.NewVariable(x)))
+		y := fn.Sum(l.Advance(autograd.NewVariable(x)))
 		if loss == nil {
 			loss = y
 		} else {
@@ -210,7 +213,7 @@ func TestLinkRegularizationGradients(t *testing.T) {
 				st.rng = tensor.NewRNG(99)
 				var outs []*autograd.Variable
 				for k := 0; k < 3; k++ {
-					outs = append(outs, link.Forward(v[k]))
+					outs = append(outs, link.Advance(v[k]))
 				}
 				return append(outs, stateOf(link)...)
 			}

@@ -71,7 +71,7 @@ func TestWeightNormRecurrent(t *testing.T) {
 	x := tensor.New(tensor.Float32, 5, 2)
 	x.RandNormal(tensor.NewRNG(2), 0, 1)
 	wn.Apply()
-	_, ys := m.Forward(nil, []*autograd.Variable{autograd.NewVariable(x)})
+	ys, _ := m.Forward([]*autograd.Variable{autograd.NewVariable(x)}, State{})
 	fn.Sum(ys[0]).Backward()
 	for _, p := range wn.Params() {
 		if p.Grad == nil {

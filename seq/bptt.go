@@ -51,3 +51,28 @@ func (b *BPTT) Chunk(k int) (inputs, targets [][]int) {
 	}
 	return inputs, targets
 }
+
+// Batch returns the number of rows.
+func (b *BPTT) Batch() int { return b.batch }
+
+// TimeMajor returns chunk k as flat time-major ids, the layout recurrent
+// layers take (a (T, B) batch, as PyTorch's nn.LSTM): element t·Batch()+r
+// of inputs is token t of row r, and targets holds the tokens one further
+// on. The chunk has len(inputs)/Batch() steps (Steps, or fewer for the
+// last). The slices are new; the stream is not modified.
+func (b *BPTT) TimeMajor(k int) (inputs, targets []int) {
+	if k < 0 || k >= b.Chunks() {
+		panic(fmt.Sprintf("seq: BPTT chunk %d of %d", k, b.Chunks()))
+	}
+	start := k * b.steps
+	n := min(b.steps, b.partLen-start)
+	inputs, targets = make([]int, n*b.batch), make([]int, n*b.batch)
+	for r := 0; r < b.batch; r++ {
+		base := r*b.partLen + start
+		for t := 0; t < n; t++ {
+			inputs[t*b.batch+r] = b.ids[base+t]
+			targets[t*b.batch+r] = b.ids[base+t+1]
+		}
+	}
+	return inputs, targets
+}

@@ -9,6 +9,7 @@ package seq
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 )
 
@@ -44,7 +45,7 @@ func NewPacking(lengths []int) (*Packing, error) {
 			return nil, fmt.Errorf("seq: sequence %d has length %d; lengths must be positive", i, n)
 		}
 	}
-	p := &Packing{Lengths: append([]int(nil), lengths...)}
+	p := &Packing{Lengths: slices.Clone(lengths)}
 	p.Order = make([]int, len(lengths))
 	for i := range p.Order {
 		p.Order[i] = i
@@ -79,6 +80,19 @@ func MustPacking(lengths []int) *Packing {
 		panic(err)
 	}
 	return p
+}
+
+// Sorted reports whether the caller's order is already the packed order
+// (Order is the identity: lengths that never increase, as for equal
+// lengths). The layers then use and return states as they are, without
+// reordering them.
+func (p *Packing) Sorted() bool {
+	for k, i := range p.Order {
+		if k != i {
+			return false
+		}
+	}
+	return true
 }
 
 // Steps returns the number of time steps, the longest length.
@@ -145,6 +159,42 @@ func (p *Packing) PadIndex() []int {
 			} else {
 				idx[t*B+i] = -1
 			}
+		}
+	}
+	return idx
+}
+
+// FromPaddedIndex returns, for each packed row, the row of a padded
+// time-major batch of Batch columns (row t·Batch + i holds step t of
+// sequence i, caller's order) that it holds. Gathering the padded rows by
+// it packs the batch, as PyTorch's pack_padded_sequence.
+func (p *Packing) FromPaddedIndex() []int {
+	B := p.Batch()
+	idx := make([]int, 0, p.Rows)
+	for t, b := range p.BatchSizes {
+		for k := 0; k < b; k++ {
+			idx = append(idx, t*B+p.Order[k])
+		}
+	}
+	return idx
+}
+
+// ToPaddedIndex is the inverse of FromPaddedIndex for a padded batch of
+// steps ≥ Steps() time steps: for each padded row t·Batch + i, the packed
+// row holding step t of sequence i, or -1 (a zero row) past its length.
+// It panics if steps is smaller than Steps().
+func (p *Packing) ToPaddedIndex(steps int) []int {
+	if steps < p.Steps() {
+		panic(fmt.Sprintf("seq: padding sequences of up to %d steps to %d steps", p.Steps(), steps))
+	}
+	B := p.Batch()
+	idx := make([]int, steps*B)
+	for r := range idx {
+		t, i := r/B, r%B
+		if t < p.Lengths[i] {
+			idx[r] = p.Offsets[t] + p.Rank[i]
+		} else {
+			idx[r] = -1
 		}
 	}
 	return idx

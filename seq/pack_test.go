@@ -47,3 +47,42 @@ func TestPackingErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestPaddedIndices: FromPaddedIndex and ToPaddedIndex are inverse maps
+// between the packed rows and the non-padded rows of a padded batch, and
+// Sorted reports an identity order.
+func TestPaddedIndices(t *testing.T) {
+	for _, lengths := range [][]int{{2, 4, 1, 4}, {3, 3}, {1}, {5, 2, 2}} {
+		p := MustPacking(lengths)
+		B := len(lengths)
+		from := p.FromPaddedIndex()
+		if len(from) != p.Rows {
+			t.Fatalf("%v: %d packed rows, want %d", lengths, len(from), p.Rows)
+		}
+		for _, steps := range []int{p.Steps(), p.Steps() + 2} {
+			to := p.ToPaddedIndex(steps)
+			if len(to) != steps*B {
+				t.Fatalf("%v: %d padded rows for %d steps", lengths, len(to), steps)
+			}
+			for r, pr := range to {
+				t0, i := r/B, r%B
+				switch {
+				case t0 >= lengths[i] && pr != -1:
+					t.Fatalf("%v: padded row %d (step %d of a sequence of %d) maps to packed row %d", lengths, r, t0, lengths[i], pr)
+				case t0 < lengths[i] && (pr != p.Row(i, t0) || from[pr] != r):
+					t.Fatalf("%v: padded row %d maps to packed row %d, which maps back to %d", lengths, r, pr, from[pr])
+				}
+			}
+		}
+		sorted := slices.IsSortedFunc(lengths, func(a, b int) int { return b - a })
+		if p.Sorted() != sorted {
+			t.Fatalf("%v: Sorted() = %v", lengths, p.Sorted())
+		}
+	}
+	defer func() {
+		if r := recover(); r == nil {
+			t.Fatal("ToPaddedIndex below the longest length did not panic")
+		}
+	}()
+	MustPacking([]int{3, 1}).ToPaddedIndex(2)
+}

@@ -3,6 +3,7 @@ package seq2seq
 import (
 	"fmt"
 
+	"github.com/kioku-ml/kioku/fn"
 	"github.com/kioku-ml/kioku/tensor"
 )
 
@@ -226,6 +227,15 @@ func ParseBridge(name string) (Bridge, error) {
 		}
 	}
 	return 0, fmt.Errorf("seq2seq: unknown bridge %q (want linear, sum or zero)", name)
+}
+
+// kernel returns the cell kind of package fn that c selects: the one
+// place the model looks at its cell.
+func (c Cell) kernel() fn.Cell {
+	if c == GRU {
+		return fn.GRUCellKind
+	}
+	return fn.LSTMCellKind
 }
 
 // MarshalText returns the cell's name, so that a Config encodes as

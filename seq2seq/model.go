@@ -7,6 +7,7 @@ import (
 	"github.com/kioku-ml/kioku/autograd"
 	"github.com/kioku-ml/kioku/fn"
 	"github.com/kioku-ml/kioku/nn"
+	"github.com/kioku-ml/kioku/seq"
 	"github.com/kioku-ml/kioku/tensor"
 )
 
@@ -28,14 +29,12 @@ type Model struct {
 	cfg Config
 
 	srcEmbed *nn.Embedding
-	encLSTM  *nn.NStepLSTM
-	encGRU   *nn.NStepGRU
+	encoder  nn.Recurrent
 
 	bridgeH, bridgeC []*nn.Linear
 
 	tgtEmbed *nn.Embedding
-	decLSTM  []*nn.LSTM
-	decGRU   []*nn.GRU
+	decoder  []nn.SteppedRecurrent // one link per layer
 
 	attnIn    *nn.Linear         // General: W_a (H × D), no bias
 	attnQuery *nn.Linear         // Additive: W (A × H), no bias
@@ -75,17 +74,14 @@ func NewModel(cfg Config, rng *tensor.RNG) (*Model, error) {
 	var e error
 	m.srcEmbed, e = nn.NewEmbedding(nn.EmbeddingConfig{Vocab: cfg.SrcVocab, Dim: cfg.Embed, DType: cfg.DType}, rng)
 	keep(e)
+	cell := cfg.Cell.kernel()
 	rc := nn.RecurrentConfig{InputSize: cfg.Embed, HiddenSize: cfg.encHidden(), Layers: L, Bidirectional: cfg.Bidirectional, Dropout: cfg.Dropout, DType: cfg.DType}
-	if cfg.Cell == LSTM {
-		m.encLSTM, e = nn.NewNStepLSTM(rc, rng)
-	} else {
-		m.encGRU, e = nn.NewNStepGRU(rc, rng)
-	}
+	m.encoder, e = nn.NewRecurrent(cell, rc, rng)
 	keep(e)
 	if cfg.Bridge == BridgeLinear {
 		for range L {
 			m.bridgeH = append(m.bridgeH, linear(D, H, false))
-			if cfg.Cell == LSTM {
+			if cell == fn.LSTMCellKind { // the cell state has a bridge of its own
 				m.bridgeC = append(m.bridgeC, linear(D, H, false))
 			}
 		}
@@ -101,16 +97,9 @@ func NewModel(cfg Config, rng *tensor.RNG) (*Model, error) {
 				in += H
 			}
 		}
-		cc := nn.CellConfig{InputSize: in, HiddenSize: H, DType: cfg.DType}
-		if cfg.Cell == LSTM {
-			c, e := nn.NewLSTM(cc, rng)
-			keep(e)
-			m.decLSTM = append(m.decLSTM, c)
-		} else {
-			c, e := nn.NewGRU(cc, nn.GRUPyTorch, rng)
-			keep(e)
-			m.decGRU = append(m.decGRU, c)
-		}
+		c, e := nn.NewRecurrentCell(cell, nn.CellConfig{InputSize: in, HiddenSize: H, DType: cfg.DType}, rng)
+		keep(e)
+		m.decoder = append(m.decoder, c)
 	}
 
 	switch cfg.Attention {
@@ -147,12 +136,7 @@ func (p paramList) Params() []*autograd.Variable { return p }
 // order: the encoder's embedding and recurrent layers, the bridge, the
 // decoder's embedding and layers, the attention, and the generator.
 func (m *Model) NamedParams() iter.Seq2[string, *autograd.Variable] {
-	seqs := []iter.Seq2[string, *autograd.Variable]{nn.Sub("encoder.embed", m.srcEmbed)}
-	if m.encLSTM != nil {
-		seqs = append(seqs, nn.Sub("encoder.rnn", m.encLSTM))
-	} else {
-		seqs = append(seqs, nn.Sub("encoder.rnn", m.encGRU))
-	}
+	seqs := []iter.Seq2[string, *autograd.Variable]{nn.Sub("encoder.embed", m.srcEmbed), nn.Sub("encoder.rnn", m.encoder)}
 	for l, b := range m.bridgeH {
 		seqs = append(seqs, nn.Sub(fmt.Sprintf("bridge.h.%d", l), b))
 	}
@@ -160,10 +144,7 @@ func (m *Model) NamedParams() iter.Seq2[string, *autograd.Variable] {
 		seqs = append(seqs, nn.Sub(fmt.Sprintf("bridge.c.%d", l), b))
 	}
 	seqs = append(seqs, nn.Sub("decoder.embed", m.tgtEmbed))
-	for l, c := range m.decLSTM {
-		seqs = append(seqs, nn.Sub(fmt.Sprintf("decoder.rnn.%d", l), c))
-	}
-	for l, c := range m.decGRU {
+	for l, c := range m.decoder {
 		seqs = append(seqs, nn.Sub(fmt.Sprintf("decoder.rnn.%d", l), c))
 	}
 	if m.attnIn != nil {
@@ -230,15 +211,8 @@ func (m *Model) encode(src [][]int, mode autograd.Mode) *encoding {
 // encodeEmbedded runs the encoder over embedded sources xs, (length_i, E)
 // each, and the bridge.
 func (m *Model) encodeEmbedded(xs []*autograd.Variable, mode autograd.Mode) *encoding {
-	var hN, cN *autograd.Variable
-	var ys []*autograd.Variable
-	if m.encLSTM != nil {
-		m.encLSTM.SetMode(mode)
-		hN, cN, ys = m.encLSTM.Forward(nil, nil, xs)
-	} else {
-		m.encGRU.SetMode(mode)
-		hN, ys = m.encGRU.Forward(nil, xs)
-	}
+	m.encoder.SetMode(mode)
+	ys, final := m.encoder.Forward(xs, nn.State{})
 	B := len(xs)
 	enc := &encoding{lengths: make([]int, B)}
 	S := 0
@@ -274,9 +248,9 @@ func (m *Model) encodeEmbedded(xs []*autograd.Variable, mode autograd.Mode) *enc
 	case Additive:
 		enc.keys = fn.Reshape(m.attnKey.Forward(fn.Reshape(enc.memory, B*S, D)), B, S, m.cfg.attnSize())
 	}
-	enc.h = m.bridge(hN, m.bridgeH, true)
-	if cN != nil {
-		enc.c = m.bridge(cN, m.bridgeC, false)
+	enc.h = m.bridge(final.H, m.bridgeH, true)
+	if final.C != nil {
+		enc.c = m.bridge(final.C, m.bridgeC, false)
 	}
 	return enc
 }
@@ -341,14 +315,6 @@ func (m *Model) attend(top *autograd.Variable, enc *encoding, rows, lens []int) 
 	return out, weights
 }
 
-// cellStep advances decoder layer l by one step on x (N, I).
-func (m *Model) cellStep(l int, h, c, x *autograd.Variable) (hNext, cNext *autograd.Variable) {
-	if m.cfg.Cell == LSTM {
-		return m.decLSTM[l].Step(h, c, x)
-	}
-	return m.decGRU[l].Step(h, x), nil
-}
-
 // decoderStep advances the decoder by one step for N rows: x (N, E) is the
 // embedded previous token. It returns the new state, the output vector
 // (N, H) the generator reads and the attention weights (nil without
@@ -366,16 +332,15 @@ func (m *Model) decoderStep(h, c []*autograd.Variable, feed, x *autograd.Variabl
 		if l > 0 {
 			x = fn.Dropout(x, m.cfg.Dropout, m.rng, mode)
 		}
-		var cl *autograd.Variable
+		st := nn.State{H: h[l]}
 		if c != nil {
-			cl = c[l]
+			st.C = c[l]
 		}
-		hl, cn := m.cellStep(l, h[l], cl, x)
-		hNext[l] = hl
+		x, st = m.decoder[l].Step(x, st)
+		hNext[l] = st.H
 		if c != nil {
-			cNext[l] = cn
+			cNext[l] = st.C
 		}
-		x = hl
 	}
 	out = x
 	if m.cfg.Attention != NoAttention {
@@ -389,21 +354,21 @@ func (m *Model) decoderStep(h, c []*autograd.Variable, feed, x *autograd.Variabl
 // sequence function, and attention is computed for all steps together.
 // emb is (T·B, E) time-major; it returns the output vectors (T·B, H).
 func (m *Model) decoderSequence(emb *autograd.Variable, enc *encoding, T, B int, mode autograd.Mode) *autograd.Variable {
-	sizes := make([]int, T)
-	for t := range sizes {
-		sizes[t] = B
+	lengths := make([]int, B)
+	for b := range lengths {
+		lengths[b] = T
 	}
-	sq := fn.Sequence{BatchSizes: sizes}
+	p := seq.MustPacking(lengths)
 	x := emb
 	for l := range m.cfg.layers() {
 		if l > 0 {
 			x = fn.Dropout(x, m.cfg.Dropout, m.rng, mode)
 		}
-		if m.cfg.Cell == LSTM {
-			x, _, _ = fn.LSTMSequence(x, enc.h[l], enc.c[l], m.decLSTM[l].W, sq)
-		} else {
-			x, _ = fn.GRUSequence(x, enc.h[l], m.decGRU[l].W, sq)
+		st := nn.State{H: enc.h[l]}
+		if enc.c != nil {
+			st.C = enc.c[l]
 		}
+		x, _ = m.decoder[l].ForwardPacked(x, p, st)
 	}
 	if m.cfg.Attention == NoAttention {
 		return x

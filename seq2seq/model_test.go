@@ -10,6 +10,7 @@ import (
 	"github.com/kioku-ml/kioku/autograd"
 	"github.com/kioku-ml/kioku/autograd/gradcheck"
 	"github.com/kioku-ml/kioku/fn"
+	"github.com/kioku-ml/kioku/nn"
 	"github.com/kioku-ml/kioku/tensor"
 )
 
@@ -177,11 +178,15 @@ func bindModel(m *Model) *binding {
 		b.add(&m.bridgeC[l].Weight, &m.bridgeC[l].Bias)
 	}
 	b.add(&m.tgtEmbed.Weight)
-	for _, c := range m.decLSTM {
-		b.add(&c.W.WIH, &c.W.WHH, &c.W.BIH, &c.W.BHH)
-	}
-	for _, c := range m.decGRU {
-		b.add(&c.W.WIH, &c.W.WHH, &c.W.BIH, &c.W.BHH)
+	for _, c := range m.decoder {
+		var w *fn.RecurrentWeights
+		switch c := c.(type) {
+		case *nn.LSTM:
+			w = &c.W
+		case *nn.GRU:
+			w = &c.W
+		}
+		b.add(&w.WIH, &w.WHH, &w.BIH, &w.BHH)
 	}
 	if m.attnOut != nil {
 		bindAttention(&b, m)

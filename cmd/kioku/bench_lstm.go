@@ -310,14 +310,14 @@ func buildBench(c lstmConfig) (*benchModel, error) {
 	return &benchModel{
 		params: m.Params(),
 		train: func() error {
-			_, _, y := m.ForwardPacked(nil, nil, xv, p)
+			y, _ := m.ForwardPacked(xv, p, nn.State{})
 			loss := fn.Mean(fn.Square(y)) // y.square().mean()
 			opt.ClearGrads()
 			loss.Backward()
 			return opt.Update()
 		},
 		infer: func() {
-			autograd.NoGrad(m.Params(), func() { m.ForwardPacked(nil, nil, xv, p) })
+			autograd.NoGrad(m.Params(), func() { m.ForwardPacked(xv, p, nn.State{}) })
 		},
 		setBF16: m.SetBF16,
 	}, nil

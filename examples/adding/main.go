@@ -218,31 +218,28 @@ func makeBatch(rng *tensor.RNG, n, T int) batch {
 }
 
 // model is a recurrent layer read out by a linear layer at the last step.
-// Exactly one of lstm and rnn is set.
 type model struct {
-	lstm *nn.NStepLSTM
-	rnn  *nn.NStepRNN // tanh or ReLU (IRNN)
-	out  *nn.Linear
+	rnn nn.Recurrent // LSTM, or Elman RNN with tanh or ReLU (IRNN)
+	out *nn.Linear
 }
 
 // newModel builds the network named kind.
 func newModel(kind string, hidden int, rng *tensor.RNG) (*model, error) {
 	cfg := nn.RecurrentConfig{InputSize: 2, HiddenSize: hidden}
-	m := &model{}
-	var err error
+	var cell fn.Cell
 	switch kind {
 	case "lstm":
-		cfg.ForgetBias = 1
-		m.lstm, err = nn.NewNStepLSTM(cfg, rng)
+		cell, cfg.ForgetBias = fn.LSTMCellKind, 1
 	case "irnn":
-		cfg.RecurrentInit = nn.InitIdentity
-		m.rnn, err = nn.NewNStepRNN(cfg, true, rng)
+		cell, cfg.RecurrentInit = fn.RNNReLUCellKind, nn.InitIdentity
 	case "rnn":
-		m.rnn, err = nn.NewNStepRNN(cfg, false, rng)
+		cell = fn.RNNTanhCellKind
 	default:
-		err = fmt.Errorf("unknown network %q", kind)
+		return nil, fmt.Errorf("unknown network %q", kind)
 	}
-	if err != nil {
+	m := &model{}
+	var err error
+	if m.rnn, err = nn.NewRecurrent(cell, cfg, rng); err != nil {
 		return nil, err
 	}
 	m.out, err = nn.NewLinear(nn.LinearConfig{In: hidden, Out: 1}, rng)
@@ -251,9 +248,6 @@ func newModel(kind string, hidden int, rng *tensor.RNG) (*model, error) {
 
 // NamedParams names the parameters rnn.… and out.….
 func (m *model) NamedParams() iter.Seq2[string, *autograd.Variable] {
-	if m.lstm != nil {
-		return nn.Join(nn.Sub("rnn", m.lstm), nn.Sub("out", m.out))
-	}
 	return nn.Join(nn.Sub("rnn", m.rnn), nn.Sub("out", m.out))
 }
 
@@ -262,13 +256,8 @@ func (m *model) Params() []*autograd.Variable { return nn.Vars(m.NamedParams()) 
 
 // predict returns the (B, 1) predictions for the sequences xs.
 func (m *model) predict(xs []*autograd.Variable) *autograd.Variable {
-	var hN *autograd.Variable
-	if m.lstm != nil {
-		hN, _, _ = m.lstm.Forward(nil, nil, xs)
-	} else {
-		hN, _ = m.rnn.Forward(nil, xs)
-	}
-	return m.out.Forward(fn.Reshape(hN, len(xs), -1))
+	_, final := m.rnn.Forward(xs, nn.State{})
+	return m.out.Forward(fn.Reshape(final.H, len(xs), -1))
 }
 
 // trainOne trains the network kind on sequences of length T until the

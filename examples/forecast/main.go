@@ -288,8 +288,8 @@ func (m *model) Params() []*autograd.Variable { return nn.Vars(m.NamedParams()) 
 
 // predict maps windows xs[i] (window, F) to (B, horizon) forecasts.
 func (m *model) predict(xs []*autograd.Variable) *autograd.Variable {
-	hN, _, _ := m.rnn.Forward(nil, nil, xs)
-	return m.out.Forward(fn.Reshape(hN, len(xs), m.hidden))
+	_, final := m.rnn.Forward(xs, nn.State{})
+	return m.out.Forward(fn.Reshape(final.H, len(xs), m.hidden))
 }
 
 // forecasts are the test-period forecasts of one series: from each origin

@@ -161,8 +161,8 @@ func (m *model) chunk(streams [][]int, h, c *autograd.Variable) (logits, hN, cN 
 	if len(streams) == 1 {
 		xs = []*autograd.Variable{e}
 	}
-	hN, cN, ys := m.rnn.Forward(h, c, xs)
-	return m.out.Forward(fn.Concat(ys, 0)), hN, cN
+	ys, st := m.rnn.Forward(xs, nn.State{H: h, C: c})
+	return m.out.Forward(fn.Concat(ys, 0)), st.H, st.C
 }
 
 func trainOne(o options, cfg nn.RecurrentConfig, V int, train, val []int) (valLoss, trainLoss float64, err error) {

@@ -185,7 +185,7 @@ func (m *model) loss(batch []sample) *autograd.Variable {
 	B := len(batch)
 	h0 := fn.Reshape(m.h0.Forward(labels), 1, B, m.hidden)
 	c0 := fn.Reshape(m.c0.Forward(labels), 1, B, m.hidden)
-	_, _, ys := m.rnn.Forward(h0, c0, xs)
+	ys, _ := m.rnn.Forward(xs, nn.State{H: h0, C: c0})
 	pred := fn.Sigmoid(m.out.Forward(fn.Concat(ys, 0))) // (B·S, S)
 	return fn.MeanSquaredError(pred, autograd.NewVariable(tensor.FromFloat32(tgt, B*S, S)))
 }
@@ -212,7 +212,7 @@ func (m *model) generate(h, c *tensor.Tensor, mode string, rng *tensor.RNG) [][]
 			for i := range B {
 				xs[i] = autograd.NewVariable(prev.Slice(i, i+1).Clone())
 			}
-			hN, cN, ys := m.rnn.Forward(hv, cv, xs)
+			ys, st := m.rnn.Forward(xs, nn.State{H: hv, C: cv})
 			row := fn.Sigmoid(m.out.Forward(fn.Concat(ys, 0))).Data // (B, S)
 			for i := range B {
 				for j := range S {
@@ -231,7 +231,7 @@ func (m *model) generate(h, c *tensor.Tensor, mode string, rng *tensor.RNG) [][]
 					imgs[i] = append(imgs[i], v)
 				}
 			}
-			hv, cv, prev = hN, cN, row
+			hv, cv, prev = st.H, st.C, row
 		}
 	})
 	return imgs

@@ -212,7 +212,7 @@ func (m *tagger) logits(exs []example) (*autograd.Variable, []int) {
 	if len(exs) > 1 {
 		xs = fn.Split(e, lengths, 0)
 	}
-	_, _, ys := m.rnn.Forward(nil, nil, xs)
+	ys, _ := m.rnn.Forward(xs, nn.State{})
 	return m.out.Forward(fn.Concat(ys, 0)), tags
 }
 

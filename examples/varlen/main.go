@@ -255,18 +255,18 @@ func (m *classifier) logits(exs []example) (*autograd.Variable, []int) {
 	var h *autograd.Variable
 	if m.link != nil {
 		padded, mask := nn.PadSequences(xs) // (T, B, E), mask[t][i] = t < len_i
-		var c *autograd.Variable
-		h, c = m.link.Initial(B, true)
+		st := m.link.Initial(B)
 		E := padded.Shape()[2]
 		for t := range mask {
 			x := fn.Reshape(fn.Slice(padded, 0, t, t+1), B, E)
-			hNew, cNew := m.link.Step(h, c, x)
-			h = fn.Where(mask[t], hNew, h) // finished sequences keep their state
-			c = fn.Where(mask[t], cNew, c)
+			_, next := m.link.Step(x, st)
+			st.H = fn.Where(mask[t], next.H, st.H) // finished sequences keep their state
+			st.C = fn.Where(mask[t], next.C, st.C)
 		}
+		h = st.H
 	} else {
-		hN, _, _ := m.nstep.Forward(nil, nil, xs) // (1, B, H)
-		h = fn.Reshape(hN, B, m.hidden)
+		_, final := m.nstep.Forward(xs, nn.State{}) // H is (1, B, H)
+		h = fn.Reshape(final.H, B, m.hidden)
 	}
 	return m.out.Forward(h), labels
 }
