@@ -44,9 +44,9 @@ func (f *unary) Forward(in []*tensor.Tensor) []*tensor.Tensor {
 	x := in[0]
 	y := newLike(x, x.Shape()...)
 	if x.DType() == tensor.Float64 {
-		unaryForward(f.kind, data[float64](y), data[float64](x))
+		unaryForward(f.kind, tensor.Values[float64](y), tensor.Values[float64](x))
 	} else {
-		unaryForward(f.kind, data[float32](y), data[float32](x))
+		unaryForward(f.kind, tensor.Values[float32](y), tensor.Values[float32](x))
 	}
 	return one(y)
 }
@@ -74,9 +74,9 @@ func (f *unary) Backward(in, out, gy []*tensor.Tensor, _ []bool) []*tensor.Tenso
 	x := in[0]
 	gx := newLike(x, x.Shape()...)
 	if x.DType() == tensor.Float64 {
-		unaryBackward(f.kind, data[float64](gx), data[float64](gy[0]), data[float64](x), data[float64](out[0]))
+		unaryBackward(f.kind, tensor.Values[float64](gx), tensor.Values[float64](gy[0]), tensor.Values[float64](x), tensor.Values[float64](out[0]))
 	} else {
-		unaryBackward(f.kind, data[float32](gx), data[float32](gy[0]), data[float32](x), data[float32](out[0]))
+		unaryBackward(f.kind, tensor.Values[float32](gx), tensor.Values[float32](gy[0]), tensor.Values[float32](x), tensor.Values[float32](out[0]))
 	}
 	return one(gx)
 }

@@ -72,9 +72,9 @@ func (f *binary) Forward(in []*tensor.Tensor) []*tensor.Tensor {
 	shape, f.repeatA, f.repeatB = broadcastShape(name, a, b)
 	y := newLike(a, shape...)
 	if a.DType() == tensor.Float64 {
-		binaryForward(f.op, data[float64](y), data[float64](a), data[float64](b))
+		binaryForward(f.op, tensor.Values[float64](y), tensor.Values[float64](a), tensor.Values[float64](b))
 	} else {
-		binaryForward(f.op, data[float32](y), data[float32](a), data[float32](b))
+		binaryForward(f.op, tensor.Values[float32](y), tensor.Values[float32](a), tensor.Values[float32](b))
 	}
 	return one(y)
 }
@@ -143,7 +143,7 @@ func (f *binary) Backward(in, _, gys []*tensor.Tensor, need []bool) []*tensor.Te
 }
 
 func binaryBackward[T kernel.Float](f *binary, at, bt, gyt *tensor.Tensor, need []bool, gx []*tensor.Tensor) {
-	a, b, gy := data[T](at), data[T](bt), data[T](gyt)
+	a, b, gy := tensor.Values[T](at), tensor.Values[T](bt), tensor.Values[T](gyt)
 	n := len(gy)
 	// Full-size gradients first, then reduce the broadcast operand.
 	var ga, gb []T
@@ -189,7 +189,7 @@ func binaryBackward[T kernel.Float](f *binary, at, bt, gyt *tensor.Tensor, need 
 	}
 	reduce := func(full []T, like *tensor.Tensor) *tensor.Tensor {
 		out := newLike(like, like.Shape()...)
-		o := data[T](out)
+		o := tensor.Values[T](out)
 		if len(o) == len(full) {
 			copy(o, full)
 			return out

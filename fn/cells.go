@@ -2,9 +2,11 @@ package fn
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/kioku-ml/kioku/autograd"
 	"github.com/kioku-ml/kioku/internal/kernel"
+	"github.com/kioku-ml/kioku/internal/rnn"
 	"github.com/kioku-ml/kioku/tensor"
 )
 
@@ -37,9 +39,9 @@ func (f *lstmCell) Forward(in []*tensor.Tensor) []*tensor.Tensor {
 	c, h := cp.Clone(), newLike(cp, b, H)
 	ct := newLike(cp, b, H) // the candidate cell, equal to c here
 	if cp.DType() == tensor.Float64 {
-		lstmForwardStep(data[float64](f.act), data[float64](c), data[float64](h), data[float64](ct), nil, stepMasks[float64]{}, b, H)
+		rnn.LSTMCellForward(tensor.Values[float64](f.act), tensor.Values[float64](c), tensor.Values[float64](h), tensor.Values[float64](ct), b, H)
 	} else {
-		lstmForwardStep(data[float32](f.act), data[float32](c), data[float32](h), data[float32](ct), nil, stepMasks[float32]{}, b, H)
+		rnn.LSTMCellForward(tensor.Values[float32](f.act), tensor.Values[float32](c), tensor.Values[float32](h), tensor.Values[float32](ct), b, H)
 	}
 	return []*tensor.Tensor{c, h}
 }
@@ -57,11 +59,11 @@ func (f *lstmCell) Backward(in, out, gy []*tensor.Tensor, need []bool) []*tensor
 	}
 	dg := newLike(cp, b, 4*H)
 	if cp.DType() == tensor.Float64 {
-		c := data[float64](out[0])
-		lstmBackwardStep(data[float64](dg), data[float64](dh), data[float64](dc), data[float64](f.act), c, c, data[float64](cp), nil, nil, stepMasks[float64]{}, make([]float64, b*H), nil, b, H)
+		c := tensor.Values[float64](out[0])
+		rnn.LSTMCellBackward(tensor.Values[float64](dg), tensor.Values[float64](dh), tensor.Values[float64](dc), tensor.Values[float64](f.act), c, tensor.Values[float64](cp), b, H)
 	} else {
-		c := data[float32](out[0])
-		lstmBackwardStep(data[float32](dg), data[float32](dh), data[float32](dc), data[float32](f.act), c, c, data[float32](cp), nil, nil, stepMasks[float32]{}, make([]float32, b*H), nil, b, H)
+		c := tensor.Values[float32](out[0])
+		rnn.LSTMCellBackward(tensor.Values[float32](dg), tensor.Values[float32](dh), tensor.Values[float32](dc), tensor.Values[float32](f.act), c, tensor.Values[float32](cp), b, H)
 	}
 	return []*tensor.Tensor{dc, dg}
 }
@@ -91,7 +93,7 @@ type gruCho struct {
 func (f *gruCho) Forward(in []*tensor.Tensor) []*tensor.Tensor {
 	sameType("GRUChoCell", in...)
 	xp, h, w := in[0], in[1], in[2]
-	if h.NDim() != 2 || xp.NDim() != 2 || xp.Dim(0) != h.Dim(0) || xp.Dim(1) != 3*h.Dim(1) || !sliceEq(w.Shape(), []int{3 * h.Dim(1), h.Dim(1)}) || (len(in) == 4 && !sliceEq(in[3].Shape(), []int{3 * h.Dim(1)})) {
+	if h.NDim() != 2 || xp.NDim() != 2 || xp.Dim(0) != h.Dim(0) || xp.Dim(1) != 3*h.Dim(1) || !slices.Equal(w.Shape(), []int{3 * h.Dim(1), h.Dim(1)}) || (len(in) == 4 && !slices.Equal(in[3].Shape(), []int{3 * h.Dim(1)})) {
 		panic(fmt.Sprintf("fn: GRUChoCell with xProj %v, h %v, W_hh %v; want (B, 3H), (B, H), (3H, H)", xp.Shape(), h.Shape(), w.Shape()))
 	}
 	b, H := h.Dim(0), h.Dim(1)
@@ -102,9 +104,9 @@ func (f *gruCho) Forward(in []*tensor.Tensor) []*tensor.Tensor {
 		bias = in[3]
 	}
 	if h.DType() == tensor.Float64 {
-		gruChoForward(data[float64](f.act), data[float64](f.u), data[float64](y), data[float64](h), data[float64](w), opt[float64](bias), b, H)
+		gruChoForward(tensor.Values[float64](f.act), tensor.Values[float64](f.u), tensor.Values[float64](y), tensor.Values[float64](h), tensor.Values[float64](w), tensor.Values[float64](bias), b, H)
 	} else {
-		gruChoForward(data[float32](f.act), data[float32](f.u), data[float32](y), data[float32](h), data[float32](w), opt[float32](bias), b, H)
+		gruChoForward(tensor.Values[float32](f.act), tensor.Values[float32](f.u), tensor.Values[float32](y), tensor.Values[float32](h), tensor.Values[float32](w), tensor.Values[float32](bias), b, H)
 	}
 	return one(y)
 }
@@ -151,9 +153,9 @@ func (f *gruCho) Backward(in, _, gy []*tensor.Tensor, need []bool) []*tensor.Ten
 		gx = append(gx, gb)
 	}
 	if h.DType() == tensor.Float64 {
-		gruChoBackward(data[float64](gx[0]), data[float64](gx[1]), data[float64](gx[2]), opt[float64](gb), data[float64](gy[0]), data[float64](f.act), data[float64](f.u), data[float64](h), data[float64](in[2]), b, H)
+		gruChoBackward(tensor.Values[float64](gx[0]), tensor.Values[float64](gx[1]), tensor.Values[float64](gx[2]), tensor.Values[float64](gb), tensor.Values[float64](gy[0]), tensor.Values[float64](f.act), tensor.Values[float64](f.u), tensor.Values[float64](h), tensor.Values[float64](in[2]), b, H)
 	} else {
-		gruChoBackward(data[float32](gx[0]), data[float32](gx[1]), data[float32](gx[2]), opt[float32](gb), data[float32](gy[0]), data[float32](f.act), data[float32](f.u), data[float32](h), data[float32](in[2]), b, H)
+		gruChoBackward(tensor.Values[float32](gx[0]), tensor.Values[float32](gx[1]), tensor.Values[float32](gx[2]), tensor.Values[float32](gb), tensor.Values[float32](gy[0]), tensor.Values[float32](f.act), tensor.Values[float32](f.u), tensor.Values[float32](h), tensor.Values[float32](in[2]), b, H)
 	}
 	for i := range gx {
 		if !need[i] {
@@ -196,6 +198,6 @@ func gruChoBackward[T kernel.Float](dxp, dh, dw, db, dy, act, u, h, w []T, b, H 
 	kernel.Gemm(true, false, 2*H, H, b, 1, dxp, G, h, H, 0, dw[:2*H*H], H)
 	kernel.Gemm(true, false, H, H, b, 1, dxp[2*H:], G, u, H, 0, dw[2*H*H:], H)
 	if db != nil {
-		sumRowsInto(db, dxp, b, G)
+		kernel.SumRowsInto(db, dxp, b, G)
 	}
 }

@@ -34,9 +34,9 @@ func (f *embedID) Forward(in []*tensor.Tensor) []*tensor.Tensor {
 		}
 	}
 	if w.DType() == tensor.Float64 {
-		gather(data[float64](y), data[float64](w), f.ids, f.ignore, d)
+		gather(tensor.Values[float64](y), tensor.Values[float64](w), f.ids, f.ignore, d)
 	} else {
-		gather(data[float32](y), data[float32](w), f.ids, f.ignore, d)
+		gather(tensor.Values[float32](y), tensor.Values[float32](w), f.ids, f.ignore, d)
 	}
 	return one(y)
 }
@@ -62,9 +62,9 @@ func (f *embedID) BackwardInto(in, out, gy, into []*tensor.Tensor, need []bool) 
 func (f *embedID) scatter(gw, g *tensor.Tensor) {
 	d := gw.Dim(1)
 	if gw.DType() == tensor.Float64 {
-		scatterAdd(data[float64](gw), data[float64](g), f.ids, f.ignore, d)
+		scatterAdd(tensor.Values[float64](gw), tensor.Values[float64](g), f.ids, f.ignore, d)
 	} else {
-		scatterAdd(data[float32](gw), data[float32](g), f.ids, f.ignore, d)
+		scatterAdd(tensor.Values[float32](gw), tensor.Values[float32](g), f.ids, f.ignore, d)
 	}
 }
 

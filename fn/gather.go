@@ -34,9 +34,9 @@ func (f *gatherRows) Forward(in []*tensor.Tensor) []*tensor.Tensor {
 		}
 	}
 	if x.DType() == tensor.Float64 {
-		gather(data[float64](y), data[float64](x), f.idx, -1, d)
+		gather(tensor.Values[float64](y), tensor.Values[float64](x), f.idx, -1, d)
 	} else {
-		gather(data[float32](y), data[float32](x), f.idx, -1, d)
+		gather(tensor.Values[float32](y), tensor.Values[float32](x), f.idx, -1, d)
 	}
 	return one(y)
 }
@@ -46,9 +46,9 @@ func (f *gatherRows) Backward(in, _, gy []*tensor.Tensor, _ []bool) []*tensor.Te
 	gx := newLike(x, x.Shape()...)
 	d := x.Size() / max(x.Dim(0), 1)
 	if x.DType() == tensor.Float64 {
-		scatterAdd(data[float64](gx), data[float64](gy[0]), f.idx, -1, d)
+		scatterAdd(tensor.Values[float64](gx), tensor.Values[float64](gy[0]), f.idx, -1, d)
 	} else {
-		scatterAdd(data[float32](gx), data[float32](gy[0]), f.idx, -1, d)
+		scatterAdd(tensor.Values[float32](gx), tensor.Values[float32](gy[0]), f.idx, -1, d)
 	}
 	return one(gx)
 }

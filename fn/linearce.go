@@ -58,7 +58,7 @@ func (f *linearCE) probabilities(in []*tensor.Tensor, rows, nIn, nOut int, sumCo
 	// (Backward gives it back once it has served as the logits' gradient).
 	var p *tensor.Tensor
 	if x.DType() == tensor.Float32 {
-		p = getScratch(rows, nOut)
+		p = tensor.FromFloat32(kernel.GetScratch(rows*nOut), rows, nOut)
 	} else {
 		p = newLike(x, rows, nOut)
 	}
@@ -73,9 +73,9 @@ func (f *linearCE) probabilities(in []*tensor.Tensor, rows, nIn, nOut int, sumCo
 	}
 	var loss float64
 	if x.DType() == tensor.Float64 {
-		loss = softmaxRowsInPlace(data[float64](p), optData[float64](bias), f.t, f.ignore, nOut, f.colSum)
+		loss = softmaxRowsInPlace(tensor.Values[float64](p), optData[float64](bias), f.t, f.ignore, nOut, f.colSum)
 	} else {
-		loss = softmaxRowsInPlace(data[float32](p), optData[float32](bias), f.t, f.ignore, nOut, f.colSum)
+		loss = softmaxRowsInPlace(tensor.Values[float32](p), optData[float32](bias), f.t, f.ignore, nOut, f.colSum)
 	}
 	return p, loss
 }
@@ -85,7 +85,7 @@ func optData[T kernel.Float](t *tensor.Tensor) []T {
 	if t == nil {
 		return nil
 	}
-	return data[T](t)
+	return tensor.Values[T](t)
 }
 
 func (f *linearCE) Forward(in []*tensor.Tensor) []*tensor.Tensor {
@@ -168,9 +168,9 @@ func (f *linearCE) backward(in []*tensor.Tensor, gy *tensor.Tensor, into []*tens
 	// gradient up to the factor scale, which the products take as alpha:
 	// the rows×C buffer is touched only at the labels.
 	if p.DType() == tensor.Float64 {
-		crossEntropyBackward(data[float64](p), f.t, f.ignore, nOut, 1)
+		crossEntropyBackward(tensor.Values[float64](p), f.t, f.ignore, nOut, 1)
 	} else {
-		crossEntropyBackward(data[float32](p), f.t, f.ignore, nOut, 1)
+		crossEntropyBackward(tensor.Values[float32](p), f.t, f.ignore, nOut, 1)
 	}
 	var into2 []*tensor.Tensor
 	if into != nil {
@@ -192,13 +192,13 @@ func (f *linearCE) backward(in []*tensor.Tensor, gy *tensor.Tensor, into []*tens
 			gx[2] = gb
 		}
 		if p.DType() == tensor.Float64 {
-			addBiasGrad(data[float64](gb), data[float64](p), colSum, f.t, f.ignore, rows, scale)
+			addBiasGrad(tensor.Values[float64](gb), tensor.Values[float64](p), colSum, f.t, f.ignore, rows, scale)
 		} else {
-			addBiasGrad(data[float32](gb), data[float32](p), colSum, f.t, f.ignore, rows, scale)
+			addBiasGrad(tensor.Values[float32](gb), tensor.Values[float32](p), colSum, f.t, f.ignore, rows, scale)
 		}
 	}
 	if p.DType() == tensor.Float32 {
-		putScratch(p)
+		kernel.PutScratch(p.Float32s())
 	}
 	return gx
 }
@@ -208,7 +208,7 @@ func (f *linearCE) backward(in []*tensor.Tensor, gy *tensor.Tensor, into []*tens
 func addBiasGrad[T kernel.Float](gb, g []T, colSum []float64, t []int, ignore, rows int, scale float64) {
 	if colSum == nil {
 		sum := make([]T, len(gb))
-		sumRowsInto(sum, g, rows, len(gb))
+		kernel.SumRowsInto(sum, g, rows, len(gb))
 		for j, v := range sum {
 			gb[j] += T(scale * float64(v))
 		}

@@ -49,9 +49,9 @@ func (f *softmaxCE) Forward(in []*tensor.Tensor) []*tensor.Tensor {
 	f.prob = newLike(x, x.Shape()...)
 	var loss float64
 	if x.DType() == tensor.Float64 {
-		loss = crossEntropyForward(data[float64](f.prob), data[float64](x), f.t, f.ignore, n)
+		loss = crossEntropyForward(tensor.Values[float64](f.prob), tensor.Values[float64](x), f.t, f.ignore, n)
 	} else {
-		loss = crossEntropyForward(data[float32](f.prob), data[float32](x), f.t, f.ignore, n)
+		loss = crossEntropyForward(tensor.Values[float32](f.prob), tensor.Values[float32](x), f.t, f.ignore, n)
 	}
 	return one(tensor.Scalar(x.DType(), f.reduced(loss)))
 }
@@ -134,9 +134,9 @@ func (f *softmaxCE) Backward(in, _, gy []*tensor.Tensor, _ []bool) []*tensor.Ten
 	return one(f.logitGrad(gy[0], n, func() *tensor.Tensor {
 		p := newLike(x, x.Shape()...)
 		if x.DType() == tensor.Float64 {
-			crossEntropyForward(data[float64](p), data[float64](x), f.t, f.ignore, n)
+			crossEntropyForward(tensor.Values[float64](p), tensor.Values[float64](x), f.t, f.ignore, n)
 		} else {
-			crossEntropyForward(data[float32](p), data[float32](x), f.t, f.ignore, n)
+			crossEntropyForward(tensor.Values[float32](p), tensor.Values[float32](x), f.t, f.ignore, n)
 		}
 		return p
 	}))
@@ -158,9 +158,9 @@ func (f *softmaxCE) logitGrad(g *tensor.Tensor, n int, probs func() *tensor.Tens
 		p = probs()
 	}
 	if p.DType() == tensor.Float64 {
-		crossEntropyBackward(data[float64](p), f.t, f.ignore, n, scale)
+		crossEntropyBackward(tensor.Values[float64](p), f.t, f.ignore, n, scale)
 	} else {
-		crossEntropyBackward(data[float32](p), f.t, f.ignore, n, float32(scale))
+		crossEntropyBackward(tensor.Values[float32](p), f.t, f.ignore, n, float32(scale))
 	}
 	return p
 }
@@ -251,9 +251,9 @@ func (f *sigmoidCE) Backward(in, _, gy []*tensor.Tensor, _ []bool) []*tensor.Ten
 	x := in[0]
 	g := newLike(x, x.Shape()...)
 	if x.DType() == tensor.Float64 {
-		kernel.Sigmoid(data[float64](g), data[float64](x))
+		kernel.Sigmoid(tensor.Values[float64](g), tensor.Values[float64](x))
 	} else {
-		kernel.Sigmoid(data[float32](g), data[float32](x))
+		kernel.Sigmoid(tensor.Values[float32](g), tensor.Values[float32](x))
 	}
 	g.Axpy(-1, f.t)
 	scale := gy[0].Item()

@@ -34,9 +34,9 @@ func (f *softmax) Forward(in []*tensor.Tensor) []*tensor.Tensor {
 	rows, n := lastDim("Softmax", x)
 	y := newLike(x, x.Shape()...)
 	if x.DType() == tensor.Float64 {
-		softmaxRows(data[float64](y), data[float64](x), rows, n, f.log)
+		softmaxRows(tensor.Values[float64](y), tensor.Values[float64](x), rows, n, f.log)
 	} else {
-		softmaxRows(data[float32](y), data[float32](x), rows, n, f.log)
+		softmaxRows(tensor.Values[float32](y), tensor.Values[float32](x), rows, n, f.log)
 	}
 	return one(y)
 }
@@ -69,9 +69,9 @@ func (f *softmax) Backward(_, out, gy []*tensor.Tensor, _ []bool) []*tensor.Tens
 	rows, n := lastDim("Softmax", y)
 	gx := newLike(y, y.Shape()...)
 	if y.DType() == tensor.Float64 {
-		softmaxBackward(data[float64](gx), data[float64](gy[0]), data[float64](y), rows, n, f.log)
+		softmaxBackward(tensor.Values[float64](gx), tensor.Values[float64](gy[0]), tensor.Values[float64](y), rows, n, f.log)
 	} else {
-		softmaxBackward(data[float32](gx), data[float32](gy[0]), data[float32](y), rows, n, f.log)
+		softmaxBackward(tensor.Values[float32](gx), tensor.Values[float32](gy[0]), tensor.Values[float32](y), rows, n, f.log)
 	}
 	return one(gx)
 }

@@ -91,7 +91,7 @@ type Model struct {
 	out  *nn.Linear
 	drop *tensor.RNG
 	mode autograd.Mode
-	bf16 bool
+	prec fn.Precision
 }
 
 // New builds a model from cfg with weights drawn from rng.
@@ -166,20 +166,20 @@ func (m *Model) SetMode(mode autograd.Mode) {
 	m.rnn.SetMode(mode)
 }
 
-// SetBF16 turns bfloat16 products on or off for the recurrent layers and
-// the output layer in forward passes that record no gradient (Evaluate,
-// Sample, Forward under autograd.NoGrad): about twice the speed on CPUs
-// with AVX512_BF16, each product term rounded with relative error up to
-// 2⁻⁸ (see fn.Sequence.BF16 and docs/PERFORMANCE.md for the measured
-// cost in loss). Training always uses float32.
-func (m *Model) SetBF16(on bool) {
-	m.bf16 = on
+// SetPrecision sets the precision of the products of the recurrent layers
+// and the output layer in forward passes that record no gradient
+// (Evaluate, Sample, Forward under autograd.NoGrad). fn.BFloat16 is about
+// twice the speed on CPUs with AVX512_BF16, each product term rounded
+// with relative error up to 2⁻⁸ (see fn.BFloat16 and docs/PERFORMANCE.md
+// for the measured cost in loss). Training always uses fn.Float32.
+func (m *Model) SetPrecision(p fn.Precision) {
+	m.prec = p
 	if m.lstm != nil {
-		m.lstm.SetBF16(on)
+		m.lstm.SetPrecision(p)
 	} else {
-		m.gru.SetBF16(on)
+		m.gru.SetPrecision(p)
 	}
-	m.out.SetBF16(on)
+	m.out.SetPrecision(p)
 }
 
 // State is the recurrent state carried between chunks: (Layers, B, H)
@@ -295,8 +295,8 @@ func (m *Model) Loss(inputs, targets [][]int, st State) (*autograd.Variable, Sta
 	if len(flat) != y.Data.Dim(0) {
 		panic(fmt.Sprintf("lm: targets of %d steps for inputs of %d", len(targets[0]), len(inputs[0])))
 	}
-	if m.bf16 && !y.RequiresGrad() && !m.out.Weight.RequiresGrad() {
-		// Inference with bfloat16 products in the output layer.
+	if m.prec != fn.Float32 && !y.RequiresGrad() && !m.out.Weight.RequiresGrad() {
+		// Inference with the output layer at its precision.
 		return fn.SoftmaxCrossEntropy(m.out.Forward(y), flat, -1, fn.ReduceMean), next
 	}
 	// The output layer and the loss as one function: the logits are never

@@ -289,3 +289,50 @@ func TestLargeElementwise(t *testing.T) {
 		}
 	}
 }
+
+// TestValues checks that Values shares the storage of either element type
+// and panics on a mismatched type.
+func TestValues(t *testing.T) {
+	a := New(Float32, 2, 3)
+	v32 := Values[float32](a)
+	v32[4] = 7
+	if len(v32) != 6 || a.At(1, 1) != 7 {
+		t.Fatalf("Values[float32] does not share the storage: %v", a)
+	}
+	b := New(Float64, 3)
+	Values[float64](b)[2] = -1
+	if b.At(2) != -1 {
+		t.Fatal("Values[float64] does not share the storage")
+	}
+	if Values[float32](nil) != nil {
+		t.Error("Values of a nil tensor is not nil")
+	}
+	for _, f := range []func(){
+		func() { Values[float64](a) },
+		func() { Values[float32](b) },
+	} {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Error("Values with a mismatched element type did not panic")
+				}
+			}()
+			f()
+		}()
+	}
+}
+
+// TestCheckDTypes checks that mixed element types panic with a message
+// naming the operation, the types and the shapes.
+func TestCheckDTypes(t *testing.T) {
+	CheckDTypes("op", New(Float32, 2), New(Float32, 3))
+	defer func() {
+		msg, _ := recover().(string)
+		for _, want := range []string{"op mixes", "float32", "float64", "[2]", "[3 1]"} {
+			if !strings.Contains(msg, want) {
+				t.Errorf("panic %q does not contain %q", msg, want)
+			}
+		}
+	}()
+	CheckDTypes("op", New(Float32, 2), New(Float32, 2), New(Float64, 3, 1))
+}
