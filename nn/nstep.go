@@ -326,9 +326,10 @@ func (s *stack) forwardPacked(h0, c0, x *autograd.Variable, p *seq.Packing) (hN,
 				seqs[d].Precision = s.precision
 			}
 		}
-		h0s, c0s := make([]*autograd.Variable, D), []*autograd.Variable(nil)
+		starts := make([]*autograd.Variable, 2*D)
+		h0s, c0s := starts[:D], []*autograd.Variable(nil)
 		if s.cell == fn.LSTMCellKind {
-			c0s = make([]*autograd.Variable, D)
+			c0s = starts[D:]
 		}
 		for d := range D {
 			h0s[d] = s.initial(h0, l*D+d, p)

@@ -151,9 +151,10 @@ const (
 	// synchronisation per sequence instead of one per step. It applies
 	// where the rows of the recurrence never mix — without normalisation
 	// or with layer norm, and (backward) without peepholes — and falls back
-	// to Sequential elsewhere. Forward results do not depend on the
-	// choice; the gradients of the normalisation parameters are summed per
-	// group.
+	// to Sequential elsewhere. The choice changes results only by the
+	// rounding of the products (with row groups the input projection runs
+	// step by step, on other kernels) and of the normalisation parameters'
+	// gradients (summed per group); each choice is deterministic.
 	RowGroups
 )
 

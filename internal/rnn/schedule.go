@@ -1,6 +1,10 @@
 package rnn
 
-import "github.com/kioku-ml/kioku/internal/kernel"
+import (
+	"slices"
+
+	"github.com/kioku-ml/kioku/internal/kernel"
+)
 
 // schedule lists the steps in processing order with each step's row
 // offset into the packed arrays and the number of its rows whose previous
@@ -10,24 +14,23 @@ type step struct{ t, off, rows, fromPrev, prevOff int }
 
 func (f *op) schedule() []step {
 	bs := f.batchSizes
-	offs := make([]int, len(bs))
-	for t := 1; t < len(bs); t++ {
-		offs[t] = offs[t-1] + bs[t-1]
+	steps := make([]step, len(bs)) // in time order first
+	off := 0
+	for t, b := range bs {
+		steps[t] = step{t: t, off: off, rows: b, prevOff: -1}
+		off += b
 	}
-	steps := make([]step, 0, len(bs))
-	for k := range bs {
-		t := k
-		if f.reverse {
-			t = len(bs) - 1 - k
-		}
-		s := step{t: t, off: offs[t], rows: bs[t], prevOff: -1}
+	for t := range steps {
+		s := &steps[t]
 		switch {
 		case !f.reverse && t > 0:
-			s.fromPrev, s.prevOff = bs[t], offs[t-1]
+			s.fromPrev, s.prevOff = bs[t], steps[t-1].off
 		case f.reverse && t < len(bs)-1:
-			s.fromPrev, s.prevOff = bs[t+1], offs[t+1]
+			s.fromPrev, s.prevOff = bs[t+1], steps[t+1].off
 		}
-		steps = append(steps, s)
+	}
+	if f.reverse {
+		slices.Reverse(steps)
 	}
 	return steps
 }
