@@ -38,12 +38,13 @@ func (f *lstmCell) Forward(in []*tensor.Tensor) []*tensor.Tensor {
 	f.act = g.Clone()
 	c, h := cp.Clone(), newLike(cp, b, H)
 	ct := newLike(cp, b, H) // the candidate cell, equal to c here
-	if cp.DType() == tensor.Float64 {
-		rnn.LSTMCellForward(tensor.Values[float64](f.act), tensor.Values[float64](c), tensor.Values[float64](h), tensor.Values[float64](ct), b, H)
-	} else {
-		rnn.LSTMCellForward(tensor.Values[float32](f.act), tensor.Values[float32](c), tensor.Values[float32](h), tensor.Values[float32](ct), b, H)
-	}
+	tensor.Dispatch(cp, lstmCellForward[float32], lstmCellForward[float64])(f.act, c, h, ct, b, H)
 	return []*tensor.Tensor{c, h}
+}
+
+// lstmCellForward runs rnn.LSTMCellForward on the tensors' storage.
+func lstmCellForward[T kernel.Float](act, c, h, ct *tensor.Tensor, b, H int) {
+	rnn.LSTMCellForward(tensor.Values[T](act), tensor.Values[T](c), tensor.Values[T](h), tensor.Values[T](ct), b, H)
 }
 
 func (f *lstmCell) Backward(in, out, gy []*tensor.Tensor, need []bool) []*tensor.Tensor {
@@ -58,14 +59,13 @@ func (f *lstmCell) Backward(in, out, gy []*tensor.Tensor, need []bool) []*tensor
 		dh = newLike(cp, b, H)
 	}
 	dg := newLike(cp, b, 4*H)
-	if cp.DType() == tensor.Float64 {
-		c := tensor.Values[float64](out[0])
-		rnn.LSTMCellBackward(tensor.Values[float64](dg), tensor.Values[float64](dh), tensor.Values[float64](dc), tensor.Values[float64](f.act), c, tensor.Values[float64](cp), b, H)
-	} else {
-		c := tensor.Values[float32](out[0])
-		rnn.LSTMCellBackward(tensor.Values[float32](dg), tensor.Values[float32](dh), tensor.Values[float32](dc), tensor.Values[float32](f.act), c, tensor.Values[float32](cp), b, H)
-	}
+	tensor.Dispatch(cp, lstmCellBackward[float32], lstmCellBackward[float64])(dg, dh, dc, f.act, out[0], cp, b, H)
 	return []*tensor.Tensor{dc, dg}
+}
+
+// lstmCellBackward runs rnn.LSTMCellBackward on the tensors' storage.
+func lstmCellBackward[T kernel.Float](dg, dh, dc, act, c, cp *tensor.Tensor, b, H int) {
+	rnn.LSTMCellBackward(tensor.Values[T](dg), tensor.Values[T](dh), tensor.Values[T](dc), tensor.Values[T](act), tensor.Values[T](c), tensor.Values[T](cp), b, H)
 }
 
 // GRUChoCell is one step of the GRU as Cho et al. (2014) wrote it, with

@@ -103,14 +103,17 @@ func (f *normFunc) Forward(in []*tensor.Tensor) []*tensor.Tensor {
 		om, ov = f.obs.Mean, f.obs.Var
 	}
 	y := newLike(x, x.Shape()...)
-	if x.DType() == tensor.Float64 {
-		kernel.NormForward(f.axis, tensor.Values[float64](f.xhat), rows, cols, f.eps, tensor.Values[float64](f.rs), f.mean, f.variance, om, ov)
-		kernel.AffineForward(tensor.Values[float64](y), tensor.Values[float64](f.xhat), tensor.Values[float64](g), tensor.Values[float64](b), rows, cols)
-	} else {
-		kernel.NormForward(f.axis, tensor.Values[float32](f.xhat), rows, cols, f.eps, tensor.Values[float32](f.rs), f.mean, f.variance, om, ov)
-		kernel.AffineForward(tensor.Values[float32](y), tensor.Values[float32](f.xhat), tensor.Values[float32](g), tensor.Values[float32](b), rows, cols)
-	}
+	tensor.Dispatch(x, normForward[float32], normForward[float64])(f, y, g, b, rows, cols, om, ov)
 	return one(y)
+}
+
+// normForward normalises f.xhat in place, recording the reciprocal
+// standard deviations in f.rs (and the batch statistics in om, ov), and
+// writes y = g⊙x̂ + b.
+func normForward[T kernel.Float](f *normFunc, y, g, b *tensor.Tensor, rows, cols int, om, ov []float64) {
+	xhat := tensor.Values[T](f.xhat)
+	kernel.NormForward(f.axis, xhat, rows, cols, f.eps, tensor.Values[T](f.rs), f.mean, f.variance, om, ov)
+	kernel.AffineForward(tensor.Values[T](y), xhat, tensor.Values[T](g), tensor.Values[T](b), rows, cols)
 }
 
 func (f *normFunc) Backward(in, _, gy []*tensor.Tensor, need []bool) []*tensor.Tensor {
@@ -128,13 +131,7 @@ func (f *normFunc) Backward(in, _, gy []*tensor.Tensor, need []bool) []*tensor.T
 		db = newLike(b, cols)
 		gx[k] = db
 	}
-	if x.DType() == tensor.Float64 {
-		kernel.AffineBackward(tensor.Values[float64](d), tensor.Values[float64](f.xhat), tensor.Values[float64](g), tensor.Values[float64](dg), tensor.Values[float64](db), rows, cols)
-		kernel.NormBackward(f.axis, f.mean != nil, tensor.Values[float64](d), tensor.Values[float64](f.xhat), rows, cols, tensor.Values[float64](f.rs))
-	} else {
-		kernel.AffineBackward(tensor.Values[float32](d), tensor.Values[float32](f.xhat), tensor.Values[float32](g), tensor.Values[float32](dg), tensor.Values[float32](db), rows, cols)
-		kernel.NormBackward(f.axis, f.mean != nil, tensor.Values[float32](d), tensor.Values[float32](f.xhat), rows, cols, tensor.Values[float32](f.rs))
-	}
+	tensor.Dispatch(x, normBackward[float32], normBackward[float64])(f, d, g, dg, db, rows, cols)
 	gx[0] = d
 	for i := range gx {
 		if !need[i] {
@@ -142,4 +139,13 @@ func (f *normFunc) Backward(in, _, gy []*tensor.Tensor, need []bool) []*tensor.T
 		}
 	}
 	return gx
+}
+
+// normBackward turns d, the gradient of y, into that of x in place,
+// accumulating the gradients of the gain and bias into dg and db (either
+// may be nil).
+func normBackward[T kernel.Float](f *normFunc, d, g, dg, db *tensor.Tensor, rows, cols int) {
+	dv, xhat := tensor.Values[T](d), tensor.Values[T](f.xhat)
+	kernel.AffineBackward(dv, xhat, tensor.Values[T](g), tensor.Values[T](dg), tensor.Values[T](db), rows, cols)
+	kernel.NormBackward(f.axis, f.mean != nil, dv, xhat, rows, cols, tensor.Values[T](f.rs))
 }

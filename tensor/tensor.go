@@ -181,6 +181,19 @@ func Values[T float32 | float64](t *Tensor) []T {
 	return any(t.Float32s()).([]T)
 }
 
+// Dispatch returns f64 for a Float64 tensor t and f32 otherwise: the
+// float32/float64 dispatch of code generic over the element type, written
+// once. f32 and f64 are the two instantiations of one generic function
+// taking tensors, which reads them with Values:
+//
+//	tensor.Dispatch(x, relu[float32], relu[float64])(y, x) // relu(y, x *Tensor)
+func Dispatch[F any](t *Tensor, f32, f64 F) F {
+	if t.dtype == Float64 {
+		return f64
+	}
+	return f32
+}
+
 // CheckDTypes panics unless all of ts share one element type, with a
 // message that starts with op and names the first mismatched types and
 // shapes ("fn: MatMul mixes float32 [2 3] and float64 [3 4]").

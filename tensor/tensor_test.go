@@ -336,3 +336,24 @@ func TestCheckDTypes(t *testing.T) {
 	}()
 	CheckDTypes("op", New(Float32, 2), New(Float32, 2), New(Float64, 3, 1))
 }
+
+// scaleBy multiplies t's values by k (a generic function for TestDispatch).
+func scaleBy[T float32 | float64](t *Tensor, k T) {
+	for i, v := range Values[T](t) {
+		Values[T](t)[i] = v * k
+	}
+}
+
+// TestDispatch checks that Dispatch picks the instantiation of a tensor's
+// element type.
+func TestDispatch(t *testing.T) {
+	for _, dt := range []DType{Float32, Float64} {
+		x := New(dt, 3)
+		x.Fill(1.5)
+		scale := Dispatch(x, func(t *Tensor) { scaleBy[float32](t, 2) }, func(t *Tensor) { scaleBy[float64](t, 2) })
+		scale(x)
+		if x.At(2) != 3 {
+			t.Errorf("%v: Dispatch ran the wrong instantiation: %v", dt, x)
+		}
+	}
+}
