@@ -26,7 +26,7 @@ type (
 )
 
 // sameType panics unless all tensors share one element type.
-func sameType(op string, ts ...*tensor.Tensor) { tensor.CheckDTypes("fn: "+op, ts...) }
+func sameType(op string, ts ...*tensor.Tensor) { tensor.CheckDTypes("fn", op, ts...) }
 
 // newLike returns a zero tensor with t's element type and the given shape.
 func newLike(t *tensor.Tensor, shape ...int) *tensor.Tensor {

@@ -42,7 +42,7 @@ func checkRows(op string, rows []int, n, b int) {
 	}
 }
 
-func sameDType(op string, ts ...*tensor.Tensor) { tensor.CheckDTypes("seq2seq: "+op, ts...) }
+func sameDType(op string, ts ...*tensor.Tensor) { tensor.CheckDTypes("seq2seq", op, ts...) }
 
 // dotScores returns s[n, t] = ⟨keys[rows[n], t], q[n]⟩ for keys (B, S, D)
 // and q (N, D): Luong's dot score (keys = memory) and general score (keys

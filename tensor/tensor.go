@@ -195,12 +195,13 @@ func Dispatch[F any](t *Tensor, f32, f64 F) F {
 }
 
 // CheckDTypes panics unless all of ts share one element type, with a
-// message that starts with op and names the first mismatched types and
-// shapes ("fn: MatMul mixes float32 [2 3] and float64 [3 4]").
-func CheckDTypes(op string, ts ...*Tensor) {
+// message that names the package pkg, the operation op and the first
+// mismatched types and shapes ("fn: MatMul mixes float32 [2 3] and
+// float64 [3 4]"). It allocates nothing when the types agree.
+func CheckDTypes(pkg, op string, ts ...*Tensor) {
 	for _, u := range ts[1:] {
 		if u.dtype != ts[0].dtype {
-			panic(fmt.Sprintf("%s mixes %v %v and %v %v", op, ts[0].dtype, ts[0].shape, u.dtype, u.shape))
+			panic(fmt.Sprintf("%s: %s mixes %v %v and %v %v", pkg, op, ts[0].dtype, ts[0].shape, u.dtype, u.shape))
 		}
 	}
 }

@@ -325,16 +325,19 @@ func TestValues(t *testing.T) {
 // TestCheckDTypes checks that mixed element types panic with a message
 // naming the operation, the types and the shapes.
 func TestCheckDTypes(t *testing.T) {
-	CheckDTypes("op", New(Float32, 2), New(Float32, 3))
+	a, b := New(Float32, 2), New(Float32, 3)
+	if n := testing.AllocsPerRun(10, func() { CheckDTypes("pkg", "op", a, b) }); n != 0 {
+		t.Errorf("CheckDTypes of agreeing types allocates %v times", n)
+	}
 	defer func() {
 		msg, _ := recover().(string)
-		for _, want := range []string{"op mixes", "float32", "float64", "[2]", "[3 1]"} {
+		for _, want := range []string{"pkg: op mixes", "float32", "float64", "[2]", "[3 1]"} {
 			if !strings.Contains(msg, want) {
 				t.Errorf("panic %q does not contain %q", msg, want)
 			}
 		}
 	}()
-	CheckDTypes("op", New(Float32, 2), New(Float32, 2), New(Float64, 3, 1))
+	CheckDTypes("pkg", "op", New(Float32, 2), New(Float32, 2), New(Float64, 3, 1))
 }
 
 // scaleBy multiplies t's values by k (a generic function for TestDispatch).
