@@ -9,7 +9,7 @@ import (
 	"github.com/kioku-ml/kioku/tensor"
 )
 
-// TestSetBF16 checks that bfloat16 products change evaluation only
+// TestSetBF16 checks that bfloat16 products (SetPrecision) change evaluation only
 // slightly (and do change it, where the hardware exists) and leave
 // training, which records gradients, in float32.
 func TestSetBF16(t *testing.T) {
