@@ -71,17 +71,14 @@ func (f *binary) Forward(in []*tensor.Tensor) []*tensor.Tensor {
 	var shape []int
 	shape, f.repeatA, f.repeatB = broadcastShape(name, a, b)
 	y := newLike(a, shape...)
-	if a.DType() == tensor.Float64 {
-		binaryForward(f.op, tensor.Values[float64](y), tensor.Values[float64](a), tensor.Values[float64](b))
-	} else {
-		binaryForward(f.op, tensor.Values[float32](y), tensor.Values[float32](a), tensor.Values[float32](b))
-	}
+	tensor.Dispatch(a, binaryForward[float32], binaryForward[float64])(f.op, y, a, b)
 	return one(y)
 }
 
 // binaryForward computes y = a op b, where the shorter of a and b (a
 // single element or a suffix) repeats along y.
-func binaryForward[T kernel.Float](op binOp, y, a, b []T) {
+func binaryForward[T kernel.Float](op binOp, yt, at, bt *tensor.Tensor) {
+	y, a, b := tensor.Values[T](yt), tensor.Values[T](at), tensor.Values[T](bt)
 	switch {
 	case len(a) == len(y) && len(b) == len(y):
 		vectorOp(op, y, a, b)

@@ -103,15 +103,15 @@ func (f *gruCho) Forward(in []*tensor.Tensor) []*tensor.Tensor {
 	if len(in) == 4 {
 		bias = in[3]
 	}
-	if h.DType() == tensor.Float64 {
-		gruChoForward(tensor.Values[float64](f.act), tensor.Values[float64](f.u), tensor.Values[float64](y), tensor.Values[float64](h), tensor.Values[float64](w), tensor.Values[float64](bias), b, H)
-	} else {
-		gruChoForward(tensor.Values[float32](f.act), tensor.Values[float32](f.u), tensor.Values[float32](y), tensor.Values[float32](h), tensor.Values[float32](w), tensor.Values[float32](bias), b, H)
-	}
+	tensor.Dispatch(h, gruChoForward[float32], gruChoForward[float64])(f.act, f.u, y, h, w, bias, b, H)
 	return one(y)
 }
 
-func gruChoForward[T kernel.Float](act, u, y, h, w, bias []T, b, H int) {
+// gruChoForward computes the GRUChoCell step into y, keeping the gate
+// activations in act and u = r⊙h₋₁ for the backward pass; T is the
+// tensors' element type (see tensor.Dispatch).
+func gruChoForward[T kernel.Float](actt, ut, yt, ht, wt, biast *tensor.Tensor, b, H int) {
+	act, u, y, h, w, bias := tensor.Values[T](actt), tensor.Values[T](ut), tensor.Values[T](yt), tensor.Values[T](ht), tensor.Values[T](wt), tensor.Values[T](biast)
 	G := 3 * H
 	q := make([]T, b*G) // recurrent pre-activations: r, z blocks from h, n block from r⊙h
 	if bias != nil {
@@ -152,11 +152,7 @@ func (f *gruCho) Backward(in, _, gy []*tensor.Tensor, need []bool) []*tensor.Ten
 		gb = newLike(h, 3*H)
 		gx = append(gx, gb)
 	}
-	if h.DType() == tensor.Float64 {
-		gruChoBackward(tensor.Values[float64](gx[0]), tensor.Values[float64](gx[1]), tensor.Values[float64](gx[2]), tensor.Values[float64](gb), tensor.Values[float64](gy[0]), tensor.Values[float64](f.act), tensor.Values[float64](f.u), tensor.Values[float64](h), tensor.Values[float64](in[2]), b, H)
-	} else {
-		gruChoBackward(tensor.Values[float32](gx[0]), tensor.Values[float32](gx[1]), tensor.Values[float32](gx[2]), tensor.Values[float32](gb), tensor.Values[float32](gy[0]), tensor.Values[float32](f.act), tensor.Values[float32](f.u), tensor.Values[float32](h), tensor.Values[float32](in[2]), b, H)
-	}
+	tensor.Dispatch(h, gruChoBackward[float32], gruChoBackward[float64])(gx[0], gx[1], gx[2], gb, gy[0], f.act, f.u, h, in[2], b, H)
 	for i := range gx {
 		if !need[i] {
 			gx[i] = nil
@@ -171,7 +167,8 @@ func (f *gruCho) Backward(in, _, gy []*tensor.Tensor, need []bool) []*tensor.Ten
 //	du = dâ_n·W_hn;  dâ_r = du⊙h₋₁⊙r(1−r)
 //	dh₋₁ = dy⊙z + du⊙r + [dâ_r, dâ_z]·W_h{r,z}
 //	dW_hn = dâ_nᵀ·u,  dW_h{r,z} = [dâ_r, dâ_z]ᵀ·h₋₁
-func gruChoBackward[T kernel.Float](dxp, dh, dw, db, dy, act, u, h, w []T, b, H int) {
+func gruChoBackward[T kernel.Float](dxpt, dht, dwt, dbt, dyt, actt, ut, ht, wt *tensor.Tensor, b, H int) {
+	dxp, dh, dw, db, dy, act, u, h, w := tensor.Values[T](dxpt), tensor.Values[T](dht), tensor.Values[T](dwt), tensor.Values[T](dbt), tensor.Values[T](dyt), tensor.Values[T](actt), tensor.Values[T](ut), tensor.Values[T](ht), tensor.Values[T](wt)
 	G := 3 * H
 	for r := 0; r < b; r++ {
 		a, d := act[r*G:(r+1)*G], dxp[r*G:(r+1)*G]

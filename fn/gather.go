@@ -33,11 +33,7 @@ func (f *gatherRows) Forward(in []*tensor.Tensor) []*tensor.Tensor {
 			panic(fmt.Sprintf("fn: GatherRows index %d at position %d out of range for shape %v", i, k, x.Shape()))
 		}
 	}
-	if x.DType() == tensor.Float64 {
-		gather(tensor.Values[float64](y), tensor.Values[float64](x), f.idx, -1, d)
-	} else {
-		gather(tensor.Values[float32](y), tensor.Values[float32](x), f.idx, -1, d)
-	}
+	tensor.Dispatch(x, gather[float32], gather[float64])(y, x, f.idx, -1, d)
 	return one(y)
 }
 
@@ -45,10 +41,6 @@ func (f *gatherRows) Backward(in, _, gy []*tensor.Tensor, _ []bool) []*tensor.Te
 	x := in[0]
 	gx := newLike(x, x.Shape()...)
 	d := x.Size() / max(x.Dim(0), 1)
-	if x.DType() == tensor.Float64 {
-		scatterAdd(tensor.Values[float64](gx), tensor.Values[float64](gy[0]), f.idx, -1, d)
-	} else {
-		scatterAdd(tensor.Values[float32](gx), tensor.Values[float32](gy[0]), f.idx, -1, d)
-	}
+	tensor.Dispatch(x, scatterAdd[float32], scatterAdd[float64])(gx, gy[0], f.idx, -1, d)
 	return one(gx)
 }

@@ -48,11 +48,7 @@ func (f *softmaxCE) Forward(in []*tensor.Tensor) []*tensor.Tensor {
 	f.checkLabels("SoftmaxCrossEntropy", rows, n, x)
 	f.prob = newLike(x, x.Shape()...)
 	var loss float64
-	if x.DType() == tensor.Float64 {
-		loss = crossEntropyForward(tensor.Values[float64](f.prob), tensor.Values[float64](x), f.t, f.ignore, n)
-	} else {
-		loss = crossEntropyForward(tensor.Values[float32](f.prob), tensor.Values[float32](x), f.t, f.ignore, n)
-	}
+	loss = tensor.Dispatch(x, crossEntropyForward[float32], crossEntropyForward[float64])(f.prob, x, f.t, f.ignore, n)
 	return one(tensor.Scalar(x.DType(), f.reduced(loss)))
 }
 
@@ -92,7 +88,8 @@ const softmaxGrain = 1 << 15
 // crossEntropyForward writes softmax(x) into prob row by row and returns
 // the summed negative log-likelihood of the labels that are not ignored
 // (in float64). Rows are split across the worker pool when there are many.
-func crossEntropyForward[T kernel.Float](prob, x []T, t []int, ignore, n int) float64 {
+func crossEntropyForward[T kernel.Float](probt, xt *tensor.Tensor, t []int, ignore, n int) float64 {
+	prob, x := tensor.Values[T](probt), tensor.Values[T](xt)
 	nll := make([]float64, len(t))
 	kernel.ParallelFor(len(t), max(1, softmaxGrain/max(n, 1)), func(lo, hi int) {
 		for r := lo; r < hi; r++ {
@@ -133,11 +130,7 @@ func (f *softmaxCE) Backward(in, _, gy []*tensor.Tensor, _ []bool) []*tensor.Ten
 	_, n := lastDim("SoftmaxCrossEntropy", x)
 	return one(f.logitGrad(gy[0], n, func() *tensor.Tensor {
 		p := newLike(x, x.Shape()...)
-		if x.DType() == tensor.Float64 {
-			crossEntropyForward(tensor.Values[float64](p), tensor.Values[float64](x), f.t, f.ignore, n)
-		} else {
-			crossEntropyForward(tensor.Values[float32](p), tensor.Values[float32](x), f.t, f.ignore, n)
-		}
+		tensor.Dispatch(x, crossEntropyForward[float32], crossEntropyForward[float64])(p, x, f.t, f.ignore, n)
 		return p
 	}))
 }

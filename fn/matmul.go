@@ -150,14 +150,11 @@ func LinearIntoAt(dst, x, W, b *tensor.Tensor, p Precision, pw *PackedWeight) *t
 // the rows across the worker pool when y is large (an output layer's
 // logits can be tens of megabytes).
 func fillRows(y, b *tensor.Tensor, rows int) {
-	if y.DType() == tensor.Float64 {
-		fillRowsOf(tensor.Values[float64](y), tensor.Values[float64](b), rows)
-	} else {
-		fillRowsOf(tensor.Values[float32](y), tensor.Values[float32](b), rows)
-	}
+	tensor.Dispatch(y, fillRowsOf[float32], fillRowsOf[float64])(y, b, rows)
 }
 
-func fillRowsOf[T kernel.Float](y, b []T, rows int) {
+func fillRowsOf[T kernel.Float](yt, bt *tensor.Tensor, rows int) {
+	y, b := tensor.Values[T](yt), tensor.Values[T](bt)
 	n := len(b)
 	kernel.ParallelFor(rows, max(1, (1<<16)/max(n, 1)), func(lo, hi int) {
 		for r := lo; r < hi; r++ {
