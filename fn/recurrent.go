@@ -127,9 +127,8 @@ func recurrentApply(cell Cell, x, h0, c0 *Variable, w RecurrentWeights, seq Sequ
 		panic(fmt.Sprintf("fn: %v sequence at precision float64 with %v input %v", cell, x.Data.DType(), x.Shape()))
 	}
 	f := &recurrent{
-		backend: backendFor(x.Data),
-		desc:    rnn.Desc{Cell: cell, Directions: 1, Precision: seq.Precision, Algorithm: seq.Algorithm},
-		seq:     rnn.Seq{BatchSizes: seq.BatchSizes, Masks: seq.Masks},
+		desc: rnn.Desc{Cell: cell, Directions: 1, Precision: seq.Precision, Algorithm: seq.Algorithm},
+		seq:  rnn.Seq{BatchSizes: seq.BatchSizes, Masks: seq.Masks},
 	}
 	if seq.Reverse {
 		f.desc.Directions, f.seq.Direction = 2, 1
@@ -188,14 +187,12 @@ func recurrentApply(cell Cell, x, h0, c0 *Variable, w RecurrentWeights, seq Sequ
 // recurrent is the fused sequence function for every cell kind: the
 // autograd wrapper of one direction of the recurrent op.
 type recurrent struct {
-	backend rnn.Backend
-	desc    rnn.Desc
-	seq     rnn.Seq
-	keep    bool // a gradient is recorded: keep the reserve for Backward
+	desc rnn.Desc
+	seq  rnn.Seq
+	keep bool // a gradient is recorded: keep the reserve for Backward
 	// Optional pre-packed weights (RecurrentWeights.PackedIH/HH).
 	packedIH, packedHH *rnn.PackedWeight
-	reserve            rnn.Reserve  // of the last Forward, nil once released
-	ops                rnn.Operands // the inputs of the last call, for the backend
+	reserve            rnn.Reserve // of the last Forward, nil once released
 }
 
 // operands names the tensors of in (or of their gradients), ordered as
@@ -289,8 +286,7 @@ func (f *recurrent) args(in []*tensor.Tensor) rnn.Operands {
 }
 
 func (f *recurrent) Forward(in []*tensor.Tensor) []*tensor.Tensor {
-	f.ops = f.args(in)
-	out, r := f.backend.Forward(&f.desc, &f.seq, &f.ops, f.keep)
+	out, r := backendFor(in[0]).Forward(&f.desc, &f.seq, f.args(in), f.keep)
 	f.reserve = r
 	if out.C != nil {
 		return []*tensor.Tensor{out.Y, out.H, out.C}
@@ -330,13 +326,12 @@ func (f *recurrent) BackwardInto(in, out, gy, into []*tensor.Tensor, need []bool
 	if f.reserve == nil {
 		f.Forward(in) // a second Backward: the reserve was released
 	}
-	f.ops = f.args(in)
-	g := f.operands(gx)
+	o, g := f.args(in), f.operands(gx)
 	outs, gys := rnn.Outputs{Y: out[0], H: out[1]}, rnn.Outputs{Y: gy[0], H: gy[1]}
 	if len(out) > 2 {
 		outs.C, gys.C = out[2], gy[2]
 	}
-	f.backend.Backward(&f.desc, &f.seq, &f.ops, f.reserve, outs, gys, &g, acc)
+	backendFor(in[0]).Backward(&f.desc, &f.seq, o, f.reserve, outs, gys, g, acc)
 	if f.reserve.Release() {
 		f.reserve = nil
 	}

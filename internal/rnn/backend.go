@@ -14,7 +14,7 @@ type Backend interface {
 	// sequence in s and returns the outputs. With keep it also returns the
 	// Reserve that Backward needs (a training pass); without, it returns
 	// a nil Reserve and keeps nothing (inference).
-	Forward(d *Desc, s *Seq, in *Operands, keep bool) (Outputs, Reserve)
+	Forward(d *Desc, s *Seq, in Operands, keep bool) (Outputs, Reserve)
 	// Backward computes the gradients of the operands from those of the
 	// outputs, gy (nil fields: no gradient), given the inputs in, the
 	// outputs out and the reserve r of the forward pass. It writes the
@@ -22,7 +22,7 @@ type Backend interface {
 	// with zeros: the gradients of WIH and WHH are added to g's tensors
 	// when accumulate is set, and those of BIH and BHH are added to them
 	// without normalisation; the others overwrite them.
-	Backward(d *Desc, s *Seq, in *Operands, r Reserve, out, gy Outputs, g *Operands, accumulate bool)
+	Backward(d *Desc, s *Seq, in Operands, r Reserve, out, gy Outputs, g Operands, accumulate bool)
 	// PackWeight prepares the weight matrix w (out, in), in PyTorch's
 	// layout, for products at precision p: once, for loops that reuse the
 	// same weights many times (generating a sequence one step at a time).
@@ -93,12 +93,12 @@ func (CPU) Available(p Precision) bool {
 }
 
 // Forward implements Backend.
-func (CPU) Forward(d *Desc, s *Seq, in *Operands, keep bool) (Outputs, Reserve) {
-	f := newOp(d, s, in)
+func (CPU) Forward(d *Desc, s *Seq, in Operands, keep bool) (Outputs, Reserve) {
+	f := newOp(d, s, &in)
 	// Without a gradient to record nothing needs the forward pass's
 	// workspaces afterwards: take them from a pool and give them back.
 	f.scratch = !keep && f.norm.Kind == NoNorm && in.X.DType() == tensor.Float32
-	out := f.forward(in)
+	out := f.forward(&in)
 	if !keep {
 		if f.scratch {
 			f.release()
@@ -110,16 +110,16 @@ func (CPU) Forward(d *Desc, s *Seq, in *Operands, keep bool) (Outputs, Reserve) 
 
 // Backward implements Backend. r must be the Reserve of a Forward of the
 // same call, not yet released.
-func (CPU) Backward(d *Desc, s *Seq, in *Operands, r Reserve, out, gy Outputs, g *Operands, accumulate bool) {
+func (CPU) Backward(d *Desc, s *Seq, in Operands, r Reserve, out, gy Outputs, g Operands, accumulate bool) {
 	f, ok := r.(*op)
 	if !ok || f.act == nil {
 		panic("rnn: CPU Backward without the live reserve of a CPU Forward")
 	}
-	a := f.args(in)
+	a := f.args(&in)
 	if a.x.DType() == tensor.Float64 {
-		recurrentBackward[float64](f, a, out, gy, g, accumulate)
+		recurrentBackward[float64](f, a, out, gy, &g, accumulate)
 	} else {
-		recurrentBackward[float32](f, a, out, gy, g, accumulate)
+		recurrentBackward[float32](f, a, out, gy, &g, accumulate)
 	}
 }
 

@@ -30,7 +30,7 @@ func TestCPUReserve(t *testing.T) {
 	bs := []int{3, 2, 1}
 	d := &Desc{Cell: GRU, InputSize: 4, HiddenSize: 5, Directions: 1, Bias: true}
 	s := &Seq{BatchSizes: bs}
-	in := gruOperands(bs, 4, 5)
+	in := *gruOperands(bs, 4, 5)
 	var be Backend = CPU{}
 	want, r := be.Forward(d, s, in, false)
 	if r != nil {
@@ -45,7 +45,7 @@ func TestCPUReserve(t *testing.T) {
 	}
 	gy := Outputs{Y: tensor.New(tensor.Float32, out.Y.Shape()...), H: tensor.New(tensor.Float32, out.H.Shape()...)}
 	gy.Y.Fill(1)
-	g := &Operands{X: tensor.New(tensor.Float32, in.X.Shape()...), WHH: tensor.New(tensor.Float32, in.WHH.Shape()...)}
+	g := Operands{X: tensor.New(tensor.Float32, in.X.Shape()...), WHH: tensor.New(tensor.Float32, in.WHH.Shape()...)}
 	be.Backward(d, s, in, r, out, gy, g, false)
 	nonzero := func(v []float32) bool {
 		for _, x := range v {
