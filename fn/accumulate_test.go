@@ -86,7 +86,7 @@ func TestGradAccumulators(t *testing.T) {
 
 // TestLinearInto: LinearInto equals Linear, writes into dst when dst has the
 // result's shape and type (and returns it), and allocates otherwise;
-// LinearBF16Into equals LinearBF16.
+// LinearIntoAt equals LinearAt at BFloat16.
 func TestLinearInto(t *testing.T) {
 	x, w, b := randn(1, 2, 3, 5), randn(2, 4, 5), randn(3, 4)
 	for _, bias := range []*tensor.Tensor{b, nil} {
@@ -110,14 +110,14 @@ func TestLinearInto(t *testing.T) {
 		}
 	}
 	x32, w32, b32 := x.AsType(tensor.Float32), w.AsType(tensor.Float32), b.AsType(tensor.Float32)
-	want := fn.LinearBF16(autograd.NewVariable(x32), autograd.NewVariable(w32), autograd.NewVariable(b32)).Data
+	want := fn.LinearAt(autograd.NewVariable(x32), autograd.NewVariable(w32), autograd.NewVariable(b32), fn.BFloat16, nil).Data
 	dst := tensor.New(tensor.Float32, 2, 3, 4)
-	if got := fn.LinearBF16Into(dst, x32, w32, b32, nil); got != dst || !got.SameShape(want) {
-		t.Fatal("LinearBF16Into did not reuse dst")
+	if got := fn.LinearIntoAt(dst, x32, w32, b32, fn.BFloat16, nil); got != dst || !got.SameShape(want) {
+		t.Fatal("LinearIntoAt did not reuse dst")
 	}
 	for i := range want.Size() {
 		if dst.AtFlat(i) != want.AtFlat(i) {
-			t.Fatalf("LinearBF16Into element %d = %v, LinearBF16 %v", i, dst.AtFlat(i), want.AtFlat(i))
+			t.Fatalf("LinearIntoAt element %d = %v, LinearAt %v", i, dst.AtFlat(i), want.AtFlat(i))
 		}
 	}
 }

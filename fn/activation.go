@@ -43,15 +43,12 @@ type unary struct{ kind unaryKind }
 func (f *unary) Forward(in []*tensor.Tensor) []*tensor.Tensor {
 	x := in[0]
 	y := newLike(x, x.Shape()...)
-	if x.DType() == tensor.Float64 {
-		unaryForward(f.kind, data[float64](y), data[float64](x))
-	} else {
-		unaryForward(f.kind, data[float32](y), data[float32](x))
-	}
+	tensor.Dispatch(x, unaryForward[float32], unaryForward[float64])(f.kind, y, x)
 	return one(y)
 }
 
-func unaryForward[T kernel.Float](kind unaryKind, y, x []T) {
+func unaryForward[T kernel.Float](kind unaryKind, yt, xt *tensor.Tensor) {
+	y, x := tensor.Values[T](yt), tensor.Values[T](xt)
 	switch kind {
 	case kindSigmoid:
 		kernel.Sigmoid(y, x)
@@ -73,15 +70,12 @@ func unaryForward[T kernel.Float](kind unaryKind, y, x []T) {
 func (f *unary) Backward(in, out, gy []*tensor.Tensor, _ []bool) []*tensor.Tensor {
 	x := in[0]
 	gx := newLike(x, x.Shape()...)
-	if x.DType() == tensor.Float64 {
-		unaryBackward(f.kind, data[float64](gx), data[float64](gy[0]), data[float64](x), data[float64](out[0]))
-	} else {
-		unaryBackward(f.kind, data[float32](gx), data[float32](gy[0]), data[float32](x), data[float32](out[0]))
-	}
+	tensor.Dispatch(x, unaryBackward[float32], unaryBackward[float64])(f.kind, gx, gy[0], x, out[0])
 	return one(gx)
 }
 
-func unaryBackward[T kernel.Float](kind unaryKind, gx, gy, x, y []T) {
+func unaryBackward[T kernel.Float](kind unaryKind, gxt, gyt, xt, yt *tensor.Tensor) {
+	gx, gy, x, y := tensor.Values[T](gxt), tensor.Values[T](gyt), tensor.Values[T](xt), tensor.Values[T](yt)
 	switch kind {
 	case kindSigmoid:
 		for i, g := range gy {

@@ -71,17 +71,14 @@ func (f *binary) Forward(in []*tensor.Tensor) []*tensor.Tensor {
 	var shape []int
 	shape, f.repeatA, f.repeatB = broadcastShape(name, a, b)
 	y := newLike(a, shape...)
-	if a.DType() == tensor.Float64 {
-		binaryForward(f.op, data[float64](y), data[float64](a), data[float64](b))
-	} else {
-		binaryForward(f.op, data[float32](y), data[float32](a), data[float32](b))
-	}
+	tensor.Dispatch(a, binaryForward[float32], binaryForward[float64])(f.op, y, a, b)
 	return one(y)
 }
 
 // binaryForward computes y = a op b, where the shorter of a and b (a
 // single element or a suffix) repeats along y.
-func binaryForward[T kernel.Float](op binOp, y, a, b []T) {
+func binaryForward[T kernel.Float](op binOp, yt, at, bt *tensor.Tensor) {
+	y, a, b := tensor.Values[T](yt), tensor.Values[T](at), tensor.Values[T](bt)
 	switch {
 	case len(a) == len(y) && len(b) == len(y):
 		vectorOp(op, y, a, b)
@@ -143,7 +140,7 @@ func (f *binary) Backward(in, _, gys []*tensor.Tensor, need []bool) []*tensor.Te
 }
 
 func binaryBackward[T kernel.Float](f *binary, at, bt, gyt *tensor.Tensor, need []bool, gx []*tensor.Tensor) {
-	a, b, gy := data[T](at), data[T](bt), data[T](gyt)
+	a, b, gy := tensor.Values[T](at), tensor.Values[T](bt), tensor.Values[T](gyt)
 	n := len(gy)
 	// Full-size gradients first, then reduce the broadcast operand.
 	var ga, gb []T
@@ -189,7 +186,7 @@ func binaryBackward[T kernel.Float](f *binary, at, bt, gyt *tensor.Tensor, need 
 	}
 	reduce := func(full []T, like *tensor.Tensor) *tensor.Tensor {
 		out := newLike(like, like.Shape()...)
-		o := data[T](out)
+		o := tensor.Values[T](out)
 		if len(o) == len(full) {
 			copy(o, full)
 			return out

@@ -35,9 +35,9 @@ func TestLSTMSequenceBF16(t *testing.T) {
 		v32[i] = autograd.NewVariable(x.AsType(tensor.Float32))
 	}
 	w := fn.RecurrentWeights{WIH: v32[3], WHH: v32[4], BIH: v32[5], BHH: v32[6]}
-	ys, hN, _ := fn.LSTMSequence(v32[0], v32[1], v32[2], w, fn.Sequence{BatchSizes: bs, BF16: true})
+	ys, hN, _ := fn.LSTMSequence(v32[0], v32[1], v32[2], w, fn.Sequence{BatchSizes: bs, Precision: fn.BFloat16})
 	plain, _, _ := fn.LSTMSequence(v32[0], v32[1], v32[2], w, fn.Sequence{BatchSizes: bs})
-	if !fn.BF16Available() {
+	if !fn.PrecisionAvailable(fn.BFloat16) {
 		if !tensor.Equal(ys.Data, plain.Data) {
 			t.Fatal("without bfloat16 hardware the BF16 sequence differs from float32")
 		}
@@ -83,15 +83,15 @@ func TestLSTMSequenceBF16(t *testing.T) {
 	t.Logf("max |bf16 − reference| %.2g, max |bf16 − float32| %.2g (outputs up to %.2g)", maxDiff, d, maxOut)
 }
 
-// TestLinearBF16 compares LinearBF16 with a float64 product of the
+// TestLinearBF16 compares LinearAt at BFloat16 with a float64 product of the
 // bfloat16-rounded operands, and checks the inference-only guards.
 func TestLinearBF16(t *testing.T) {
 	x, w, b := randn(70, 37, 50), randn(71, 90, 50), randn(72, 90)
-	y := fn.LinearBF16(autograd.NewVariable(x.AsType(tensor.Float32)), autograd.NewVariable(w.AsType(tensor.Float32)), autograd.NewVariable(b.AsType(tensor.Float32)))
+	y := fn.LinearAt(autograd.NewVariable(x.AsType(tensor.Float32)), autograd.NewVariable(w.AsType(tensor.Float32)), autograd.NewVariable(b.AsType(tensor.Float32)), fn.BFloat16, nil)
 	want := fn.Linear(autograd.NewVariable(roundBF16(x)), autograd.NewVariable(roundBF16(w)), autograd.NewVariable(b.AsType(tensor.Float32).AsType(tensor.Float64)))
 	exact := fn.Linear(autograd.NewVariable(x), autograd.NewVariable(w), autograd.NewVariable(b))
 	tol := 2e-5
-	if !fn.BF16Available() {
+	if !fn.PrecisionAvailable(fn.BFloat16) {
 		want, tol = exact, 1e-4
 	}
 	for i := range want.Data.Size() {
@@ -101,12 +101,12 @@ func TestLinearBF16(t *testing.T) {
 	}
 	for _, f := range []func(){
 		func() {
-			fn.LinearBF16(autograd.NewParameter(x.AsType(tensor.Float32)), autograd.NewVariable(w.AsType(tensor.Float32)), nil)
+			fn.LinearAt(autograd.NewParameter(x.AsType(tensor.Float32)), autograd.NewVariable(w.AsType(tensor.Float32)), nil, fn.BFloat16, nil)
 		},
 		func() {
 			in := recurrentCase(fn.GRUCellKind, []int{2}, 3, 4, false, false, 1)
 			p := autograd.NewParameter(in[2].AsType(tensor.Float32))
-			fn.GRUSequence(autograd.NewVariable(in[0].AsType(tensor.Float32)), autograd.NewVariable(in[1].AsType(tensor.Float32)), fn.RecurrentWeights{WIH: p, WHH: autograd.NewVariable(in[3].AsType(tensor.Float32))}, fn.Sequence{BatchSizes: []int{2}, BF16: true})
+			fn.GRUSequence(autograd.NewVariable(in[0].AsType(tensor.Float32)), autograd.NewVariable(in[1].AsType(tensor.Float32)), fn.RecurrentWeights{WIH: p, WHH: autograd.NewVariable(in[3].AsType(tensor.Float32))}, fn.Sequence{BatchSizes: []int{2}, Precision: fn.BFloat16})
 		},
 	} {
 		func() {
@@ -120,25 +120,25 @@ func TestLinearBF16(t *testing.T) {
 	}
 }
 
-// TestPackedBF16Weights checks that weights packed once by PackBF16Weight
-// give the same bits as packing on every call, in LinearBF16Packed and in
+// TestPackedBF16Weights checks that weights packed once by PackWeight
+// give the same bits as packing on every call, in LinearAt with a packing and in
 // a sequence, and that a packing of the wrong shape is not used.
 func TestPackedBF16Weights(t *testing.T) {
-	if !fn.BF16Available() {
-		if fn.PackBF16Weight(randn(1, 3, 4).AsType(tensor.Float32)) != nil {
-			t.Fatal("PackBF16Weight without bfloat16 hardware returned a packing")
+	if !fn.PrecisionAvailable(fn.BFloat16) {
+		if fn.PackWeight(randn(1, 3, 4).AsType(tensor.Float32), fn.BFloat16) != nil {
+			t.Fatal("PackWeight without bfloat16 hardware returned a packing")
 		}
 		t.Skip("no AVX512_BF16")
 	}
 	x := autograd.NewVariable(randn(80, 9, 40).AsType(tensor.Float32))
 	w := autograd.NewVariable(randn(81, 70, 40).AsType(tensor.Float32))
 	b := autograd.NewVariable(randn(82, 70).AsType(tensor.Float32))
-	want := fn.LinearBF16(x, w, b)
-	if got := fn.LinearBF16Packed(x, w, b, fn.PackBF16Weight(w.Data)); !tensor.Equal(got.Data, want.Data) {
-		t.Fatal("LinearBF16Packed differs from LinearBF16")
+	want := fn.LinearAt(x, w, b, fn.BFloat16, nil)
+	if got := fn.LinearAt(x, w, b, fn.BFloat16, fn.PackWeight(w.Data, fn.BFloat16)); !tensor.Equal(got.Data, want.Data) {
+		t.Fatal("LinearAt with a packing differs from LinearAt without one")
 	}
-	other := fn.PackBF16Weight(randn(83, 40, 70).AsType(tensor.Float32)) // 40×70: wrong shape
-	if got := fn.LinearBF16Packed(x, w, b, other); !tensor.Equal(got.Data, want.Data) {
+	other := fn.PackWeight(randn(83, 40, 70).AsType(tensor.Float32), fn.BFloat16) // 40×70: wrong shape
+	if got := fn.LinearAt(x, w, b, fn.BFloat16, other); !tensor.Equal(got.Data, want.Data) {
 		t.Fatal("a packing of the wrong shape was used")
 	}
 
@@ -149,9 +149,9 @@ func TestPackedBF16Weights(t *testing.T) {
 		v[i] = autograd.NewVariable(x.AsType(tensor.Float32))
 	}
 	wts := fn.RecurrentWeights{WIH: v[3], WHH: v[4], BIH: v[5], BHH: v[6]}
-	ys, _, _ := fn.LSTMSequence(v[0], v[1], v[2], wts, fn.Sequence{BatchSizes: bs, BF16: true})
-	wts.PackedIH, wts.PackedHH = fn.PackBF16Weight(v[3].Data), fn.PackBF16Weight(v[4].Data)
-	ys2, _, _ := fn.LSTMSequence(v[0], v[1], v[2], wts, fn.Sequence{BatchSizes: bs, BF16: true})
+	ys, _, _ := fn.LSTMSequence(v[0], v[1], v[2], wts, fn.Sequence{BatchSizes: bs, Precision: fn.BFloat16})
+	wts.PackedIH, wts.PackedHH = fn.PackWeight(v[3].Data, fn.BFloat16), fn.PackWeight(v[4].Data, fn.BFloat16)
+	ys2, _, _ := fn.LSTMSequence(v[0], v[1], v[2], wts, fn.Sequence{BatchSizes: bs, Precision: fn.BFloat16})
 	if !tensor.Equal(ys.Data, ys2.Data) {
 		t.Fatal("a sequence with pre-packed weights differs from one packing them itself")
 	}

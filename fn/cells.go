@@ -2,9 +2,11 @@ package fn
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/kioku-ml/kioku/autograd"
 	"github.com/kioku-ml/kioku/internal/kernel"
+	"github.com/kioku-ml/kioku/internal/rnn"
 	"github.com/kioku-ml/kioku/tensor"
 )
 
@@ -36,12 +38,13 @@ func (f *lstmCell) Forward(in []*tensor.Tensor) []*tensor.Tensor {
 	f.act = g.Clone()
 	c, h := cp.Clone(), newLike(cp, b, H)
 	ct := newLike(cp, b, H) // the candidate cell, equal to c here
-	if cp.DType() == tensor.Float64 {
-		lstmForwardStep(data[float64](f.act), data[float64](c), data[float64](h), data[float64](ct), nil, stepMasks[float64]{}, b, H)
-	} else {
-		lstmForwardStep(data[float32](f.act), data[float32](c), data[float32](h), data[float32](ct), nil, stepMasks[float32]{}, b, H)
-	}
+	tensor.Dispatch(cp, lstmCellForward[float32], lstmCellForward[float64])(f.act, c, h, ct, b, H)
 	return []*tensor.Tensor{c, h}
+}
+
+// lstmCellForward runs rnn.LSTMCellForward on the tensors' storage.
+func lstmCellForward[T kernel.Float](act, c, h, ct *tensor.Tensor, b, H int) {
+	rnn.LSTMCellForward(tensor.Values[T](act), tensor.Values[T](c), tensor.Values[T](h), tensor.Values[T](ct), b, H)
 }
 
 func (f *lstmCell) Backward(in, out, gy []*tensor.Tensor, need []bool) []*tensor.Tensor {
@@ -56,14 +59,13 @@ func (f *lstmCell) Backward(in, out, gy []*tensor.Tensor, need []bool) []*tensor
 		dh = newLike(cp, b, H)
 	}
 	dg := newLike(cp, b, 4*H)
-	if cp.DType() == tensor.Float64 {
-		c := data[float64](out[0])
-		lstmBackwardStep(data[float64](dg), data[float64](dh), data[float64](dc), data[float64](f.act), c, c, data[float64](cp), nil, nil, stepMasks[float64]{}, make([]float64, b*H), nil, b, H)
-	} else {
-		c := data[float32](out[0])
-		lstmBackwardStep(data[float32](dg), data[float32](dh), data[float32](dc), data[float32](f.act), c, c, data[float32](cp), nil, nil, stepMasks[float32]{}, make([]float32, b*H), nil, b, H)
-	}
+	tensor.Dispatch(cp, lstmCellBackward[float32], lstmCellBackward[float64])(dg, dh, dc, f.act, out[0], cp, b, H)
 	return []*tensor.Tensor{dc, dg}
+}
+
+// lstmCellBackward runs rnn.LSTMCellBackward on the tensors' storage.
+func lstmCellBackward[T kernel.Float](dg, dh, dc, act, c, cp *tensor.Tensor, b, H int) {
+	rnn.LSTMCellBackward(tensor.Values[T](dg), tensor.Values[T](dh), tensor.Values[T](dc), tensor.Values[T](act), tensor.Values[T](c), tensor.Values[T](cp), b, H)
 }
 
 // GRUChoCell is one step of the GRU as Cho et al. (2014) wrote it, with
@@ -91,7 +93,7 @@ type gruCho struct {
 func (f *gruCho) Forward(in []*tensor.Tensor) []*tensor.Tensor {
 	sameType("GRUChoCell", in...)
 	xp, h, w := in[0], in[1], in[2]
-	if h.NDim() != 2 || xp.NDim() != 2 || xp.Dim(0) != h.Dim(0) || xp.Dim(1) != 3*h.Dim(1) || !sliceEq(w.Shape(), []int{3 * h.Dim(1), h.Dim(1)}) || (len(in) == 4 && !sliceEq(in[3].Shape(), []int{3 * h.Dim(1)})) {
+	if h.NDim() != 2 || xp.NDim() != 2 || xp.Dim(0) != h.Dim(0) || xp.Dim(1) != 3*h.Dim(1) || !slices.Equal(w.Shape(), []int{3 * h.Dim(1), h.Dim(1)}) || (len(in) == 4 && !slices.Equal(in[3].Shape(), []int{3 * h.Dim(1)})) {
 		panic(fmt.Sprintf("fn: GRUChoCell with xProj %v, h %v, W_hh %v; want (B, 3H), (B, H), (3H, H)", xp.Shape(), h.Shape(), w.Shape()))
 	}
 	b, H := h.Dim(0), h.Dim(1)
@@ -101,15 +103,15 @@ func (f *gruCho) Forward(in []*tensor.Tensor) []*tensor.Tensor {
 	if len(in) == 4 {
 		bias = in[3]
 	}
-	if h.DType() == tensor.Float64 {
-		gruChoForward(data[float64](f.act), data[float64](f.u), data[float64](y), data[float64](h), data[float64](w), opt[float64](bias), b, H)
-	} else {
-		gruChoForward(data[float32](f.act), data[float32](f.u), data[float32](y), data[float32](h), data[float32](w), opt[float32](bias), b, H)
-	}
+	tensor.Dispatch(h, gruChoForward[float32], gruChoForward[float64])(f.act, f.u, y, h, w, bias, b, H)
 	return one(y)
 }
 
-func gruChoForward[T kernel.Float](act, u, y, h, w, bias []T, b, H int) {
+// gruChoForward computes the GRUChoCell step into y, keeping the gate
+// activations in act and u = r⊙h₋₁ for the backward pass; T is the
+// tensors' element type (see tensor.Dispatch).
+func gruChoForward[T kernel.Float](actt, ut, yt, ht, wt, biast *tensor.Tensor, b, H int) {
+	act, u, y, h, w, bias := tensor.Values[T](actt), tensor.Values[T](ut), tensor.Values[T](yt), tensor.Values[T](ht), tensor.Values[T](wt), tensor.Values[T](biast)
 	G := 3 * H
 	q := make([]T, b*G) // recurrent pre-activations: r, z blocks from h, n block from r⊙h
 	if bias != nil {
@@ -150,11 +152,7 @@ func (f *gruCho) Backward(in, _, gy []*tensor.Tensor, need []bool) []*tensor.Ten
 		gb = newLike(h, 3*H)
 		gx = append(gx, gb)
 	}
-	if h.DType() == tensor.Float64 {
-		gruChoBackward(data[float64](gx[0]), data[float64](gx[1]), data[float64](gx[2]), opt[float64](gb), data[float64](gy[0]), data[float64](f.act), data[float64](f.u), data[float64](h), data[float64](in[2]), b, H)
-	} else {
-		gruChoBackward(data[float32](gx[0]), data[float32](gx[1]), data[float32](gx[2]), opt[float32](gb), data[float32](gy[0]), data[float32](f.act), data[float32](f.u), data[float32](h), data[float32](in[2]), b, H)
-	}
+	tensor.Dispatch(h, gruChoBackward[float32], gruChoBackward[float64])(gx[0], gx[1], gx[2], gb, gy[0], f.act, f.u, h, in[2], b, H)
 	for i := range gx {
 		if !need[i] {
 			gx[i] = nil
@@ -169,7 +167,8 @@ func (f *gruCho) Backward(in, _, gy []*tensor.Tensor, need []bool) []*tensor.Ten
 //	du = dâ_n·W_hn;  dâ_r = du⊙h₋₁⊙r(1−r)
 //	dh₋₁ = dy⊙z + du⊙r + [dâ_r, dâ_z]·W_h{r,z}
 //	dW_hn = dâ_nᵀ·u,  dW_h{r,z} = [dâ_r, dâ_z]ᵀ·h₋₁
-func gruChoBackward[T kernel.Float](dxp, dh, dw, db, dy, act, u, h, w []T, b, H int) {
+func gruChoBackward[T kernel.Float](dxpt, dht, dwt, dbt, dyt, actt, ut, ht, wt *tensor.Tensor, b, H int) {
+	dxp, dh, dw, db, dy, act, u, h, w := tensor.Values[T](dxpt), tensor.Values[T](dht), tensor.Values[T](dwt), tensor.Values[T](dbt), tensor.Values[T](dyt), tensor.Values[T](actt), tensor.Values[T](ut), tensor.Values[T](ht), tensor.Values[T](wt)
 	G := 3 * H
 	for r := 0; r < b; r++ {
 		a, d := act[r*G:(r+1)*G], dxp[r*G:(r+1)*G]
@@ -196,6 +195,6 @@ func gruChoBackward[T kernel.Float](dxp, dh, dw, db, dy, act, u, h, w []T, b, H 
 	kernel.Gemm(true, false, 2*H, H, b, 1, dxp, G, h, H, 0, dw[:2*H*H], H)
 	kernel.Gemm(true, false, H, H, b, 1, dxp[2*H:], G, u, H, 0, dw[2*H*H:], H)
 	if db != nil {
-		sumRowsInto(db, dxp, b, G)
+		kernel.SumRowsInto(db, dxp, b, G)
 	}
 }

@@ -56,10 +56,10 @@ func (f *dropoutMask) Backward(_, _, gy []*tensor.Tensor, _ []bool) []*tensor.Te
 // mulInto computes y ⊙= m.
 func mulInto(y, m *tensor.Tensor) {
 	if y.DType() == tensor.Float64 {
-		yd := data[float64](y)
-		kernel.Mul(yd, yd, data[float64](m))
+		yd := tensor.Values[float64](y)
+		kernel.Mul(yd, yd, tensor.Values[float64](m))
 		return
 	}
-	yd := data[float32](y)
-	kernel.Mul(yd, yd, data[float32](m))
+	yd := tensor.Values[float32](y)
+	kernel.Mul(yd, yd, tensor.Values[float32](m))
 }

@@ -33,11 +33,7 @@ func (f *embedID) Forward(in []*tensor.Tensor) []*tensor.Tensor {
 			panic(fmt.Sprintf("fn: EmbedID id %d at position %d outside [0, %d) for W %v", id, i, v, w.Shape()))
 		}
 	}
-	if w.DType() == tensor.Float64 {
-		gather(data[float64](y), data[float64](w), f.ids, f.ignore, d)
-	} else {
-		gather(data[float32](y), data[float32](w), f.ids, f.ignore, d)
-	}
+	tensor.Dispatch(w, gather[float32], gather[float64])(y, w, f.ids, f.ignore, d)
 	return one(y)
 }
 
@@ -61,16 +57,14 @@ func (f *embedID) BackwardInto(in, out, gy, into []*tensor.Tensor, need []bool) 
 // scatter adds row i of g into row ids[i] of gw.
 func (f *embedID) scatter(gw, g *tensor.Tensor) {
 	d := gw.Dim(1)
-	if gw.DType() == tensor.Float64 {
-		scatterAdd(data[float64](gw), data[float64](g), f.ids, f.ignore, d)
-	} else {
-		scatterAdd(data[float32](gw), data[float32](g), f.ids, f.ignore, d)
-	}
+	tensor.Dispatch(gw, scatterAdd[float32], scatterAdd[float64])(gw, g, f.ids, f.ignore, d)
 }
 
-// gather copies row ids[i] of w into row i of y, leaving rows whose id is
-// ignore (or negative) zero.
-func gather[T float32 | float64](y, w []T, ids []int, ignore, d int) {
+// gather copies row ids[i] of w into row i of y (rows of d values),
+// leaving rows whose id is ignore (or negative) zero; T is the tensors'
+// element type (see tensor.Dispatch).
+func gather[T float32 | float64](yt, wt *tensor.Tensor, ids []int, ignore, d int) {
+	y, w := tensor.Values[T](yt), tensor.Values[T](wt)
 	for i, id := range ids {
 		if id == ignore || id < 0 {
 			continue
@@ -79,9 +73,11 @@ func gather[T float32 | float64](y, w []T, ids []int, ignore, d int) {
 	}
 }
 
-// scatterAdd adds row i of gy into row ids[i] of gw, skipping ids equal to
-// ignore and negative ids.
-func scatterAdd[T float32 | float64](gw, gy []T, ids []int, ignore, d int) {
+// scatterAdd adds row i of gy into row ids[i] of gw (rows of d values),
+// skipping ids equal to ignore and negative ids; T is the tensors' element
+// type (see tensor.Dispatch).
+func scatterAdd[T float32 | float64](gwt, gyt *tensor.Tensor, ids []int, ignore, d int) {
+	gw, gy := tensor.Values[T](gwt), tensor.Values[T](gyt)
 	for i, id := range ids {
 		if id == ignore || id < 0 {
 			continue

@@ -16,10 +16,7 @@
 package fn
 
 import (
-	"fmt"
-
 	"github.com/kioku-ml/kioku/autograd"
-	"github.com/kioku-ml/kioku/internal/kernel"
 	"github.com/kioku-ml/kioku/tensor"
 )
 
@@ -28,23 +25,8 @@ type (
 	Variable = autograd.Variable
 )
 
-// data returns t's storage as []T; T must match t's element type.
-func data[T kernel.Float](t *tensor.Tensor) []T {
-	var z T
-	if _, ok := any(z).(float64); ok {
-		return any(t.Float64s()).([]T)
-	}
-	return any(t.Float32s()).([]T)
-}
-
 // sameType panics unless all tensors share one element type.
-func sameType(op string, ts ...*tensor.Tensor) {
-	for _, t := range ts[1:] {
-		if t.DType() != ts[0].DType() {
-			panic(fmt.Sprintf("fn: %s mixes %v %v and %v %v", op, ts[0].DType(), ts[0].Shape(), t.DType(), t.Shape()))
-		}
-	}
-}
+func sameType(op string, ts ...*tensor.Tensor) { tensor.CheckDTypes("fn", op, ts...) }
 
 // newLike returns a zero tensor with t's element type and the given shape.
 func newLike(t *tensor.Tensor, shape ...int) *tensor.Tensor {

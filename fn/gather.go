@@ -33,11 +33,7 @@ func (f *gatherRows) Forward(in []*tensor.Tensor) []*tensor.Tensor {
 			panic(fmt.Sprintf("fn: GatherRows index %d at position %d out of range for shape %v", i, k, x.Shape()))
 		}
 	}
-	if x.DType() == tensor.Float64 {
-		gather(data[float64](y), data[float64](x), f.idx, -1, d)
-	} else {
-		gather(data[float32](y), data[float32](x), f.idx, -1, d)
-	}
+	tensor.Dispatch(x, gather[float32], gather[float64])(y, x, f.idx, -1, d)
 	return one(y)
 }
 
@@ -45,10 +41,6 @@ func (f *gatherRows) Backward(in, _, gy []*tensor.Tensor, _ []bool) []*tensor.Te
 	x := in[0]
 	gx := newLike(x, x.Shape()...)
 	d := x.Size() / max(x.Dim(0), 1)
-	if x.DType() == tensor.Float64 {
-		scatterAdd(data[float64](gx), data[float64](gy[0]), f.idx, -1, d)
-	} else {
-		scatterAdd(data[float32](gx), data[float32](gy[0]), f.idx, -1, d)
-	}
+	tensor.Dispatch(x, scatterAdd[float32], scatterAdd[float64])(gx, gy[0], f.idx, -1, d)
 	return one(gx)
 }

@@ -58,7 +58,7 @@ func (f *linearCE) probabilities(in []*tensor.Tensor, rows, nIn, nOut int, sumCo
 	// (Backward gives it back once it has served as the logits' gradient).
 	var p *tensor.Tensor
 	if x.DType() == tensor.Float32 {
-		p = getScratch(rows, nOut)
+		p = tensor.FromFloat32(kernel.GetScratch(rows*nOut), rows, nOut)
 	} else {
 		p = newLike(x, rows, nOut)
 	}
@@ -72,20 +72,8 @@ func (f *linearCE) probabilities(in []*tensor.Tensor, rows, nIn, nOut int, sumCo
 		f.colSum = make([]float64, nOut)
 	}
 	var loss float64
-	if x.DType() == tensor.Float64 {
-		loss = softmaxRowsInPlace(data[float64](p), optData[float64](bias), f.t, f.ignore, nOut, f.colSum)
-	} else {
-		loss = softmaxRowsInPlace(data[float32](p), optData[float32](bias), f.t, f.ignore, nOut, f.colSum)
-	}
+	loss = tensor.Dispatch(x, softmaxRowsInPlace[float32], softmaxRowsInPlace[float64])(p, bias, f.t, f.ignore, nOut, f.colSum)
 	return p, loss
-}
-
-// optData is data for a tensor that may be nil.
-func optData[T kernel.Float](t *tensor.Tensor) []T {
-	if t == nil {
-		return nil
-	}
-	return data[T](t)
 }
 
 func (f *linearCE) Forward(in []*tensor.Tensor) []*tensor.Tensor {
@@ -105,7 +93,8 @@ const colBlock = 64
 // log-likelihood of the labels that are not ignored. With colSum non-nil
 // it also sums the softmax rows whose label is not ignored into colSum.
 // Rows are split across the worker pool when there are many.
-func softmaxRowsInPlace[T kernel.Float](p, bias []T, t []int, ignore, n int, colSum []float64) float64 {
+func softmaxRowsInPlace[T kernel.Float](pt, biast *tensor.Tensor, t []int, ignore, n int, colSum []float64) float64 {
+	p, bias := tensor.Values[T](pt), tensor.Values[T](biast)
 	rows := len(t)
 	nll := make([]float64, rows)
 	var partial []T // per block of colBlock rows
@@ -168,9 +157,9 @@ func (f *linearCE) backward(in []*tensor.Tensor, gy *tensor.Tensor, into []*tens
 	// gradient up to the factor scale, which the products take as alpha:
 	// the rows×C buffer is touched only at the labels.
 	if p.DType() == tensor.Float64 {
-		crossEntropyBackward(data[float64](p), f.t, f.ignore, nOut, 1)
+		crossEntropyBackward(tensor.Values[float64](p), f.t, f.ignore, nOut, 1)
 	} else {
-		crossEntropyBackward(data[float32](p), f.t, f.ignore, nOut, 1)
+		crossEntropyBackward(tensor.Values[float32](p), f.t, f.ignore, nOut, 1)
 	}
 	var into2 []*tensor.Tensor
 	if into != nil {
@@ -191,24 +180,21 @@ func (f *linearCE) backward(in []*tensor.Tensor, gy *tensor.Tensor, into []*tens
 			gb = newLike(in[2], nOut)
 			gx[2] = gb
 		}
-		if p.DType() == tensor.Float64 {
-			addBiasGrad(data[float64](gb), data[float64](p), colSum, f.t, f.ignore, rows, scale)
-		} else {
-			addBiasGrad(data[float32](gb), data[float32](p), colSum, f.t, f.ignore, rows, scale)
-		}
+		tensor.Dispatch(p, addBiasGrad[float32], addBiasGrad[float64])(gb, p, colSum, f.t, f.ignore, rows, scale)
 	}
 	if p.DType() == tensor.Float32 {
-		putScratch(p)
+		kernel.PutScratch(p.Float32s())
 	}
 	return gx
 }
 
 // addBiasGrad adds scale·(colSum − the count of each label) to gb, or,
 // when colSum is nil, scale times the column sums of g (rows×len(gb)).
-func addBiasGrad[T kernel.Float](gb, g []T, colSum []float64, t []int, ignore, rows int, scale float64) {
+func addBiasGrad[T kernel.Float](gbt, gt *tensor.Tensor, colSum []float64, t []int, ignore, rows int, scale float64) {
+	gb, g := tensor.Values[T](gbt), tensor.Values[T](gt)
 	if colSum == nil {
 		sum := make([]T, len(gb))
-		sumRowsInto(sum, g, rows, len(gb))
+		kernel.SumRowsInto(sum, g, rows, len(gb))
 		for j, v := range sum {
 			gb[j] += T(scale * float64(v))
 		}

@@ -48,11 +48,7 @@ func (f *softmaxCE) Forward(in []*tensor.Tensor) []*tensor.Tensor {
 	f.checkLabels("SoftmaxCrossEntropy", rows, n, x)
 	f.prob = newLike(x, x.Shape()...)
 	var loss float64
-	if x.DType() == tensor.Float64 {
-		loss = crossEntropyForward(data[float64](f.prob), data[float64](x), f.t, f.ignore, n)
-	} else {
-		loss = crossEntropyForward(data[float32](f.prob), data[float32](x), f.t, f.ignore, n)
-	}
+	loss = tensor.Dispatch(x, crossEntropyForward[float32], crossEntropyForward[float64])(f.prob, x, f.t, f.ignore, n)
 	return one(tensor.Scalar(x.DType(), f.reduced(loss)))
 }
 
@@ -92,7 +88,8 @@ const softmaxGrain = 1 << 15
 // crossEntropyForward writes softmax(x) into prob row by row and returns
 // the summed negative log-likelihood of the labels that are not ignored
 // (in float64). Rows are split across the worker pool when there are many.
-func crossEntropyForward[T kernel.Float](prob, x []T, t []int, ignore, n int) float64 {
+func crossEntropyForward[T kernel.Float](probt, xt *tensor.Tensor, t []int, ignore, n int) float64 {
+	prob, x := tensor.Values[T](probt), tensor.Values[T](xt)
 	nll := make([]float64, len(t))
 	kernel.ParallelFor(len(t), max(1, softmaxGrain/max(n, 1)), func(lo, hi int) {
 		for r := lo; r < hi; r++ {
@@ -133,11 +130,7 @@ func (f *softmaxCE) Backward(in, _, gy []*tensor.Tensor, _ []bool) []*tensor.Ten
 	_, n := lastDim("SoftmaxCrossEntropy", x)
 	return one(f.logitGrad(gy[0], n, func() *tensor.Tensor {
 		p := newLike(x, x.Shape()...)
-		if x.DType() == tensor.Float64 {
-			crossEntropyForward(data[float64](p), data[float64](x), f.t, f.ignore, n)
-		} else {
-			crossEntropyForward(data[float32](p), data[float32](x), f.t, f.ignore, n)
-		}
+		tensor.Dispatch(x, crossEntropyForward[float32], crossEntropyForward[float64])(p, x, f.t, f.ignore, n)
 		return p
 	}))
 }
@@ -158,9 +151,9 @@ func (f *softmaxCE) logitGrad(g *tensor.Tensor, n int, probs func() *tensor.Tens
 		p = probs()
 	}
 	if p.DType() == tensor.Float64 {
-		crossEntropyBackward(data[float64](p), f.t, f.ignore, n, scale)
+		crossEntropyBackward(tensor.Values[float64](p), f.t, f.ignore, n, scale)
 	} else {
-		crossEntropyBackward(data[float32](p), f.t, f.ignore, n, float32(scale))
+		crossEntropyBackward(tensor.Values[float32](p), f.t, f.ignore, n, float32(scale))
 	}
 	return p
 }
@@ -251,9 +244,9 @@ func (f *sigmoidCE) Backward(in, _, gy []*tensor.Tensor, _ []bool) []*tensor.Ten
 	x := in[0]
 	g := newLike(x, x.Shape()...)
 	if x.DType() == tensor.Float64 {
-		kernel.Sigmoid(data[float64](g), data[float64](x))
+		kernel.Sigmoid(tensor.Values[float64](g), tensor.Values[float64](x))
 	} else {
-		kernel.Sigmoid(data[float32](g), data[float32](x))
+		kernel.Sigmoid(tensor.Values[float32](g), tensor.Values[float32](x))
 	}
 	g.Axpy(-1, f.t)
 	scale := gy[0].Item()

@@ -2,19 +2,21 @@ package fn
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/kioku-ml/kioku/autograd"
 	"github.com/kioku-ml/kioku/internal/kernel"
+	"github.com/kioku-ml/kioku/internal/rnn"
 	"github.com/kioku-ml/kioku/tensor"
 )
 
 // gemm runs kernel.Gemm on whole tensors of the tensors' element type.
 func gemm(transA, transB bool, m, n, k int, alpha float64, a *tensor.Tensor, lda int, b *tensor.Tensor, ldb int, beta float64, c *tensor.Tensor, ldc int) {
 	if c.DType() == tensor.Float64 {
-		kernel.Gemm(transA, transB, m, n, k, alpha, data[float64](a), lda, data[float64](b), ldb, beta, data[float64](c), ldc)
+		kernel.Gemm(transA, transB, m, n, k, alpha, tensor.Values[float64](a), lda, tensor.Values[float64](b), ldb, beta, tensor.Values[float64](c), ldc)
 		return
 	}
-	kernel.Gemm(transA, transB, m, n, k, float32(alpha), data[float32](a), lda, data[float32](b), ldb, float32(beta), data[float32](c), ldc)
+	kernel.Gemm(transA, transB, m, n, k, float32(alpha), tensor.Values[float32](a), lda, tensor.Values[float32](b), ldb, float32(beta), tensor.Values[float32](c), ldc)
 }
 
 // MatMul returns the matrix product a·b of an m×k and a k×n matrix.
@@ -93,9 +95,9 @@ func (f linear) into(dst *tensor.Tensor, in []*tensor.Tensor) *tensor.Tensor {
 	if len(in) == 3 {
 		// The bias goes into each tile of y just before its product.
 		if y.DType() == tensor.Float64 {
-			kernel.GemmBias(false, true, rows, nOut, nIn, 1, data[float64](x), nIn, data[float64](w), nIn, data[float64](in[2]), data[float64](y), nOut)
+			kernel.GemmBias(false, true, rows, nOut, nIn, 1, tensor.Values[float64](x), nIn, tensor.Values[float64](w), nIn, tensor.Values[float64](in[2]), tensor.Values[float64](y), nOut)
 		} else {
-			kernel.GemmBias(false, true, rows, nOut, nIn, 1, data[float32](x), nIn, data[float32](w), nIn, data[float32](in[2]), data[float32](y), nOut)
+			kernel.GemmBias(false, true, rows, nOut, nIn, 1, tensor.Values[float32](x), nIn, tensor.Values[float32](w), nIn, tensor.Values[float32](in[2]), tensor.Values[float32](y), nOut)
 		}
 		return y
 	}
@@ -108,7 +110,7 @@ func (f linear) into(dst *tensor.Tensor, in []*tensor.Tensor) *tensor.Tensor {
 func resultLike(dst, x *tensor.Tensor, n int) *tensor.Tensor {
 	shape := append([]int(nil), x.Shape()...)
 	shape[len(shape)-1] = n
-	if dst != nil && dst.DType() == x.DType() && sliceEq(dst.Shape(), shape) {
+	if dst != nil && dst.DType() == x.DType() && slices.Equal(dst.Shape(), shape) {
 		return dst
 	}
 	return newLike(x, shape...)
@@ -130,28 +132,29 @@ func LinearInto(dst, x, W, b *tensor.Tensor) *tensor.Tensor {
 	return linear{}.into(dst, in)
 }
 
-// LinearBF16Into is LinearInto with the product of LinearBF16Packed (pw
-// may be nil): bfloat16 roundings of x and W, accumulated in float32.
-func LinearBF16Into(dst, x, W, b *tensor.Tensor, pw *BF16Weight) *tensor.Tensor {
+// LinearIntoAt is LinearInto with the product at precision p, from W's
+// packing pw made by PackWeight at p (pw may be nil: W is then packed on
+// every call). With Float32 and Float64 it is LinearInto.
+func LinearIntoAt(dst, x, W, b *tensor.Tensor, p Precision, pw *PackedWeight) *tensor.Tensor {
 	in := []*tensor.Tensor{x, W}
 	if b != nil {
 		in = append(in, b)
 	}
-	return linearBF16{pw: pw}.into(dst, in)
+	if p != BFloat16 {
+		return linear{}.into(dst, in)
+	}
+	return linearBF16{pw: pw.packed()}.into(dst, in)
 }
 
 // fillRows writes the vector b into each of the rows rows of y, splitting
 // the rows across the worker pool when y is large (an output layer's
 // logits can be tens of megabytes).
 func fillRows(y, b *tensor.Tensor, rows int) {
-	if y.DType() == tensor.Float64 {
-		fillRowsOf(data[float64](y), data[float64](b), rows)
-	} else {
-		fillRowsOf(data[float32](y), data[float32](b), rows)
-	}
+	tensor.Dispatch(y, fillRowsOf[float32], fillRowsOf[float64])(y, b, rows)
 }
 
-func fillRowsOf[T kernel.Float](y, b []T, rows int) {
+func fillRowsOf[T kernel.Float](yt, bt *tensor.Tensor, rows int) {
+	y, b := tensor.Values[T](yt), tensor.Values[T](bt)
 	n := len(b)
 	kernel.ParallelFor(rows, max(1, (1<<16)/max(n, 1)), func(lo, hi int) {
 		for r := lo; r < hi; r++ {
@@ -198,53 +201,42 @@ func (f linear) backward(in []*tensor.Tensor, g *tensor.Tensor, alpha float64, i
 		}
 		d, _ := dst(2, nOut)
 		if g.DType() == tensor.Float64 {
-			sumRowsInto(data[float64](d), data[float64](g), rows, nOut)
+			kernel.SumRowsInto(tensor.Values[float64](d), tensor.Values[float64](g), rows, nOut)
 		} else {
-			sumRowsInto(data[float32](d), data[float32](g), rows, nOut)
+			kernel.SumRowsInto(tensor.Values[float32](d), tensor.Values[float32](g), rows, nOut)
 		}
 	}
 	return gx
 }
 
-// sumRowsInto adds the rows of the rows×n matrix g into out, splitting
-// the columns across the worker pool when g is large (each column is
-// still summed in row order, whatever the number of threads).
-func sumRowsInto[T kernel.Float](out, g []T, rows, n int) {
-	grain := max(16, (1<<16)/max(rows, 1))
-	kernel.ParallelFor(n, grain, func(lo, hi int) {
-		for r := 0; r < rows; r++ {
-			kernel.Axpy(1, g[r*n+lo:r*n+hi], out[lo:hi])
-		}
-	})
-}
-
-// LinearBF16 is Linear for inference with the product x·Wᵀ computed from
-// bfloat16 roundings of x and W and accumulated in float32 (see
-// Sequence.BF16 for the accuracy): about twice as fast as Linear on CPUs
-// with AVX512_BF16, and the same as Linear for float64 or without that
-// hardware (BF16Available). W is rounded and packed on every call. It
-// panics if an input requires a gradient: use it under autograd.NoGrad.
-func LinearBF16(x, W, b *Variable) *Variable { return LinearBF16Packed(x, W, b, nil) }
-
-// LinearBF16Packed is LinearBF16 with W already rounded and packed by
-// PackBF16Weight (from W's current values); with a nil pw it packs W
-// itself.
-func LinearBF16Packed(x, W, b *Variable, pw *BF16Weight) *Variable {
+// LinearAt is Linear with the product x·Wᵀ at precision p, from W's
+// packing pw made by PackWeight at p (pw may be nil: W is then packed on
+// every call). With Float32 and Float64 it is Linear. With BFloat16 the
+// product is computed from bfloat16 roundings of x and W and accumulated
+// in float32 (see BFloat16 for the accuracy): about twice as fast as
+// Linear on CPUs with AVX512_BF16, and the same as Linear for float64 or
+// without that hardware (PrecisionAvailable). BFloat16 is for inference:
+// it panics if an input requires a gradient (use autograd.NoGrad).
+func LinearAt(x, W, b *Variable, p Precision, pw *PackedWeight) *Variable {
+	if p != BFloat16 {
+		return Linear(x, W, b)
+	}
 	in := []*Variable{x, W}
 	if b != nil {
 		in = append(in, b)
 	}
 	for _, v := range in {
 		if v.RequiresGrad() {
-			panic(fmt.Sprintf("fn: LinearBF16 is for inference, but an input of shape %v requires a gradient (use autograd.NoGrad)", v.Shape()))
+			panic(fmt.Sprintf("fn: a bfloat16 Linear is for inference, but an input of shape %v requires a gradient (use autograd.NoGrad)", v.Shape()))
 		}
 	}
-	return autograd.Apply1(linearBF16{pw: pw}, in...)
+	return autograd.Apply1(linearBF16{pw: pw.packed()}, in...)
 }
 
+// linearBF16 is Linear with bfloat16 products (inference only).
 type linearBF16 struct {
 	linear
-	pw *BF16Weight
+	pw *rnn.PackedWeight
 }
 
 func (f linearBF16) Forward(in []*tensor.Tensor) []*tensor.Tensor {
@@ -264,11 +256,11 @@ func (f linearBF16) into(dst *tensor.Tensor, in []*tensor.Tensor) *tensor.Tensor
 		fillRows(y, in[2], rows)
 		beta = 1
 	}
-	pw := packedOr(f.pw, data[float32](w), nOut, nIn)
-	kernel.GemmPackedBF16(rows, 1, data[float32](x), nIn, pw, beta, data[float32](y), nOut)
+	pw := f.pw.BF16Packing(tensor.Values[float32](w), nOut, nIn)
+	kernel.GemmPackedBF16(rows, 1, tensor.Values[float32](x), nIn, pw, beta, tensor.Values[float32](y), nOut)
 	return y
 }
 
 func (linearBF16) Backward(_, _, _ []*tensor.Tensor, _ []bool) []*tensor.Tensor {
-	panic("fn: LinearBF16 has no backward pass (it is for inference)")
+	panic("fn: a bfloat16 Linear has no backward pass (it is for inference)")
 }

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/kioku-ml/kioku/autograd"
+	"github.com/kioku-ml/kioku/internal/kernel"
 	"github.com/kioku-ml/kioku/tensor"
 )
 
@@ -13,16 +14,16 @@ import (
 // shows up as NaN in the results.
 func poisonScratch(sizes ...int) {
 	for _, n := range sizes {
-		if n < minScratch {
+		if n < kernel.MinScratch {
 			continue
 		}
-		_, capacity := scratchClass(n)
+		_, capacity := kernel.ScratchClass(n)
 		for range 4 {
 			b := make([]float32, capacity)
 			for i := range b {
 				b[i] = float32(math.NaN())
 			}
-			putScratchBuf(b)
+			kernel.PutScratch(b)
 		}
 	}
 }
@@ -131,29 +132,6 @@ func TestScratchIsOverwritten(t *testing.T) {
 					}
 				}
 			}
-		}
-	}
-}
-
-// TestScratchClasses: a request of n values gets a class whose buffers
-// hold n to 1.25·n values, classes grow with n, and a buffer allocated for
-// a class is filed back under that same class.
-func TestScratchClasses(t *testing.T) {
-	prevClass := -1
-	for n := minScratch; n < 1<<26; n += n/37 + 1 {
-		c, capacity := scratchClass(n)
-		if capacity < n || float64(capacity) > 1.25*float64(n) {
-			t.Fatalf("n = %d: class %d holds %d values", n, c, capacity)
-		}
-		if c < prevClass {
-			t.Fatalf("n = %d: class %d after class %d", n, c, prevClass)
-		}
-		prevClass = c
-		if back := fileClass(capacity); back != c {
-			t.Fatalf("n = %d: a buffer of %d values is filed under class %d, requests use %d", n, capacity, back, c)
-		}
-		if back := fileClass(n); back > c || (capacity == n) != (back == c) {
-			t.Fatalf("n = %d: a buffer of exactly n values is filed under class %d, requests use %d", n, back, c)
 		}
 	}
 }

@@ -82,13 +82,13 @@ func blocks(shape []int, axis int) (outer, inner int) {
 // dstOff). It moves a slab of one tensor along an axis into another.
 func copyBlocks(dst *tensor.Tensor, dstOff, dstStride int, src *tensor.Tensor, srcOff, srcStride, outer, n int) {
 	if dst.DType() == tensor.Float64 {
-		d, s := data[float64](dst), data[float64](src)
+		d, s := tensor.Values[float64](dst), tensor.Values[float64](src)
 		for o := 0; o < outer; o++ {
 			copy(d[dstOff+o*dstStride:][:n], s[srcOff+o*srcStride:][:n])
 		}
 		return
 	}
-	d, s := data[float32](dst), data[float32](src)
+	d, s := tensor.Values[float32](dst), tensor.Values[float32](src)
 	for o := 0; o < outer; o++ {
 		copy(d[dstOff+o*dstStride:][:n], s[srcOff+o*srcStride:][:n])
 	}

@@ -33,17 +33,14 @@ func (f *softmax) Forward(in []*tensor.Tensor) []*tensor.Tensor {
 	x := in[0]
 	rows, n := lastDim("Softmax", x)
 	y := newLike(x, x.Shape()...)
-	if x.DType() == tensor.Float64 {
-		softmaxRows(data[float64](y), data[float64](x), rows, n, f.log)
-	} else {
-		softmaxRows(data[float32](y), data[float32](x), rows, n, f.log)
-	}
+	tensor.Dispatch(x, softmaxRows[float32], softmaxRows[float64])(y, x, rows, n, f.log)
 	return one(y)
 }
 
 // softmaxRows writes the softmax (or log-softmax) of each length-n row of x
 // into y.
-func softmaxRows[T kernel.Float](y, x []T, rows, n int, log bool) {
+func softmaxRows[T kernel.Float](yt, xt *tensor.Tensor, rows, n int, log bool) {
+	y, x := tensor.Values[T](yt), tensor.Values[T](xt)
 	for r := 0; r < rows; r++ {
 		xr, yr := x[r*n:(r+1)*n], y[r*n:(r+1)*n]
 		copy(yr, xr)
@@ -68,17 +65,14 @@ func (f *softmax) Backward(_, out, gy []*tensor.Tensor, _ []bool) []*tensor.Tens
 	y := out[0]
 	rows, n := lastDim("Softmax", y)
 	gx := newLike(y, y.Shape()...)
-	if y.DType() == tensor.Float64 {
-		softmaxBackward(data[float64](gx), data[float64](gy[0]), data[float64](y), rows, n, f.log)
-	} else {
-		softmaxBackward(data[float32](gx), data[float32](gy[0]), data[float32](y), rows, n, f.log)
-	}
+	tensor.Dispatch(y, softmaxBackward[float32], softmaxBackward[float64])(gx, gy[0], y, rows, n, f.log)
 	return one(gx)
 }
 
 // softmaxBackward: for y = softmax(x), gx = y ⊙ (gy − ⟨gy, y⟩); for
 // y = log-softmax(x), gx = gy − exp(y)·Σ gy.
-func softmaxBackward[T kernel.Float](gx, gy, y []T, rows, n int, log bool) {
+func softmaxBackward[T kernel.Float](gxt, gyt, yt *tensor.Tensor, rows, n int, log bool) {
+	gx, gy, y := tensor.Values[T](gxt), tensor.Values[T](gyt), tensor.Values[T](yt)
 	for r := 0; r < rows; r++ {
 		g, yr, gr := gy[r*n:(r+1)*n], y[r*n:(r+1)*n], gx[r*n:(r+1)*n]
 		if log {

@@ -9,7 +9,7 @@ import (
 	"github.com/kioku-ml/kioku/tensor"
 )
 
-// TestSetBF16 checks that bfloat16 products change evaluation only
+// TestSetBF16 checks that bfloat16 products (SetPrecision) change evaluation only
 // slightly (and do change it, where the hardware exists) and leave
 // training, which records gradients, in float32.
 func TestSetBF16(t *testing.T) {
@@ -40,24 +40,24 @@ func testSetBF16(t *testing.T, cell string) {
 	}
 	l32 := trainLoss()
 
-	m.SetBF16(true)
+	m.SetPrecision(fn.BFloat16)
 	b16, err := m.Evaluate(ids, 4, 25)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got := trainLoss(); got != l32 {
-		t.Errorf("training loss with SetBF16: %v, float32 %v: training must stay float32", got, l32)
+		t.Errorf("training loss with SetPrecision(fn.BFloat16): %v, float32 %v: training must stay float32", got, l32)
 	}
 	t.Logf("evaluation: float32 %.6f, bfloat16 %.6f nats", plain, b16)
 	if math.Abs(b16-plain) > 0.01*plain {
 		t.Fatalf("bfloat16 evaluation %v is more than 1%% from float32 %v", b16, plain)
 	}
-	if fn.BF16Available() && b16 == plain {
-		t.Fatal("SetBF16(true) did not change evaluation on a CPU with AVX512_BF16")
+	if fn.PrecisionAvailable(fn.BFloat16) && b16 == plain {
+		t.Fatal("SetPrecision(fn.BFloat16) did not change evaluation on a CPU with AVX512_BF16")
 	}
-	m.SetBF16(false)
+	m.SetPrecision(fn.Float32)
 	if again, _ := m.Evaluate(ids, 4, 25); again != plain {
-		t.Fatalf("after SetBF16(false) evaluation is %v, want %v", again, plain)
+		t.Fatalf("after SetPrecision(fn.Float32) evaluation is %v, want %v", again, plain)
 	}
 }
 
@@ -71,8 +71,8 @@ func TestForwardInto(t *testing.T) {
 	}
 	in := [][]int{{1, 2, 3, 4}, {5, 6, 7, 8}, {9, 10, 11, 12}}
 	_, st := m.Forward(in, State{}) // st requires gradients: it came from a graph
-	for _, bf16 := range []bool{false, true} {
-		m.SetBF16(bf16)
+	for _, prec := range []fn.Precision{fn.Float32, fn.BFloat16} {
+		m.SetPrecision(prec)
 		var want *autograd.Variable
 		var wantNext State
 		autograd.NoGrad(m.Params(), func() { want, wantNext = m.Forward(in, st.Detach()) })
@@ -88,7 +88,7 @@ func TestForwardInto(t *testing.T) {
 			}
 			for i := range got.Size() {
 				if got.AtFlat(i) != want.Data.AtFlat(i) {
-					t.Fatalf("bf16 %v: logit %d = %v, Forward %v", bf16, i, got.AtFlat(i), want.Data.AtFlat(i))
+					t.Fatalf("precision %v: logit %d = %v, Forward %v", prec, i, got.AtFlat(i), want.Data.AtFlat(i))
 				}
 			}
 			if next.H.RequiresGrad() || next.H.Data.AtFlat(3) != wantNext.H.Data.AtFlat(3) {
@@ -96,7 +96,7 @@ func TestForwardInto(t *testing.T) {
 			}
 		}
 	}
-	m.SetBF16(false)
+	m.SetPrecision(fn.Float32)
 }
 
 // TestLossMatchesForward: Loss (which runs the chunk time-major) equals the

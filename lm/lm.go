@@ -101,7 +101,7 @@ type Model struct {
 	out  *nn.Linear
 	drop *tensor.RNG
 	mode autograd.Mode
-	bf16 bool
+	prec fn.Precision
 }
 
 // New builds a model from cfg with weights drawn from rng.
@@ -170,18 +170,16 @@ func (m *Model) SetMode(mode autograd.Mode) {
 	m.rnn.SetMode(mode)
 }
 
-// SetBF16 turns bfloat16 products on or off for the recurrent layers and
-// the output layer in forward passes that record no gradient (Evaluate,
-// Sample, Forward under autograd.NoGrad): about twice the speed on CPUs
-// with AVX512_BF16, each product term rounded with relative error up to
-// 2⁻⁸ (see fn.Sequence.BF16 and docs/PERFORMANCE.md for the measured
-// cost in loss). Training always uses float32.
-func (m *Model) SetBF16(on bool) {
-	m.bf16 = on
-	if r, ok := m.rnn.(interface{ SetBF16(bool) }); ok {
-		r.SetBF16(on)
-	}
-	m.out.SetBF16(on)
+// SetPrecision sets the precision of the products of the recurrent layers
+// and the output layer in forward passes that record no gradient
+// (Evaluate, Sample, Forward under autograd.NoGrad). fn.BFloat16 is about
+// twice the speed on CPUs with AVX512_BF16, each product term rounded
+// with relative error up to 2⁻⁸ (see fn.BFloat16 and docs/PERFORMANCE.md
+// for the measured cost in loss). Training always uses fn.Float32.
+func (m *Model) SetPrecision(p fn.Precision) {
+	m.prec = p
+	m.rnn.SetPrecision(p)
+	m.out.SetPrecision(p)
 }
 
 // State is the recurrent state carried between chunks: H and C of shape
@@ -285,8 +283,8 @@ func (m *Model) Loss(inputs, targets [][]int, st State) (*autograd.Variable, Sta
 // loss is Loss on flat time-major inputs and targets of B rows.
 func (m *Model) loss(in, tg []int, B int, st State) (*autograd.Variable, State) {
 	y, next := m.hidden(in, B, st)
-	if m.bf16 && !y.RequiresGrad() && !m.out.Weight.RequiresGrad() {
-		// Inference with bfloat16 products in the output layer.
+	if m.prec != fn.Float32 && !y.RequiresGrad() && !m.out.Weight.RequiresGrad() {
+		// Inference with the output layer at its precision.
 		return fn.SoftmaxCrossEntropy(m.out.Forward(y), tg, -1, fn.ReduceMean), next
 	}
 	// The output layer and the loss as one function: the logits are never

@@ -79,6 +79,9 @@ type state struct {
 	// Reset, which picks them.
 	norm *runningStats
 	t    int
+
+	// precision of the fused kernel's products without a gradient.
+	precision fn.Precision
 }
 
 // init sets up the state of a link named name of the given cell kind
@@ -251,10 +254,20 @@ func (s *state) regOutput(y *autograd.Variable) *autograd.Variable {
 func (s *state) sequence(x *autograd.Variable, p *seq.Packing, st State) (*autograd.Variable, State) {
 	sq := fn.Sequence{BatchSizes: p.BatchSizes, Masks: s.regMasks(p), Norm: s.normSpec()}
 	x = s.regInput(x, p)
-	y, h, c := runKernel(s.cell, x, st.H, st.C, s.regWeights(*s.kernel), sq)
+	w := s.regWeights(*s.kernel)
+	if s.precision != fn.Float32 && !anyRequiresGrad(x, st.H, st.C, w.WIH, w.WHH, w.BIH, w.BHH, w.Peephole) {
+		sq.Precision = s.precision
+	}
+	y, h, c := runKernel(s.cell, x, st.H, st.C, w, sq)
 	s.normDone(sq.Norm, p.BatchSizes)
 	return s.regOutput(y), State{H: h, C: c}
 }
+
+// SetPrecision sets the precision of the fused kernel's products in
+// forward passes that record no gradient (fn.Sequence.Precision). It
+// applies to the links that run a fused kernel; the ones computed from
+// elementary functions (PeepholeFull, the Cho-form GRU) stay in float32.
+func (s *state) SetPrecision(p fn.Precision) { s.precision = p }
 
 // Step runs one time step on x (B, I) from st, each of H and C (B, H)
 // (the zero State for the initial state), and returns the output (B, H)

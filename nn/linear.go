@@ -29,14 +29,15 @@ type Linear struct {
 	// Bias is b, of shape (Out), named "bias"; nil with NoBias.
 	Bias *autograd.Variable
 
-	bf16 bool
+	precision fn.Precision
 }
 
-// SetBF16 turns bfloat16 products (fn.LinearBF16) on or off for forward
-// passes that record no gradient — inference under autograd.NoGrad, or
-// with parameters that need none. Passes that record a gradient always use
-// float32. It has no effect where fn.BF16Available is false.
-func (l *Linear) SetBF16(on bool) { l.bf16 = on }
+// SetPrecision sets the precision of the product (fn.LinearAt) for
+// forward passes that record no gradient — inference under
+// autograd.NoGrad, or with parameters that need none. Passes that record
+// a gradient always use fn.Float32. fn.BFloat16 runs as fn.Float32 where
+// fn.PrecisionAvailable(fn.BFloat16) is false.
+func (l *Linear) SetPrecision(p fn.Precision) { l.precision = p }
 
 // NewLinear returns a Linear layer initialised as PyTorch does: W and b
 // drawn from U(−1/√In, 1/√In), W first (for W this is He uniform with
@@ -66,14 +67,14 @@ func NewLinear(cfg LinearConfig, rng *tensor.RNG) (*Linear, error) {
 // Forward returns x·Wᵀ + b for x of shape (…, In); the result has shape
 // (…, Out). It panics if the last dimension of x is not In.
 func (l *Linear) Forward(x *autograd.Variable) *autograd.Variable {
-	if l.bf16 && !anyRequiresGrad(x, l.Weight, l.Bias) {
-		return fn.LinearBF16(x, l.Weight, l.Bias)
+	if l.precision != fn.Float32 && !anyRequiresGrad(x, l.Weight, l.Bias) {
+		return fn.LinearAt(x, l.Weight, l.Bias, l.precision, nil)
 	}
 	return fn.Linear(x, l.Weight, l.Bias)
 }
 
 // ForwardInto computes x·Wᵀ + b on tensors, for inference without a
-// graph (with bfloat16 products after SetBF16(true)), into dst when dst
+// graph (at the precision of SetPrecision), into dst when dst
 // has the result's shape (…, Out) and type, else into a new tensor, and
 // returns it (see fn.LinearInto): a loop that passes the previous result
 // back in reuses one buffer.
@@ -82,10 +83,7 @@ func (l *Linear) ForwardInto(dst, x *tensor.Tensor) *tensor.Tensor {
 	if l.Bias != nil {
 		b = l.Bias.Data
 	}
-	if l.bf16 {
-		return fn.LinearBF16Into(dst, x, l.Weight.Data, b, nil)
-	}
-	return fn.LinearInto(dst, x, l.Weight.Data, b)
+	return fn.LinearIntoAt(dst, x, l.Weight.Data, b, l.precision, nil)
 }
 
 // anyRequiresGrad reports whether a forward pass over vs would record a

@@ -111,8 +111,8 @@ type stack struct {
 	mode    autograd.Mode
 	rng     *tensor.RNG
 	// running[l][d] keeps the statistics of batch normalisation.
-	running [][]*runningStats
-	bf16    bool
+	running   [][]*runningStats
+	precision fn.Precision
 }
 
 func newStack(cell fn.Cell, cfg RecurrentConfig, rng *tensor.RNG) (*stack, error) {
@@ -233,13 +233,13 @@ func (s *stack) Params() []*autograd.Variable {
 // SetMode switches dropout between layers on (Train) or off (Eval).
 func (s *stack) SetMode(m autograd.Mode) { s.mode = m }
 
-// SetBF16 turns bfloat16 products (fn.Sequence.BF16: float32 accumulation,
-// about twice as fast on CPUs with AVX512_BF16) on or off for forward
-// passes that record no gradient — inference under autograd.NoGrad, or
-// with parameters that need none. Passes that record a gradient always use
-// float32. The weights are rounded and packed on every call, so it suits
-// whole sequences, not one Step at a time.
-func (s *stack) SetBF16(on bool) { s.bf16 = on }
+// SetPrecision sets the precision of the products (fn.Sequence.Precision)
+// for forward passes that record no gradient — inference under
+// autograd.NoGrad, or with parameters that need none; fn.BFloat16 is
+// about twice as fast on CPUs with AVX512_BF16. Passes that record a
+// gradient always use fn.Float32. The weights are rounded and packed on
+// every call, so bfloat16 suits whole sequences, not one Step at a time.
+func (s *stack) SetPrecision(p fn.Precision) { s.precision = p }
 
 // Config returns the configuration the layer was built with.
 func (s *stack) Config() RecurrentConfig { return s.cfg }
@@ -316,7 +316,7 @@ func (s *stack) forwardPacked(x *autograd.Variable, p *seq.Packing, st State) (*
 		}
 		// Draw every random mask and weight of the layer in a fixed order,
 		// then run the directions — independent until their outputs are
-		// joined — at the same time: the reverse one on its own goroutine.
+		// joined — at the same time on the worker pool (fn.RecurrentLayer).
 		// Each is deterministic whatever the threads, so the result is the
 		// same as one after the other.
 		seqs := make([]fn.Sequence, D)
@@ -330,32 +330,22 @@ func (s *stack) forwardPacked(x *autograd.Variable, p *seq.Packing, st State) (*
 				seqs[d].Norm = s.running[l][d].spec(mode)
 			}
 			ws[d] = reg.dropWeights(s.weights[l][d], s.rng, mode)
-			if s.bf16 {
-				w := ws[d]
-				seqs[d].BF16 = !anyRequiresGrad(x, h0, c0, w.WIH, w.WHH, w.BIH, w.BHH, w.Peephole)
+			if w := ws[d]; s.precision != fn.Float32 && !anyRequiresGrad(x, h0, c0, w.WIH, w.WHH, w.BIH, w.BHH, w.Peephole) {
+				seqs[d].Precision = s.precision
 			}
 		}
-		outs := make([]*autograd.Variable, D)
-		lh, lc := make([]*autograd.Variable, D), make([]*autograd.Variable, D)
-		run := func(d int) {
-			k := l*D + d
-			var ci *autograd.Variable
-			if s.cell == fn.LSTMCellKind {
-				ci = s.initial(c0, k, p)
+		starts := make([]*autograd.Variable, 2*D)
+		h0s, c0s := starts[:D], []*autograd.Variable(nil)
+		if s.cell == fn.LSTMCellKind {
+			c0s = starts[D:]
+		}
+		for d := range D {
+			h0s[d] = s.initial(h0, l*D+d, p)
+			if c0s != nil {
+				c0s[d] = s.initial(c0, l*D+d, p)
 			}
-			outs[d], lh[d], lc[d] = runKernel(s.cell, x, s.initial(h0, k, p), ci, ws[d], seqs[d])
 		}
-		if D == 2 {
-			done := make(chan struct{})
-			go func() {
-				defer close(done)
-				run(1)
-			}()
-			run(0)
-			<-done
-		} else {
-			run(0)
-		}
+		outs, lh, lc := fn.RecurrentLayer(s.cell, x, h0s, c0s, ws, seqs)
 		for d := 0; d < D; d++ {
 			if s.running != nil {
 				s.running[l][d].update(seqs[d].Norm, p.BatchSizes)

@@ -66,6 +66,10 @@ type Recurrent interface {
 	// RNG returns the generator the layer draws its dropout masks from,
 	// so that checkpoints can save and restore it.
 	RNG() *tensor.RNG
+	// SetPrecision sets the precision of the layer's matrix products in
+	// forward passes that record no gradient (fn.Sequence.Precision);
+	// training always runs at fn.Float32.
+	SetPrecision(fn.Precision)
 }
 
 // Stepper is a recurrent layer advanced one time step at a time, as
@@ -125,18 +129,18 @@ func built[T SteppedRecurrent](r T, err error) (SteppedRecurrent, error) {
 	return r, nil
 }
 
-// runKernel runs the fused sequence kernel of cell over a packed input.
-// It is the one place in the package that dispatches on the cell kind.
+// runKernel runs the fused sequence kernel of cell over a packed input:
+// one direction of fn.RecurrentLayer (cN is nil but for the LSTM).
 func runKernel(cell fn.Cell, x, h0, c0 *autograd.Variable, w fn.RecurrentWeights, sq fn.Sequence) (y, hN, cN *autograd.Variable) {
-	switch cell {
-	case fn.LSTMCellKind:
-		return fn.LSTMSequence(x, h0, c0, w, sq)
-	case fn.GRUCellKind:
-		y, hN = fn.GRUSequence(x, h0, w, sq)
-	default:
-		y, hN = fn.RNNSequence(x, h0, w, cell == fn.RNNReLUCellKind, sq)
+	var c0s []*autograd.Variable
+	if c0 != nil {
+		c0s = []*autograd.Variable{c0}
 	}
-	return y, hN, nil
+	ys, hs, cs := fn.RecurrentLayer(cell, x, []*autograd.Variable{h0}, c0s, []fn.RecurrentWeights{w}, []fn.Sequence{sq})
+	if cs != nil {
+		cN = cs[0]
+	}
+	return ys[0], hs[0], cN
 }
 
 // forwardList is Forward in terms of ForwardPacked: it packs xs, runs

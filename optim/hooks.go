@@ -146,9 +146,9 @@ func (h *GradientHardClipping) Bounds() (lo, hi float64) { return h.lo, h.hi }
 func (h *GradientHardClipping) BeforeUpdate(params []Param) error {
 	for _, p := range params {
 		if g := p.Var.Grad; g.DType() == tensor.Float64 {
-			clamp(data[float64](g), h.lo, h.hi)
+			clamp(tensor.Values[float64](g), h.lo, h.hi)
 		} else {
-			clamp(data[float32](g), h.lo, h.hi)
+			clamp(tensor.Values[float32](g), h.lo, h.hi)
 		}
 	}
 	return nil

@@ -254,20 +254,11 @@ func (o *Optimizer) Update() error {
 	return nil
 }
 
-// data returns t's storage as []T; T must match t's element type.
-func data[T float32 | float64](t *tensor.Tensor) []T {
-	var z T
-	if _, ok := any(z).(float64); ok {
-		return any(t.Float64s()).([]T)
-	}
-	return any(t.Float32s()).([]T)
-}
-
 // datas returns the storage of each tensor as []T.
 func datas[T float32 | float64](ts []*tensor.Tensor) [][]T {
 	out := make([][]T, len(ts))
 	for i, t := range ts {
-		out[i] = data[T](t)
+		out[i] = tensor.Values[T](t)
 	}
 	return out
 }

@@ -89,9 +89,9 @@ func (r *sgdRule) update(p, g *tensor.Tensor, _ []*tensor.Tensor, lr float64, _ 
 	case r.wd == 0:
 		p.Axpy(-lr, g) // the vector kernel
 	case p.DType() == tensor.Float64:
-		sgdStep(data[float64](p), data[float64](g), lr, r.wd)
+		sgdStep(tensor.Values[float64](p), tensor.Values[float64](g), lr, r.wd)
 	default:
-		sgdStep(data[float32](p), data[float32](g), lr, r.wd)
+		sgdStep(tensor.Values[float32](p), tensor.Values[float32](g), lr, r.wd)
 	}
 }
 
@@ -166,9 +166,9 @@ func (r *momentumRule) String() string {
 
 func (r *momentumRule) update(p, g *tensor.Tensor, s []*tensor.Tensor, lr float64, t int) {
 	if p.DType() == tensor.Float64 {
-		momentumStep(r, data[float64](p), data[float64](g), data[float64](s[0]), lr, t)
+		momentumStep(r, tensor.Values[float64](p), tensor.Values[float64](g), tensor.Values[float64](s[0]), lr, t)
 	} else {
-		momentumStep(r, data[float32](p), data[float32](g), data[float32](s[0]), lr, t)
+		momentumStep(r, tensor.Values[float32](p), tensor.Values[float32](g), tensor.Values[float32](s[0]), lr, t)
 	}
 }
 
@@ -311,9 +311,9 @@ func (r *adamRule) update(p, g *tensor.Tensor, s []*tensor.Tensor, lr float64, t
 		c.l2 = r.wd
 	}
 	if p.DType() == tensor.Float64 {
-		adamStep(data[float64](p), data[float64](g), datas[float64](s), c)
+		adamStep(tensor.Values[float64](p), tensor.Values[float64](g), datas[float64](s), c)
 	} else {
-		adamStep(data[float32](p), data[float32](g), datas[float32](s), c)
+		adamStep(tensor.Values[float32](p), tensor.Values[float32](g), datas[float32](s), c)
 	}
 }
 
@@ -419,9 +419,9 @@ func (r *rmspropRule) String() string {
 
 func (r *rmspropRule) update(p, g *tensor.Tensor, s []*tensor.Tensor, lr float64, _ int) {
 	if p.DType() == tensor.Float64 {
-		rmspropStep(r, data[float64](p), data[float64](g), datas[float64](s), lr)
+		rmspropStep(r, tensor.Values[float64](p), tensor.Values[float64](g), datas[float64](s), lr)
 	} else {
-		rmspropStep(r, data[float32](p), data[float32](g), datas[float32](s), lr)
+		rmspropStep(r, tensor.Values[float32](p), tensor.Values[float32](g), datas[float32](s), lr)
 	}
 }
 
@@ -510,9 +510,9 @@ func (r *adagradRule) String() string {
 func (r *adagradRule) update(p, g *tensor.Tensor, s []*tensor.Tensor, lr float64, t int) {
 	clr := lr / (1 + float64(t-1)*r.decay)
 	if p.DType() == tensor.Float64 {
-		adagradStep(data[float64](p), data[float64](g), data[float64](s[0]), clr, r.wd, r.eps)
+		adagradStep(tensor.Values[float64](p), tensor.Values[float64](g), tensor.Values[float64](s[0]), clr, r.wd, r.eps)
 	} else {
-		adagradStep(data[float32](p), data[float32](g), data[float32](s[0]), clr, r.wd, r.eps)
+		adagradStep(tensor.Values[float32](p), tensor.Values[float32](g), tensor.Values[float32](s[0]), clr, r.wd, r.eps)
 	}
 }
 

@@ -16,15 +16,6 @@ import (
 // attends to, so the hypotheses of a beam share one copy of the memory. A
 // nil rows means rows[n] = n.
 
-// vals returns t's storage as []T; T must match t's element type.
-func vals[T kernel.Float](t *tensor.Tensor) []T {
-	var z T
-	if _, ok := any(z).(float64); ok {
-		return any(t.Float64s()).([]T)
-	}
-	return any(t.Float32s()).([]T)
-}
-
 // rowOf returns rows[n], or n for nil rows.
 func rowOf(rows []int, n int) int {
 	if rows == nil {
@@ -51,13 +42,7 @@ func checkRows(op string, rows []int, n, b int) {
 	}
 }
 
-func sameDType(op string, ts ...*tensor.Tensor) {
-	for _, t := range ts[1:] {
-		if t.DType() != ts[0].DType() {
-			panic(fmt.Sprintf("seq2seq: %s mixes %v %v and %v %v", op, ts[0].DType(), ts[0].Shape(), t.DType(), t.Shape()))
-		}
-	}
-}
+func sameDType(op string, ts ...*tensor.Tensor) { tensor.CheckDTypes("seq2seq", op, ts...) }
 
 // dotScores returns s[n, t] = ⟨keys[rows[n], t], q[n]⟩ for keys (B, S, D)
 // and q (N, D): Luong's dot score (keys = memory) and general score (keys
@@ -77,9 +62,9 @@ func (f *dotScore) Forward(in []*tensor.Tensor) []*tensor.Tensor {
 	checkRows("dot score", f.rows, q.Dim(0), k.Dim(0))
 	y := tensor.New(k.DType(), q.Dim(0), k.Dim(1))
 	if k.DType() == tensor.Float64 {
-		dotScoreFwd(vals[float64](y), vals[float64](k), vals[float64](q), f.rows, q.Dim(0), k.Dim(1), k.Dim(2))
+		dotScoreFwd(tensor.Values[float64](y), tensor.Values[float64](k), tensor.Values[float64](q), f.rows, q.Dim(0), k.Dim(1), k.Dim(2))
 	} else {
-		dotScoreFwd(vals[float32](y), vals[float32](k), vals[float32](q), f.rows, q.Dim(0), k.Dim(1), k.Dim(2))
+		dotScoreFwd(tensor.Values[float32](y), tensor.Values[float32](k), tensor.Values[float32](q), f.rows, q.Dim(0), k.Dim(1), k.Dim(2))
 	}
 	return []*tensor.Tensor{y}
 }
@@ -98,9 +83,9 @@ func (f *dotScore) Backward(in, _, gy []*tensor.Tensor, need []bool) []*tensor.T
 	k, q := in[0], in[1]
 	gk, gq := tensor.ZerosLike(k), tensor.ZerosLike(q)
 	if k.DType() == tensor.Float64 {
-		dotScoreBwd(vals[float64](gk), vals[float64](gq), vals[float64](gy[0]), vals[float64](k), vals[float64](q), f.rows, q.Dim(0), k.Dim(1), k.Dim(2))
+		dotScoreBwd(tensor.Values[float64](gk), tensor.Values[float64](gq), tensor.Values[float64](gy[0]), tensor.Values[float64](k), tensor.Values[float64](q), f.rows, q.Dim(0), k.Dim(1), k.Dim(2))
 	} else {
-		dotScoreBwd(vals[float32](gk), vals[float32](gq), vals[float32](gy[0]), vals[float32](k), vals[float32](q), f.rows, q.Dim(0), k.Dim(1), k.Dim(2))
+		dotScoreBwd(tensor.Values[float32](gk), tensor.Values[float32](gq), tensor.Values[float32](gy[0]), tensor.Values[float32](k), tensor.Values[float32](q), f.rows, q.Dim(0), k.Dim(1), k.Dim(2))
 	}
 	return []*tensor.Tensor{gk, gq}
 }
@@ -144,9 +129,9 @@ func (f *additiveScore) Forward(in []*tensor.Tensor) []*tensor.Tensor {
 	y := tensor.New(k.DType(), n, s)
 	f.th = tensor.New(k.DType(), n, s, a)
 	if k.DType() == tensor.Float64 {
-		additiveFwd(vals[float64](y), vals[float64](f.th), vals[float64](k), vals[float64](q), vals[float64](v), f.rows, n, s, a)
+		additiveFwd(tensor.Values[float64](y), tensor.Values[float64](f.th), tensor.Values[float64](k), tensor.Values[float64](q), tensor.Values[float64](v), f.rows, n, s, a)
 	} else {
-		additiveFwd(vals[float32](y), vals[float32](f.th), vals[float32](k), vals[float32](q), vals[float32](v), f.rows, n, s, a)
+		additiveFwd(tensor.Values[float32](y), tensor.Values[float32](f.th), tensor.Values[float32](k), tensor.Values[float32](q), tensor.Values[float32](v), f.rows, n, s, a)
 	}
 	return []*tensor.Tensor{y}
 }
@@ -169,9 +154,9 @@ func (f *additiveScore) Backward(in, _, gy []*tensor.Tensor, need []bool) []*ten
 	gk, gq, gv := tensor.ZerosLike(k), tensor.ZerosLike(q), tensor.ZerosLike(v)
 	n, s, a := q.Dim(0), k.Dim(1), k.Dim(2)
 	if k.DType() == tensor.Float64 {
-		additiveBwd(vals[float64](gk), vals[float64](gq), vals[float64](gv), vals[float64](gy[0]), vals[float64](f.th), vals[float64](v), f.rows, n, s, a)
+		additiveBwd(tensor.Values[float64](gk), tensor.Values[float64](gq), tensor.Values[float64](gv), tensor.Values[float64](gy[0]), tensor.Values[float64](f.th), tensor.Values[float64](v), f.rows, n, s, a)
 	} else {
-		additiveBwd(vals[float32](gk), vals[float32](gq), vals[float32](gv), vals[float32](gy[0]), vals[float32](f.th), vals[float32](v), f.rows, n, s, a)
+		additiveBwd(tensor.Values[float32](gk), tensor.Values[float32](gq), tensor.Values[float32](gv), tensor.Values[float32](gy[0]), tensor.Values[float32](f.th), tensor.Values[float32](v), f.rows, n, s, a)
 	}
 	return []*tensor.Tensor{gk, gq, gv}
 }
@@ -218,9 +203,9 @@ func (f *maskedSoftmaxFn) Forward(in []*tensor.Tensor) []*tensor.Tensor {
 	}
 	y := tensor.ZerosLike(x)
 	if x.DType() == tensor.Float64 {
-		maskedSoftmaxFwd(vals[float64](y), vals[float64](x), f.lengths, x.Dim(1))
+		maskedSoftmaxFwd(tensor.Values[float64](y), tensor.Values[float64](x), f.lengths, x.Dim(1))
 	} else {
-		maskedSoftmaxFwd(vals[float32](y), vals[float32](x), f.lengths, x.Dim(1))
+		maskedSoftmaxFwd(tensor.Values[float32](y), tensor.Values[float32](x), f.lengths, x.Dim(1))
 	}
 	return []*tensor.Tensor{y}
 }
@@ -246,9 +231,9 @@ func (f *maskedSoftmaxFn) Backward(in, out, gy []*tensor.Tensor, need []bool) []
 	gx := tensor.ZerosLike(in[0])
 	s := in[0].Dim(1)
 	if gx.DType() == tensor.Float64 {
-		softmaxBwd(vals[float64](gx), vals[float64](out[0]), vals[float64](gy[0]), f.lengths, s)
+		softmaxBwd(tensor.Values[float64](gx), tensor.Values[float64](out[0]), tensor.Values[float64](gy[0]), f.lengths, s)
 	} else {
-		softmaxBwd(vals[float32](gx), vals[float32](out[0]), vals[float32](gy[0]), f.lengths, s)
+		softmaxBwd(tensor.Values[float32](gx), tensor.Values[float32](out[0]), tensor.Values[float32](gy[0]), f.lengths, s)
 	}
 	return []*tensor.Tensor{gx}
 }
@@ -281,9 +266,9 @@ func (f *contextFn) Forward(in []*tensor.Tensor) []*tensor.Tensor {
 	checkRows("context", f.rows, n, m.Dim(0))
 	y := tensor.New(m.DType(), n, d)
 	if m.DType() == tensor.Float64 {
-		contextFwd(vals[float64](y), vals[float64](w), vals[float64](m), f.rows, n, s, d)
+		contextFwd(tensor.Values[float64](y), tensor.Values[float64](w), tensor.Values[float64](m), f.rows, n, s, d)
 	} else {
-		contextFwd(vals[float32](y), vals[float32](w), vals[float32](m), f.rows, n, s, d)
+		contextFwd(tensor.Values[float32](y), tensor.Values[float32](w), tensor.Values[float32](m), f.rows, n, s, d)
 	}
 	return []*tensor.Tensor{y}
 }
@@ -305,9 +290,9 @@ func (f *contextFn) Backward(in, _, gy []*tensor.Tensor, need []bool) []*tensor.
 	gw, gm := tensor.ZerosLike(w), tensor.ZerosLike(m)
 	n, s, d := w.Dim(0), m.Dim(1), m.Dim(2)
 	if m.DType() == tensor.Float64 {
-		contextBwd(vals[float64](gw), vals[float64](gm), vals[float64](gy[0]), vals[float64](w), vals[float64](m), f.rows, n, s, d)
+		contextBwd(tensor.Values[float64](gw), tensor.Values[float64](gm), tensor.Values[float64](gy[0]), tensor.Values[float64](w), tensor.Values[float64](m), f.rows, n, s, d)
 	} else {
-		contextBwd(vals[float32](gw), vals[float32](gm), vals[float32](gy[0]), vals[float32](w), vals[float32](m), f.rows, n, s, d)
+		contextBwd(tensor.Values[float32](gw), tensor.Values[float32](gm), tensor.Values[float32](gy[0]), tensor.Values[float32](w), tensor.Values[float32](m), f.rows, n, s, d)
 	}
 	return []*tensor.Tensor{gw, gm}
 }

@@ -166,6 +166,46 @@ func (t *Tensor) Float64s() []float64 {
 	return t.f64
 }
 
+// Values returns the backing storage of t as []T, for code generic over
+// the element type: T is float32 for a Float32 tensor and float64 for a
+// Float64 one. It returns nil for a nil t (an absent optional operand) and
+// panics if T does not match t's element type.
+func Values[T float32 | float64](t *Tensor) []T {
+	if t == nil {
+		return nil
+	}
+	var z T
+	if _, ok := any(z).(float64); ok {
+		return any(t.Float64s()).([]T)
+	}
+	return any(t.Float32s()).([]T)
+}
+
+// Dispatch returns f64 for a Float64 tensor t and f32 otherwise: the
+// float32/float64 dispatch of code generic over the element type, written
+// once. f32 and f64 are the two instantiations of one generic function
+// taking tensors, which reads them with Values:
+//
+//	tensor.Dispatch(x, relu[float32], relu[float64])(y, x) // relu(y, x *Tensor)
+func Dispatch[F any](t *Tensor, f32, f64 F) F {
+	if t.dtype == Float64 {
+		return f64
+	}
+	return f32
+}
+
+// CheckDTypes panics unless all of ts share one element type, with a
+// message that names the package pkg, the operation op and the first
+// mismatched types and shapes ("fn: MatMul mixes float32 [2 3] and
+// float64 [3 4]"). It allocates nothing when the types agree.
+func CheckDTypes(pkg, op string, ts ...*Tensor) {
+	for _, u := range ts[1:] {
+		if u.dtype != ts[0].dtype {
+			panic(fmt.Sprintf("%s: %s mixes %v %v and %v %v", pkg, op, ts[0].dtype, ts[0].shape, u.dtype, u.shape))
+		}
+	}
+}
+
 // SameShape reports whether t and u have equal shapes.
 func (t *Tensor) SameShape(u *Tensor) bool { return slices.Equal(t.shape, u.shape) }
 

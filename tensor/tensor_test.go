@@ -289,3 +289,74 @@ func TestLargeElementwise(t *testing.T) {
 		}
 	}
 }
+
+// TestValues checks that Values shares the storage of either element type
+// and panics on a mismatched type.
+func TestValues(t *testing.T) {
+	a := New(Float32, 2, 3)
+	v32 := Values[float32](a)
+	v32[4] = 7
+	if len(v32) != 6 || a.At(1, 1) != 7 {
+		t.Fatalf("Values[float32] does not share the storage: %v", a)
+	}
+	b := New(Float64, 3)
+	Values[float64](b)[2] = -1
+	if b.At(2) != -1 {
+		t.Fatal("Values[float64] does not share the storage")
+	}
+	if Values[float32](nil) != nil {
+		t.Error("Values of a nil tensor is not nil")
+	}
+	for _, f := range []func(){
+		func() { Values[float64](a) },
+		func() { Values[float32](b) },
+	} {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Error("Values with a mismatched element type did not panic")
+				}
+			}()
+			f()
+		}()
+	}
+}
+
+// TestCheckDTypes checks that mixed element types panic with a message
+// naming the operation, the types and the shapes.
+func TestCheckDTypes(t *testing.T) {
+	a, b := New(Float32, 2), New(Float32, 3)
+	if n := testing.AllocsPerRun(10, func() { CheckDTypes("pkg", "op", a, b) }); n != 0 {
+		t.Errorf("CheckDTypes of agreeing types allocates %v times", n)
+	}
+	defer func() {
+		msg, _ := recover().(string)
+		for _, want := range []string{"pkg: op mixes", "float32", "float64", "[2]", "[3 1]"} {
+			if !strings.Contains(msg, want) {
+				t.Errorf("panic %q does not contain %q", msg, want)
+			}
+		}
+	}()
+	CheckDTypes("pkg", "op", New(Float32, 2), New(Float32, 2), New(Float64, 3, 1))
+}
+
+// scaleBy multiplies t's values by k (a generic function for TestDispatch).
+func scaleBy[T float32 | float64](t *Tensor, k T) {
+	for i, v := range Values[T](t) {
+		Values[T](t)[i] = v * k
+	}
+}
+
+// TestDispatch checks that Dispatch picks the instantiation of a tensor's
+// element type.
+func TestDispatch(t *testing.T) {
+	for _, dt := range []DType{Float32, Float64} {
+		x := New(dt, 3)
+		x.Fill(1.5)
+		scale := Dispatch(x, func(t *Tensor) { scaleBy[float32](t, 2) }, func(t *Tensor) { scaleBy[float64](t, 2) })
+		scale(x)
+		if x.At(2) != 3 {
+			t.Errorf("%v: Dispatch ran the wrong instantiation: %v", dt, x)
+		}
+	}
+}

@@ -73,7 +73,7 @@ func runBenchLSTM(args []string, stdout, stderr io.Writer) error {
 	python := fs.String("python", "/usr/bin/python3", "Python interpreter for -torch")
 	torchThreads := fs.String("torch-threads", "1,2", "comma-separated `list` of PyTorch thread counts (torch.set_num_threads) to try; kioku uses GOMAXPROCS")
 	blasThreads := fs.String("openblas-threads", "1,2", "comma-separated `list` of OPENBLAS_NUM_THREADS values to try with each PyTorch thread count")
-	bf16 := fs.Bool("bf16", false, "also time inference with bfloat16 products (kioku's opt-in SetBF16; needs AVX512_BF16)")
+	bf16 := fs.Bool("bf16", false, "also time inference with bfloat16 products (kioku's opt-in SetPrecision(fn.BFloat16); needs AVX512_BF16)")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of kioku's measurements to `file` (go tool pprof)")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: kioku bench lstm [flags] [config...]\n\n"+
@@ -98,7 +98,7 @@ func runBenchLSTM(args []string, stdout, stderr io.Writer) error {
 	if *seconds <= 0 {
 		return fmt.Errorf("-time %v must be positive", *seconds)
 	}
-	if *bf16 && !fn.BF16Available() {
+	if *bf16 && !fn.PrecisionAvailable(fn.BFloat16) {
 		return errors.New("-bf16: this CPU has no AVX512_BF16 (bfloat16 products would run as float32)")
 	}
 	tts, err := parseThreads(*torchThreads)
@@ -250,10 +250,10 @@ func bestTorch(best, r map[string]lstmResult) map[string]lstmResult {
 
 // benchModel is a configuration's model and its train and infer steps.
 type benchModel struct {
-	params  []*autograd.Variable
-	train   func() error
-	infer   func()
-	setBF16 func(bool)
+	params       []*autograd.Variable
+	train        func() error
+	infer        func()
+	setPrecision func(fn.Precision)
 }
 
 func buildBench(c lstmConfig) (*benchModel, error) {
@@ -286,8 +286,8 @@ func buildBench(c lstmConfig) (*benchModel, error) {
 			// loop would (lm.Model.ForwardInto; PyTorch's output
 			// tensors come from malloc, which hands a freed block back
 			// without clearing it).
-			infer:   func() { logits, _ = m.ForwardInto(logits, in, lm.State{}) },
-			setBF16: m.SetBF16,
+			infer:        func() { logits, _ = m.ForwardInto(logits, in, lm.State{}) },
+			setPrecision: m.SetPrecision,
 		}, nil
 	}
 	m, err := nn.NewNStepLSTM(nn.RecurrentConfig{InputSize: c.emb, HiddenSize: c.hidden, Layers: c.layers}, rng)
@@ -319,7 +319,7 @@ func buildBench(c lstmConfig) (*benchModel, error) {
 		infer: func() {
 			autograd.NoGrad(m.Params(), func() { m.ForwardPacked(xv, p, nn.State{}) })
 		},
-		setBF16: m.SetBF16,
+		setPrecision: m.SetPrecision,
 	}, nil
 }
 
@@ -395,9 +395,9 @@ func benchConfig(c lstmConfig, seconds time.Duration, bf16 bool) (lstmResult, er
 	ti, _ := timeBest(func() error { m.infer(); return nil }, seconds)
 	r.TrainTokS, r.InferTokS = tokens/tt, tokens/ti
 	if bf16 {
-		m.setBF16(true)
+		m.setPrecision(fn.BFloat16)
 		tb, _ := timeBest(func() error { m.infer(); return nil }, seconds)
-		m.setBF16(false)
+		m.setPrecision(fn.Float32)
 		r.InferBF16TokS = tokens / tb
 	}
 	r.TrainGFLOPS = trainFlopsPerToken(c) * r.TrainTokS / 1e9

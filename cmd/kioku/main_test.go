@@ -86,7 +86,7 @@ func TestParseShapes(t *testing.T) {
 }
 
 func TestBenchLSTM(t *testing.T) {
-	if fn.BF16Available() {
+	if fn.PrecisionAvailable(fn.BFloat16) {
 		code, out, errOut := runCLI("bench", "-time", "20ms", "-bf16", "infer-b1")
 		var r lstmResult
 		if code != 0 || json.Unmarshal([]byte(strings.TrimSpace(out)), &r) != nil || !(r.InferBF16TokS > 0) {

@@ -427,10 +427,10 @@ func runEval(args []string, stdout, stderr io.Writer) error {
 	}
 	ids := vocab.Encode(tok.Tokenize(texts[0]))
 	if *bf16 {
-		if !fn.BF16Available() {
+		if !fn.PrecisionAvailable(fn.BFloat16) {
 			return errors.New("-bf16: this CPU has no AVX512_BF16")
 		}
-		m.SetBF16(true)
+		m.SetPrecision(fn.BFloat16)
 	}
 	loss, err := m.Evaluate(ids, *batch, *bptt)
 	if err != nil {

@@ -50,7 +50,7 @@ func TestTrainEvalSample(t *testing.T) {
 	if code != 0 || !strings.Contains(stdout, "perplexity") {
 		t.Fatalf("eval exit %d: %s %s", code, stdout, stderr)
 	}
-	if fn.BF16Available() {
+	if fn.PrecisionAvailable(fn.BFloat16) {
 		if code, stdout, stderr := runCLI("eval", "-model", filepath.Join(out, "best"), "-data", data, "-bf16"); code != 0 || !strings.Contains(stdout, "perplexity") {
 			t.Fatalf("eval -bf16 exit %d: %s %s", code, stdout, stderr)
 		}

@@ -26,25 +26,45 @@ type tasker interface {
 // job is one parallel call. Tasks are claimed through next; wg counts
 // finished tasks, so the caller returns as soon as the last task is done
 // even if a worker it asked for is still busy elsewhere. refs counts the
-// goroutines holding j; the last to let go recycles it.
+// goroutines holding j; the last to let go recycles it. failed holds the
+// first panic of a task, which the caller re-raises after the join.
 type job struct {
-	t    tasker
-	n    int32
-	next atomic.Int32
-	refs atomic.Int32
-	wg   sync.WaitGroup
+	t      tasker
+	n      int32
+	next   atomic.Int32
+	refs   atomic.Int32
+	wg     sync.WaitGroup
+	failed atomic.Pointer[taskPanic]
 }
 
-// run executes tasks of j until none are left.
+// taskPanic is the value a task panicked with.
+type taskPanic struct{ value any }
+
+// run executes tasks of j until none are left. A task that panics is
+// counted as done and its panic kept in j.failed (the first one wins);
+// once a task has failed, the remaining tasks are skipped.
 func (j *job) run() {
 	for {
 		i := j.next.Add(1) - 1
 		if i >= j.n {
 			return
 		}
-		j.t.task(int(i))
+		if j.failed.Load() == nil {
+			j.runTask(int(i))
+		}
 		j.wg.Done()
 	}
+}
+
+// runTask runs task i, recording a panic instead of letting it unwind the
+// goroutine (which, on a pool worker, would crash the process).
+func (j *job) runTask(i int) {
+	defer func() {
+		if v := recover(); v != nil {
+			j.failed.CompareAndSwap(nil, &taskPanic{v})
+		}
+	}()
+	j.t.task(i)
 }
 
 func (j *job) release() {
@@ -114,7 +134,9 @@ func Threads() int {
 }
 
 // parallel runs t.task(i) for i in [0, n) on up to threads threads (the
-// caller and threads−1 pool workers) and returns when all are done.
+// caller and threads−1 pool workers) and returns when all are done. If a
+// task panics, the tasks not yet started are skipped and parallel panics
+// with the same value in the caller's goroutine once the others are done.
 func parallel(n, threads int, t tasker) {
 	if n <= 0 {
 		return
@@ -143,7 +165,11 @@ func parallel(n, threads int, t tasker) {
 	}
 	j.run()
 	j.wg.Wait()
+	failed := j.failed.Swap(nil)
 	j.release()
+	if failed != nil {
+		panic(failed.value)
+	}
 }
 
 type funcTasks struct {
@@ -160,7 +186,10 @@ func (f *funcTasks) task(i int) {
 // least grain long (except possibly the last), on the shared worker pool,
 // and returns when every call has returned. Work smaller than two grains
 // runs on the calling goroutine. fn must be safe to call concurrently on
-// disjoint ranges.
+// disjoint ranges. A panic in fn, on whichever goroutine, reaches the
+// caller: ParallelFor panics with the same value in the caller's goroutine
+// after the calls already running have returned (ranges not yet started
+// are skipped).
 func ParallelFor(n, grain int, fn func(lo, hi int)) {
 	if n <= 0 {
 		return

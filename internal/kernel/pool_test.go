@@ -47,3 +47,74 @@ func TestPoolNested(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// TestParallelForPanic checks that a panic in a task, on a worker or on the
+// caller, reaches the caller's goroutine with its original value, and that
+// the pool still works afterwards (also from nested calls).
+func TestParallelForPanic(t *testing.T) {
+	type boom struct{ lo int }
+	for _, tc := range []struct {
+		name   string
+		n      int
+		nested bool
+	}{{"flat", 1000, false}, {"nested", 64, true}, {"serial", 1, false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			var got any
+			func() {
+				defer func() { got = recover() }()
+				ParallelFor(tc.n, 1, func(lo, hi int) {
+					if tc.nested {
+						ParallelFor(100, 1, func(lo2, _ int) {
+							if lo2 > 0 && lo > 0 {
+								panic(boom{lo})
+							}
+						})
+						return
+					}
+					if hi == tc.n {
+						panic(boom{lo})
+					}
+				})
+			}()
+			b, ok := got.(boom)
+			if !ok {
+				t.Fatalf("recovered %v (%T), want the task's boom value", got, got)
+			}
+			if tc.n > 1 && !tc.nested && b.lo == 0 && Threads() > 1 {
+				t.Errorf("panicked range starts at %d; want the last range", b.lo)
+			}
+			var sum atomic.Int64
+			ParallelFor(1000, 1, func(lo, hi int) { sum.Add(int64(hi - lo)) })
+			if sum.Load() != 1000 {
+				t.Fatalf("after the panic the pool covered %d of 1000 indices", sum.Load())
+			}
+		})
+	}
+}
+
+// TestParallelForPanicConcurrent panics in the tasks of calls from several
+// goroutines at once: each caller gets its own panic.
+func TestParallelForPanicConcurrent(t *testing.T) {
+	var wg sync.WaitGroup
+	for g := 0; g < 4; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 50 {
+				func() {
+					defer func() {
+						if v := recover(); v != g {
+							t.Errorf("goroutine %d recovered %v", g, v)
+						}
+					}()
+					ParallelFor(64, 1, func(lo, hi int) {
+						if lo == 0 {
+							panic(g)
+						}
+					})
+				}()
+			}
+		}()
+	}
+	wg.Wait()
+}

@@ -1,4 +1,4 @@
-package fn
+package rnn
 
 import (
 	"fmt"
