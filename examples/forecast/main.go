@@ -332,21 +332,18 @@ func forecastSeries(s spec, dates []time.Time, y []float64, o options) (result, 
 		if epoch == s.epochs*3/4 {
 			opt.SetLR(s.lr / 4)
 		}
-		var sum float64
-		for _, idx := range fit.Batches(rng, len(train), s.batch) {
+		mse, err := fit.Epoch(opt, rng, len(train), s.batch, func(idx []int) *autograd.Variable {
 			xs := make([]*autograd.Variable, len(idx))
 			var tgt []float32
 			for k, i := range idx {
 				xs[k] = autograd.NewVariable(tensor.FromFloat32(train[i].x, s.window, F))
 				tgt = append(tgt, train[i].t...)
 			}
-			loss := fn.MeanSquaredError(m.Forward(xs), autograd.NewVariable(tensor.FromFloat32(tgt, len(idx), s.horizon)))
-			if err := fit.Step(opt, loss); err != nil {
-				return r, fc, err
-			}
-			sum += loss.Data.Item() * float64(len(idx))
+			return fn.MeanSquaredError(m.Forward(xs), autograd.NewVariable(tensor.FromFloat32(tgt, len(idx), s.horizon)))
+		})
+		if err != nil {
+			return r, fc, err
 		}
-		mse := sum / float64(len(train))
 		if epoch == 0 {
 			r.trainLoss[0] = mse
 		}

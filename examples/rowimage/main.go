@@ -292,19 +292,16 @@ func run(o options, w io.Writer) (summary, error) {
 		if epoch == o.epochs*3/4 {
 			opt.SetLR(o.lr / 4)
 		}
-		var sum float64
-		for _, idx := range fit.Batches(order, len(train), o.batch) {
-			var batch []sample
-			for _, i := range idx {
-				batch = append(batch, train[i])
+		mse, err := fit.Epoch(opt, order, len(train), o.batch, func(idx []int) *autograd.Variable {
+			batch := make([]sample, len(idx))
+			for k, i := range idx {
+				batch[k] = train[i]
 			}
-			loss := m.loss(batch)
-			if err := fit.Step(opt, loss); err != nil {
-				return s, err
-			}
-			sum += loss.Data.Item() * float64(len(batch))
+			return m.loss(batch)
+		})
+		if err != nil {
+			return s, err
 		}
-		mse := sum / float64(len(train))
 		if epoch == 0 {
 			s.firstLoss = mse
 		}

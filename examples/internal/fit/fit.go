@@ -38,6 +38,23 @@ func Step(opt *optim.Optimizer, loss *autograd.Variable) error {
 	return opt.Update()
 }
 
+// Epoch makes one pass over the items 0, …, n−1 in the mini-batches of
+// Batches(rng, n, size), one update per batch on the mean loss that loss
+// returns for the batch's items, and returns the mean training loss per
+// item: the batches' losses weighted by their sizes. It stops at the
+// first error of an update.
+func Epoch(opt *optim.Optimizer, rng *tensor.RNG, n, size int, loss func(batch []int) *autograd.Variable) (float64, error) {
+	var sum float64
+	for _, idx := range Batches(rng, n, size) {
+		l := loss(idx)
+		if err := Step(opt, l); err != nil {
+			return 0, err
+		}
+		sum += l.Data.Item() * float64(len(idx))
+	}
+	return sum / float64(n), nil
+}
+
 // Batches returns the mini-batches of one pass over the items 0, …, n−1:
 // a random permutation drawn from rng, cut into runs of size items (the
 // last one shorter when size does not divide n). It panics if size is not

@@ -86,3 +86,45 @@ func TestBatches(t *testing.T) {
 	}()
 	Batches(tensor.NewRNG(1), 3, 0)
 }
+
+// TestEpoch checks that one pass visits every item once, in the order of
+// Batches from the same generator state, and returns the mean loss per
+// item weighted by batch size.
+func TestEpoch(t *testing.T) {
+	w := autograd.NewParameter(tensor.FromFloat32([]float32{0}, 1))
+	opt, err := Adam(optim.Named(w), 1e-3, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Batches(tensor.NewRNG(9), 7, 3)
+	var got [][]int
+	// Each batch's loss is the mean of its item numbers plus w (a
+	// constant gradient): the weighted mean over the epoch is 3 + w's
+	// values, which move by at most 1e-3 a step.
+	mean, err := Epoch(opt, tensor.NewRNG(9), 7, 3, func(idx []int) *autograd.Variable {
+		got = append(got, idx)
+		s := 0.0
+		for _, i := range idx {
+			s += float64(i)
+		}
+		c := autograd.NewVariable(tensor.FromFloat32([]float32{float32(s / float64(len(idx)))}, 1))
+		return fn.Sum(fn.Add(w, c))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(want) {
+		t.Fatalf("%d batches, want %d", len(got), len(want))
+	}
+	for k := range want {
+		if !slices.Equal(got[k], want[k]) {
+			t.Errorf("batch %d: %v, want %v", k, got[k], want[k])
+		}
+	}
+	if math.Abs(mean-3) > 3e-3 {
+		t.Errorf("mean loss %v, want 3 ± 0.003", mean)
+	}
+	if w.Data.At(0) >= 0 {
+		t.Errorf("w = %v after three updates down a gradient of 1", w.Data.At(0))
+	}
+}
