@@ -72,12 +72,9 @@ func TestPerStep(t *testing.T) {
 }
 
 func TestFinal(t *testing.T) {
-	rng := tensor.NewRNG(3)
-	var xs []*autograd.Variable
-	for _, n := range []int{4, 2} {
-		x := tensor.New(tensor.Float32, n, 2)
-		x.RandNormal(rng, 0, 1)
-		xs = append(xs, autograd.NewVariable(x))
+	xs := []*autograd.Variable{
+		autograd.NewVariable(tensor.FromFloat32([]float32{0.5, -1, 0.25, 2, -0.75, 1, 0, -0.5}, 4, 2)),
+		autograd.NewVariable(tensor.FromFloat32([]float32{1, 0.5, -0.25, -1}, 2, 2)),
 	}
 	for _, cell := range []fn.Cell{fn.LSTMCellKind, fn.RNNTanhCellKind, fn.RNNReLUCellKind} {
 		m, err := NewFinal(cell, nn.RecurrentConfig{InputSize: 2, HiddenSize: 3}, 1, tensor.NewRNG(4))
