@@ -30,18 +30,7 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || (strings.HasPrefix(args[0], "-") && !slices.Contains([]string{"-h", "-help", "--help"}, args[0])) {
 		return runBenchLSTM(args, stdout, stderr)
 	}
-	switch args[0] {
-	case "help", "-h", "-help", "--help":
-		help(stdout)
-		return errHelp
-	}
-	f, ok := benchCommands[args[0]]
-	if !ok {
-		fmt.Fprintf(stderr, "kioku bench: unknown benchmark %q\n\n", args[0])
-		help(stderr)
-		return errUsage
-	}
-	return f(args[1:], stdout, stderr)
+	return runSubcommand("kioku bench", "benchmark", benchCommands, help, args, stdout, stderr)
 }
 
 // gemmShape is one benchmarked product C(m×n) = A(m×k)·op(B).
@@ -140,15 +129,12 @@ func runBenchGemm(args []string, stdout, stderr io.Writer) error {
 	threadsFlag := fs.String("threads", "1,2", "comma-separated `list` of thread counts to run each shape with")
 	minTime := fs.Duration("time", 300*time.Millisecond, "minimum measuring `duration` per shape and thread count")
 	reps := fs.Int("reps", 5, "number of timed repetitions; the fastest is reported")
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: kioku bench gemm [flags]\n\n"+
-			"Times the float32 GEMM C = A·op(B) (alpha 1, beta 0) and prints one JSON\n"+
-			"line per shape and thread count:\n\n"+
-			"\t{\"m\":M,\"n\":N,\"k\":K,\"threads\":T,\"gflops\":G}\n\n"+
-			"GFLOP/s counts 2·M·N·K flops per product and is the best of -reps\n"+
-			"repetitions, each at least -time/-reps long.\n\nFlags:\n")
-		fs.PrintDefaults()
-	}
+	setUsage(fs, "Usage: kioku bench gemm [flags]\n\n"+
+		"Times the float32 GEMM C = A·op(B) (alpha 1, beta 0) and prints one JSON\n"+
+		"line per shape and thread count:\n\n"+
+		"\t{\"m\":M,\"n\":N,\"k\":K,\"threads\":T,\"gflops\":G}\n\n"+
+		"GFLOP/s counts 2·M·N·K flops per product and is the best of -reps\n"+
+		"repetitions, each at least -time/-reps long.\n\nFlags:\n")
 	if err := parseFlags(fs, args, stderr); err != nil {
 		return err
 	}

@@ -75,19 +75,16 @@ func runBenchLSTM(args []string, stdout, stderr io.Writer) error {
 	blasThreads := fs.String("openblas-threads", "1,2", "comma-separated `list` of OPENBLAS_NUM_THREADS values to try with each PyTorch thread count")
 	bf16 := fs.Bool("bf16", false, "also time inference with bfloat16 products (kioku's opt-in SetPrecision(fn.BFloat16); needs AVX512_BF16)")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of kioku's measurements to `file` (go tool pprof)")
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: kioku bench lstm [flags] [config...]\n\n"+
-			"Times the five configurations of DESIGN.md (%s): train = forward +\n"+
-			"backward + clipping + SGD update with softmax cross-entropy over the\n"+
-			"vocabulary (mean of squares where there is none); infer = forward with no\n"+
-			"graph. Prints one JSON line per config with tokens/s, achieved GFLOP/s,\n"+
-			"bytes allocated per training step and the process's peak RSS.\n\n"+
-			"With -torch, PyTorch runs first with every combination of -torch-threads\n"+
-			"and -openblas-threads, and each ratio is against its fastest setting for\n"+
-			"that config and kind (on a 2-core machine one PyTorch thread over\n"+
-			"OpenBLAS is often much faster than two).\n\nFlags:\n", configNames())
-		fs.PrintDefaults()
-	}
+	setUsage(fs, fmt.Sprintf("Usage: kioku bench lstm [flags] [config...]\n\n"+
+		"Times the five configurations of DESIGN.md (%s): train = forward +\n"+
+		"backward + clipping + SGD update with softmax cross-entropy over the\n"+
+		"vocabulary (mean of squares where there is none); infer = forward with no\n"+
+		"graph. Prints one JSON line per config with tokens/s, achieved GFLOP/s,\n"+
+		"bytes allocated per training step and the process's peak RSS.\n\n"+
+		"With -torch, PyTorch runs first with every combination of -torch-threads\n"+
+		"and -openblas-threads, and each ratio is against its fastest setting for\n"+
+		"that config and kind (on a 2-core machine one PyTorch thread over\n"+
+		"OpenBLAS is often much faster than two).\n\nFlags:\n", configNames()))
 	if err := parseFlags(fs, args, stderr); err != nil {
 		return err
 	}

@@ -32,3 +32,46 @@ func parseFlags(fs *flag.FlagSet, args []string, stderr io.Writer) error {
 	fmt.Fprintf(stderr, "%s: %v (run \"%s -help\")\n", fs.Name(), err, fs.Name())
 	return errUsage
 }
+
+// setUsage makes text, followed by the flags and their defaults, the usage
+// message of fs.
+func setUsage(fs *flag.FlagSet, text string) {
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), text)
+		fs.PrintDefaults()
+	}
+}
+
+// parseFlagsNoArgs is parseFlags for a command that takes flags only:
+// arguments left after the flags are a usage error, printed as
+// "<cmd>: unexpected arguments [...]".
+func parseFlagsNoArgs(fs *flag.FlagSet, args []string, stderr io.Writer, cmd string) error {
+	if err := parseFlags(fs, args, stderr); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "%s: unexpected arguments %q\n", cmd, fs.Args())
+		return errUsage
+	}
+	return nil
+}
+
+// runSubcommand runs the subcommand of the command parent ("kioku bench")
+// that args[0] names in subs, with the arguments after it. "help", -h,
+// -help and --help print help to stdout and give errHelp; a name not in
+// subs is a usage error, printed as "<parent>: unknown <what> ..." followed
+// by the help.
+func runSubcommand(parent, what string, subs map[string]func(args []string, stdout, stderr io.Writer) error, help func(io.Writer), args []string, stdout, stderr io.Writer) error {
+	switch args[0] {
+	case "help", "-h", "-help", "--help":
+		help(stdout)
+		return errHelp
+	}
+	f, ok := subs[args[0]]
+	if !ok {
+		fmt.Fprintf(stderr, "%s: unknown %s %q\n\n", parent, what, args[0])
+		help(stderr)
+		return errUsage
+	}
+	return f(args[1:], stdout, stderr)
+}

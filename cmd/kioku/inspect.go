@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"os"
 	"slices"
@@ -24,14 +25,11 @@ func init() {
 func runInspect(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("kioku inspect", flag.ContinueOnError)
 	noStats := fs.Bool("nostats", false, "skip the min/max/mean columns")
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: kioku inspect [flags] FILE...\n\n"+
-			"Prints each tensor of a safetensors FILE — name, dtype, shape, min, max and\n"+
-			"mean — and the file's metadata. FILE may also be a checkpoint directory\n"+
-			"written by modelio.Save: its kind, counters, configuration and\n"+
-			"vocabulary size are printed, then its model and optimizer tensors.\n\nFlags:\n")
-		fs.PrintDefaults()
-	}
+	setUsage(fs, "Usage: kioku inspect [flags] FILE...\n\n"+
+		"Prints each tensor of a safetensors FILE — name, dtype, shape, min, max and\n"+
+		"mean — and the file's metadata. FILE may also be a checkpoint directory\n"+
+		"written by modelio.Save: its kind, counters, configuration and\n"+
+		"vocabulary size are printed, then its model and optimizer tensors.\n\nFlags:\n")
 	if err := parseFlags(fs, args, stderr); err != nil {
 		return err
 	}
@@ -137,12 +135,7 @@ func printMetadata(w io.Writer, meta map[string]string) {
 		return
 	}
 	fmt.Fprintln(w, "metadata:")
-	keys := make([]string, 0, len(meta))
-	for k := range meta {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	for _, k := range keys {
+	for _, k := range slices.Sorted(maps.Keys(meta)) {
 		v := meta[k]
 		if strings.ContainsFunc(v, unicode.IsControl) {
 			v = strconv.Quote(v)

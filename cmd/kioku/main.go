@@ -13,8 +13,9 @@ package main
 import (
 	"fmt"
 	"io"
+	"maps"
 	"os"
-	"sort"
+	"slices"
 )
 
 // command is one subcommand: run receives the arguments after the command
@@ -66,12 +67,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 func usage(w io.Writer) {
 	fmt.Fprintf(w, "kioku is a toolkit for recurrent neural networks.\n\nUsage:\n\n\tkioku <command> [arguments]\n\nCommands:\n\n")
-	names := make([]string, 0, len(commands))
-	for n := range commands {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
+	for _, n := range slices.Sorted(maps.Keys(commands)) {
 		fmt.Fprintf(w, "\t%-10s %s\n", n, commands[n].summary)
 	}
 	fmt.Fprintf(w, "\nRun \"kioku <command> -help\" for more about a command.\n")

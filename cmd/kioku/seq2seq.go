@@ -40,18 +40,7 @@ Run "kioku seq2seq <command> -help" for the flags.
 		help(stderr)
 		return errUsage
 	}
-	switch args[0] {
-	case "help", "-h", "-help", "--help":
-		help(stdout)
-		return errHelp
-	}
-	f, ok := seq2seqCommands[args[0]]
-	if !ok {
-		fmt.Fprintf(stderr, "kioku seq2seq: unknown command %q\n\n", args[0])
-		help(stderr)
-		return errUsage
-	}
-	return f(args[1:], stdout, stderr)
+	return runSubcommand("kioku seq2seq", "command", seq2seqCommands, help, args, stdout, stderr)
 }
 
 // Token kinds: how text becomes tokens and back.

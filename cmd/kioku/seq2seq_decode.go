@@ -116,8 +116,7 @@ func scoreHyps(hyps [][]string, refs [][][]string) (bleu.Score, float64) {
 
 func runSeq2seqDecode(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("seq2seq decode", flag.ContinueOnError)
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), `Usage: kioku seq2seq decode -model dir [flags] < input
+	setUsage(fs, `Usage: kioku seq2seq decode -model dir [flags] < input
 
 Reads one sentence per line and prints the model's output for each, in
 order: by greedy search, beam search (-beam N) or sampling (-temperature).
@@ -126,20 +125,14 @@ the generated tasks, words and punctuation for sentence pairs).
 
 Flags:
 `)
-		fs.PrintDefaults()
-	}
 	var (
 		modelPath = fs.String("model", "seq2seq.ckpt", "model checkpoint `directory` written by seq2seq train")
 		input     = fs.String("input", "-", "input `file`, one sentence per line (-: standard input)")
 		png       = fs.String("attention", "", "write the attention weights of the first sentence as a PNG heat map to `file`")
 	)
 	df := addDecodeFlags(fs, true)
-	if err := parseFlags(fs, args, stderr); err != nil {
+	if err := parseFlagsNoArgs(fs, args, stderr, "kioku seq2seq decode"); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "kioku seq2seq decode: unexpected arguments %q\n", fs.Args())
-		return errUsage
 	}
 	opts, batch, err := df.options()
 	if err != nil {
@@ -197,8 +190,7 @@ Flags:
 
 func runSeq2seqEval(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("seq2seq eval", flag.ContinueOnError)
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), `Usage: kioku seq2seq eval -model dir [flags]
+	setUsage(fs, `Usage: kioku seq2seq eval -model dir [flags]
 
 Decodes held-out sources — never seen in training: the model's split of
 its data file (or of -data), or fresh held-out strings of its generated
@@ -207,8 +199,6 @@ references) and corpus BLEU-4 against all references of each source.
 
 Flags:
 `)
-		fs.PrintDefaults()
-	}
 	var (
 		modelPath = fs.String("model", "seq2seq.ckpt", "model checkpoint `directory` written by seq2seq train")
 		data      = fs.String("data", "", "sentence-pair `file` whose held-out part to score (default: the training file)")
@@ -220,12 +210,8 @@ Flags:
 		show      = fs.Int("show", 0, "print this many examples")
 	)
 	df := addDecodeFlags(fs, false)
-	if err := parseFlags(fs, args, stderr); err != nil {
+	if err := parseFlagsNoArgs(fs, args, stderr, "kioku seq2seq eval"); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "kioku seq2seq eval: unexpected arguments %q\n", fs.Args())
-		return errUsage
 	}
 	opts, batch, err := df.options()
 	if err != nil {

@@ -39,8 +39,7 @@ type s2sSplit struct {
 
 func runSeq2seqTrain(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("seq2seq train", flag.ContinueOnError)
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), `Usage: kioku seq2seq train [flags]
+	setUsage(fs, `Usage: kioku seq2seq train [flags]
 
 Trains an encoder–decoder with teacher forcing (Adam, gradient clipping by
 global norm) on a generated task — reverse, sort or add digit strings of
@@ -55,8 +54,6 @@ saved checkpoint, with its data and model, up to -epochs in all.
 
 Flags:
 `)
-		fs.PrintDefaults()
-	}
 	var (
 		task      = fs.String("task", "reverse", "generated `task`: reverse, sort or add (without -data)")
 		minLen    = fs.Int("min-len", 0, "shortest generated string (0: 5, or 1 digit for add)")
@@ -93,12 +90,8 @@ Flags:
 		out      = fs.String("o", "seq2seq.ckpt", "output model checkpoint `directory` (with -resume: that checkpoint)")
 		resume   = fs.String("resume", "", "continue training the checkpoint in `directory`")
 	)
-	if err := parseFlags(fs, args, stderr); err != nil {
+	if err := parseFlagsNoArgs(fs, args, stderr, "kioku seq2seq train"); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "kioku seq2seq train: unexpected arguments %q\n", fs.Args())
-		return errUsage
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })

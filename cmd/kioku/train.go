@@ -97,10 +97,7 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&f.resume, "resume", "", "continue the run saved in this checkpoint `dir` (e.g. OUT/last)")
 	fs.IntVar(&f.sampleLen, "sample", 400, "tokens to sample after training (0: none)")
 	fs.IntVar(&f.corpusBytes, "corpus-bytes", 8<<20, "bytes of Go source to read for the embedded corpus")
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), trainHelp)
-		fs.PrintDefaults()
-	}
+	setUsage(fs, trainHelp)
 	if err := parseFlags(fs, args, stderr); err != nil {
 		return err
 	}
@@ -399,10 +396,7 @@ func runEval(args []string, stdout, stderr io.Writer) error {
 	batch := fs.Int("batch", 16, "parallel streams")
 	bptt := fs.Int("bptt", 64, "tokens per chunk")
 	bf16 := fs.Bool("bf16", false, "compute the products from bfloat16 roundings (float32 accumulation; needs AVX512_BF16): faster, slightly different loss")
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), "Usage: kioku eval -model DIR -data FILE\n\nPrints the model's loss on FILE: nats per token, perplexity and, for\ncharacter models, bits per character.\n\nFlags:\n")
-		fs.PrintDefaults()
-	}
+	setUsage(fs, "Usage: kioku eval -model DIR -data FILE\n\nPrints the model's loss on FILE: nats per token, perplexity and, for\ncharacter models, bits per character.\n\nFlags:\n")
 	if err := parseFlags(fs, args, stderr); err != nil {
 		return err
 	}
@@ -448,10 +442,7 @@ func runSample(args []string, stdout, stderr io.Writer) error {
 	temp := fs.Float64("temperature", 0.8, "sampling temperature (lower is more conservative)")
 	topK := fs.Int("top-k", 0, "sample among the k most likely tokens only (0: all)")
 	seed := fs.Uint64("seed", 1, "random seed")
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), "Usage: kioku sample -model DIR [flags]\n\nGenerates text from a trained language model.\n\nFlags:\n")
-		fs.PrintDefaults()
-	}
+	setUsage(fs, "Usage: kioku sample -model DIR [flags]\n\nGenerates text from a trained language model.\n\nFlags:\n")
 	if err := parseFlags(fs, args, stderr); err != nil {
 		return err
 	}

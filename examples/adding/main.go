@@ -25,7 +25,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"iter"
 	"math"
 	"os"
 	"path/filepath"
@@ -35,6 +34,8 @@ import (
 
 	"github.com/kioku-ml/kioku/autograd"
 	"github.com/kioku-ml/kioku/examples/internal/figure"
+	"github.com/kioku-ml/kioku/examples/internal/fit"
+	"github.com/kioku-ml/kioku/examples/internal/seqmodel"
 	"github.com/kioku-ml/kioku/fn"
 	"github.com/kioku-ml/kioku/nn"
 	"github.com/kioku-ml/kioku/optim"
@@ -217,14 +218,10 @@ func makeBatch(rng *tensor.RNG, n, T int) batch {
 	return b
 }
 
-// model is a recurrent layer read out by a linear layer at the last step.
-type model struct {
-	rnn nn.Recurrent // LSTM, or Elman RNN with tanh or ReLU (IRNN)
-	out *nn.Linear
-}
-
-// newModel builds the network named kind.
-func newModel(kind string, hidden int, rng *tensor.RNG) (*model, error) {
+// newModel builds the network named kind: a recurrent layer read out by
+// a linear layer at the last step (LSTM, or Elman RNN with tanh or ReLU
+// for the IRNN).
+func newModel(kind string, hidden int, rng *tensor.RNG) (*seqmodel.Final, error) {
 	cfg := nn.RecurrentConfig{InputSize: 2, HiddenSize: hidden}
 	var cell fn.Cell
 	switch kind {
@@ -237,27 +234,7 @@ func newModel(kind string, hidden int, rng *tensor.RNG) (*model, error) {
 	default:
 		return nil, fmt.Errorf("unknown network %q", kind)
 	}
-	m := &model{}
-	var err error
-	if m.rnn, err = nn.NewRecurrent(cell, cfg, rng); err != nil {
-		return nil, err
-	}
-	m.out, err = nn.NewLinear(nn.LinearConfig{In: hidden, Out: 1}, rng)
-	return m, err
-}
-
-// NamedParams names the parameters rnn.… and out.….
-func (m *model) NamedParams() iter.Seq2[string, *autograd.Variable] {
-	return nn.Join(nn.Sub("rnn", m.rnn), nn.Sub("out", m.out))
-}
-
-// Params returns the parameters in the order of NamedParams.
-func (m *model) Params() []*autograd.Variable { return nn.Vars(m.NamedParams()) }
-
-// predict returns the (B, 1) predictions for the sequences xs.
-func (m *model) predict(xs []*autograd.Variable) *autograd.Variable {
-	_, final := m.rnn.Forward(xs, nn.State{})
-	return m.out.Forward(fn.Reshape(final.H, len(xs), -1))
+	return seqmodel.NewFinal(cell, cfg, 1, rng)
 }
 
 // trainOne trains the network kind on sequences of length T until the
@@ -271,20 +248,15 @@ func trainOne(o options, kind string, T int) (result, error) {
 		return r, err
 	}
 	r.params = nn.NumParams(m)
-	opt, err := optim.NewAdam(m.NamedParams(), optim.AdamConfig{LR: o.lr[kind]})
+	opt, err := fit.Adam(m.NamedParams(), o.lr[kind], o.clip)
 	if err != nil {
 		return r, err
 	}
-	clip, err := optim.NewGradientClipping(o.clip)
-	if err != nil {
-		return r, err
-	}
-	opt.AddHook(clip)
 	data := rng.Split()
 	eval := func() float64 {
 		var mse float64
 		autograd.NoGrad(m.Params(), func() {
-			mse = fn.MeanSquaredError(m.predict(test.xs), test.y).Data.Item()
+			mse = fn.MeanSquaredError(m.Forward(test.xs), test.y).Data.Item()
 		})
 		return mse
 	}
@@ -305,10 +277,8 @@ func trainOne(o options, kind string, T int) (result, error) {
 			break
 		}
 		b := makeBatch(data, o.batch, T)
-		loss := fn.MeanSquaredError(m.predict(b.xs), b.y)
-		opt.ClearGrads()
-		loss.Backward()
-		if err := opt.Update(); err != nil && !errors.Is(err, optim.ErrNonFiniteGrad) {
+		loss := fn.MeanSquaredError(m.Forward(b.xs), b.y)
+		if err := fit.Step(opt, loss); err != nil && !errors.Is(err, optim.ErrNonFiniteGrad) {
 			return r, err
 		}
 	}

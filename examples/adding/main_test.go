@@ -1,12 +1,11 @@
 package main
 
 import (
-	"image/png"
 	"io"
-	"os"
 	"path/filepath"
 	"testing"
 
+	"github.com/kioku-ml/kioku/examples/internal/figure/figuretest"
 	"github.com/kioku-ml/kioku/tensor"
 )
 
@@ -27,14 +26,7 @@ func TestReducedRun(t *testing.T) {
 		}
 		t.Logf("%s: best MSE %.4f, solved after %d updates, in %v", r.model, r.best, r.solved, r.took)
 	}
-	f, err := os.Open(filepath.Join(out, "adding_T30.png"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if _, err := png.Decode(f); err != nil {
-		t.Error(err)
-	}
+	figuretest.PNG(t, filepath.Join(out, "adding_T30.png"))
 }
 
 // TestBatch checks the data: two markers, one in each half, and the sum.

@@ -35,7 +35,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"iter"
 	"math"
 	"os"
 	"path/filepath"
@@ -45,9 +44,10 @@ import (
 
 	"github.com/kioku-ml/kioku/autograd"
 	"github.com/kioku-ml/kioku/examples/internal/figure"
+	"github.com/kioku-ml/kioku/examples/internal/fit"
+	"github.com/kioku-ml/kioku/examples/internal/seqmodel"
 	"github.com/kioku-ml/kioku/fn"
 	"github.com/kioku-ml/kioku/nn"
-	"github.com/kioku-ml/kioku/optim"
 	"github.com/kioku-ml/kioku/tensor"
 	"gonum.org/v1/plot/vg"
 )
@@ -271,27 +271,6 @@ func (s spec) numFeatures() int {
 	return 1
 }
 
-// model is an LSTM read out by a linear layer at the last step.
-type model struct {
-	rnn    *nn.NStepLSTM
-	out    *nn.Linear
-	hidden int
-}
-
-// NamedParams names the parameters rnn.… and out.….
-func (m *model) NamedParams() iter.Seq2[string, *autograd.Variable] {
-	return nn.Join(nn.Sub("rnn", m.rnn), nn.Sub("out", m.out))
-}
-
-// Params returns the parameters in the order of NamedParams.
-func (m *model) Params() []*autograd.Variable { return nn.Vars(m.NamedParams()) }
-
-// predict maps windows xs[i] (window, F) to (B, horizon) forecasts.
-func (m *model) predict(xs []*autograd.Variable) *autograd.Variable {
-	_, final := m.rnn.Forward(xs, nn.State{})
-	return m.out.Forward(fn.Reshape(final.H, len(xs), m.hidden))
-}
-
 // forecasts are the test-period forecasts of one series: from each origin
 // (the index of the last value seen), the next horizon values.
 type forecasts struct {
@@ -337,49 +316,34 @@ func forecastSeries(s spec, dates []time.Time, y []float64, o options) (result, 
 	}
 	rng := tensor.NewRNG(o.seed)
 	F := s.numFeatures()
-	rnn, err := nn.NewNStepLSTM(nn.RecurrentConfig{InputSize: F, HiddenSize: s.hidden, ForgetBias: 1}, rng)
+	// An LSTM reads the window, a linear layer maps its final state to
+	// the horizon.
+	m, err := seqmodel.NewFinal(fn.LSTMCellKind, nn.RecurrentConfig{InputSize: F, HiddenSize: s.hidden, ForgetBias: 1}, s.horizon, rng)
 	if err != nil {
 		return r, fc, err
 	}
-	out, err := nn.NewLinear(nn.LinearConfig{In: s.hidden, Out: s.horizon}, rng)
+	opt, err := fit.Adam(m.NamedParams(), s.lr, 1)
 	if err != nil {
 		return r, fc, err
 	}
-	m := &model{rnn, out, s.hidden}
-	opt, err := optim.NewAdam(m.NamedParams(), optim.AdamConfig{LR: s.lr})
-	if err != nil {
-		return r, fc, err
-	}
-	clip, err := optim.NewGradientClipping(1)
-	if err != nil {
-		return r, fc, err
-	}
-	opt.AddHook(clip)
 	start := time.Now()
 	for epoch := range s.epochs {
 		// A quarter of the learning rate for the last quarter of the epochs.
 		if epoch == s.epochs*3/4 {
 			opt.SetLR(s.lr / 4)
 		}
-		perm := rng.Perm(len(train))
-		var sum float64
-		for b := 0; b < len(perm); b += s.batch {
-			idx := perm[b:min(b+s.batch, len(perm))]
+		mse, err := fit.Epoch(opt, rng, len(train), s.batch, func(idx []int) *autograd.Variable {
 			xs := make([]*autograd.Variable, len(idx))
 			var tgt []float32
 			for k, i := range idx {
 				xs[k] = autograd.NewVariable(tensor.FromFloat32(train[i].x, s.window, F))
 				tgt = append(tgt, train[i].t...)
 			}
-			loss := fn.MeanSquaredError(m.predict(xs), autograd.NewVariable(tensor.FromFloat32(tgt, len(idx), s.horizon)))
-			opt.ClearGrads()
-			loss.Backward()
-			if err := opt.Update(); err != nil {
-				return r, fc, err
-			}
-			sum += loss.Data.Item() * float64(len(idx))
+			return fn.MeanSquaredError(m.Forward(xs), autograd.NewVariable(tensor.FromFloat32(tgt, len(idx), s.horizon)))
+		})
+		if err != nil {
+			return r, fc, err
 		}
-		mse := sum / float64(len(train))
 		if epoch == 0 {
 			r.trainLoss[0] = mse
 		}
@@ -400,7 +364,7 @@ func forecastSeries(s spec, dates []time.Time, y []float64, o options) (result, 
 		fc.origins = append(fc.origins, origin)
 	}
 	var pred *tensor.Tensor
-	autograd.NoGrad(m.Params(), func() { pred = m.predict(xs).Data })
+	autograd.NoGrad(m.Params(), func() { pred = m.Forward(xs).Data })
 	r.byH, r.byHSeasonal = make([]float64, s.horizon), make([]float64, s.horizon)
 	var se, ss, sn float64
 	for k, origin := range fc.origins {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"image/png"
 	"io"
 	"math"
 	"os"
@@ -10,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/kioku-ml/kioku/examples/internal/figure/figuretest"
 )
 
 // dataDir is the shared time-series folder, relative to this package.
@@ -69,14 +70,7 @@ func TestSharedData(t *testing.T) {
 		if !(r.rmse < 0.85*r.seasonal) {
 			t.Errorf("%s: LSTM RMSE %.2f, want < 0.85 × seasonal naive %.2f", r.name, r.rmse, r.seasonal)
 		}
-		f, err := os.Open(filepath.Join(out, r.name+".png"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := png.Decode(f); err != nil {
-			t.Errorf("%s.png: %v", r.name, err)
-		}
-		f.Close()
+		figuretest.PNG(t, filepath.Join(out, r.name+".png"))
 	}
 	if len(rs) != 2 {
 		t.Errorf("%d results for 2 series", len(rs))

@@ -14,15 +14,15 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"iter"
 	"os"
 	"strings"
 	"time"
 
 	"github.com/kioku-ml/kioku/autograd"
+	"github.com/kioku-ml/kioku/examples/internal/fit"
+	"github.com/kioku-ml/kioku/examples/internal/seqmodel"
 	"github.com/kioku-ml/kioku/fn"
 	"github.com/kioku-ml/kioku/nn"
-	"github.com/kioku-ml/kioku/optim"
 	"github.com/kioku-ml/kioku/tensor"
 )
 
@@ -133,75 +133,28 @@ func splitData(ids []int, valTokens int) (train, val []int) {
 	return train, val
 }
 
-// model is embedding → LSTM stack → linear.
-type model struct {
-	emb *nn.Embedding
-	rnn *nn.NStepLSTM
-	out *nn.Linear
-}
-
-// NamedParams names the parameters as PyTorch would: emb.weight, rnn.…, out.….
-func (m *model) NamedParams() iter.Seq2[string, *autograd.Variable] {
-	return nn.Join(nn.Sub("emb", m.emb), nn.Sub("rnn", m.rnn), nn.Sub("out", m.out))
-}
-
-// Params returns the parameters in the order of NamedParams.
-func (m *model) Params() []*autograd.Variable { return nn.Vars(m.NamedParams()) }
-
-// step runs one chunk: ids[b][t] → logits for each stream, carrying state.
-func (m *model) chunk(streams [][]int, h, c *autograd.Variable) (logits, hN, cN *autograd.Variable) {
-	var flat []int
-	lengths := make([]int, len(streams))
-	for i, s := range streams {
-		flat = append(flat, s...)
-		lengths[i] = len(s)
-	}
-	e := m.emb.Forward(flat)
-	xs := fn.Split(e, lengths, 0)
-	if len(streams) == 1 {
-		xs = []*autograd.Variable{e}
-	}
-	ys, st := m.rnn.Forward(xs, nn.State{H: h, C: c})
-	return m.out.Forward(fn.Concat(ys, 0)), st.H, st.C
-}
-
 func trainOne(o options, cfg nn.RecurrentConfig, V int, train, val []int) (valLoss, trainLoss float64, err error) {
-	rng := tensor.NewRNG(o.seed)
-	emb, err := nn.NewEmbedding(nn.EmbeddingConfig{Vocab: V, Dim: o.emb}, rng)
+	cfg.HiddenSize, cfg.Layers = o.hidden, o.layers
+	m, err := seqmodel.NewPerStep(V, o.emb, cfg, V, tensor.NewRNG(o.seed))
 	if err != nil {
 		return 0, 0, err
 	}
-	cfg.InputSize, cfg.HiddenSize, cfg.Layers = o.emb, o.hidden, o.layers
-	rnn, err := nn.NewNStepLSTM(cfg, rng)
+	opt, err := fit.Adam(m.NamedParams(), o.lr, o.clip)
 	if err != nil {
 		return 0, 0, err
 	}
-	out, err := nn.NewLinear(nn.LinearConfig{In: o.hidden, Out: V}, rng)
-	if err != nil {
-		return 0, 0, err
-	}
-	m := &model{emb, rnn, out}
-	opt, err := optim.NewAdam(m.NamedParams(), optim.AdamConfig{LR: o.lr})
-	if err != nil {
-		return 0, 0, err
-	}
-	clip, err := optim.NewGradientClipping(o.clip)
-	if err != nil {
-		return 0, 0, err
-	}
-	opt.AddHook(clip)
 
 	// Each stream reads its own contiguous slice of the training text.
 	streamLen := (len(train) - 1) / o.batch
 	if streamLen < o.bptt {
 		return 0, 0, errors.New("training text too short for the batch and BPTT length")
 	}
-	var h, c *autograd.Variable
+	var st nn.State
 	pos, seen := 0, 0
 	var tail, tailN float64
 	for seen < o.tokens {
 		if pos+o.bptt >= streamLen {
-			pos, h, c = 0, nil, nil
+			pos, st = 0, nn.State{}
 		}
 		streams := make([][]int, o.batch)
 		var targets []int
@@ -213,7 +166,7 @@ func trainOne(o options, cfg nn.RecurrentConfig, V int, train, val []int) (valLo
 			base := b*streamLen + pos
 			targets = append(targets, train[base+1:base+o.bptt+1]...)
 		}
-		logits, hN, cN := m.chunk(streams, h, c)
+		logits, next := m.Forward(streams, st)
 		loss := fn.SoftmaxCrossEntropy(logits, targets, -1, fn.ReduceMean)
 		opt.ClearGrads()
 		loss.Backward()
@@ -221,7 +174,7 @@ func trainOne(o options, cfg nn.RecurrentConfig, V int, train, val []int) (valLo
 		if err := opt.Update(); err != nil {
 			return 0, 0, err
 		}
-		h, c = hN, cN
+		st = next
 		pos += o.bptt
 		seen += o.batch * o.bptt
 		if seen > o.tokens*9/10 {
@@ -231,18 +184,18 @@ func trainOne(o options, cfg nn.RecurrentConfig, V int, train, val []int) (valLo
 	}
 
 	// Validation: one stream over the held-out text, no graph, eval mode.
-	rnn.SetMode(autograd.Eval)
+	m.RNN.SetMode(autograd.Eval)
 	var total float64
 	n := 0
-	h, c = nil, nil
+	st = nn.State{}
 	autograd.NoGrad(m.Params(), func() {
 		for p := 0; p+1 < len(val); p += 256 {
 			end := min(p+256, len(val)-1)
-			logits, hN, cN := m.chunk([][]int{val[p:end]}, h, c)
+			var logits *autograd.Variable
+			logits, st = m.Forward([][]int{val[p:end]}, st)
 			loss := fn.SoftmaxCrossEntropy(logits, val[p+1:end+1], -1, fn.ReduceSum)
 			total += loss.Data.Item()
 			n += end - p
-			h, c = hN, cN
 		}
 	})
 	return total / float64(n), tail / tailN, nil

@@ -41,9 +41,9 @@ import (
 
 	"github.com/kioku-ml/kioku/autograd"
 	"github.com/kioku-ml/kioku/examples/internal/figure"
+	"github.com/kioku-ml/kioku/examples/internal/fit"
 	"github.com/kioku-ml/kioku/fn"
 	"github.com/kioku-ml/kioku/nn"
-	"github.com/kioku-ml/kioku/optim"
 	"github.com/kioku-ml/kioku/tensor"
 )
 
@@ -269,15 +269,10 @@ func run(o options, w io.Writer) (summary, error) {
 	if err != nil {
 		return s, err
 	}
-	opt, err := optim.NewAdam(m.NamedParams(), optim.AdamConfig{LR: o.lr})
+	opt, err := fit.Adam(m.NamedParams(), o.lr, o.clip)
 	if err != nil {
 		return s, err
 	}
-	clip, err := optim.NewGradientClipping(o.clip)
-	if err != nil {
-		return s, err
-	}
-	opt.AddHook(clip)
 	fmt.Fprintf(w, "digits 0–9 in 6 Go fonts, %d×%d pixels, %d training images per digit; LSTM %d with one learned (h0, c0) per digit; Adam lr %g, batch %d, %d epochs\n",
 		o.size, o.size, o.perClass, o.hidden, o.lr, o.batch, o.epochs)
 
@@ -297,22 +292,16 @@ func run(o options, w io.Writer) (summary, error) {
 		if epoch == o.epochs*3/4 {
 			opt.SetLR(o.lr / 4)
 		}
-		perm := order.Perm(len(train))
-		var sum float64
-		for b := 0; b < len(perm); b += o.batch {
-			var batch []sample
-			for _, i := range perm[b:min(b+o.batch, len(perm))] {
-				batch = append(batch, train[i])
+		mse, err := fit.Epoch(opt, order, len(train), o.batch, func(idx []int) *autograd.Variable {
+			batch := make([]sample, len(idx))
+			for k, i := range idx {
+				batch[k] = train[i]
 			}
-			loss := m.loss(batch)
-			opt.ClearGrads()
-			loss.Backward()
-			if err := opt.Update(); err != nil {
-				return s, err
-			}
-			sum += loss.Data.Item() * float64(len(batch))
+			return m.loss(batch)
+		})
+		if err != nil {
+			return s, err
 		}
-		mse := sum / float64(len(train))
 		if epoch == 0 {
 			s.firstLoss = mse
 		}

@@ -1,12 +1,11 @@
 package main
 
 import (
-	"image/png"
 	"io"
-	"os"
 	"path/filepath"
 	"testing"
 
+	"github.com/kioku-ml/kioku/examples/internal/figure/figuretest"
 	"github.com/kioku-ml/kioku/tensor"
 )
 
@@ -30,14 +29,7 @@ func TestReducedRun(t *testing.T) {
 		t.Errorf("%d of 10 images from the learned h0s nearest their own digit; want at least 3", s.learnedHits)
 	}
 	for _, name := range []string{"rowimage_train.png", "rowimage_learned.png", "rowimage_random.png"} {
-		f, err := os.Open(filepath.Join(out, name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := png.Decode(f); err != nil {
-			t.Errorf("%s: %v", name, err)
-		}
-		f.Close()
+		figuretest.PNG(t, filepath.Join(out, name))
 	}
 }
 

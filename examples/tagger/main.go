@@ -26,7 +26,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"iter"
 	"math"
 	"os"
 	"path/filepath"
@@ -34,9 +33,10 @@ import (
 
 	"github.com/kioku-ml/kioku/autograd"
 	"github.com/kioku-ml/kioku/examples/internal/figure"
+	"github.com/kioku-ml/kioku/examples/internal/fit"
+	"github.com/kioku-ml/kioku/examples/internal/seqmodel"
 	"github.com/kioku-ml/kioku/fn"
 	"github.com/kioku-ml/kioku/nn"
-	"github.com/kioku-ml/kioku/optim"
 	"github.com/kioku-ml/kioku/tensor"
 )
 
@@ -162,58 +162,24 @@ func causalCeiling(vocab, minLen, maxLen int) (acc float64, byDist []float64) {
 	return total / tokens, byDist
 }
 
-// tagger is embedding → LSTM stack → linear, on every token.
-type tagger struct {
-	emb *nn.Embedding
-	rnn *nn.NStepLSTM
-	out *nn.Linear
-}
-
-// NamedParams names the parameters emb.weight, rnn.…, out.….
-func (m *tagger) NamedParams() iter.Seq2[string, *autograd.Variable] {
-	return nn.Join(nn.Sub("emb", m.emb), nn.Sub("rnn", m.rnn), nn.Sub("out", m.out))
-}
-
-// Params returns the parameters in the order of NamedParams.
-func (m *tagger) Params() []*autograd.Variable { return nn.Vars(m.NamedParams()) }
-
-func newTagger(o options, hidden int, bidirectional bool, rng *tensor.RNG) (*tagger, error) {
-	emb, err := nn.NewEmbedding(nn.EmbeddingConfig{Vocab: o.vocab, Dim: o.emb}, rng)
-	if err != nil {
-		return nil, err
-	}
-	rnn, err := nn.NewNStepLSTM(nn.RecurrentConfig{InputSize: o.emb, HiddenSize: hidden, Bidirectional: bidirectional, ForgetBias: 1}, rng)
-	if err != nil {
-		return nil, err
-	}
-	D := 1
-	if bidirectional {
-		D = 2
-	}
-	out, err := nn.NewLinear(nn.LinearConfig{In: D * hidden, Out: 2}, rng)
-	if err != nil {
-		return nil, err
-	}
-	return &tagger{emb, rnn, out}, nil
+// newTagger returns embedding → LSTM → linear on every token, with hidden
+// units per direction.
+func newTagger(o options, hidden int, bidirectional bool, rng *tensor.RNG) (*seqmodel.PerStep, error) {
+	cfg := nn.RecurrentConfig{HiddenSize: hidden, Bidirectional: bidirectional, ForgetBias: 1}
+	return seqmodel.NewPerStep(o.vocab, o.emb, cfg, 2, rng)
 }
 
 // logits returns the (Σ lengths, 2) tag scores of a batch, sequence after
 // sequence, and the tags in the same order.
-func (m *tagger) logits(exs []example) (*autograd.Variable, []int) {
-	var flat, tags []int
-	lengths := make([]int, len(exs))
+func logits(m *seqmodel.PerStep, exs []example) (*autograd.Variable, []int) {
+	ids := make([][]int, len(exs))
+	var tags []int
 	for i, ex := range exs {
-		flat = append(flat, ex.ids...)
+		ids[i] = ex.ids
 		tags = append(tags, ex.tags...)
-		lengths[i] = len(ex.ids)
 	}
-	e := m.emb.Forward(flat)
-	xs := []*autograd.Variable{e}
-	if len(exs) > 1 {
-		xs = fn.Split(e, lengths, 0)
-	}
-	ys, _ := m.rnn.Forward(xs, nn.State{})
-	return m.out.Forward(fn.Concat(ys, 0)), tags
+	scores, _ := m.Forward(ids, nn.State{})
+	return scores, tags
 }
 
 // variant is one tagger under comparison.
@@ -311,33 +277,25 @@ func trainOne(o options, v variant, train, test []example) (outcome, error) {
 		return oc, err
 	}
 	oc.params = nn.NumParams(m)
-	opt, err := optim.NewAdam(m.NamedParams(), optim.AdamConfig{LR: o.lr})
+	opt, err := fit.Adam(m.NamedParams(), o.lr, o.clip)
 	if err != nil {
 		return oc, err
 	}
-	clip, err := optim.NewGradientClipping(o.clip)
-	if err != nil {
-		return oc, err
-	}
-	opt.AddHook(clip)
 	start := time.Now()
 	for epoch := range o.epochs {
 		if epoch == o.epochs*4/5 && o.epochs > 1 {
 			opt.SetLR(o.lr / 4)
 		}
-		perm := rng.Perm(len(train))
 		var sum float64
 		batches := 0
-		for b := 0; b < len(perm); b += o.batch {
+		for _, idx := range fit.Batches(rng, len(train), o.batch) {
 			var exs []example
-			for _, i := range perm[b:min(b+o.batch, len(perm))] {
+			for _, i := range idx {
 				exs = append(exs, train[i])
 			}
-			logits, tags := m.logits(exs)
-			loss := fn.SoftmaxCrossEntropy(logits, tags, -1, fn.ReduceMean)
-			opt.ClearGrads()
-			loss.Backward()
-			if err := opt.Update(); err != nil {
+			scores, tags := logits(m, exs)
+			loss := fn.SoftmaxCrossEntropy(scores, tags, -1, fn.ReduceMean)
+			if err := fit.Step(opt, loss); err != nil {
 				return oc, err
 			}
 			sum += loss.Data.Item()
@@ -359,13 +317,13 @@ func trainOne(o options, v variant, train, test []example) (outcome, error) {
 	autograd.NoGrad(m.Params(), func() {
 		for b := 0; b < len(test); b += 256 {
 			part := test[b:min(b+256, len(test))]
-			logits, _ := m.logits(part)
+			scores, _ := logits(m, part)
 			row := 0
 			for _, ex := range part {
 				all := true
 				for i, t := range ex.tags {
 					pred := 0
-					if logits.Data.At(row, 1) > logits.Data.At(row, 0) {
+					if scores.Data.At(row, 1) > scores.Data.At(row, 0) {
 						pred = 1
 					}
 					d := len(ex.tags) - 1 - i

@@ -1,13 +1,12 @@
 package main
 
 import (
-	"image/png"
 	"io"
 	"math"
-	"os"
 	"path/filepath"
 	"testing"
 
+	"github.com/kioku-ml/kioku/examples/internal/figure/figuretest"
 	"github.com/kioku-ml/kioku/tensor"
 )
 
@@ -36,14 +35,7 @@ func TestReducedRun(t *testing.T) {
 	if uni.tokenAcc > ceiling+0.03 {
 		t.Errorf("unidirectional %.4f beats the left-to-right ceiling %.4f", uni.tokenAcc, ceiling)
 	}
-	f, err := os.Open(filepath.Join(out, "tagger.png"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if _, err := png.Decode(f); err != nil {
-		t.Error(err)
-	}
+	figuretest.PNG(t, filepath.Join(out, "tagger.png"))
 }
 
 // TestCausalCeiling compares the exact ceiling with the accuracy of its

@@ -41,6 +41,8 @@ import (
 
 	"github.com/kioku-ml/kioku/autograd"
 	"github.com/kioku-ml/kioku/examples/internal/figure"
+	"github.com/kioku-ml/kioku/examples/internal/fit"
+	"github.com/kioku-ml/kioku/examples/internal/seqmodel"
 	"github.com/kioku-ml/kioku/fn"
 	"github.com/kioku-ml/kioku/nn"
 	"github.com/kioku-ml/kioku/optim"
@@ -185,38 +187,39 @@ func (m *classifier) NamedParams() iter.Seq2[string, *autograd.Variable] {
 // Params returns the parameters in the order of NamedParams.
 func (m *classifier) Params() []*autograd.Variable { return nn.Vars(m.NamedParams()) }
 
+// newClassifier returns the classifier in its padded or packed form,
+// initialised from a generator seeded with o.seed: both forms draw their
+// weights in the same order (embedding, LSTM, linear).
+func newClassifier(o options, dtype tensor.DType, packed bool) (*classifier, error) {
+	rng := tensor.NewRNG(o.seed)
+	m := &classifier{hidden: o.hidden}
+	var err error
+	if m.emb, err = nn.NewEmbedding(nn.EmbeddingConfig{Vocab: len(alphabet), Dim: o.emb, DType: dtype}, rng); err != nil {
+		return nil, err
+	}
+	if packed {
+		m.nstep, err = nn.NewNStepLSTM(nn.RecurrentConfig{InputSize: o.emb, HiddenSize: o.hidden, DType: dtype}, rng)
+	} else {
+		m.link, err = nn.NewLSTM(nn.CellConfig{InputSize: o.emb, HiddenSize: o.hidden, ForgetBias: 1, DType: dtype}, rng)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if m.out, err = nn.NewLinear(nn.LinearConfig{In: o.hidden, Out: 2, DType: dtype}, rng); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
 // newPair returns the two forms of the classifier with equal weights
 // (separate copies, so that each can be trained on its own).
 func newPair(o options, dtype tensor.DType) (padded, packed *classifier, err error) {
-	rng := tensor.NewRNG(o.seed)
-	emb, err := nn.NewEmbedding(nn.EmbeddingConfig{Vocab: len(alphabet), Dim: o.emb, DType: dtype}, rng)
-	if err != nil {
+	if padded, err = newClassifier(o, dtype, false); err != nil {
 		return nil, nil, err
 	}
-	link, err := nn.NewLSTM(nn.CellConfig{InputSize: o.emb, HiddenSize: o.hidden, ForgetBias: 1, DType: dtype}, rng)
-	if err != nil {
+	if packed, err = newClassifier(o, dtype, true); err != nil {
 		return nil, nil, err
 	}
-	out, err := nn.NewLinear(nn.LinearConfig{In: o.hidden, Out: 2, DType: dtype}, rng)
-	if err != nil {
-		return nil, nil, err
-	}
-	padded = &classifier{emb: emb, link: link, out: out, hidden: o.hidden}
-
-	rng = tensor.NewRNG(o.seed)
-	emb2, err := nn.NewEmbedding(nn.EmbeddingConfig{Vocab: len(alphabet), Dim: o.emb, DType: dtype}, rng)
-	if err != nil {
-		return nil, nil, err
-	}
-	nstep, err := nn.NewNStepLSTM(nn.RecurrentConfig{InputSize: o.emb, HiddenSize: o.hidden, DType: dtype}, rng)
-	if err != nil {
-		return nil, nil, err
-	}
-	out2, err := nn.NewLinear(nn.LinearConfig{In: o.hidden, Out: 2, DType: dtype}, rng)
-	if err != nil {
-		return nil, nil, err
-	}
-	packed = &classifier{emb: emb2, nstep: nstep, out: out2, hidden: o.hidden}
 	// Copy every weight: the layouts (PyTorch's) are the same.
 	src, dst := padded.Params(), packed.Params()
 	if len(src) != len(dst) {
@@ -234,18 +237,12 @@ func newPair(o options, dtype tensor.DType) (padded, packed *classifier, err err
 // embed returns the embedded sequences of a batch, one (length, E)
 // variable each, and their labels.
 func (m *classifier) embed(exs []example) (xs []*autograd.Variable, labels []int) {
-	var flat []int
-	lengths := make([]int, len(exs))
+	ids := make([][]int, len(exs))
 	for i, ex := range exs {
-		flat = append(flat, ex.ids...)
-		lengths[i] = len(ex.ids)
+		ids[i] = ex.ids
 		labels = append(labels, ex.label)
 	}
-	e := m.emb.Forward(flat)
-	if len(exs) == 1 {
-		return []*autograd.Variable{e}, labels
-	}
-	return fn.Split(e, lengths, 0), labels
+	return seqmodel.Embed(m.emb, ids), labels
 }
 
 // logits returns the (B, 2) class scores of a batch.
@@ -324,32 +321,23 @@ func trainBoth(o options, padded, packed *classifier, train []example) ([2]train
 	var res [2]trainResult
 	var opts [2]*optim.Optimizer
 	for k, m := range []*classifier{padded, packed} {
-		opt, err := optim.NewAdam(m.NamedParams(), optim.AdamConfig{LR: o.lr})
-		if err != nil {
+		var err error
+		if opts[k], err = fit.Adam(m.NamedParams(), o.lr, o.clip); err != nil {
 			return res, err
 		}
-		clip, err := optim.NewGradientClipping(o.clip)
-		if err != nil {
-			return res, err
-		}
-		opt.AddHook(clip)
-		opts[k] = opt
 	}
 	rng := tensor.NewRNG(o.seed + 1)
 	step := 0
 	for epoch := range o.epochs {
-		perm := rng.Perm(len(train))
-		for start := 0; start < len(perm); start += o.batch {
+		for _, idx := range fit.Batches(rng, len(train), o.batch) {
 			var exs []example
-			for _, i := range perm[start:min(start+o.batch, len(perm))] {
+			for _, i := range idx {
 				exs = append(exs, train[i])
 			}
 			for k, m := range []*classifier{padded, packed} {
 				t0 := time.Now()
 				loss := m.loss(exs)
-				opts[k].ClearGrads()
-				loss.Backward()
-				if err := opts[k].Update(); err != nil {
+				if err := fit.Step(opts[k], loss); err != nil {
 					return res, err
 				}
 				res[k].took += time.Since(t0)
