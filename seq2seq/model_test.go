@@ -365,3 +365,17 @@ func TestConfigJSON(t *testing.T) {
 		t.Error("ParseBridge: no error")
 	}
 }
+
+func TestCellKernel(t *testing.T) {
+	for _, c := range []Cell{LSTM, GRU} {
+		if got, want := c.String(), c.kernel().String(); got != want {
+			t.Errorf("Cell %d is %q but selects fn's %q", c, got, want)
+		}
+		if p, err := ParseCell(c.String()); err != nil || p != c {
+			t.Errorf("ParseCell(%q) = %v, %v; want %v", c, p, err, c)
+		}
+	}
+	if _, err := ParseCell("rnn_tanh"); err == nil || err.Error() != `seq2seq: unknown cell "rnn_tanh" (want lstm or gru)` {
+		t.Errorf("ParseCell(rnn_tanh): %v", err)
+	}
+}

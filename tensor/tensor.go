@@ -17,6 +17,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/kioku-ml/kioku/internal/enum"
 	"github.com/kioku-ml/kioku/internal/kernel"
 )
 
@@ -31,15 +32,9 @@ const (
 )
 
 // String returns "float32" or "float64".
-func (d DType) String() string {
-	switch d {
-	case Float32:
-		return "float32"
-	case Float64:
-		return "float64"
-	}
-	return fmt.Sprintf("DType(%d)", uint8(d))
-}
+func (d DType) String() string { return dtypeNames.String(d) }
+
+var dtypeNames = enum.New[DType]("DType", "tensor: dtype", "float32", "float64")
 
 // Size returns the size of one element in bytes.
 func (d DType) Size() int {
