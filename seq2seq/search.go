@@ -79,6 +79,18 @@ func rowReader(t *tensor.Tensor, dst []float64, i int) []float64 {
 	return dst
 }
 
+// descending orders a before b when a > b, for sorting by decreasing
+// score; unordered (NaN) pairs compare equal.
+func descending(a, b float64) int {
+	switch {
+	case a > b:
+		return -1
+	case a < b:
+		return 1
+	}
+	return 0
+}
+
 // argmax returns the index of the largest value, the first on ties.
 func argmax(x []float64) int {
 	best := 0
@@ -258,15 +270,7 @@ func BeamSearch[S any](m Stepper[S], init S, n int, lim Limits, opts BeamOptions
 					cands = append(cands, candidate{hyp: j, tok: tok, logp: h.logp + buf[tok]})
 				}
 			}
-			slices.SortStableFunc(cands, func(x, y candidate) int {
-				switch {
-				case x.logp > y.logp:
-					return -1
-				case x.logp < y.logp:
-					return 1
-				}
-				return 0
-			})
+			slices.SortStableFunc(cands, func(x, y candidate) int { return descending(x.logp, y.logp) })
 			var nl []beamHyp
 			for rank, c := range cands {
 				if len(nl) == K {
@@ -311,15 +315,7 @@ func BeamSearch[S any](m Stepper[S], init S, n int, lim Limits, opts BeamOptions
 	out := make([][]Hypothesis, n)
 	for b := range n {
 		fin := finished[b]
-		slices.SortStableFunc(fin, func(x, y Hypothesis) int {
-			switch {
-			case x.Score > y.Score:
-				return -1
-			case x.Score < y.Score:
-				return 1
-			}
-			return 0
-		})
+		slices.SortStableFunc(fin, func(x, y Hypothesis) int { return descending(x.Score, y.Score) })
 		if len(fin) > K {
 			fin = fin[:K]
 		}
