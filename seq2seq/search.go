@@ -68,12 +68,14 @@ func (h Hypothesis) Length() int {
 
 // rowReader copies row i of a 2-D tensor into dst as float64s.
 func rowReader(t *tensor.Tensor, dst []float64, i int) []float64 {
+	return tensor.Dispatch(t, appendRow[float32], appendRow[float64])(dst[:0], t, i)
+}
+
+// appendRow appends row i of a 2-D tensor of element type T to dst as
+// float64s (see tensor.Dispatch).
+func appendRow[T float32 | float64](dst []float64, t *tensor.Tensor, i int) []float64 {
 	w := t.Dim(1)
-	dst = dst[:0]
-	if t.DType() == tensor.Float64 {
-		return append(dst, t.Float64s()[i*w:(i+1)*w]...)
-	}
-	for _, v := range t.Float32s()[i*w : (i+1)*w] {
+	for _, v := range tensor.Values[T](t)[i*w : (i+1)*w] {
 		dst = append(dst, float64(v))
 	}
 	return dst
