@@ -8,6 +8,7 @@ import (
 	"github.com/kioku-ml/kioku/autograd"
 	"github.com/kioku-ml/kioku/autograd/gradcheck"
 	"github.com/kioku-ml/kioku/fn"
+	"github.com/kioku-ml/kioku/internal/testutil"
 	"github.com/kioku-ml/kioku/tensor"
 )
 
@@ -308,16 +309,13 @@ func TestMisusePanics(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			defer func() {
-				r := recover()
-				if r == nil {
-					t.Fatal("no panic")
-				}
-				if s, _ := r.(string); !strings.Contains(s, tc.want) {
-					t.Fatalf("panic %v does not mention %q", r, tc.want)
-				}
-			}()
-			tc.f()
+			r := testutil.Recover(tc.f)
+			if r == nil {
+				t.Fatal("no panic")
+			}
+			if s, _ := r.(string); !strings.Contains(s, tc.want) {
+				t.Fatalf("panic %v does not mention %q", r, tc.want)
+			}
 		})
 	}
 }
