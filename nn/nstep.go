@@ -295,7 +295,7 @@ func (s *stack) Step(x *autograd.Variable, st State) (*autograd.Variable, State)
 // caller's order.
 func (s *stack) forwardPacked(x *autograd.Variable, p *seq.Packing, st State) (*autograd.Variable, State) {
 	L, D, B, H := s.cfg.layers(), s.cfg.dirs(), p.Batch(), s.cfg.HiddenSize
-	if st.C != nil && s.cell != fn.LSTMCellKind {
+	if st.C != nil && !s.cell.HasCellState() {
 		panic(fmt.Sprintf("nn: %v has no cell state; got a State with C %v", s.cell, st.C.Shape()))
 	}
 	h0, c0 := st.H, st.C
@@ -336,7 +336,7 @@ func (s *stack) forwardPacked(x *autograd.Variable, p *seq.Packing, st State) (*
 		}
 		starts := make([]*autograd.Variable, 2*D)
 		h0s, c0s := starts[:D], []*autograd.Variable(nil)
-		if s.cell == fn.LSTMCellKind {
+		if s.cell.HasCellState() {
 			c0s = starts[D:]
 		}
 		for d := range D {
@@ -351,7 +351,7 @@ func (s *stack) forwardPacked(x *autograd.Variable, p *seq.Packing, st State) (*
 				s.running[l][d].update(seqs[d].Norm, p.BatchSizes)
 			}
 			hs = append(hs, lh[d])
-			if s.cell == fn.LSTMCellKind {
+			if s.cell.HasCellState() {
 				cs = append(cs, lc[d])
 			}
 		}

@@ -154,8 +154,16 @@ func TestBridgedEncoderGradients(t *testing.T) {
 				f := func(vs []*autograd.Variable) []*autograd.Variable {
 					return bind.with(vs[len(xs):], func() []*autograd.Variable {
 						enc := m.encodeEmbedded(vs[:len(xs)], autograd.Eval)
-						out := append([]*autograd.Variable{enc.memory}, enc.h...)
-						return append(out, enc.c...)
+						out := []*autograd.Variable{enc.memory}
+						for _, st := range enc.states {
+							out = append(out, st.H)
+						}
+						for _, st := range enc.states {
+							if st.C != nil {
+								out = append(out, st.C)
+							}
+						}
+						return out
 					})
 				}
 				if err := gradcheck.Check(f, inputs, nil); err != nil {

@@ -69,6 +69,12 @@ func (c Cell) Gates() int {
 	return 1
 }
 
+// HasCellState reports whether the cell carries a cell state c beside
+// its hidden state h — the LSTM does; the GRU and the Elman RNNs carry h
+// only — so that its operands have c0 and its outputs C, and the states
+// built above the op have C as well as H.
+func (c Cell) HasCellState() bool { return c == LSTM }
+
 // NormKind selects the normalisation inside the recurrent op.
 type NormKind uint8
 
