@@ -19,34 +19,16 @@ import (
 // constructor builds an optimizer over params.
 type constructor func(iter.Seq2[string, *autograd.Variable]) (*optim.Optimizer, error)
 
-func sgd(cfg optim.SGDConfig) constructor {
-	return func(p iter.Seq2[string, *autograd.Variable]) (*optim.Optimizer, error) { return optim.NewSGD(p, cfg) }
-}
+func sgd(cfg optim.SGDConfig) constructor              { return with(optim.NewSGD, cfg) }
+func momentum(cfg optim.MomentumSGDConfig) constructor { return with(optim.NewMomentumSGD, cfg) }
+func adam(cfg optim.AdamConfig) constructor            { return with(optim.NewAdam, cfg) }
+func adamW(cfg optim.AdamConfig) constructor           { return with(optim.NewAdamW, cfg) }
+func rmsprop(cfg optim.RMSpropConfig) constructor      { return with(optim.NewRMSprop, cfg) }
+func adaGrad(cfg optim.AdaGradConfig) constructor      { return with(optim.NewAdaGrad, cfg) }
 
-func momentum(cfg optim.MomentumSGDConfig) constructor {
-	return func(p iter.Seq2[string, *autograd.Variable]) (*optim.Optimizer, error) {
-		return optim.NewMomentumSGD(p, cfg)
-	}
-}
-
-func adam(cfg optim.AdamConfig) constructor {
-	return func(p iter.Seq2[string, *autograd.Variable]) (*optim.Optimizer, error) { return optim.NewAdam(p, cfg) }
-}
-
-func adamW(cfg optim.AdamConfig) constructor {
-	return func(p iter.Seq2[string, *autograd.Variable]) (*optim.Optimizer, error) { return optim.NewAdamW(p, cfg) }
-}
-
-func rmsprop(cfg optim.RMSpropConfig) constructor {
-	return func(p iter.Seq2[string, *autograd.Variable]) (*optim.Optimizer, error) {
-		return optim.NewRMSprop(p, cfg)
-	}
-}
-
-func adaGrad(cfg optim.AdaGradConfig) constructor {
-	return func(p iter.Seq2[string, *autograd.Variable]) (*optim.Optimizer, error) {
-		return optim.NewAdaGrad(p, cfg)
-	}
+// with returns the constructor that calls newOpt with cfg.
+func with[C any](newOpt func(iter.Seq2[string, *autograd.Variable], C) (*optim.Optimizer, error), cfg C) constructor {
+	return func(p iter.Seq2[string, *autograd.Variable]) (*optim.Optimizer, error) { return newOpt(p, cfg) }
 }
 
 func must(t testing.TB, c constructor, params iter.Seq2[string, *autograd.Variable]) *optim.Optimizer {
