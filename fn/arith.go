@@ -131,11 +131,7 @@ func apply[T kernel.Float](op binOp, a, b T) T {
 func (f *binary) Backward(in, _, gys []*tensor.Tensor, need []bool) []*tensor.Tensor {
 	a, b, gy := in[0], in[1], gys[0]
 	gx := make([]*tensor.Tensor, 2)
-	if a.DType() == tensor.Float64 {
-		binaryBackward[float64](f, a, b, gy, need, gx)
-	} else {
-		binaryBackward[float32](f, a, b, gy, need, gx)
-	}
+	tensor.Dispatch(a, binaryBackward[float32], binaryBackward[float64])(f, a, b, gy, need, gx)
 	return gx
 }
 

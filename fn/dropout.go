@@ -54,12 +54,10 @@ func (f *dropoutMask) Backward(_, _, gy []*tensor.Tensor, _ []bool) []*tensor.Te
 }
 
 // mulInto computes y ⊙= m.
-func mulInto(y, m *tensor.Tensor) {
-	if y.DType() == tensor.Float64 {
-		yd := tensor.Values[float64](y)
-		kernel.Mul(yd, yd, tensor.Values[float64](m))
-		return
-	}
-	yd := tensor.Values[float32](y)
-	kernel.Mul(yd, yd, tensor.Values[float32](m))
+func mulInto(y, m *tensor.Tensor) { tensor.Dispatch(y, mulIntoOf[float32], mulIntoOf[float64])(y, m) }
+
+// mulIntoOf is mulInto for the element type T (see tensor.Dispatch).
+func mulIntoOf[T kernel.Float](y, m *tensor.Tensor) {
+	yd := tensor.Values[T](y)
+	kernel.Mul(yd, yd, tensor.Values[T](m))
 }

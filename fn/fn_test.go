@@ -8,6 +8,7 @@ import (
 	"github.com/kioku-ml/kioku/autograd"
 	"github.com/kioku-ml/kioku/autograd/gradcheck"
 	"github.com/kioku-ml/kioku/fn"
+	"github.com/kioku-ml/kioku/internal/testutil"
 	"github.com/kioku-ml/kioku/tensor"
 )
 
@@ -308,18 +309,29 @@ func TestMisusePanics(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			defer func() {
-				r := recover()
-				if r == nil {
-					t.Fatal("no panic")
-				}
-				if s, _ := r.(string); !strings.Contains(s, tc.want) {
-					t.Fatalf("panic %v does not mention %q", r, tc.want)
-				}
-			}()
-			tc.f()
+			r := testutil.Recover(tc.f)
+			if r == nil {
+				t.Fatal("no panic")
+			}
+			if s, _ := r.(string); !strings.Contains(s, tc.want) {
+				t.Fatalf("panic %v does not mention %q", r, tc.want)
+			}
 		})
 	}
+}
+
+// randomLabels returns rows labels drawn from [0, n) by an RNG seeded with
+// seed, then -1 (ignored) at the rows r with r%every == at.
+func randomLabels(seed uint64, rows, n, every, at int) []int {
+	labels := make([]int, rows)
+	rng := tensor.NewRNG(seed)
+	for r := range labels {
+		labels[r] = rng.IntN(n)
+		if r%every == at {
+			labels[r] = -1
+		}
+	}
+	return labels
 }
 
 // TestSoftmaxCrossEntropyLarge checks the row-parallel kernels on a batch
@@ -331,14 +343,7 @@ func TestSoftmaxCrossEntropyLarge(t *testing.T) {
 	const rows, n = 300, 517
 	x64 := randn(4, rows, n)
 	x64.Scale(3)
-	labels := make([]int, rows)
-	rng := tensor.NewRNG(5)
-	for r := range labels {
-		labels[r] = rng.IntN(n)
-		if r%7 == 3 {
-			labels[r] = -1
-		}
-	}
+	labels := randomLabels(5, rows, n, 7, 3)
 	want := 0.0
 	count := 0
 	wantGrad := make([]float64, rows*n)
@@ -395,14 +400,7 @@ func TestSoftmaxCrossEntropyLarge(t *testing.T) {
 // size that uses the parallel row and column paths.
 func TestLinearSoftmaxCrossEntropyMatchesComposition(t *testing.T) {
 	const rows, in, classes = 150, 24, 1100
-	labels := make([]int, rows)
-	rng := tensor.NewRNG(8)
-	for r := range labels {
-		labels[r] = rng.IntN(classes)
-		if r%9 == 4 {
-			labels[r] = -1
-		}
-	}
+	labels := randomLabels(8, rows, classes, 9, 4)
 	x0, w0, b0 := randn(9, rows, in), randn(10, classes, in), randn(11, classes)
 	for _, dt := range []tensor.DType{tensor.Float64, tensor.Float32} {
 		tol := 1e-12

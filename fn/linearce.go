@@ -156,11 +156,7 @@ func (f *linearCE) backward(in []*tensor.Tensor, gy *tensor.Tensor, into []*tens
 	// p − onehot(t), with the rows of ignored labels zero, is the logits'
 	// gradient up to the factor scale, which the products take as alpha:
 	// the rows×C buffer is touched only at the labels.
-	if p.DType() == tensor.Float64 {
-		crossEntropyBackward(tensor.Values[float64](p), f.t, f.ignore, nOut, 1)
-	} else {
-		crossEntropyBackward(tensor.Values[float32](p), f.t, f.ignore, nOut, 1)
-	}
+	tensor.Dispatch(p, crossEntropyBackward[float32], crossEntropyBackward[float64])(p, f.t, f.ignore, nOut, 1)
 	var into2 []*tensor.Tensor
 	if into != nil {
 		into2 = into[:2]

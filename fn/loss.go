@@ -150,18 +150,16 @@ func (f *softmaxCE) logitGrad(g *tensor.Tensor, n int, probs func() *tensor.Tens
 	if p == nil {
 		p = probs()
 	}
-	if p.DType() == tensor.Float64 {
-		crossEntropyBackward(tensor.Values[float64](p), f.t, f.ignore, n, scale)
-	} else {
-		crossEntropyBackward(tensor.Values[float32](p), f.t, f.ignore, n, float32(scale))
-	}
+	tensor.Dispatch(p, crossEntropyBackward[float32], crossEntropyBackward[float64])(p, f.t, f.ignore, n, scale)
 	return p
 }
 
 // crossEntropyBackward turns softmax probabilities into the gradient
 // (p − onehot(t))·scale in place, zeroing ignored rows. With scale 1 it
-// touches only the labels and the ignored rows.
-func crossEntropyBackward[T kernel.Float](g []T, t []int, ignore, n int, scale T) {
+// touches only the labels and the ignored rows. T is the element type of
+// the probabilities p (see tensor.Dispatch).
+func crossEntropyBackward[T kernel.Float](p *tensor.Tensor, t []int, ignore, n int, scale64 float64) {
+	g, scale := tensor.Values[T](p), T(scale64)
 	kernel.ParallelFor(len(t), max(1, softmaxGrain/max(n, 1)), func(lo, hi int) {
 		for r := lo; r < hi; r++ {
 			gr := g[r*n : (r+1)*n]
@@ -243,11 +241,7 @@ func (f *sigmoidCE) Forward(in []*tensor.Tensor) []*tensor.Tensor {
 func (f *sigmoidCE) Backward(in, _, gy []*tensor.Tensor, _ []bool) []*tensor.Tensor {
 	x := in[0]
 	g := newLike(x, x.Shape()...)
-	if x.DType() == tensor.Float64 {
-		kernel.Sigmoid(tensor.Values[float64](g), tensor.Values[float64](x))
-	} else {
-		kernel.Sigmoid(tensor.Values[float32](g), tensor.Values[float32](x))
-	}
+	tensor.Dispatch(x, unaryForward[float32], unaryForward[float64])(kindSigmoid, g, x) // σ(x)
 	g.Axpy(-1, f.t)
 	scale := gy[0].Item()
 	if f.reduce == ReduceMean {

@@ -12,11 +12,12 @@ import (
 
 // gemm runs kernel.Gemm on whole tensors of the tensors' element type.
 func gemm(transA, transB bool, m, n, k int, alpha float64, a *tensor.Tensor, lda int, b *tensor.Tensor, ldb int, beta float64, c *tensor.Tensor, ldc int) {
-	if c.DType() == tensor.Float64 {
-		kernel.Gemm(transA, transB, m, n, k, alpha, tensor.Values[float64](a), lda, tensor.Values[float64](b), ldb, beta, tensor.Values[float64](c), ldc)
-		return
-	}
-	kernel.Gemm(transA, transB, m, n, k, float32(alpha), tensor.Values[float32](a), lda, tensor.Values[float32](b), ldb, float32(beta), tensor.Values[float32](c), ldc)
+	tensor.Dispatch(c, gemmOf[float32], gemmOf[float64])(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
+// gemmOf is gemm for the element type T (see tensor.Dispatch).
+func gemmOf[T kernel.Float](transA, transB bool, m, n, k int, alpha float64, a *tensor.Tensor, lda int, b *tensor.Tensor, ldb int, beta float64, c *tensor.Tensor, ldc int) {
+	kernel.Gemm(transA, transB, m, n, k, T(alpha), tensor.Values[T](a), lda, tensor.Values[T](b), ldb, T(beta), tensor.Values[T](c), ldc)
 }
 
 // MatMul returns the matrix product a·b of an m×k and a k×n matrix.
@@ -94,15 +95,18 @@ func (f linear) into(dst *tensor.Tensor, in []*tensor.Tensor) *tensor.Tensor {
 	y := resultLike(dst, x, nOut)
 	if len(in) == 3 {
 		// The bias goes into each tile of y just before its product.
-		if y.DType() == tensor.Float64 {
-			kernel.GemmBias(false, true, rows, nOut, nIn, 1, tensor.Values[float64](x), nIn, tensor.Values[float64](w), nIn, tensor.Values[float64](in[2]), tensor.Values[float64](y), nOut)
-		} else {
-			kernel.GemmBias(false, true, rows, nOut, nIn, 1, tensor.Values[float32](x), nIn, tensor.Values[float32](w), nIn, tensor.Values[float32](in[2]), tensor.Values[float32](y), nOut)
-		}
+		tensor.Dispatch(y, linearBias[float32], linearBias[float64])(y, x, w, in[2], rows, nIn, nOut)
 		return y
 	}
 	gemm(false, true, rows, nOut, nIn, 1, x, nIn, w, nIn, 0, y, nOut)
 	return y
+}
+
+// linearBias computes y = x·wᵀ + bias for the element type T (see
+// tensor.Dispatch), the bias going into each tile of y just before its
+// product.
+func linearBias[T kernel.Float](y, x, w, bias *tensor.Tensor, rows, nIn, nOut int) {
+	kernel.GemmBias(false, true, rows, nOut, nIn, 1, tensor.Values[T](x), nIn, tensor.Values[T](w), nIn, tensor.Values[T](bias), tensor.Values[T](y), nOut)
 }
 
 // resultLike returns dst if it has x's shape with the last dimension
@@ -200,13 +204,15 @@ func (f linear) backward(in []*tensor.Tensor, g *tensor.Tensor, alpha float64, i
 			panic("fn: linear.backward with a bias and alpha ≠ 1")
 		}
 		d, _ := dst(2, nOut)
-		if g.DType() == tensor.Float64 {
-			kernel.SumRowsInto(tensor.Values[float64](d), tensor.Values[float64](g), rows, nOut)
-		} else {
-			kernel.SumRowsInto(tensor.Values[float32](d), tensor.Values[float32](g), rows, nOut)
-		}
+		tensor.Dispatch(g, sumRowsInto[float32], sumRowsInto[float64])(d, g, rows, nOut)
 	}
 	return gx
+}
+
+// sumRowsInto sets d to the sum of the rows of g (rows×n) for the element
+// type T (see tensor.Dispatch).
+func sumRowsInto[T kernel.Float](d, g *tensor.Tensor, rows, n int) {
+	kernel.SumRowsInto(tensor.Values[T](d), tensor.Values[T](g), rows, n)
 }
 
 // LinearAt is Linear with the product x·Wᵀ at precision p, from W's

@@ -14,8 +14,9 @@ import (
 // Cell names the recurrent cells the fused sequence kernels compute. Gate
 // blocks are laid out as in PyTorch and cuDNN: a weight matrix of a cell
 // with G gates has shape (G·H, ·), block k holding rows k·H … (k+1)·H−1.
-// Gates returns G and String the cell's name ("lstm", "gru", "rnn_tanh",
-// "rnn_relu").
+// Gates returns G, String the cell's name ("lstm", "gru", "rnn_tanh",
+// "rnn_relu") and HasCellState whether it carries a cell state c (the
+// LSTM).
 type Cell = rnn.Cell
 
 const (

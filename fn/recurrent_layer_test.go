@@ -24,9 +24,15 @@ func runRecurrent(cell fn.Cell, seq fn.Sequence, in []*tensor.Tensor, norm bool)
 	} else {
 		ys = recurrentFunc(cell, seq, true, false)(vs)
 	}
+	return backwardWeighted(ys, randomWeights(90), vs)
+}
+
+// backwardWeighted backpropagates the loss Σ_k Σ ys[k]⊙w(k, ys[k]),
+// summed in order, and returns the outputs' data and the gradients of vs.
+func backwardWeighted(ys []*V, w func(k int, y *V) *V, vs []*V) (outs, grads []*tensor.Tensor) {
 	var loss *V
 	for k, y := range ys {
-		l := fn.Sum(fn.Mul(y, autograd.NewVariable(randn(uint64(90+k), y.Shape()...).AsType(tensor.Float32))))
+		l := fn.Sum(fn.Mul(y, w(k, y)))
 		if loss == nil {
 			loss = l
 		} else {
@@ -39,6 +45,14 @@ func runRecurrent(cell fn.Cell, seq fn.Sequence, in []*tensor.Tensor, norm bool)
 		grads = append(grads, v.Grad)
 	}
 	return outs, grads
+}
+
+// randomWeights returns the weights of backwardWeighted drawn from N(0, 1)
+// with seeds seed, seed+1, … as float32.
+func randomWeights(seed uint64) func(k int, y *V) *V {
+	return func(k int, y *V) *V {
+		return autograd.NewVariable(randn(seed+uint64(k), y.Shape()...).AsType(tensor.Float32))
+	}
 }
 
 // TestAlgorithms: the schedules of the steps give the same outputs and
@@ -136,21 +150,7 @@ func TestRecurrentLayer(t *testing.T) {
 					}
 				}
 				all := append(append(ys, hs...), cs...)
-				var loss *V
-				for i, y := range all {
-					l := fn.Sum(fn.Mul(y, autograd.NewVariable(randn(uint64(50+i), y.Shape()...).AsType(tensor.Float32))))
-					if loss == nil {
-						loss = l
-					} else {
-						loss = fn.Add(loss, l)
-					}
-					outs = append(outs, y.Data)
-				}
-				loss.Backward()
-				for _, v := range append(vf, vb[1:]...) {
-					grads = append(grads, v.Grad)
-				}
-				return outs, grads
+				return backwardWeighted(all, randomWeights(50), append(vf, vb[1:]...))
 			}
 			wantOut, wantGrad := run(false)
 			out, grad := run(true)

@@ -231,25 +231,13 @@ func (c rowsCase) run(xRows, stRows, sizes []int) (outs, grads []*tensor.Tensor)
 	} else {
 		ys = recurrentFunc(c.cell, seq, true, false)(in)
 	}
-	var loss *V
-	for k, y := range ys {
+	return backwardWeighted(ys, func(k int, _ *V) *V {
 		rows := stRows
 		if k == 0 {
 			rows = xRows
 		}
-		l := fn.Sum(fn.Mul(y, autograd.NewVariable(pickRows(c.lw[k], rows))))
-		if loss == nil {
-			loss = l
-		} else {
-			loss = fn.Add(loss, l)
-		}
-		outs = append(outs, y.Data)
-	}
-	loss.Backward()
-	for _, x := range in {
-		grads = append(grads, x.Grad)
-	}
-	return outs, grads
+		return autograd.NewVariable(pickRows(c.lw[k], rows))
+	}, in)
 }
 
 // rowsPart is a part of the batch: its packed rows, batch rows and step

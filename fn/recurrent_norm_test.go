@@ -33,28 +33,7 @@ func normCase(cell fn.Cell, bs []int, in, hidden int, peep bool, seed uint64) []
 }
 
 func normFunc(cell fn.Cell, seq fn.Sequence, peep bool) gradcheck.Func {
-	return func(v []*V) []*V {
-		k := 2
-		var c0 *V
-		if cell == fn.LSTMCellKind {
-			c0 = v[2]
-			k = 3
-		}
-		w := fn.RecurrentWeights{WIH: v[k], WHH: v[k+1], BIH: v[k+2], BHH: v[k+3]}
-		k += 4
-		if peep {
-			w.Peephole = v[k]
-			k++
-		}
-		w.NormIH, w.NormHH = v[k], v[k+1]
-		if cell == fn.LSTMCellKind {
-			w.NormC, w.NormCBias = v[k+2], v[k+3]
-			ys, h, c := fn.LSTMSequence(v[0], v[1], c0, w, seq)
-			return []*V{ys, h, c}
-		}
-		ys, h := fn.GRUSequence(v[0], v[1], w, seq)
-		return []*V{ys, h}
-	}
+	return func(v []*V) []*V { return runSequence(cell, seq, v, true, peep, true) }
 }
 
 func TestNormalizedSequenceGradients(t *testing.T) {

@@ -38,33 +38,46 @@ func recurrentCase(cell fn.Cell, batchSizes []int, in, hidden int, bias, peep bo
 }
 
 func recurrentFunc(cell fn.Cell, seq fn.Sequence, bias, peep bool) gradcheck.Func {
-	return func(v []*V) []*V {
-		k := 2
-		var c0 *V
-		if cell == fn.LSTMCellKind {
-			c0 = v[2]
-			k = 3
-		}
-		w := fn.RecurrentWeights{WIH: v[k], WHH: v[k+1]}
+	return func(v []*V) []*V { return runSequence(cell, seq, v, bias, peep, false) }
+}
+
+// runSequence runs the cell's sequence function on the variables v: x,
+// h0, c0 for the LSTM, W_ih, W_hh, then b_ih and b_hh with bias, the
+// peepholes with peep and, with norm, the gains NormIH, NormHH and for the
+// LSTM NormC and NormCBias. It returns the outputs, h and, for the LSTM, c.
+func runSequence(cell fn.Cell, seq fn.Sequence, v []*V, bias, peep, norm bool) []*V {
+	k := 2
+	var c0 *V
+	if cell == fn.LSTMCellKind {
+		c0 = v[2]
+		k = 3
+	}
+	w := fn.RecurrentWeights{WIH: v[k], WHH: v[k+1]}
+	k += 2
+	if bias {
+		w.BIH, w.BHH = v[k], v[k+1]
 		k += 2
-		if bias {
-			w.BIH, w.BHH = v[k], v[k+1]
-			k += 2
+	}
+	if peep {
+		w.Peephole = v[k]
+		k++
+	}
+	if norm {
+		w.NormIH, w.NormHH = v[k], v[k+1]
+		if cell == fn.LSTMCellKind {
+			w.NormC, w.NormCBias = v[k+2], v[k+3]
 		}
-		if peep {
-			w.Peephole = v[k]
-		}
-		switch cell {
-		case fn.LSTMCellKind:
-			ys, h, c := fn.LSTMSequence(v[0], v[1], c0, w, seq)
-			return []*V{ys, h, c}
-		case fn.GRUCellKind:
-			ys, h := fn.GRUSequence(v[0], v[1], w, seq)
-			return []*V{ys, h}
-		default:
-			ys, h := fn.RNNSequence(v[0], v[1], w, cell == fn.RNNReLUCellKind, seq)
-			return []*V{ys, h}
-		}
+	}
+	switch cell {
+	case fn.LSTMCellKind:
+		ys, h, c := fn.LSTMSequence(v[0], v[1], c0, w, seq)
+		return []*V{ys, h, c}
+	case fn.GRUCellKind:
+		ys, h := fn.GRUSequence(v[0], v[1], w, seq)
+		return []*V{ys, h}
+	default:
+		ys, h := fn.RNNSequence(v[0], v[1], w, cell == fn.RNNReLUCellKind, seq)
+		return []*V{ys, h}
 	}
 }
 

@@ -81,14 +81,12 @@ func blocks(shape []int, axis int) (outer, inner int) {
 // stride srcStride, offset srcOff) to dst (block stride dstStride, offset
 // dstOff). It moves a slab of one tensor along an axis into another.
 func copyBlocks(dst *tensor.Tensor, dstOff, dstStride int, src *tensor.Tensor, srcOff, srcStride, outer, n int) {
-	if dst.DType() == tensor.Float64 {
-		d, s := tensor.Values[float64](dst), tensor.Values[float64](src)
-		for o := 0; o < outer; o++ {
-			copy(d[dstOff+o*dstStride:][:n], s[srcOff+o*srcStride:][:n])
-		}
-		return
-	}
-	d, s := tensor.Values[float32](dst), tensor.Values[float32](src)
+	tensor.Dispatch(dst, copyBlocksOf[float32], copyBlocksOf[float64])(dst, dstOff, dstStride, src, srcOff, srcStride, outer, n)
+}
+
+// copyBlocksOf is copyBlocks for the element type T (see tensor.Dispatch).
+func copyBlocksOf[T float32 | float64](dst *tensor.Tensor, dstOff, dstStride int, src *tensor.Tensor, srcOff, srcStride, outer, n int) {
+	d, s := tensor.Values[T](dst), tensor.Values[T](src)
 	for o := 0; o < outer; o++ {
 		copy(d[dstOff+o*dstStride:][:n], s[srcOff+o*srcStride:][:n])
 	}

@@ -15,27 +15,15 @@ func trainStepAllocs(t *testing.T, T, batch, hidden int) float64 {
 	if err != nil {
 		t.Fatal(err)
 	}
-	opt, _ := optim.NewSGD(m.NamedParams(), optim.SGDConfig{LR: 0.1})
-	clip, _ := optim.NewGradientClipping(5)
-	opt.AddHook(clip)
-	rng := tensor.NewRNG(2)
-	in, tg := make([][]int, batch), make([][]int, batch)
-	for r := range in {
-		in[r], tg[r] = make([]int, T), make([]int, T)
-		for i := range in[r] {
-			in[r][i], tg[r][i] = rng.IntN(50), rng.IntN(50)
-		}
-	}
+	opt := clippedSGD(m, 0.1)
+	in, tg := batchOf(batch, T)
+	fillBatch(tensor.NewRNG(2), in, tg, 50)
 	var st State
 	step := func() {
-		loss, next := m.Loss(in, tg, st)
-		opt.ClearGrads()
-		loss.Backward()
-		loss.UnchainBackward()
-		if err := opt.Update(); err != nil {
+		var err error
+		if st, err = trainStep(m, opt, in, tg, st); err != nil {
 			t.Fatal(err)
 		}
-		st = next.Detach()
 	}
 	step() // the first step allocates the gradients and optimizer state
 	return testing.AllocsPerRun(5, step)
@@ -76,27 +64,14 @@ func TestTruncatedBPTTMemoryIsBounded(t *testing.T) {
 	}
 	opt, _ := optim.NewSGD(m.NamedParams(), optim.SGDConfig{LR: 0.1})
 	rng := tensor.NewRNG(3)
-	const B, T = 8, 35
-	in, tg := make([][]int, B), make([][]int, B)
-	for r := range in {
-		in[r], tg[r] = make([]int, T), make([]int, T)
-	}
+	in, tg := batchOf(8, 35)
 	var st State
 	live := func(chunks int) uint64 {
 		for range chunks {
-			for r := range in {
-				for i := range in[r] {
-					in[r][i], tg[r][i] = rng.IntN(200), rng.IntN(200)
-				}
-			}
-			loss, next := m.Loss(in, tg, st)
-			opt.ClearGrads()
-			loss.Backward()
-			loss.UnchainBackward()
-			if err := opt.Update(); err != nil {
+			fillBatch(rng, in, tg, 200)
+			if st, err = trainStep(m, opt, in, tg, st); err != nil {
 				t.Fatal(err)
 			}
-			st = next.Detach()
 		}
 		runtime.GC()
 		runtime.GC()
@@ -110,4 +85,44 @@ func TestTruncatedBPTTMemoryIsBounded(t *testing.T) {
 	if after60 > after20+after20/5 {
 		t.Fatalf("live heap grew from %d bytes after 20 chunks to %d after 60: something from earlier chunks is kept", after20, after60)
 	}
+}
+
+// clippedSGD returns SGD at rate lr over m's parameters with the gradient
+// norm clipped to 5, as the language model's training does.
+func clippedSGD(m *Model, lr float64) *optim.Optimizer {
+	opt, _ := optim.NewSGD(m.NamedParams(), optim.SGDConfig{LR: lr})
+	clip, _ := optim.NewGradientClipping(5)
+	opt.AddHook(clip)
+	return opt
+}
+
+// batchOf returns the inputs and targets of batch rows of T tokens.
+func batchOf(batch, T int) (in, tg [][]int) {
+	in, tg = make([][]int, batch), make([][]int, batch)
+	for r := range in {
+		in[r], tg[r] = make([]int, T), make([]int, T)
+	}
+	return in, tg
+}
+
+// fillBatch draws the tokens of in and tg from [0, vocab), an input and
+// its target at a time.
+func fillBatch(rng *tensor.RNG, in, tg [][]int, vocab int) {
+	for r := range in {
+		for i := range in[r] {
+			in[r][i], tg[r][i] = rng.IntN(vocab), rng.IntN(vocab)
+		}
+	}
+}
+
+// trainStep is one step of truncated BPTT from st: the loss, its
+// gradients (the graph unchained after), the update, and the next state
+// detached.
+func trainStep(m *Model, opt *optim.Optimizer, in, tg [][]int, st State) (State, error) {
+	loss, next := m.Loss(in, tg, st)
+	opt.ClearGrads()
+	loss.Backward()
+	loss.UnchainBackward()
+	err := opt.Update()
+	return next.Detach(), err
 }

@@ -3,7 +3,6 @@ package lm
 import (
 	"testing"
 
-	"github.com/kioku-ml/kioku/optim"
 	"github.com/kioku-ml/kioku/tensor"
 )
 
@@ -15,25 +14,12 @@ func BenchmarkTrainStepPTBSmall(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	opt, _ := optim.NewSGD(m.NamedParams(), optim.SGDConfig{LR: 1})
-	clip, _ := optim.NewGradientClipping(5)
-	opt.AddHook(clip)
-	rng := tensor.NewRNG(2)
-	in, tg := make([][]int, 20), make([][]int, 20)
-	for r := range in {
-		in[r], tg[r] = make([]int, 20), make([]int, 20)
-		for t := range in[r] {
-			in[r][t], tg[r][t] = rng.IntN(10000), rng.IntN(10000)
-		}
-	}
+	opt := clippedSGD(m, 1)
+	in, tg := batchOf(20, 20)
+	fillBatch(tensor.NewRNG(2), in, tg, 10000)
 	var st State
 	for b.Loop() {
-		loss, next := m.Loss(in, tg, st)
-		opt.ClearGrads()
-		loss.Backward()
-		loss.UnchainBackward()
-		opt.Update()
-		st = next.Detach()
+		st, _ = trainStep(m, opt, in, tg, st)
 	}
 	b.ReportMetric(400*float64(b.N)/b.Elapsed().Seconds(), "tokens/s")
 }

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"iter"
 	"os"
 	"path/filepath"
 	"slices"
@@ -28,26 +27,12 @@ type lmConfig struct {
 
 // lm is Embedding → LSTM → dropout → Linear.
 type lm struct {
-	cfg   lmConfig
-	Embed *nn.Embedding
-	RNN   *nn.NStepLSTM
-	Out   *nn.Linear
+	cfg lmConfig
+	*embedLSTM
 }
-
-func (m *lm) NamedParams() iter.Seq2[string, *autograd.Variable] {
-	return nn.Join(nn.Sub("embed", m.Embed), nn.Sub("rnn", m.RNN), nn.Sub("out", m.Out))
-}
-
-func (m *lm) Params() []*autograd.Variable { return nn.Vars(m.NamedParams()) }
 
 func newLM(cfg lmConfig, seed uint64) *lm {
-	rng := tensor.NewRNG(seed)
-	return &lm{
-		cfg:   cfg,
-		Embed: must(nn.NewEmbedding(nn.EmbeddingConfig{Vocab: cfg.Vocab, Dim: cfg.Embed}, rng)),
-		RNN:   must(nn.NewNStepLSTM(nn.RecurrentConfig{InputSize: cfg.Embed, HiddenSize: cfg.Hidden}, rng)),
-		Out:   must(nn.NewLinear(nn.LinearConfig{In: cfg.Hidden, Out: cfg.Vocab}, rng)),
-	}
+	return &lm{cfg: cfg, embedLSTM: newEmbedLSTM(tensor.NewRNG(seed), cfg.Vocab, cfg.Embed, cfg.Hidden, 0, cfg.Vocab)}
 }
 
 // trainer is everything a training run holds.

@@ -128,19 +128,30 @@ func namedParams(m nn.Module) ([]string, []*autograd.Variable, error) {
 	var vars []*autograd.Variable
 	seen := map[string]bool{}
 	for name, v := range nn.NamedParams(m) {
-		switch {
-		case name == "":
-			return nil, nil, fmt.Errorf("modelio: the model's parameter %d has no name", len(names))
-		case seen[name]:
-			return nil, nil, fmt.Errorf("modelio: the model has two parameters named %q (give sub-modules names with nn.Sub)", name)
-		case v == nil || v.Data == nil:
-			return nil, nil, fmt.Errorf("modelio: the model's parameter %q is nil", name)
+		if err := checkName(seen, name, len(names), v == nil || v.Data == nil, "parameter", "parameters", "nn.Sub"); err != nil {
+			return nil, nil, err
 		}
-		seen[name] = true
 		names = append(names, name)
 		vars = append(vars, v)
 	}
 	return names, vars, nil
+}
+
+// checkName checks the name of the k-th named parameter or buffer (what)
+// of a model and adds it to seen: it must be present, unseen (the error
+// names the kinds that share names, dups, and the function that names
+// sub-modules, sub) and not name a nil value.
+func checkName(seen map[string]bool, name string, k int, isNil bool, what, dups, sub string) error {
+	switch {
+	case name == "":
+		return fmt.Errorf("modelio: the model's %s %d has no name", what, k)
+	case seen[name]:
+		return fmt.Errorf("modelio: the model has two %s named %q (give sub-modules names with %s)", dups, name, sub)
+	case isNil:
+		return fmt.Errorf("modelio: the model's %s %q is nil", what, name)
+	}
+	seen[name] = true
+	return nil
 }
 
 // namedBuffers returns m's named buffers (nn.NamedBuffers), checking
@@ -153,15 +164,9 @@ func namedBuffers(m nn.Module, params []string) ([]string, []nn.Buffer, error) {
 		seen[p] = true
 	}
 	for name, b := range nn.NamedBuffers(m) {
-		switch {
-		case name == "":
-			return nil, nil, fmt.Errorf("modelio: the model's buffer %d has no name", len(names))
-		case seen[name]:
-			return nil, nil, fmt.Errorf("modelio: the model has two parameters or buffers named %q (give sub-modules names with nn.SubBuffers)", name)
-		case b == nil:
-			return nil, nil, fmt.Errorf("modelio: the model's buffer %q is nil", name)
+		if err := checkName(seen, name, len(names), b == nil, "buffer", "parameters or buffers", "nn.SubBuffers"); err != nil {
+			return nil, nil, err
 		}
-		seen[name] = true
 		names = append(names, name)
 		bufs = append(bufs, b)
 	}

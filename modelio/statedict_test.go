@@ -145,24 +145,34 @@ func TestRoundTripEveryLayer(t *testing.T) {
 }
 
 // tagger is a model of named sub-modules.
-type tagger struct {
+type tagger = embedLSTM
+
+func newTagger(seed uint64, hidden int) *tagger {
+	return newEmbedLSTM(tensor.NewRNG(seed), 6, 3, hidden, 2, 2)
+}
+
+// embedLSTM is Embedding → NStepLSTM → Linear, with the parameters
+// embed.*, rnn.* and out.*.
+type embedLSTM struct {
 	Embed *nn.Embedding
 	RNN   *nn.NStepLSTM
 	Out   *nn.Linear
 }
 
-func (m *tagger) NamedParams() iter.Seq2[string, *autograd.Variable] {
+func (m *embedLSTM) NamedParams() iter.Seq2[string, *autograd.Variable] {
 	return nn.Join(nn.Sub("embed", m.Embed), nn.Sub("rnn", m.RNN), nn.Sub("out", m.Out))
 }
 
-func (m *tagger) Params() []*autograd.Variable { return nn.Vars(m.NamedParams()) }
+func (m *embedLSTM) Params() []*autograd.Variable { return nn.Vars(m.NamedParams()) }
 
-func newTagger(seed uint64, hidden int) *tagger {
-	rng := tensor.NewRNG(seed)
-	return &tagger{
-		Embed: must(nn.NewEmbedding(nn.EmbeddingConfig{Vocab: 6, Dim: 3}, rng)),
-		RNN:   must(nn.NewNStepLSTM(nn.RecurrentConfig{InputSize: 3, HiddenSize: hidden, Layers: 2}, rng)),
-		Out:   must(nn.NewLinear(nn.LinearConfig{In: hidden, Out: 2}, rng)),
+// newEmbedLSTM draws the layers from rng in order: a vocab×embed
+// embedding, an LSTM of the given layers (0 means 1) and hidden size, and
+// a hidden→out linear layer.
+func newEmbedLSTM(rng *tensor.RNG, vocab, embed, hidden, layers, out int) *embedLSTM {
+	return &embedLSTM{
+		Embed: must(nn.NewEmbedding(nn.EmbeddingConfig{Vocab: vocab, Dim: embed}, rng)),
+		RNN:   must(nn.NewNStepLSTM(nn.RecurrentConfig{InputSize: embed, HiddenSize: hidden, Layers: layers}, rng)),
+		Out:   must(nn.NewLinear(nn.LinearConfig{In: hidden, Out: out}, rng)),
 	}
 }
 

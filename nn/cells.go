@@ -89,7 +89,7 @@ type state struct {
 // weights as w; the forms without one pass nil and a step function, and
 // their sequences run one step at a time.
 func (s *state) init(name string, cfg CellConfig, cell fn.Cell, w *fn.RecurrentWeights, stepByHand func(*autograd.Variable, State) (*autograd.Variable, State), rng *tensor.RNG) {
-	s.name, s.cell, s.in, s.withC = name, cell, cfg.InputSize, cell == fn.LSTMCellKind
+	s.name, s.cell, s.in, s.withC = name, cell, cfg.InputSize, cell.HasCellState()
 	s.hidden, s.dtype = cfg.HiddenSize, cfg.DType
 	s.kernel, s.stepByHand = w, stepByHand
 	s.reg, s.rng = cfg.Regularization, rng.Split()

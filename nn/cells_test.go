@@ -62,32 +62,9 @@ func TestLinkGradients(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			params := link.Params()
 			randomize(params, 3)
-			rng := tensor.NewRNG(4)
-			var inputs []*tensor.Tensor
-			for _, b := range []int{3, 3, 2} {
-				x := tensor.New(tensor.Float64, b, 3)
-				x.RandNormal(rng, 0, 1)
-				inputs = append(inputs, x)
-			}
-			for _, p := range params {
-				inputs = append(inputs, p.Data)
-			}
+			inputs := checkInputs(tensor.NewRNG(4), 3, []int{3, 3, 2}, params)
 			f := func(v []*autograd.Variable) []*autograd.Variable {
-				for i, p := range params {
-					// Share the checker's variables with the link.
-					replaceParam(link, p, v[3+i])
-				}
-				defer func() {
-					for i, p := range params {
-						replaceParam(link, v[3+i], p)
-					}
-				}()
-				link.Reset()
-				var outs []*autograd.Variable
-				for k := 0; k < 3; k++ {
-					outs = append(outs, link.Advance(v[k]))
-				}
-				return append(outs, stateOf(link)...)
+				return linkSteps(link, params, v, 3, nil)
 			}
 			opts := &gradcheck.Options{}
 			if strings.HasPrefix(name, "RNNReLU") || name == "IRNN" {
@@ -98,6 +75,30 @@ func TestLinkGradients(t *testing.T) {
 			}
 		})
 	}
+}
+
+// linkSteps runs link statefully from a reset state over the first n of
+// v, with its parameters params replaced for the call by the rest of v
+// (the checker's variables), and returns the outputs and the final state.
+// before, if not nil, runs after the reset.
+func linkSteps(link stepper, params, v []*autograd.Variable, n int, before func()) []*autograd.Variable {
+	for i, p := range params {
+		replaceParam(link, p, v[n+i])
+	}
+	defer func() {
+		for i, p := range params {
+			replaceParam(link, v[n+i], p)
+		}
+	}()
+	link.Reset()
+	if before != nil {
+		before()
+	}
+	var outs []*autograd.Variable
+	for k := 0; k < n; k++ {
+		outs = append(outs, link.Advance(v[k]))
+	}
+	return append(outs, stateOf(link)...)
 }
 
 // replaceParam swaps parameter old for new inside a link.

@@ -17,20 +17,23 @@ import (
 
 func mustLinear(t *testing.T, cfg nn.LinearConfig, seed uint64) *nn.Linear {
 	t.Helper()
-	l, err := nn.NewLinear(cfg, tensor.NewRNG(seed))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return l
+	return mustNew(t, nn.NewLinear, cfg, seed)
 }
 
 func mustEmbedding(t *testing.T, cfg nn.EmbeddingConfig, seed uint64) *nn.Embedding {
 	t.Helper()
-	e, err := nn.NewEmbedding(cfg, tensor.NewRNG(seed))
+	return mustNew(t, nn.NewEmbedding, cfg, seed)
+}
+
+// mustNew returns the layer newLayer builds from cfg with weights drawn
+// from an RNG seeded with seed, failing the test on an error.
+func mustNew[C, L any](t *testing.T, newLayer func(C, *tensor.RNG) (L, error), cfg C, seed uint64) L {
+	t.Helper()
+	l, err := newLayer(cfg, tensor.NewRNG(seed))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return e
+	return l
 }
 
 type namedShape struct {

@@ -27,11 +27,8 @@ type LSTM struct {
 // NewLSTM returns an LSTM link initialised from rng, or an error for an
 // invalid configuration.
 func NewLSTM(cfg CellConfig, rng *tensor.RNG) (*LSTM, error) {
-	if err := cfg.validate("LSTM", fn.LSTMCellKind); err != nil {
+	if err := checkLink("LSTM", fn.LSTMCellKind, cfg, rng); err != nil {
 		return nil, err
-	}
-	if rng == nil {
-		return nil, fmt.Errorf("nn: LSTM needs an RNG for its initialisation")
 	}
 	l := &LSTM{W: cellWeights(fn.LSTMCellKind, cfg, rng), cfg: cfg}
 	l.state.init("LSTM", cfg, fn.LSTMCellKind, &l.W, nil, rng)
@@ -73,20 +70,16 @@ type PeepholeLSTM struct {
 // NewPeepholeLSTM returns a peephole LSTM of the given form, initialised
 // from rng (peephole weights start at zero, so it starts as a plain LSTM).
 func NewPeepholeLSTM(cfg CellConfig, form PeepholeForm, rng *tensor.RNG) (*PeepholeLSTM, error) {
-	if err := cfg.validate("PeepholeLSTM", fn.LSTMCellKind); err != nil {
+	if err := checkLink("PeepholeLSTM", fn.LSTMCellKind, cfg, rng); err != nil {
 		return nil, err
-	}
-	if rng == nil {
-		return nil, fmt.Errorf("nn: PeepholeLSTM needs an RNG for its initialisation")
 	}
 	if form > PeepholeFull {
 		return nil, fmt.Errorf("nn: unknown PeepholeForm %d", form)
 	}
-	if form == PeepholeFull && cfg.Norm != fn.NoNorm {
-		return nil, fmt.Errorf("nn: PeepholeFull has no normalised form; use PeepholeDiagonal")
-	}
-	if r := cfg.Regularization; form == PeepholeFull && (r.VariationalHidden > 0 || r.RecurrentDropout > 0 || r.ZoneoutH > 0 || r.ZoneoutC > 0) {
-		return nil, fmt.Errorf("nn: PeepholeFull supports InputDropout, OutputDropout, VariationalInput and WeightDrop only; use PeepholeDiagonal for the in-kernel variants")
+	if form == PeepholeFull {
+		if err := checkByHand("PeepholeFull", "PeepholeDiagonal", cfg); err != nil {
+			return nil, err
+		}
 	}
 	l := &PeepholeLSTM{W: cellWeights(fn.LSTMCellKind, cfg, rng), form: form, cfg: cfg}
 	H := cfg.HiddenSize
@@ -154,20 +147,16 @@ type GRU struct {
 
 // NewGRU returns a GRU link of the given form initialised from rng.
 func NewGRU(cfg CellConfig, form GRUForm, rng *tensor.RNG) (*GRU, error) {
-	if err := cfg.validate("GRU", fn.GRUCellKind); err != nil {
+	if err := checkLink("GRU", fn.GRUCellKind, cfg, rng); err != nil {
 		return nil, err
-	}
-	if rng == nil {
-		return nil, fmt.Errorf("nn: GRU needs an RNG for its initialisation")
 	}
 	if form > GRUCho {
 		return nil, fmt.Errorf("nn: unknown GRUForm %d", form)
 	}
-	if form == GRUCho && cfg.Norm != fn.NoNorm {
-		return nil, fmt.Errorf("nn: GRUCho has no normalised form; use GRUPyTorch")
-	}
-	if r := cfg.Regularization; form == GRUCho && (r.VariationalHidden > 0 || r.RecurrentDropout > 0 || r.ZoneoutH > 0) {
-		return nil, fmt.Errorf("nn: GRUCho supports InputDropout, OutputDropout, VariationalInput and WeightDrop only; use GRUPyTorch for the in-kernel variants")
+	if form == GRUCho {
+		if err := checkByHand("GRUCho", "GRUPyTorch", cfg); err != nil {
+			return nil, err
+		}
 	}
 	l := &GRU{W: cellWeights(fn.GRUCellKind, cfg, rng), form: form, cfg: cfg}
 	if form == GRUCho {
@@ -209,11 +198,8 @@ func NewRNN(cfg CellConfig, relu bool, rng *tensor.RNG) (*RNN, error) {
 	if relu {
 		cell = fn.RNNReLUCellKind
 	}
-	if err := cfg.validate("RNN", cell); err != nil {
+	if err := checkLink("RNN", cell, cfg, rng); err != nil {
 		return nil, err
-	}
-	if rng == nil {
-		return nil, fmt.Errorf("nn: RNN needs an RNG for its initialisation")
 	}
 	l := &RNN{W: cellWeights(cell, cfg, rng), relu: relu, cfg: cfg}
 	l.state.init("RNN", cfg, cell, &l.W, nil, rng)
@@ -232,6 +218,33 @@ func NewIRNN(cfg CellConfig, rng *tensor.RNG) (*RNN, error) {
 // initial state is learned.
 func (l *RNN) Params() []*autograd.Variable {
 	return append(weightList(l.W), l.initialParams()...)
+}
+
+// checkLink checks what every link's constructor checks: the
+// configuration of the link name for the cell, and an RNG.
+func checkLink(name string, cell fn.Cell, cfg CellConfig, rng *tensor.RNG) error {
+	if err := cfg.validate(name, cell); err != nil {
+		return err
+	}
+	if rng == nil {
+		return fmt.Errorf("nn: %s needs an RNG for its initialisation", name)
+	}
+	return nil
+}
+
+// checkByHand checks that cfg suits a link form computed one step at a
+// time from elementary functions (form, such as PeepholeFull), which has
+// no normalisation and none of the regularisations inside the fused
+// kernel; alt is the form that has them. ZoneoutC, which only an LSTM may
+// have, counts among the latter.
+func checkByHand(form, alt string, cfg CellConfig) error {
+	if cfg.Norm != fn.NoNorm {
+		return fmt.Errorf("nn: %s has no normalised form; use %s", form, alt)
+	}
+	if r := cfg.Regularization; r.VariationalHidden > 0 || r.RecurrentDropout > 0 || r.ZoneoutH > 0 || r.ZoneoutC > 0 {
+		return fmt.Errorf("nn: %s supports InputDropout, OutputDropout, VariationalInput and WeightDrop only; use %s for the in-kernel variants", form, alt)
+	}
+	return nil
 }
 
 var (

@@ -18,24 +18,10 @@ func TestNStepNormalizedGradients(t *testing.T) {
 				s := newTestStack(t, cell, cfg, 1)
 				params := s.Params()
 				randomize(params, 5) // gains away from their initial values
-				rng := tensor.NewRNG(2)
-				var inputs []*tensor.Tensor
-				for _, n := range []int{3, 2, 3} {
-					x := tensor.New(tensor.Float64, n, 3)
-					x.RandNormal(rng, 0, 1)
-					inputs = append(inputs, x)
-				}
-				for _, p := range params {
-					inputs = append(inputs, p.Data)
-				}
+				inputs := checkInputs(tensor.NewRNG(2), 3, []int{3, 2, 3}, params)
 				f := func(v []*autograd.Variable) []*autograd.Variable {
 					setParams(s, v[3:])
-					hN, cN, ys := forward3(s, nil, nil, v[:3])
-					out := append([]*autograd.Variable{hN}, ys...)
-					if cN != nil {
-						out = append(out, cN)
-					}
-					return out
+					return stackOutputs(s, v[:3])
 				}
 				if err := gradcheck.Check(f, inputs, nil); err != nil {
 					t.Fatal(err)

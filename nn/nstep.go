@@ -295,7 +295,7 @@ func (s *stack) Step(x *autograd.Variable, st State) (*autograd.Variable, State)
 // caller's order.
 func (s *stack) forwardPacked(x *autograd.Variable, p *seq.Packing, st State) (*autograd.Variable, State) {
 	L, D, B, H := s.cfg.layers(), s.cfg.dirs(), p.Batch(), s.cfg.HiddenSize
-	if st.C != nil && s.cell != fn.LSTMCellKind {
+	if st.C != nil && !s.cell.HasCellState() {
 		panic(fmt.Sprintf("nn: %v has no cell state; got a State with C %v", s.cell, st.C.Shape()))
 	}
 	h0, c0 := st.H, st.C
@@ -336,7 +336,7 @@ func (s *stack) forwardPacked(x *autograd.Variable, p *seq.Packing, st State) (*
 		}
 		starts := make([]*autograd.Variable, 2*D)
 		h0s, c0s := starts[:D], []*autograd.Variable(nil)
-		if s.cell == fn.LSTMCellKind {
+		if s.cell.HasCellState() {
 			c0s = starts[D:]
 		}
 		for d := range D {
@@ -351,7 +351,7 @@ func (s *stack) forwardPacked(x *autograd.Variable, p *seq.Packing, st State) (*
 				s.running[l][d].update(seqs[d].Norm, p.BatchSizes)
 			}
 			hs = append(hs, lh[d])
-			if s.cell == fn.LSTMCellKind {
+			if s.cell.HasCellState() {
 				cs = append(cs, lc[d])
 			}
 		}
@@ -421,11 +421,7 @@ type NStepLSTM struct{ *stack }
 // NewNStepLSTM returns an LSTM stack initialised from rng, or an error
 // for an invalid configuration.
 func NewNStepLSTM(cfg RecurrentConfig, rng *tensor.RNG) (*NStepLSTM, error) {
-	s, err := newStack(fn.LSTMCellKind, cfg, rng)
-	if err != nil {
-		return nil, err
-	}
-	return &NStepLSTM{s}, nil
+	return newNStep[NStepLSTM](fn.LSTMCellKind, cfg, rng)
 }
 
 // NStepGRU is a stack of GRU layers (fn.GRUCellKind, the PyTorch/cuDNN
@@ -436,11 +432,7 @@ type NStepGRU struct{ *stack }
 // NewNStepGRU returns a GRU stack initialised from rng, or an error for an
 // invalid configuration.
 func NewNStepGRU(cfg RecurrentConfig, rng *tensor.RNG) (*NStepGRU, error) {
-	s, err := newStack(fn.GRUCellKind, cfg, rng)
-	if err != nil {
-		return nil, err
-	}
-	return &NStepGRU{s}, nil
+	return newNStep[NStepGRU](fn.GRUCellKind, cfg, rng)
 }
 
 // NStepRNN is a stack of Elman RNN layers with tanh or ReLU, optionally
@@ -456,11 +448,17 @@ func NewNStepRNN(cfg RecurrentConfig, relu bool, rng *tensor.RNG) (*NStepRNN, er
 	if relu {
 		cell = fn.RNNReLUCellKind
 	}
+	return newNStep[NStepRNN](cell, cfg, rng)
+}
+
+// newNStep returns the stack of cell built from cfg as one of the NStep
+// types, or newStack's error.
+func newNStep[T NStepLSTM | NStepGRU | NStepRNN](cell fn.Cell, cfg RecurrentConfig, rng *tensor.RNG) (*T, error) {
 	s, err := newStack(cell, cfg, rng)
 	if err != nil {
 		return nil, err
 	}
-	return &NStepRNN{s}, nil
+	return &T{s}, nil
 }
 
 // RNG returns the generator the stack draws its dropout masks from, so

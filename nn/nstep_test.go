@@ -429,3 +429,30 @@ func forward3(s *stack, h0, c0 *autograd.Variable, xs []*autograd.Variable) (hN,
 	ys, st := s.Forward(xs, State{H: h0, C: c0})
 	return st.H, st.C, ys
 }
+
+// checkInputs returns the inputs of a gradient check over a sequence and
+// a layer's parameters: float64 steps of rows[k]×features drawn from
+// N(0, 1) by rng in order, then the data of params.
+func checkInputs(rng *tensor.RNG, features int, rows []int, params []*autograd.Variable) []*tensor.Tensor {
+	var inputs []*tensor.Tensor
+	for _, n := range rows {
+		x := tensor.New(tensor.Float64, n, features)
+		x.RandNormal(rng, 0, 1)
+		inputs = append(inputs, x)
+	}
+	for _, p := range params {
+		inputs = append(inputs, p.Data)
+	}
+	return inputs
+}
+
+// stackOutputs runs s over xs from a zero state and returns what a
+// gradient check compares: hN, the outputs, then cN if the cell has one.
+func stackOutputs(s *stack, xs []*autograd.Variable) []*autograd.Variable {
+	hN, cN, ys := forward3(s, nil, nil, xs)
+	out := append([]*autograd.Variable{hN}, ys...)
+	if cN != nil {
+		out = append(out, cN)
+	}
+	return out
+}

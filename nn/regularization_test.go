@@ -37,25 +37,11 @@ func TestNStepRegularizationGradients(t *testing.T) {
 				cfg := RecurrentConfig{InputSize: 3, HiddenSize: 4, Layers: 2, Bidirectional: bi, Dropout: 0.2, DType: tensor.Float64, Regularization: regFor(cell)}
 				s := newTestStack(t, cell, cfg, 1)
 				params := s.Params()
-				rng := tensor.NewRNG(2)
-				var inputs []*tensor.Tensor
-				for _, n := range []int{3, 1, 2} {
-					x := tensor.New(tensor.Float64, n, 3)
-					x.RandNormal(rng, 0, 1)
-					inputs = append(inputs, x)
-				}
-				for _, p := range params {
-					inputs = append(inputs, p.Data)
-				}
+				inputs := checkInputs(tensor.NewRNG(2), 3, []int{3, 1, 2}, params)
 				f := func(v []*autograd.Variable) []*autograd.Variable {
 					setParams(s, v[3:])
 					s.rng = tensor.NewRNG(77) // the same masks on every call
-					hN, cN, ys := forward3(s, nil, nil, v[:3])
-					out := append([]*autograd.Variable{hN}, ys...)
-					if cN != nil {
-						out = append(out, cN)
-					}
-					return out
+					return stackOutputs(s, v[:3])
 				}
 				if err := gradcheck.Check(f, inputs, nil); err != nil {
 					t.Fatal(err)
@@ -189,33 +175,10 @@ func TestLinkRegularizationGradients(t *testing.T) {
 			}
 			params := link.Params()
 			randomize(params, 3)
-			rng := tensor.NewRNG(4)
-			var inputs []*tensor.Tensor
-			for range 3 {
-				x := tensor.New(tensor.Float64, 2, 3)
-				x.RandNormal(rng, 0, 1)
-				inputs = append(inputs, x)
-			}
-			for _, p := range params {
-				inputs = append(inputs, p.Data)
-			}
+			inputs := checkInputs(tensor.NewRNG(4), 3, []int{2, 2, 2}, params)
 			st := stateField(link)
 			f := func(v []*autograd.Variable) []*autograd.Variable {
-				for i, p := range params {
-					replaceParam(link, p, v[3+i])
-				}
-				defer func() {
-					for i, p := range params {
-						replaceParam(link, v[3+i], p)
-					}
-				}()
-				link.Reset()
-				st.rng = tensor.NewRNG(99)
-				var outs []*autograd.Variable
-				for k := 0; k < 3; k++ {
-					outs = append(outs, link.Advance(v[k]))
-				}
-				return append(outs, stateOf(link)...)
+				return linkSteps(link, params, v, 3, func() { st.rng = tensor.NewRNG(99) })
 			}
 			if err := gradcheck.Check(f, inputs, nil); err != nil {
 				t.Fatal(err)

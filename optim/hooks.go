@@ -145,16 +145,15 @@ func (h *GradientHardClipping) Bounds() (lo, hi float64) { return h.lo, h.hi }
 // BeforeUpdate clamps the gradients.
 func (h *GradientHardClipping) BeforeUpdate(params []Param) error {
 	for _, p := range params {
-		if g := p.Var.Grad; g.DType() == tensor.Float64 {
-			clamp(tensor.Values[float64](g), h.lo, h.hi)
-		} else {
-			clamp(tensor.Values[float32](g), h.lo, h.hi)
-		}
+		tensor.Dispatch(p.Var.Grad, clamp[float32], clamp[float64])(p.Var.Grad, h.lo, h.hi)
 	}
 	return nil
 }
 
-func clamp[T float32 | float64](x []T, lo, hi float64) {
+// clamp clamps the elements of a tensor of element type T to [lo, hi]
+// (see tensor.Dispatch).
+func clamp[T float32 | float64](xt *tensor.Tensor, lo, hi float64) {
+	x := tensor.Values[T](xt)
 	l, h := T(lo), T(hi)
 	for i, v := range x {
 		x[i] = min(max(v, l), h)

@@ -253,12 +253,3 @@ func (o *Optimizer) Update() error {
 	o.t++
 	return nil
 }
-
-// datas returns the storage of each tensor as []T.
-func datas[T float32 | float64](ts []*tensor.Tensor) [][]T {
-	out := make([][]T, len(ts))
-	for i, t := range ts {
-		out[i] = tensor.Values[T](t)
-	}
-	return out
-}

@@ -19,34 +19,16 @@ import (
 // constructor builds an optimizer over params.
 type constructor func(iter.Seq2[string, *autograd.Variable]) (*optim.Optimizer, error)
 
-func sgd(cfg optim.SGDConfig) constructor {
-	return func(p iter.Seq2[string, *autograd.Variable]) (*optim.Optimizer, error) { return optim.NewSGD(p, cfg) }
-}
+func sgd(cfg optim.SGDConfig) constructor              { return with(optim.NewSGD, cfg) }
+func momentum(cfg optim.MomentumSGDConfig) constructor { return with(optim.NewMomentumSGD, cfg) }
+func adam(cfg optim.AdamConfig) constructor            { return with(optim.NewAdam, cfg) }
+func adamW(cfg optim.AdamConfig) constructor           { return with(optim.NewAdamW, cfg) }
+func rmsprop(cfg optim.RMSpropConfig) constructor      { return with(optim.NewRMSprop, cfg) }
+func adaGrad(cfg optim.AdaGradConfig) constructor      { return with(optim.NewAdaGrad, cfg) }
 
-func momentum(cfg optim.MomentumSGDConfig) constructor {
-	return func(p iter.Seq2[string, *autograd.Variable]) (*optim.Optimizer, error) {
-		return optim.NewMomentumSGD(p, cfg)
-	}
-}
-
-func adam(cfg optim.AdamConfig) constructor {
-	return func(p iter.Seq2[string, *autograd.Variable]) (*optim.Optimizer, error) { return optim.NewAdam(p, cfg) }
-}
-
-func adamW(cfg optim.AdamConfig) constructor {
-	return func(p iter.Seq2[string, *autograd.Variable]) (*optim.Optimizer, error) { return optim.NewAdamW(p, cfg) }
-}
-
-func rmsprop(cfg optim.RMSpropConfig) constructor {
-	return func(p iter.Seq2[string, *autograd.Variable]) (*optim.Optimizer, error) {
-		return optim.NewRMSprop(p, cfg)
-	}
-}
-
-func adaGrad(cfg optim.AdaGradConfig) constructor {
-	return func(p iter.Seq2[string, *autograd.Variable]) (*optim.Optimizer, error) {
-		return optim.NewAdaGrad(p, cfg)
-	}
+// with returns the constructor that calls newOpt with cfg.
+func with[C any](newOpt func(iter.Seq2[string, *autograd.Variable], C) (*optim.Optimizer, error), cfg C) constructor {
+	return func(p iter.Seq2[string, *autograd.Variable]) (*optim.Optimizer, error) { return newOpt(p, cfg) }
 }
 
 func must(t testing.TB, c constructor, params iter.Seq2[string, *autograd.Variable]) *optim.Optimizer {
@@ -494,29 +476,30 @@ func TestStateRoundTrip(t *testing.T) {
 	const k, n = 5, 10
 	for _, tc := range allOptimizers {
 		t.Run(tc.name, func(t *testing.T) {
-			ref := stateParams(1)
-			oRef := must(t, tc.opt, optim.Named(ref...))
-			oRef.SetLR(oRef.LR() * 2)
-			clipRef, _ := optim.NewGradientClipping(3)
-			oRef.AddHook(clipRef)
-			for step := range n {
-				setGrads(ref, step)
-				if err := oRef.Update(); err != nil {
-					t.Fatal(err)
+			// clipped is the optimizer under test at twice its rate, with
+			// the gradients clipped; steps runs steps [from, to) of o.
+			clipped := func(ps []*autograd.Variable) *optim.Optimizer {
+				o := must(t, tc.opt, optim.Named(ps...))
+				o.SetLR(o.LR() * 2)
+				clip, _ := optim.NewGradientClipping(3)
+				o.AddHook(clip)
+				return o
+			}
+			steps := func(o *optim.Optimizer, ps []*autograd.Variable, from, to int) {
+				for step := from; step < to; step++ {
+					setGrads(ps, step)
+					if err := o.Update(); err != nil {
+						t.Fatal(err)
+					}
 				}
 			}
+			ref := stateParams(1)
+			oRef := clipped(ref)
+			steps(oRef, ref, 0, n)
 
 			first := stateParams(1)
-			o1 := must(t, tc.opt, optim.Named(first...))
-			o1.SetLR(o1.LR() * 2)
-			clip1, _ := optim.NewGradientClipping(3)
-			o1.AddHook(clip1)
-			for step := range k {
-				setGrads(first, step)
-				if err := o1.Update(); err != nil {
-					t.Fatal(err)
-				}
-			}
+			o1 := clipped(first)
+			steps(o1, first, 0, k)
 			st := o1.State()
 			second := cloneParams(first) // the parameters as they are now
 			// The scalars survive JSON; the tensors are copies.
@@ -543,12 +526,7 @@ func TestStateRoundTrip(t *testing.T) {
 			}
 			clip2, _ := optim.NewGradientClipping(3)
 			o2.AddHook(clip2)
-			for step := k; step < n; step++ {
-				setGrads(second, step)
-				if err := o2.Update(); err != nil {
-					t.Fatal(err)
-				}
-			}
+			steps(o2, second, k, n)
 			for i := range ref {
 				if !tensor.Equal(ref[i].Data, second[i].Data) {
 					t.Errorf("%s: resumed %v; uninterrupted %v", ref[i].Name, second[i].Data, ref[i].Data)

@@ -85,17 +85,17 @@ func (*sgdRule) slots() []string       { return nil }
 func (*sgdRule) init([]*tensor.Tensor) {}
 func (r *sgdRule) String() string      { return fmt.Sprintf("SGD(weight_decay=%v)", r.wd) }
 func (r *sgdRule) update(p, g *tensor.Tensor, _ []*tensor.Tensor, lr float64, _ int) {
-	switch {
-	case r.wd == 0:
+	if r.wd == 0 {
 		p.Axpy(-lr, g) // the vector kernel
-	case p.DType() == tensor.Float64:
-		sgdStep(tensor.Values[float64](p), tensor.Values[float64](g), lr, r.wd)
-	default:
-		sgdStep(tensor.Values[float32](p), tensor.Values[float32](g), lr, r.wd)
+		return
 	}
+	tensor.Dispatch(p, sgdStep[float32], sgdStep[float64])(p, g, lr, r.wd)
 }
 
-func sgdStep[T float32 | float64](p, g []T, lr, wd float64) {
+// sgdStep is the SGD update with weight decay for parameters of element
+// type T (see tensor.Dispatch), as are the other rules' steps.
+func sgdStep[T float32 | float64](pt, gt *tensor.Tensor, lr, wd float64) {
+	p, g := tensor.Values[T](pt), tensor.Values[T](gt)
 	nlr, w := T(-lr), T(wd)
 	for i, gi := range g {
 		p[i] += nlr * (gi + w*p[i])
@@ -165,14 +165,11 @@ func (r *momentumRule) String() string {
 }
 
 func (r *momentumRule) update(p, g *tensor.Tensor, s []*tensor.Tensor, lr float64, t int) {
-	if p.DType() == tensor.Float64 {
-		momentumStep(r, tensor.Values[float64](p), tensor.Values[float64](g), tensor.Values[float64](s[0]), lr, t)
-	} else {
-		momentumStep(r, tensor.Values[float32](p), tensor.Values[float32](g), tensor.Values[float32](s[0]), lr, t)
-	}
+	tensor.Dispatch(p, momentumStep[float32], momentumStep[float64])(r, p, g, s[0], lr, t)
 }
 
-func momentumStep[T float32 | float64](r *momentumRule, p, g, b []T, lr float64, t int) {
+func momentumStep[T float32 | float64](r *momentumRule, pt, gt, bt *tensor.Tensor, lr float64, t int) {
+	p, g, b := tensor.Values[T](pt), tensor.Values[T](gt), tensor.Values[T](bt)
 	nlr, w, mu, keep := T(-lr), T(r.wd), T(r.mu), T(1-r.damp)
 	for i, gi := range g {
 		d := gi + w*p[i]
@@ -310,18 +307,15 @@ func (r *adamRule) update(p, g *tensor.Tensor, s []*tensor.Tensor, lr float64, t
 	} else {
 		c.l2 = r.wd
 	}
-	if p.DType() == tensor.Float64 {
-		adamStep(tensor.Values[float64](p), tensor.Values[float64](g), datas[float64](s), c)
-	} else {
-		adamStep(tensor.Values[float32](p), tensor.Values[float32](g), datas[float32](s), c)
-	}
+	tensor.Dispatch(p, adamStep[float32], adamStep[float64])(p, g, s, c)
 }
 
-func adamStep[T float32 | float64](p, g []T, s [][]T, c adamCoef) {
-	m, v := s[0], s[1]
+func adamStep[T float32 | float64](pt, gt *tensor.Tensor, s []*tensor.Tensor, c adamCoef) {
+	p, g := tensor.Values[T](pt), tensor.Values[T](gt)
+	m, v := tensor.Values[T](s[0]), tensor.Values[T](s[1])
 	var vmax []T
 	if len(s) == 3 {
-		vmax = s[2]
+		vmax = tensor.Values[T](s[2])
 	}
 	shrink, l2, b2, a1, a2 := T(c.shrink), T(c.l2), T(c.b2), T(1-c.b1), T(1-c.b2)
 	nstep, bc2, eps := T(-c.stepSize), T(c.bc2Sqrt), T(c.eps)
@@ -418,23 +412,19 @@ func (r *rmspropRule) String() string {
 }
 
 func (r *rmspropRule) update(p, g *tensor.Tensor, s []*tensor.Tensor, lr float64, _ int) {
-	if p.DType() == tensor.Float64 {
-		rmspropStep(r, tensor.Values[float64](p), tensor.Values[float64](g), datas[float64](s), lr)
-	} else {
-		rmspropStep(r, tensor.Values[float32](p), tensor.Values[float32](g), datas[float32](s), lr)
-	}
+	tensor.Dispatch(p, rmspropStep[float32], rmspropStep[float64])(r, p, g, s, lr)
 }
 
-func rmspropStep[T float32 | float64](r *rmspropRule, p, g []T, s [][]T, lr float64) {
-	sq := s[0]
+func rmspropStep[T float32 | float64](r *rmspropRule, pt, gt *tensor.Tensor, s []*tensor.Tensor, lr float64) {
+	p, g, sq := tensor.Values[T](pt), tensor.Values[T](gt), tensor.Values[T](s[0])
 	var buf, ga []T
 	k := 1
 	if r.mu > 0 {
-		buf = s[k]
+		buf = tensor.Values[T](s[k])
 		k++
 	}
 	if r.centered {
-		ga = s[k]
+		ga = tensor.Values[T](s[k])
 	}
 	nlr, w, alpha, a1, eps, mu := T(-lr), T(r.wd), T(r.alpha), T(1-r.alpha), T(r.eps), T(r.mu)
 	for i, gi := range g {
@@ -509,14 +499,11 @@ func (r *adagradRule) String() string {
 
 func (r *adagradRule) update(p, g *tensor.Tensor, s []*tensor.Tensor, lr float64, t int) {
 	clr := lr / (1 + float64(t-1)*r.decay)
-	if p.DType() == tensor.Float64 {
-		adagradStep(tensor.Values[float64](p), tensor.Values[float64](g), tensor.Values[float64](s[0]), clr, r.wd, r.eps)
-	} else {
-		adagradStep(tensor.Values[float32](p), tensor.Values[float32](g), tensor.Values[float32](s[0]), clr, r.wd, r.eps)
-	}
+	tensor.Dispatch(p, adagradStep[float32], adagradStep[float64])(p, g, s[0], clr, r.wd, r.eps)
 }
 
-func adagradStep[T float32 | float64](p, g, sum []T, clr, wd, eps float64) {
+func adagradStep[T float32 | float64](pt, gt, st *tensor.Tensor, clr, wd, eps float64) {
+	p, g, sum := tensor.Values[T](pt), tensor.Values[T](gt), tensor.Values[T](st)
 	nlr, w, e := T(-clr), T(wd), T(eps)
 	for i, gi := range g {
 		d := gi + w*p[i]

@@ -2,7 +2,8 @@ package optim
 
 import (
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 
 	"github.com/kioku-ml/kioku/tensor"
 )
@@ -30,14 +31,7 @@ type State struct {
 }
 
 // TensorNames returns the names of the tensors in sorted order.
-func (s *State) TensorNames() []string {
-	names := make([]string, 0, len(s.Tensors))
-	for n := range s.Tensors {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
-}
+func (s *State) TensorNames() []string { return slices.Sorted(maps.Keys(s.Tensors)) }
 
 // State returns a copy of the optimizer's state: later updates do not
 // change it.
@@ -105,7 +99,7 @@ func (o *Optimizer) LoadState(s *State) error {
 			}
 		}
 	}
-	for _, name := range sortedKeys(s.ParamSteps) {
+	for _, name := range slices.Sorted(maps.Keys(s.ParamSteps)) {
 		if !known[name] {
 			return fmt.Errorf("optim: state has a step count for unknown parameter %q", name)
 		}
@@ -124,13 +118,4 @@ func (o *Optimizer) LoadState(s *State) error {
 	}
 	o.lr, o.t = s.LR, s.Steps
 	return nil
-}
-
-func sortedKeys(m map[string]int) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

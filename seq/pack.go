@@ -125,10 +125,17 @@ func (p *Packing) concatStarts() []int {
 // it holds. Gathering the concatenation by it packs the batch.
 func (p *Packing) PackIndex() []int {
 	starts := p.concatStarts()
+	return p.packedRows(func(t, i int) int { return starts[i] + t })
+}
+
+// packedRows returns row(t, i) for each packed row, in packed order: the
+// rows of step t are those of the sequences still running, i being a
+// sequence's index in the caller's order.
+func (p *Packing) packedRows(row func(t, i int) int) []int {
 	idx := make([]int, 0, p.Rows)
 	for t, b := range p.BatchSizes {
-		for k := 0; k < b; k++ {
-			idx = append(idx, starts[p.Order[k]]+t)
+		for _, i := range p.Order[:b] {
+			idx = append(idx, row(t, i))
 		}
 	}
 	return idx
@@ -170,13 +177,7 @@ func (p *Packing) PadIndex() []int {
 // it packs the batch, as PyTorch's pack_padded_sequence.
 func (p *Packing) FromPaddedIndex() []int {
 	B := p.Batch()
-	idx := make([]int, 0, p.Rows)
-	for t, b := range p.BatchSizes {
-		for k := 0; k < b; k++ {
-			idx = append(idx, t*B+p.Order[k])
-		}
-	}
-	return idx
+	return p.packedRows(func(t, i int) int { return t*B + i })
 }
 
 // ToPaddedIndex is the inverse of FromPaddedIndex for a padded batch of

@@ -4,31 +4,22 @@ import (
 	"fmt"
 
 	"github.com/kioku-ml/kioku/fn"
+	"github.com/kioku-ml/kioku/internal/enum"
 	"github.com/kioku-ml/kioku/tensor"
 )
 
-// Cell selects the recurrent cell of the encoder and the decoder.
+// Cell selects the recurrent cell of the encoder and the decoder: the
+// two cells of fn.Cell a Config may name, with the same values.
 type Cell uint8
 
 const (
 	// LSTM is the LSTM of Hochreiter & Schmidhuber (1997) with a forget
 	// gate, as in Sutskever et al. (2014) and Luong et al. (2015).
-	LSTM Cell = iota
+	LSTM = Cell(fn.LSTMCellKind)
 	// GRU is the gated recurrent unit of Cho et al. (2014) in PyTorch's
 	// form, as in Bahdanau et al. (2015).
-	GRU
+	GRU = Cell(fn.GRUCellKind)
 )
-
-// String returns "lstm" or "gru".
-func (c Cell) String() string {
-	switch c {
-	case LSTM:
-		return "lstm"
-	case GRU:
-		return "gru"
-	}
-	return fmt.Sprintf("Cell(%d)", uint8(c))
-}
 
 // Attention selects how the decoder scores the encoder's outputs h̄_s
 // against its current top-layer state h_t.
@@ -46,21 +37,6 @@ const (
 	// Additive is Bahdanau's score, vᵀ·tanh(W·h_t + U·h̄_s + b).
 	Additive
 )
-
-// String returns "none", "dot", "general" or "additive".
-func (a Attention) String() string {
-	switch a {
-	case NoAttention:
-		return "none"
-	case Dot:
-		return "dot"
-	case General:
-		return "general"
-	case Additive:
-		return "additive"
-	}
-	return fmt.Sprintf("Attention(%d)", uint8(a))
-}
 
 // Bridge selects how the encoder's final states become the decoder's
 // initial states, layer by layer.
@@ -81,18 +57,14 @@ const (
 	BridgeZero
 )
 
+// String returns "lstm" or "gru".
+func (c Cell) String() string { return cellNames.String(c) }
+
+// String returns "none", "dot", "general" or "additive".
+func (a Attention) String() string { return attentionNames.String(a) }
+
 // String returns "linear", "sum" or "zero".
-func (b Bridge) String() string {
-	switch b {
-	case BridgeLinear:
-		return "linear"
-	case BridgeSum:
-		return "sum"
-	case BridgeZero:
-		return "zero"
-	}
-	return fmt.Sprintf("Bridge(%d)", uint8(b))
-}
+func (b Bridge) String() string { return bridgeNames.String(b) }
 
 // Config describes an encoder–decoder model.
 type Config struct {
@@ -198,70 +170,43 @@ func (c Config) Validate() error {
 	return nil
 }
 
+// The names of the enumerations, for String, the parsers and the JSON
+// encoding of a Config.
+var (
+	cellNames      = enum.New[Cell]("Cell", "seq2seq: cell", "lstm", "gru")
+	attentionNames = enum.New[Attention]("Attention", "seq2seq: attention", "none", "dot", "general", "additive")
+	bridgeNames    = enum.New[Bridge]("Bridge", "seq2seq: bridge", "linear", "sum", "zero")
+)
+
 // ParseCell returns the cell named "lstm" or "gru".
-func ParseCell(name string) (Cell, error) {
-	for c := LSTM; c <= GRU; c++ {
-		if c.String() == name {
-			return c, nil
-		}
-	}
-	return 0, fmt.Errorf("seq2seq: unknown cell %q (want lstm or gru)", name)
-}
+func ParseCell(name string) (Cell, error) { return cellNames.Parse(name) }
 
 // ParseAttention returns the attention named "none", "dot", "general" or
 // "additive".
-func ParseAttention(name string) (Attention, error) {
-	for a := NoAttention; a <= Additive; a++ {
-		if a.String() == name {
-			return a, nil
-		}
-	}
-	return 0, fmt.Errorf("seq2seq: unknown attention %q (want none, dot, general or additive)", name)
-}
+func ParseAttention(name string) (Attention, error) { return attentionNames.Parse(name) }
 
 // ParseBridge returns the bridge named "linear", "sum" or "zero".
-func ParseBridge(name string) (Bridge, error) {
-	for b := BridgeLinear; b <= BridgeZero; b++ {
-		if b.String() == name {
-			return b, nil
-		}
-	}
-	return 0, fmt.Errorf("seq2seq: unknown bridge %q (want linear, sum or zero)", name)
-}
+func ParseBridge(name string) (Bridge, error) { return bridgeNames.Parse(name) }
 
 // kernel returns the cell kind of package fn that c selects: the one
 // place the model looks at its cell.
-func (c Cell) kernel() fn.Cell {
-	if c == GRU {
-		return fn.GRUCellKind
-	}
-	return fn.LSTMCellKind
-}
+func (c Cell) kernel() fn.Cell { return fn.Cell(c) }
 
 // MarshalText returns the cell's name, so that a Config encodes as
 // readable JSON.
 func (c Cell) MarshalText() ([]byte, error) { return []byte(c.String()), nil }
 
 // UnmarshalText parses a name written by MarshalText.
-func (c *Cell) UnmarshalText(b []byte) (err error) {
-	*c, err = ParseCell(string(b))
-	return err
-}
+func (c *Cell) UnmarshalText(b []byte) error { return cellNames.Unmarshal(c, b) }
 
 // MarshalText returns the attention's name.
 func (a Attention) MarshalText() ([]byte, error) { return []byte(a.String()), nil }
 
 // UnmarshalText parses a name written by MarshalText.
-func (a *Attention) UnmarshalText(b []byte) (err error) {
-	*a, err = ParseAttention(string(b))
-	return err
-}
+func (a *Attention) UnmarshalText(b []byte) error { return attentionNames.Unmarshal(a, b) }
 
 // MarshalText returns the bridge's name.
 func (b Bridge) MarshalText() ([]byte, error) { return []byte(b.String()), nil }
 
 // UnmarshalText parses a name written by MarshalText.
-func (b *Bridge) UnmarshalText(text []byte) (err error) {
-	*b, err = ParseBridge(string(text))
-	return err
-}
+func (b *Bridge) UnmarshalText(text []byte) error { return bridgeNames.Unmarshal(b, text) }

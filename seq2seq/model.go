@@ -81,7 +81,7 @@ func NewModel(cfg Config, rng *tensor.RNG) (*Model, error) {
 	if cfg.Bridge == BridgeLinear {
 		for range L {
 			m.bridgeH = append(m.bridgeH, linear(D, H, false))
-			if cell == fn.LSTMCellKind { // the cell state has a bridge of its own
+			if cell.HasCellState() { // the cell state has a bridge of its own
 				m.bridgeC = append(m.bridgeC, linear(D, H, false))
 			}
 		}
@@ -166,10 +166,10 @@ func (m *Model) Params() []*autograd.Variable { return nn.Vars(m.NamedParams()) 
 // encoding is the encoder's work for a batch of B sources, shared by
 // every decoder row that reads it.
 type encoding struct {
-	memory  *autograd.Variable   // (B, S, D) outputs, zero-padded
-	keys    *autograd.Variable   // (B, S, ·): memory, memory·W_aᵀ or U·memory + b; nil without attention
-	lengths []int                // source lengths
-	h, c    []*autograd.Variable // initial decoder state per layer, (B, H); c nil for the GRU
+	memory  *autograd.Variable // (B, S, D) outputs, zero-padded
+	keys    *autograd.Variable // (B, S, ·): memory, memory·W_aᵀ or U·memory + b; nil without attention
+	lengths []int              // source lengths
+	states  []nn.State         // initial decoder state per layer: H (B, H), and C (B, H) for the LSTM
 }
 
 // checkSources panics unless every source is non-empty with ids in range.
@@ -248,9 +248,17 @@ func (m *Model) encodeEmbedded(xs []*autograd.Variable, mode autograd.Mode) *enc
 	case Additive:
 		enc.keys = fn.Reshape(m.attnKey.Forward(fn.Reshape(enc.memory, B*S, D)), B, S, m.cfg.attnSize())
 	}
-	enc.h = m.bridge(final.H, m.bridgeH, true)
+	h := m.bridge(final.H, m.bridgeH, true)
+	var c []*autograd.Variable
 	if final.C != nil {
-		enc.c = m.bridge(final.C, m.bridgeC, false)
+		c = m.bridge(final.C, m.bridgeC, false)
+	}
+	enc.states = make([]nn.State, len(h))
+	for l := range h {
+		enc.states[l].H = h[l]
+		if c != nil {
+			enc.states[l].C = c[l]
+		}
 	}
 	return enc
 }
@@ -315,38 +323,26 @@ func (m *Model) attend(top *autograd.Variable, enc *encoding, rows, lens []int) 
 	return out, weights
 }
 
-// decoderStep advances the decoder by one step for N rows: x (N, E) is the
-// embedded previous token. It returns the new state, the output vector
-// (N, H) the generator reads and the attention weights (nil without
-// attention).
-func (m *Model) decoderStep(h, c []*autograd.Variable, feed, x *autograd.Variable, enc *encoding, rows, lens []int, mode autograd.Mode) (hNext, cNext []*autograd.Variable, out, weights *autograd.Variable) {
+// decoderStep advances the decoder by one step for N rows from the state
+// of each layer: x (N, E) is the embedded previous token. It returns the
+// new states, the output vector (N, H) the generator reads and the
+// attention weights (nil without attention).
+func (m *Model) decoderStep(states []nn.State, feed, x *autograd.Variable, enc *encoding, rows, lens []int, mode autograd.Mode) (next []nn.State, out, weights *autograd.Variable) {
 	if m.cfg.InputFeeding {
 		x = fn.Concat([]*autograd.Variable{x, feed}, 1)
 	}
-	L := m.cfg.layers()
-	hNext = make([]*autograd.Variable, L)
-	if c != nil {
-		cNext = make([]*autograd.Variable, L)
-	}
-	for l := range L {
+	next = make([]nn.State, len(states))
+	for l, st := range states {
 		if l > 0 {
 			x = fn.Dropout(x, m.cfg.Dropout, m.rng, mode)
 		}
-		st := nn.State{H: h[l]}
-		if c != nil {
-			st.C = c[l]
-		}
-		x, st = m.decoder[l].Step(x, st)
-		hNext[l] = st.H
-		if c != nil {
-			cNext[l] = st.C
-		}
+		x, next[l] = m.decoder[l].Step(x, st)
 	}
 	out = x
 	if m.cfg.Attention != NoAttention {
 		out, weights = m.attend(x, enc, rows, lens)
 	}
-	return hNext, cNext, out, weights
+	return next, out, weights
 }
 
 // decoderSequence runs the decoder over all T steps of a teacher-forced
@@ -360,13 +356,9 @@ func (m *Model) decoderSequence(emb *autograd.Variable, enc *encoding, T, B int,
 	}
 	p := seq.MustPacking(lengths)
 	x := emb
-	for l := range m.cfg.layers() {
+	for l, st := range enc.states {
 		if l > 0 {
 			x = fn.Dropout(x, m.cfg.Dropout, m.rng, mode)
-		}
-		st := nn.State{H: enc.h[l]}
-		if enc.c != nil {
-			st.C = enc.c[l]
 		}
 		x, _ = m.decoder[l].ForwardPacked(x, p, st)
 	}
@@ -436,12 +428,12 @@ func (m *Model) Loss(src, tgt [][]int, mode autograd.Mode) *autograd.Variable {
 			rows[b] = b
 		}
 		lens := rowLengths(enc, rows)
-		h, c := enc.h, enc.c
+		states := enc.states
 		feed := autograd.NewVariable(tensor.New(m.cfg.DType, B, m.cfg.Hidden))
 		outs := make([]*autograd.Variable, T)
 		for t := range T {
 			x := fn.Slice(emb, 0, t*B, (t+1)*B)
-			h, c, outs[t], _ = m.decoderStep(h, c, feed, x, enc, rows, lens, mode)
+			states, outs[t], _ = m.decoderStep(states, feed, x, enc, rows, lens, mode)
 			feed = outs[t]
 		}
 		out = outs[0]

@@ -154,8 +154,16 @@ func TestBridgedEncoderGradients(t *testing.T) {
 				f := func(vs []*autograd.Variable) []*autograd.Variable {
 					return bind.with(vs[len(xs):], func() []*autograd.Variable {
 						enc := m.encodeEmbedded(vs[:len(xs)], autograd.Eval)
-						out := append([]*autograd.Variable{enc.memory}, enc.h...)
-						return append(out, enc.c...)
+						out := []*autograd.Variable{enc.memory}
+						for _, st := range enc.states {
+							out = append(out, st.H)
+						}
+						for _, st := range enc.states {
+							if st.C != nil {
+								out = append(out, st.C)
+							}
+						}
+						return out
 					})
 				}
 				if err := gradcheck.Check(f, inputs, nil); err != nil {
@@ -363,5 +371,19 @@ func TestConfigJSON(t *testing.T) {
 	}
 	if _, err := ParseBridge("avg"); err == nil {
 		t.Error("ParseBridge: no error")
+	}
+}
+
+func TestCellKernel(t *testing.T) {
+	for _, c := range []Cell{LSTM, GRU} {
+		if got, want := c.String(), c.kernel().String(); got != want {
+			t.Errorf("Cell %d is %q but selects fn's %q", c, got, want)
+		}
+		if p, err := ParseCell(c.String()); err != nil || p != c {
+			t.Errorf("ParseCell(%q) = %v, %v; want %v", c, p, err, c)
+		}
+	}
+	if _, err := ParseCell("rnn_tanh"); err == nil || err.Error() != `seq2seq: unknown cell "rnn_tanh" (want lstm or gru)` {
+		t.Errorf("ParseCell(rnn_tanh): %v", err)
 	}
 }

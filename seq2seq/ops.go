@@ -14,7 +14,8 @@ import (
 // ops_test.go). They work on a memory of B padded source sentences,
 // (B, S, D), read by N ≥ 1 decoder rows; rows[n] names the sentence row n
 // attends to, so the hypotheses of a beam share one copy of the memory. A
-// nil rows means rows[n] = n.
+// nil rows means rows[n] = n. Each kernel is generic over the element type
+// T of the tensors it takes and is picked by tensor.Dispatch.
 
 // rowOf returns rows[n], or n for nil rows.
 func rowOf(rows []int, n int) int {
@@ -61,15 +62,12 @@ func (f *dotScore) Forward(in []*tensor.Tensor) []*tensor.Tensor {
 	}
 	checkRows("dot score", f.rows, q.Dim(0), k.Dim(0))
 	y := tensor.New(k.DType(), q.Dim(0), k.Dim(1))
-	if k.DType() == tensor.Float64 {
-		dotScoreFwd(tensor.Values[float64](y), tensor.Values[float64](k), tensor.Values[float64](q), f.rows, q.Dim(0), k.Dim(1), k.Dim(2))
-	} else {
-		dotScoreFwd(tensor.Values[float32](y), tensor.Values[float32](k), tensor.Values[float32](q), f.rows, q.Dim(0), k.Dim(1), k.Dim(2))
-	}
+	tensor.Dispatch(k, dotScoreFwd[float32], dotScoreFwd[float64])(y, k, q, f.rows, q.Dim(0), k.Dim(1), k.Dim(2))
 	return []*tensor.Tensor{y}
 }
 
-func dotScoreFwd[T kernel.Float](y, k, q []T, rows []int, n, s, d int) {
+func dotScoreFwd[T kernel.Float](yt, kt, qt *tensor.Tensor, rows []int, n, s, d int) {
+	y, k, q := tensor.Values[T](yt), tensor.Values[T](kt), tensor.Values[T](qt)
 	for i := 0; i < n; i++ {
 		kb := k[rowOf(rows, i)*s*d:]
 		qi := q[i*d : (i+1)*d]
@@ -82,15 +80,12 @@ func dotScoreFwd[T kernel.Float](y, k, q []T, rows []int, n, s, d int) {
 func (f *dotScore) Backward(in, _, gy []*tensor.Tensor, need []bool) []*tensor.Tensor {
 	k, q := in[0], in[1]
 	gk, gq := tensor.ZerosLike(k), tensor.ZerosLike(q)
-	if k.DType() == tensor.Float64 {
-		dotScoreBwd(tensor.Values[float64](gk), tensor.Values[float64](gq), tensor.Values[float64](gy[0]), tensor.Values[float64](k), tensor.Values[float64](q), f.rows, q.Dim(0), k.Dim(1), k.Dim(2))
-	} else {
-		dotScoreBwd(tensor.Values[float32](gk), tensor.Values[float32](gq), tensor.Values[float32](gy[0]), tensor.Values[float32](k), tensor.Values[float32](q), f.rows, q.Dim(0), k.Dim(1), k.Dim(2))
-	}
+	tensor.Dispatch(k, dotScoreBwd[float32], dotScoreBwd[float64])(gk, gq, gy[0], k, q, f.rows, q.Dim(0), k.Dim(1), k.Dim(2))
 	return []*tensor.Tensor{gk, gq}
 }
 
-func dotScoreBwd[T kernel.Float](gk, gq, gy, k, q []T, rows []int, n, s, d int) {
+func dotScoreBwd[T kernel.Float](gkt, gqt, gyt, kt, qt *tensor.Tensor, rows []int, n, s, d int) {
+	gk, gq, gy, k, q := tensor.Values[T](gkt), tensor.Values[T](gqt), tensor.Values[T](gyt), tensor.Values[T](kt), tensor.Values[T](qt)
 	for i := 0; i < n; i++ {
 		b := rowOf(rows, i)
 		kb, gkb := k[b*s*d:], gk[b*s*d:]
@@ -128,15 +123,12 @@ func (f *additiveScore) Forward(in []*tensor.Tensor) []*tensor.Tensor {
 	checkRows("additive score", f.rows, n, k.Dim(0))
 	y := tensor.New(k.DType(), n, s)
 	f.th = tensor.New(k.DType(), n, s, a)
-	if k.DType() == tensor.Float64 {
-		additiveFwd(tensor.Values[float64](y), tensor.Values[float64](f.th), tensor.Values[float64](k), tensor.Values[float64](q), tensor.Values[float64](v), f.rows, n, s, a)
-	} else {
-		additiveFwd(tensor.Values[float32](y), tensor.Values[float32](f.th), tensor.Values[float32](k), tensor.Values[float32](q), tensor.Values[float32](v), f.rows, n, s, a)
-	}
+	tensor.Dispatch(k, additiveFwd[float32], additiveFwd[float64])(y, f.th, k, q, v, f.rows, n, s, a)
 	return []*tensor.Tensor{y}
 }
 
-func additiveFwd[T kernel.Float](y, th, k, q, v []T, rows []int, n, s, a int) {
+func additiveFwd[T kernel.Float](yt, tht, kt, qt, vt *tensor.Tensor, rows []int, n, s, a int) {
+	y, th, k, q, v := tensor.Values[T](yt), tensor.Values[T](tht), tensor.Values[T](kt), tensor.Values[T](qt), tensor.Values[T](vt)
 	for i := 0; i < n; i++ {
 		kb := k[rowOf(rows, i)*s*a:]
 		qi := q[i*a : (i+1)*a]
@@ -153,15 +145,12 @@ func (f *additiveScore) Backward(in, _, gy []*tensor.Tensor, need []bool) []*ten
 	k, q, v := in[0], in[1], in[2]
 	gk, gq, gv := tensor.ZerosLike(k), tensor.ZerosLike(q), tensor.ZerosLike(v)
 	n, s, a := q.Dim(0), k.Dim(1), k.Dim(2)
-	if k.DType() == tensor.Float64 {
-		additiveBwd(tensor.Values[float64](gk), tensor.Values[float64](gq), tensor.Values[float64](gv), tensor.Values[float64](gy[0]), tensor.Values[float64](f.th), tensor.Values[float64](v), f.rows, n, s, a)
-	} else {
-		additiveBwd(tensor.Values[float32](gk), tensor.Values[float32](gq), tensor.Values[float32](gv), tensor.Values[float32](gy[0]), tensor.Values[float32](f.th), tensor.Values[float32](v), f.rows, n, s, a)
-	}
+	tensor.Dispatch(k, additiveBwd[float32], additiveBwd[float64])(gk, gq, gv, gy[0], f.th, v, f.rows, n, s, a)
 	return []*tensor.Tensor{gk, gq, gv}
 }
 
-func additiveBwd[T kernel.Float](gk, gq, gv, gy, th, v []T, rows []int, n, s, a int) {
+func additiveBwd[T kernel.Float](gkt, gqt, gvt, gyt, tht, vt *tensor.Tensor, rows []int, n, s, a int) {
+	gk, gq, gv, gy, th, v := tensor.Values[T](gkt), tensor.Values[T](gqt), tensor.Values[T](gvt), tensor.Values[T](gyt), tensor.Values[T](tht), tensor.Values[T](vt)
 	d := make([]T, a)
 	for i := 0; i < n; i++ {
 		gkb := gk[rowOf(rows, i)*s*a:]
@@ -202,15 +191,12 @@ func (f *maskedSoftmaxFn) Forward(in []*tensor.Tensor) []*tensor.Tensor {
 		}
 	}
 	y := tensor.ZerosLike(x)
-	if x.DType() == tensor.Float64 {
-		maskedSoftmaxFwd(tensor.Values[float64](y), tensor.Values[float64](x), f.lengths, x.Dim(1))
-	} else {
-		maskedSoftmaxFwd(tensor.Values[float32](y), tensor.Values[float32](x), f.lengths, x.Dim(1))
-	}
+	tensor.Dispatch(x, maskedSoftmaxFwd[float32], maskedSoftmaxFwd[float64])(y, x, f.lengths, x.Dim(1))
 	return []*tensor.Tensor{y}
 }
 
-func maskedSoftmaxFwd[T kernel.Float](y, x []T, lengths []int, s int) {
+func maskedSoftmaxFwd[T kernel.Float](yt, xt *tensor.Tensor, lengths []int, s int) {
+	y, x := tensor.Values[T](yt), tensor.Values[T](xt)
 	for n, l := range lengths {
 		xr, yr := x[n*s:n*s+l], y[n*s:n*s+l]
 		m := xr[0]
@@ -230,15 +216,12 @@ func maskedSoftmaxFwd[T kernel.Float](y, x []T, lengths []int, s int) {
 func (f *maskedSoftmaxFn) Backward(in, out, gy []*tensor.Tensor, need []bool) []*tensor.Tensor {
 	gx := tensor.ZerosLike(in[0])
 	s := in[0].Dim(1)
-	if gx.DType() == tensor.Float64 {
-		softmaxBwd(tensor.Values[float64](gx), tensor.Values[float64](out[0]), tensor.Values[float64](gy[0]), f.lengths, s)
-	} else {
-		softmaxBwd(tensor.Values[float32](gx), tensor.Values[float32](out[0]), tensor.Values[float32](gy[0]), f.lengths, s)
-	}
+	tensor.Dispatch(gx, softmaxBwd[float32], softmaxBwd[float64])(gx, out[0], gy[0], f.lengths, s)
 	return []*tensor.Tensor{gx}
 }
 
-func softmaxBwd[T kernel.Float](gx, y, gy []T, lengths []int, s int) {
+func softmaxBwd[T kernel.Float](gxt, yt, gyt *tensor.Tensor, lengths []int, s int) {
+	gx, y, gy := tensor.Values[T](gxt), tensor.Values[T](yt), tensor.Values[T](gyt)
 	for n, l := range lengths {
 		yr, gr, gxr := y[n*s:n*s+l], gy[n*s:n*s+l], gx[n*s:n*s+l]
 		dot := kernel.Dot(yr, gr)
@@ -265,15 +248,12 @@ func (f *contextFn) Forward(in []*tensor.Tensor) []*tensor.Tensor {
 	n, s, d := w.Dim(0), m.Dim(1), m.Dim(2)
 	checkRows("context", f.rows, n, m.Dim(0))
 	y := tensor.New(m.DType(), n, d)
-	if m.DType() == tensor.Float64 {
-		contextFwd(tensor.Values[float64](y), tensor.Values[float64](w), tensor.Values[float64](m), f.rows, n, s, d)
-	} else {
-		contextFwd(tensor.Values[float32](y), tensor.Values[float32](w), tensor.Values[float32](m), f.rows, n, s, d)
-	}
+	tensor.Dispatch(m, contextFwd[float32], contextFwd[float64])(y, w, m, f.rows, n, s, d)
 	return []*tensor.Tensor{y}
 }
 
-func contextFwd[T kernel.Float](y, w, m []T, rows []int, n, s, d int) {
+func contextFwd[T kernel.Float](yt, wt, mt *tensor.Tensor, rows []int, n, s, d int) {
+	y, w, m := tensor.Values[T](yt), tensor.Values[T](wt), tensor.Values[T](mt)
 	for i := 0; i < n; i++ {
 		mb := m[rowOf(rows, i)*s*d:]
 		yi := y[i*d : (i+1)*d]
@@ -289,15 +269,12 @@ func (f *contextFn) Backward(in, _, gy []*tensor.Tensor, need []bool) []*tensor.
 	w, m := in[0], in[1]
 	gw, gm := tensor.ZerosLike(w), tensor.ZerosLike(m)
 	n, s, d := w.Dim(0), m.Dim(1), m.Dim(2)
-	if m.DType() == tensor.Float64 {
-		contextBwd(tensor.Values[float64](gw), tensor.Values[float64](gm), tensor.Values[float64](gy[0]), tensor.Values[float64](w), tensor.Values[float64](m), f.rows, n, s, d)
-	} else {
-		contextBwd(tensor.Values[float32](gw), tensor.Values[float32](gm), tensor.Values[float32](gy[0]), tensor.Values[float32](w), tensor.Values[float32](m), f.rows, n, s, d)
-	}
+	tensor.Dispatch(m, contextBwd[float32], contextBwd[float64])(gw, gm, gy[0], w, m, f.rows, n, s, d)
 	return []*tensor.Tensor{gw, gm}
 }
 
-func contextBwd[T kernel.Float](gw, gm, gy, w, m []T, rows []int, n, s, d int) {
+func contextBwd[T kernel.Float](gwt, gmt, gyt, wt, mt *tensor.Tensor, rows []int, n, s, d int) {
+	gw, gm, gy, w, m := tensor.Values[T](gwt), tensor.Values[T](gmt), tensor.Values[T](gyt), tensor.Values[T](wt), tensor.Values[T](mt)
 	for i := 0; i < n; i++ {
 		b := rowOf(rows, i)
 		mb, gmb := m[b*s*d:], gm[b*s*d:]

@@ -68,15 +68,29 @@ func (h Hypothesis) Length() int {
 
 // rowReader copies row i of a 2-D tensor into dst as float64s.
 func rowReader(t *tensor.Tensor, dst []float64, i int) []float64 {
+	return tensor.Dispatch(t, appendRow[float32], appendRow[float64])(dst[:0], t, i)
+}
+
+// appendRow appends row i of a 2-D tensor of element type T to dst as
+// float64s (see tensor.Dispatch).
+func appendRow[T float32 | float64](dst []float64, t *tensor.Tensor, i int) []float64 {
 	w := t.Dim(1)
-	dst = dst[:0]
-	if t.DType() == tensor.Float64 {
-		return append(dst, t.Float64s()[i*w:(i+1)*w]...)
-	}
-	for _, v := range t.Float32s()[i*w : (i+1)*w] {
+	for _, v := range tensor.Values[T](t)[i*w : (i+1)*w] {
 		dst = append(dst, float64(v))
 	}
 	return dst
+}
+
+// descending orders a before b when a > b, for sorting by decreasing
+// score; unordered (NaN) pairs compare equal.
+func descending(a, b float64) int {
+	switch {
+	case a > b:
+		return -1
+	case a < b:
+		return 1
+	}
+	return 0
 }
 
 // argmax returns the index of the largest value, the first on ties.
@@ -258,15 +272,7 @@ func BeamSearch[S any](m Stepper[S], init S, n int, lim Limits, opts BeamOptions
 					cands = append(cands, candidate{hyp: j, tok: tok, logp: h.logp + buf[tok]})
 				}
 			}
-			slices.SortStableFunc(cands, func(x, y candidate) int {
-				switch {
-				case x.logp > y.logp:
-					return -1
-				case x.logp < y.logp:
-					return 1
-				}
-				return 0
-			})
+			slices.SortStableFunc(cands, func(x, y candidate) int { return descending(x.logp, y.logp) })
 			var nl []beamHyp
 			for rank, c := range cands {
 				if len(nl) == K {
@@ -311,15 +317,7 @@ func BeamSearch[S any](m Stepper[S], init S, n int, lim Limits, opts BeamOptions
 	out := make([][]Hypothesis, n)
 	for b := range n {
 		fin := finished[b]
-		slices.SortStableFunc(fin, func(x, y Hypothesis) int {
-			switch {
-			case x.Score > y.Score:
-				return -1
-			case x.Score < y.Score:
-				return 1
-			}
-			return 0
-		})
+		slices.SortStableFunc(fin, func(x, y Hypothesis) int { return descending(x.Score, y.Score) })
 		if len(fin) > K {
 			fin = fin[:K]
 		}

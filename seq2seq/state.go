@@ -5,6 +5,7 @@ import (
 
 	"github.com/kioku-ml/kioku/autograd"
 	"github.com/kioku-ml/kioku/fn"
+	"github.com/kioku-ml/kioku/nn"
 	"github.com/kioku-ml/kioku/tensor"
 )
 
@@ -17,11 +18,11 @@ import (
 // A State is produced by Model.Start and advanced by Model.Step; it is
 // never modified in place.
 type State struct {
-	enc  *encoding
-	rows []int // rows[n]: the source sentence of row n
-	lens []int // lens[n]: its length
-	h, c []*autograd.Variable
-	feed *autograd.Variable
+	enc    *encoding
+	rows   []int      // rows[n]: the source sentence of row n
+	lens   []int      // lens[n]: its length
+	states []nn.State // per layer: H (N, H), and C (N, H) for the LSTM
+	feed   *autograd.Variable
 }
 
 // Rows returns the number of rows (hypotheses) of the state.
@@ -34,7 +35,7 @@ func (s *State) Rows() int { return len(s.rows) }
 // empty batch, an empty source or an id out of range.
 func (m *Model) Start(src [][]int) *State {
 	enc := m.encode(src, autograd.Eval)
-	s := &State{enc: enc, rows: make([]int, len(src)), lens: enc.lengths, h: enc.h, c: enc.c}
+	s := &State{enc: enc, rows: make([]int, len(src)), lens: enc.lengths, states: enc.states}
 	for i := range s.rows {
 		s.rows[i] = i
 	}
@@ -60,8 +61,8 @@ func (m *Model) Step(s *State, prev []int) (logProbs, attention *tensor.Tensor, 
 		}
 	}
 	x := m.tgtEmbed.Forward(prev)
-	h, c, out, w := m.decoderStep(s.h, s.c, s.feed, x, s.enc, s.rows, s.lens, autograd.Eval)
-	next = &State{enc: s.enc, rows: s.rows, lens: s.lens, h: h, c: c}
+	states, out, w := m.decoderStep(s.states, s.feed, x, s.enc, s.rows, s.lens, autograd.Eval)
+	next = &State{enc: s.enc, rows: s.rows, lens: s.lens, states: states}
 	if m.cfg.InputFeeding {
 		next.feed = out
 	}
@@ -83,17 +84,13 @@ func (m *Model) Gather(s *State, idx []int) *State {
 		}
 		g.rows[k], g.lens[k] = s.rows[i], s.lens[i]
 	}
-	gather := func(vs []*autograd.Variable) []*autograd.Variable {
-		if vs == nil {
-			return nil
+	g.states = make([]nn.State, len(s.states))
+	for l, st := range s.states {
+		g.states[l].H = fn.GatherRows(st.H, idx)
+		if st.C != nil {
+			g.states[l].C = fn.GatherRows(st.C, idx)
 		}
-		out := make([]*autograd.Variable, len(vs))
-		for l, v := range vs {
-			out[l] = fn.GatherRows(v, idx)
-		}
-		return out
 	}
-	g.h, g.c = gather(s.h), gather(s.c)
 	if s.feed != nil {
 		g.feed = fn.GatherRows(s.feed, idx)
 	}

@@ -17,6 +17,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/kioku-ml/kioku/internal/enum"
 	"github.com/kioku-ml/kioku/internal/kernel"
 )
 
@@ -31,15 +32,9 @@ const (
 )
 
 // String returns "float32" or "float64".
-func (d DType) String() string {
-	switch d {
-	case Float32:
-		return "float32"
-	case Float64:
-		return "float64"
-	}
-	return fmt.Sprintf("DType(%d)", uint8(d))
-}
+func (d DType) String() string { return dtypeNames.String(d) }
+
+var dtypeNames = enum.New[DType]("DType", "tensor: dtype", "float32", "float64")
 
 // Size returns the size of one element in bytes.
 func (d DType) Size() int {
@@ -80,25 +75,26 @@ func Zeros(shape ...int) *Tensor { return New(Float32, shape...) }
 // FromFloat32 wraps data, without copying, in a tensor of the given shape.
 // With no shape the tensor is one-dimensional of length len(data).
 func FromFloat32(data []float32, shape ...int) *Tensor {
-	if len(shape) == 0 {
-		shape = []int{len(data)}
-	}
-	if n := checkShape(shape); n != len(data) {
-		panic(fmt.Sprintf("tensor: %d float32 values cannot have shape %v (%d elements)", len(data), shape, n))
-	}
-	return &Tensor{dtype: Float32, shape: slices.Clone(shape), f32: data}
+	return &Tensor{dtype: Float32, shape: wrapShape(Float32, len(data), shape), f32: data}
 }
 
 // FromFloat64 wraps data, without copying, in a tensor of the given shape.
 // With no shape the tensor is one-dimensional of length len(data).
 func FromFloat64(data []float64, shape ...int) *Tensor {
+	return &Tensor{dtype: Float64, shape: wrapShape(Float64, len(data), shape), f64: data}
+}
+
+// wrapShape returns a copy of the shape of a tensor wrapping n values of
+// dtype: shape, or (n) for no shape. It panics unless shape holds n
+// elements.
+func wrapShape(dtype DType, n int, shape []int) []int {
 	if len(shape) == 0 {
-		shape = []int{len(data)}
+		return []int{n}
 	}
-	if n := checkShape(shape); n != len(data) {
-		panic(fmt.Sprintf("tensor: %d float64 values cannot have shape %v (%d elements)", len(data), shape, n))
+	if m := checkShape(shape); m != n {
+		panic(fmt.Sprintf("tensor: %d %v values cannot have shape %v (%d elements)", n, dtype, shape, m))
 	}
-	return &Tensor{dtype: Float64, shape: slices.Clone(shape), f64: data}
+	return slices.Clone(shape)
 }
 
 // Scalar returns a zero-dimensional tensor holding v.

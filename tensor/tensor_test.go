@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/kioku-ml/kioku/internal/testutil"
 )
 
 func TestNewShapeAndSize(t *testing.T) {
@@ -210,16 +212,13 @@ func TestMisusePanicsNameShapes(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			defer func() {
-				r := recover()
-				if r == nil {
-					t.Fatal("no panic")
-				}
-				if !strings.Contains(r.(string), tc.want) {
-					t.Fatalf("panic %q does not name %s", r, tc.want)
-				}
-			}()
-			tc.f()
+			r := testutil.Recover(tc.f)
+			if r == nil {
+				t.Fatal("no panic")
+			}
+			if !strings.Contains(r.(string), tc.want) {
+				t.Fatalf("panic %q does not name %s", r, tc.want)
+			}
 		})
 	}
 }
@@ -311,14 +310,9 @@ func TestValues(t *testing.T) {
 		func() { Values[float64](a) },
 		func() { Values[float32](b) },
 	} {
-		func() {
-			defer func() {
-				if recover() == nil {
-					t.Error("Values with a mismatched element type did not panic")
-				}
-			}()
-			f()
-		}()
+		if testutil.Recover(f) == nil {
+			t.Error("Values with a mismatched element type did not panic")
+		}
 	}
 }
 

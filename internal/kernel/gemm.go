@@ -129,16 +129,7 @@ func (g *gemmArgs[T]) block(i0, i1, j0, j1 int, buf *gemmBuf[T]) {
 			kc := min(kcStep, k-pc)
 			buf.b = grow(buf.b, kc*ncPad)
 			packB(buf.b, g.transB, g.b, g.ldb, pc, kc, jc, nc, nr)
-			beta := g.beta
-			if pc > 0 {
-				beta = 1
-			}
-			for ic := i0; ic < i1; ic += im.mc {
-				mc := min(im.mc, i1-ic)
-				buf.a = grow(buf.a, kc*mc)
-				packA(buf.a, g.transA, g.a, g.lda, ic, mc, pc, kc, mr, g.alpha)
-				g.macro(buf, ic, mc, jc, nc, kc, beta, pc == 0)
-			}
+			g.rows(i0, i1, jc, nc, pc, kc, buf)
 		}
 	}
 }
@@ -153,23 +144,31 @@ func depthStep(k, kcMax int) int {
 // blockPacked is block with op(B) packed in advance: each depth slice of
 // g.pb holds all columns, so only A is packed here.
 func (g *gemmArgs[T]) blockPacked(i0, i1, j0, j1 int, buf *gemmBuf[T]) {
-	im, pb := g.impl, g.pb
+	pb := g.pb
 	own := buf.b
 	for s, pc := 0, 0; pc < g.k; s, pc = s+1, pc+pb.kcStep {
 		kc := min(pb.kcStep, g.k-pc)
 		buf.b = pb.slices[s][j0*kc:]
-		beta := g.beta
-		if pc > 0 {
-			beta = 1
-		}
-		for ic := i0; ic < i1; ic += im.mc {
-			mc := min(im.mc, i1-ic)
-			buf.a = grow(buf.a, kc*mc)
-			packA(buf.a, g.transA, g.a, g.lda, ic, mc, pc, kc, im.mr, g.alpha)
-			g.macro(buf, ic, mc, j0, j1-j0, kc, beta, pc == 0)
-		}
+		g.rows(i0, i1, j0, j1-j0, pc, kc, buf)
 	}
 	buf.b = own
+}
+
+// rows multiplies rows [i0,i1) of op(A) at depths [pc,pc+kc) by the kc×nc
+// block of op(B) packed in buf.b (columns jc…), packing A in steps of mc
+// rows; the first depth slice scales C by beta, the others add to it.
+func (g *gemmArgs[T]) rows(i0, i1, jc, nc, pc, kc int, buf *gemmBuf[T]) {
+	im := g.impl
+	beta := g.beta
+	if pc > 0 {
+		beta = 1
+	}
+	for ic := i0; ic < i1; ic += im.mc {
+		mc := min(im.mc, i1-ic)
+		buf.a = grow(buf.a, kc*mc)
+		packA(buf.a, g.transA, g.a, g.lda, ic, mc, pc, kc, im.mr, g.alpha)
+		g.macro(buf, ic, mc, jc, nc, kc, beta, pc == 0)
+	}
 }
 
 // macro multiplies the packed mc×kc block of A by the packed kc×nc block of

@@ -7,6 +7,8 @@ import (
 	"runtime"
 	"runtime/debug"
 	"testing"
+
+	"github.com/kioku-ml/kioku/internal/testutil"
 )
 
 // refGemm is the naive triple loop in float64.
@@ -235,31 +237,19 @@ func TestGemmPanics(t *testing.T) {
 			Gemm(false, true, 2, 2, 3, 1, make([]float64, 6), 3, make([]float64, 5), 3, 0, make([]float64, 4), 2)
 		},
 	} {
-		func() {
-			defer func() {
-				if recover() == nil {
-					t.Error("bad Gemm arguments did not panic")
-				}
-			}()
-			f()
-		}()
+		if testutil.Recover(f) == nil {
+			t.Error("bad Gemm arguments did not panic")
+		}
 	}
 }
 
 // TestGemmConcurrent runs parallel products from several goroutines at once.
 func TestGemmConcurrent(t *testing.T) {
-	done := make(chan struct{})
-	for g := 0; g < 4; g++ {
-		go func() {
-			defer func() { done <- struct{}{} }()
-			for i := 0; i < 3; i++ {
-				runGemmCase(t, gemmCase{i%2 == 0, g%2 == 0, 200, 150 + g, 120, 1, 1, 0.5}, uint64(g*10+i), Gemm[float32])
-			}
-		}()
-	}
-	for g := 0; g < 4; g++ {
-		<-done
-	}
+	concurrently(4, func(g int) {
+		for i := 0; i < 3; i++ {
+			runGemmCase(t, gemmCase{i%2 == 0, g%2 == 0, 200, 150 + g, 120, 1, 1, 0.5}, uint64(g*10+i), Gemm[float32])
+		}
+	})
 }
 
 // TestGemmNoAlloc checks that steady-state calls reuse their packing

@@ -15,22 +15,10 @@ func TestPackAAVX2(t *testing.T) {
 	}
 	r := rand.New(rand.NewPCG(9, 10))
 	kcs := []int{1, 2, 7, 8, 9, 15, 16, 17, 33, 100, 256}
-	alphas := []float32{1, 0.5, -1.25, 3.1}
-	for _, trans := range []bool{false, true} {
-		for _, mr := range []int{6, 8, 4, 1, 3} {
-			for mc := 1; mc <= 2*mr+3; mc++ {
-				for ki, kc := range kcs {
-					c := packCase{
-						trans: trans, mr: mr, mc: mc, kc: kc,
-						ic: (mc + ki) % 5, pc: (mc * ki) % 7, pad: (mc + 2*ki) % 4,
-						alpha: alphas[(mc+ki)%len(alphas)],
-					}
-					a, lda := c.source(r)
-					checkPackWith(t, c, a, lda, packA32AVX2)
-				}
-			}
-		}
-	}
+	eachPackCase([]int{6, 8, 4, 1, 3}, kcs, func(c packCase) {
+		a, lda := c.source(r)
+		checkPackWith(t, c, a, lda, packA32AVX2)
+	})
 }
 
 // BenchmarkPackAAVX2 is BenchmarkPackA with the AVX2 GEMM's blocking (mr =

@@ -88,18 +88,27 @@ func TestPackA(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
 	mrs := []int{14, 16, 6, 4, 1}
 	kcs := []int{1, 2, 7, 15, 16, 17, 31, 32, 33, 63, 100, 504}
+	eachPackCase(mrs, kcs, func(c packCase) {
+		a, lda := c.source(r)
+		checkPack(t, c, a, lda)
+	})
+}
+
+// eachPackCase calls f for the packA cases of panel heights mrs and
+// depths kcs: both layouts, every row count mc from 1 to 2·mr+3, and
+// offsets, padded leading dimensions and scalings varied with mc and the
+// depth.
+func eachPackCase(mrs, kcs []int, f func(packCase)) {
 	alphas := []float32{1, 0.5, -1.25, 3.1}
 	for _, trans := range []bool{false, true} {
 		for _, mr := range mrs {
 			for mc := 1; mc <= 2*mr+3; mc++ {
 				for ki, kc := range kcs {
-					c := packCase{
+					f(packCase{
 						trans: trans, mr: mr, mc: mc, kc: kc,
 						ic: (mc + ki) % 5, pc: (mc * ki) % 7, pad: (mc + 2*ki) % 4,
 						alpha: alphas[(mc+ki)%len(alphas)],
-					}
-					a, lda := c.source(r)
-					checkPack(t, c, a, lda)
+					})
 				}
 			}
 		}

@@ -33,16 +33,24 @@ func TestParallelFor(t *testing.T) {
 // TestPoolNested runs parallel products inside parallel loops from several
 // goroutines: nested use of the pool must neither deadlock nor mix up jobs.
 func TestPoolNested(t *testing.T) {
+	concurrently(3, func(g int) {
+		ParallelFor(4, 1, func(lo, hi int) {
+			for i := lo; i < hi; i++ {
+				runGemmCase(t, gemmCase{false, true, 130, 140, 150, 0, 1, 0}, uint64(10*g+i), Gemm[float32])
+			}
+		})
+	})
+}
+
+// concurrently runs f(g) for g = 0, …, n−1 on n goroutines and waits for
+// them all.
+func concurrently(n int, f func(g int)) {
 	var wg sync.WaitGroup
-	for g := 0; g < 3; g++ {
+	for g := range n {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			ParallelFor(4, 1, func(lo, hi int) {
-				for i := lo; i < hi; i++ {
-					runGemmCase(t, gemmCase{false, true, 130, 140, 150, 0, 1, 0}, uint64(10*g+i), Gemm[float32])
-				}
-			})
+			f(g)
 		}()
 	}
 	wg.Wait()
@@ -95,26 +103,20 @@ func TestParallelForPanic(t *testing.T) {
 // TestParallelForPanicConcurrent panics in the tasks of calls from several
 // goroutines at once: each caller gets its own panic.
 func TestParallelForPanicConcurrent(t *testing.T) {
-	var wg sync.WaitGroup
-	for g := 0; g < 4; g++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for range 50 {
-				func() {
-					defer func() {
-						if v := recover(); v != g {
-							t.Errorf("goroutine %d recovered %v", g, v)
-						}
-					}()
-					ParallelFor(64, 1, func(lo, hi int) {
-						if lo == 0 {
-							panic(g)
-						}
-					})
+	concurrently(4, func(g int) {
+		for range 50 {
+			func() {
+				defer func() {
+					if v := recover(); v != g {
+						t.Errorf("goroutine %d recovered %v", g, v)
+					}
 				}()
-			}
-		}()
-	}
-	wg.Wait()
+				ParallelFor(64, 1, func(lo, hi int) {
+					if lo == 0 {
+						panic(g)
+					}
+				})
+			}()
+		}
+	})
 }

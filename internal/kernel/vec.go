@@ -33,43 +33,26 @@ func Scale[T Float](alpha T, x []T) {
 }
 
 // Add computes dst = a + b elementwise.
-func Add[T Float](dst, a, b []T) {
-	checkLen("Add", len(dst), len(a), len(b))
-	if is32[T]() {
-		add32(as32(dst), as32(a), as32(b))
-		return
-	}
-	addGo(dst, a, b)
-}
+func Add[T Float](dst, a, b []T) { binary("Add", dst, a, b, add32, addGo[T]) }
 
 // Sub computes dst = a − b elementwise.
-func Sub[T Float](dst, a, b []T) {
-	checkLen("Sub", len(dst), len(a), len(b))
-	if is32[T]() {
-		sub32(as32(dst), as32(a), as32(b))
-		return
-	}
-	subGo(dst, a, b)
-}
+func Sub[T Float](dst, a, b []T) { binary("Sub", dst, a, b, sub32, subGo[T]) }
 
 // Mul computes dst = a ⊙ b elementwise.
-func Mul[T Float](dst, a, b []T) {
-	checkLen("Mul", len(dst), len(a), len(b))
-	if is32[T]() {
-		mul32(as32(dst), as32(a), as32(b))
-		return
-	}
-	mulGo(dst, a, b)
-}
+func Mul[T Float](dst, a, b []T) { binary("Mul", dst, a, b, mul32, mulGo[T]) }
 
 // Div computes dst = a / b elementwise.
-func Div[T Float](dst, a, b []T) {
-	checkLen("Div", len(dst), len(a), len(b))
+func Div[T Float](dst, a, b []T) { binary("Div", dst, a, b, div32, divGo[T]) }
+
+// binary checks the lengths of the elementwise operation op and runs
+// f32 on float32 slices, f otherwise.
+func binary[T Float](op string, dst, a, b []T, f32 func(dst, a, b []float32), f func(dst, a, b []T)) {
+	checkLen(op, len(dst), len(a), len(b))
 	if is32[T]() {
-		div32(as32(dst), as32(a), as32(b))
+		f32(as32(dst), as32(a), as32(b))
 		return
 	}
-	divGo(dst, a, b)
+	f(dst, a, b)
 }
 
 // Sum returns the sum of the elements of x.
@@ -149,13 +132,16 @@ func Dot[T Float](x, y []T) T {
 }
 
 // Exp computes dst = exp(x) elementwise.
-func Exp[T Float](dst, x []T) {
-	checkLen("Exp", len(dst), len(x))
+func Exp[T Float](dst, x []T) { unary("Exp", dst, x, exp32, expGo[T]) }
+
+// unary is binary for the elementwise functions of one operand.
+func unary[T Float](op string, dst, x []T, f32 func(dst, x []float32), f func(dst, x []T)) {
+	checkLen(op, len(dst), len(x))
 	if is32[T]() {
-		exp32(as32(dst), as32(x))
+		f32(as32(dst), as32(x))
 		return
 	}
-	expGo(dst, x)
+	f(dst, x)
 }
 
 // Log computes dst = log(x) elementwise.
@@ -168,24 +154,10 @@ func Log[T Float](dst, x []T) {
 
 // Sigmoid computes dst = σ(x) = 1/(1+exp(−x)) elementwise, saturating to
 // exactly 0 and 1 for large |x|.
-func Sigmoid[T Float](dst, x []T) {
-	checkLen("Sigmoid", len(dst), len(x))
-	if is32[T]() {
-		sigmoid32(as32(dst), as32(x))
-		return
-	}
-	sigmoidGo(dst, x)
-}
+func Sigmoid[T Float](dst, x []T) { unary("Sigmoid", dst, x, sigmoid32, sigmoidGo[T]) }
 
 // Tanh computes dst = tanh(x) elementwise.
-func Tanh[T Float](dst, x []T) {
-	checkLen("Tanh", len(dst), len(x))
-	if is32[T]() {
-		tanh32(as32(dst), as32(x))
-		return
-	}
-	tanhGo(dst, x)
-}
+func Tanh[T Float](dst, x []T) { unary("Tanh", dst, x, tanh32, tanhGo[T]) }
 
 // The portable implementations. The transcendental ones evaluate in
 // float64 and round once, so they are the accuracy reference too.

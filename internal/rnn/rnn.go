@@ -31,8 +31,7 @@
 package rnn
 
 import (
-	"fmt"
-
+	"github.com/kioku-ml/kioku/internal/enum"
 	"github.com/kioku-ml/kioku/tensor"
 )
 
@@ -70,20 +69,11 @@ func (c Cell) Gates() int {
 	return 1
 }
 
-// String returns "lstm", "gru", "rnn_tanh" or "rnn_relu".
-func (c Cell) String() string {
-	switch c {
-	case LSTM:
-		return "lstm"
-	case GRU:
-		return "gru"
-	case RNNTanh:
-		return "rnn_tanh"
-	case RNNReLU:
-		return "rnn_relu"
-	}
-	return fmt.Sprintf("Cell(%d)", uint8(c))
-}
+// HasCellState reports whether the cell carries a cell state c beside
+// its hidden state h — the LSTM does; the GRU and the Elman RNNs carry h
+// only — so that its operands have c0 and its outputs C, and the states
+// built above the op have C as well as H.
+func (c Cell) HasCellState() bool { return c == LSTM }
 
 // NormKind selects the normalisation inside the recurrent op.
 type NormKind uint8
@@ -122,19 +112,6 @@ const (
 	Float64
 )
 
-// String returns "float32", "bfloat16" or "float64".
-func (p Precision) String() string {
-	switch p {
-	case Float32:
-		return "float32"
-	case BFloat16:
-		return "bfloat16"
-	case Float64:
-		return "float64"
-	}
-	return fmt.Sprintf("Precision(%d)", uint8(p))
-}
-
 // Algorithm selects how a backend schedules the steps of a sequence.
 type Algorithm uint8
 
@@ -158,18 +135,21 @@ const (
 	RowGroups
 )
 
+// The names of the enumerations, for their String methods.
+var (
+	cellNames      = enum.New[Cell]("Cell", "rnn: cell", "lstm", "gru", "rnn_tanh", "rnn_relu")
+	precisionNames = enum.New[Precision]("Precision", "rnn: precision", "float32", "bfloat16", "float64")
+	algorithmNames = enum.New[Algorithm]("Algorithm", "rnn: algorithm", "auto", "sequential", "row-groups")
+)
+
+// String returns "lstm", "gru", "rnn_tanh" or "rnn_relu".
+func (c Cell) String() string { return cellNames.String(c) }
+
+// String returns "float32", "bfloat16" or "float64".
+func (p Precision) String() string { return precisionNames.String(p) }
+
 // String returns "auto", "sequential" or "row-groups".
-func (a Algorithm) String() string {
-	switch a {
-	case Auto:
-		return "auto"
-	case Sequential:
-		return "sequential"
-	case RowGroups:
-		return "row-groups"
-	}
-	return fmt.Sprintf("Algorithm(%d)", uint8(a))
-}
+func (a Algorithm) String() string { return algorithmNames.String(a) }
 
 // Desc describes one recurrent layer with all its directions. It is a
 // value the caller fills; the backend reads it.

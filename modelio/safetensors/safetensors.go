@@ -48,6 +48,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"os"
 	"slices"
@@ -174,26 +175,20 @@ func (t *Tensor) Bytes() []byte { return t.data }
 // Float32s returns the elements of a floating-point tensor as float32s:
 // F32, F16, BF16 and the 8-bit floats exactly, F64 rounded to nearest. It
 // returns an error for integer types.
-func (t *Tensor) Float32s() ([]float32, error) {
-	if !t.dtype.IsFloat() {
-		return nil, t.notFloat()
-	}
-	out := make([]float32, t.NumElements())
-	for i := range out {
-		out[i] = float32At(t.dtype, t.data, i)
-	}
-	return out, nil
-}
+func (t *Tensor) Float32s() ([]float32, error) { return floats(t, float32At) }
 
 // Float64s returns the elements of a floating-point tensor as float64s,
 // exactly. It returns an error for integer types.
-func (t *Tensor) Float64s() ([]float64, error) {
+func (t *Tensor) Float64s() ([]float64, error) { return floats(t, float64At) }
+
+// floats returns the elements of a floating-point tensor read by at.
+func floats[T float32 | float64](t *Tensor, at func(DType, []byte, int) T) ([]T, error) {
 	if !t.dtype.IsFloat() {
 		return nil, t.notFloat()
 	}
-	out := make([]float64, t.NumElements())
+	out := make([]T, t.NumElements())
 	for i := range out {
-		out[i] = float64At(t.dtype, t.data, i)
+		out[i] = at(t.dtype, t.data, i)
 	}
 	return out, nil
 }
@@ -297,14 +292,7 @@ type File struct {
 }
 
 // Names returns the tensor names in sorted order.
-func (f *File) Names() []string {
-	names := make([]string, 0, len(f.Tensors))
-	for n := range f.Tensors {
-		names = append(names, n)
-	}
-	slices.Sort(names)
-	return names
-}
+func (f *File) Names() []string { return slices.Sorted(maps.Keys(f.Tensors)) }
 
 // ReadFile reads and validates the safetensors file name. Errors from a
 // malformed file are *FormatError values carrying the file name.

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kioku-ml/kioku/internal/testutil"
 	"github.com/kioku-ml/kioku/tensor"
 )
 
@@ -290,16 +291,13 @@ func TestMisusePanics(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			defer func() {
-				r := recover()
-				if r == nil {
-					t.Fatal("no panic")
-				}
-				if s := fmt.Sprint(r); !strings.Contains(s, tc.msg) {
-					t.Errorf("panic %q does not mention %q", s, tc.msg)
-				}
-			}()
-			tc.f()
+			r := testutil.Recover(tc.f)
+			if r == nil {
+				t.Fatal("no panic")
+			}
+			if s := fmt.Sprint(r); !strings.Contains(s, tc.msg) {
+				t.Errorf("panic %q does not mention %q", s, tc.msg)
+			}
 		})
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/kioku-ml/kioku/internal/enum"
 	"github.com/kioku-ml/kioku/tensor"
 )
 
@@ -23,28 +24,13 @@ const (
 	Add
 )
 
+var taskNames = enum.New[Task]("Task", "dataset: task", "reverse", "sort", "add")
+
 // String returns "reverse", "sort" or "add".
-func (t Task) String() string {
-	switch t {
-	case Reverse:
-		return "reverse"
-	case Sort:
-		return "sort"
-	case Add:
-		return "add"
-	}
-	return fmt.Sprintf("Task(%d)", uint8(t))
-}
+func (t Task) String() string { return taskNames.String(t) }
 
 // ParseTask returns the task of a name: "reverse", "sort" or "add".
-func ParseTask(name string) (Task, error) {
-	for t := Reverse; t <= Add; t++ {
-		if t.String() == name {
-			return t, nil
-		}
-	}
-	return 0, fmt.Errorf("dataset: unknown task %q (want reverse, sort or add)", name)
-}
+func ParseTask(name string) (Task, error) { return taskNames.Parse(name) }
 
 // TaskConfig describes the examples of a generated task.
 type TaskConfig struct {
