@@ -126,9 +126,20 @@ func recurrentApply(cell Cell, x, h0, c0 *Variable, w RecurrentWeights, seq Sequ
 	if seq.Precision == Float64 && x.Data.DType() != tensor.Float64 {
 		panic(fmt.Sprintf("fn: %v sequence at precision float64 with %v input %v", cell, x.Data.DType(), x.Shape()))
 	}
+	checkFinal := func(name string, dst *tensor.Tensor, s0 *Variable) {
+		switch {
+		case dst == nil:
+		case s0 == nil:
+			panic(fmt.Sprintf("fn: a %v sequence has no cell state for %s", cell, name))
+		case dst.DType() != s0.Data.DType() || !slices.Equal(dst.Shape(), s0.Shape()):
+			panic(fmt.Sprintf("fn: %v sequence: %s is %v %v; want %v %v like the initial state", cell, name, dst.DType(), dst.Shape(), s0.Data.DType(), s0.Shape()))
+		}
+	}
+	checkFinal("FinalH", seq.FinalH, h0)
+	checkFinal("FinalC", seq.FinalC, c0)
 	f := &recurrent{
 		desc: rnn.Desc{Cell: cell, Directions: 1, Precision: seq.Precision, Algorithm: seq.Algorithm},
-		seq:  rnn.Seq{BatchSizes: seq.BatchSizes, Masks: seq.Masks},
+		seq:  rnn.Seq{BatchSizes: seq.BatchSizes, Masks: seq.Masks, HY: seq.FinalH, CY: seq.FinalC},
 	}
 	if seq.Reverse {
 		f.desc.Directions, f.seq.Direction = 2, 1
@@ -324,7 +335,11 @@ func (f *recurrent) BackwardInto(in, out, gy, into []*tensor.Tensor, need []bool
 	// With acc the weight products run with beta = 1; a new buffer is
 	// zero, so adding to it is writing it.
 	if f.reserve == nil {
-		f.Forward(in) // a second Backward: the reserve was released
+		// A second Backward: the reserve was released. The recomputation
+		// writes its final states into new tensors, not into the caller's
+		// FinalH and FinalC, which are the outputs the graph holds.
+		f.seq.HY, f.seq.CY = nil, nil
+		f.Forward(in)
 	}
 	o, g := f.args(in), f.operands(gx)
 	outs, gys := rnn.Outputs{Y: out[0], H: out[1]}, rnn.Outputs{Y: gy[0], H: gy[1]}

@@ -200,4 +200,11 @@ type Sequence struct {
 	Precision Precision
 	// Algorithm is the schedule of the steps (AlgoAuto by default).
 	Algorithm Algorithm
+	// FinalH and FinalC, when not nil, are the tensors (B, H) the final
+	// states hN and cN are written into and returned as — cuDNN's hy and
+	// cy — instead of new ones. A stack passes views of one
+	// (Layers·D, B, H) tensor and joins them with JoinViews, so that its
+	// final state costs no copy. They must not share storage with any
+	// input, and FinalC is for the LSTM only.
+	FinalH, FinalC *tensor.Tensor
 }

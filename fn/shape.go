@@ -222,3 +222,54 @@ func (f *split) Backward(in, _, gy []*tensor.Tensor, _ []bool) []*tensor.Tensor 
 	}
 	return one(gx)
 }
+
+// JoinViews returns whole as a variable whose row k (along the first
+// axis) is parts[k], without copying anything: each part's data must
+// already be the view whole.Index(k), as the final states a recurrent
+// stack has the fused kernels write into (Sequence.FinalH) are. It is
+// Stack(parts) for data that is already in place; its gradient hands
+// part k the view gy[k]. It panics unless len(parts) == whole.Dim(0) and
+// every part is that view.
+func JoinViews(whole *tensor.Tensor, parts []*Variable) *Variable {
+	if whole == nil || whole.NDim() == 0 || len(parts) != whole.Dim(0) {
+		panic(fmt.Sprintf("fn: JoinViews of %d parts into %v", len(parts), shapeOf(whole)))
+	}
+	for k, p := range parts {
+		if !tensor.Dispatch(whole, sameRow[float32], sameRow[float64])(whole, k, p.Data) {
+			panic(fmt.Sprintf("fn: JoinViews part %d (%v %v) is not the view of row %d of %v %v", k, p.Data.DType(), p.Shape(), k, whole.DType(), whole.Shape()))
+		}
+	}
+	return autograd.Apply1(&joinViews{whole: whole}, parts...)
+}
+
+// shapeOf returns t's shape, or nil for a nil t.
+func shapeOf(t *tensor.Tensor) []int {
+	if t == nil {
+		return nil
+	}
+	return t.Shape()
+}
+
+// sameRow reports whether p is the view whole.Index(k): the same shape,
+// element type and storage.
+func sameRow[T float32 | float64](whole *tensor.Tensor, k int, p *tensor.Tensor) bool {
+	if p.DType() != whole.DType() || !slices.Equal(p.Shape(), whole.Shape()[1:]) {
+		return false
+	}
+	row, v := tensor.Values[T](whole.Index(k)), tensor.Values[T](p)
+	return len(v) == len(row) && (len(v) == 0 || &v[0] == &row[0])
+}
+
+type joinViews struct{ whole *tensor.Tensor }
+
+func (f *joinViews) Forward([]*tensor.Tensor) []*tensor.Tensor { return one(f.whole) }
+
+func (f *joinViews) Backward(in, _, gy []*tensor.Tensor, need []bool) []*tensor.Tensor {
+	g := make([]*tensor.Tensor, len(in))
+	for k := range in {
+		if need[k] {
+			g[k] = gy[0].Index(k)
+		}
+	}
+	return g
+}

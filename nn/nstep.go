@@ -309,6 +309,17 @@ func (s *stack) forwardPacked(x *autograd.Variable, p *seq.Packing, st State) (*
 		x = fn.Dropout(x, reg.InputDropout, s.rng, mode)
 	}
 	var hs, cs []*autograd.Variable
+	// In sorted order (equal lengths: truncated-BPTT chunks, say) the
+	// kernels write the final states of a stack of several layers or
+	// directions straight into rows of one (L·D, B, H) state each, which
+	// finalStates then returns without copying.
+	var finalH, finalC *tensor.Tensor
+	if p.Sorted() && L*D > 1 {
+		finalH = tensor.New(dt, L*D, B, H)
+		if s.cell.HasCellState() {
+			finalC = tensor.New(dt, L*D, B, H)
+		}
+	}
 	for l := 0; l < L; l++ {
 		if reg.VariationalInput > 0 && mode == autograd.Train {
 			m := dropoutMask(dt, s.rng, reg.VariationalInput, B, x.Data.Dim(1))
@@ -330,6 +341,12 @@ func (s *stack) forwardPacked(x *autograd.Variable, p *seq.Packing, st State) (*
 				seqs[d].Norm = s.running[l][d].spec(mode)
 			}
 			ws[d] = reg.dropWeights(s.weights[l][d], s.rng, mode)
+			if finalH != nil {
+				seqs[d].FinalH = finalH.Index(l*D + d)
+				if finalC != nil {
+					seqs[d].FinalC = finalC.Index(l*D + d)
+				}
+			}
 			if w := ws[d]; s.precision != fn.Float32 && !anyRequiresGrad(x, h0, c0, w.WIH, w.WHH, w.BIH, w.BHH, w.Peephole) {
 				seqs[d].Precision = s.precision
 			}
@@ -366,9 +383,9 @@ func (s *stack) forwardPacked(x *autograd.Variable, p *seq.Packing, st State) (*
 	if reg.OutputDropout > 0 {
 		x = fn.Dropout(x, reg.OutputDropout, s.rng, mode)
 	}
-	next := State{H: s.finalStates(hs, p)}
+	next := State{H: s.finalStates(finalH, hs, p)}
 	if cs != nil {
-		next.C = s.finalStates(cs, p)
+		next.C = s.finalStates(finalC, cs, p)
 	}
 	return x, next
 }
@@ -391,10 +408,16 @@ func expandPerSequence(m *tensor.Tensor, p *seq.Packing) *tensor.Tensor {
 }
 
 // finalStates turns per-(layer, direction) final states in sorted order
-// into one (Layers·D, B, H) variable in the caller's order: a view of the
-// one state for a single layer and direction in sorted order, else one
-// copy that stacks them.
-func (s *stack) finalStates(states []*autograd.Variable, p *seq.Packing) *autograd.Variable {
+// into one (Layers·D, B, H) variable in the caller's order. With whole —
+// the state the kernels wrote them into as its rows (sorted order, more
+// than one layer or direction) — it is whole itself, joined without a
+// copy; a single layer and direction in sorted order is a reshape of its
+// one state; otherwise they are put back in the caller's order and
+// stacked (one copy).
+func (s *stack) finalStates(whole *tensor.Tensor, states []*autograd.Variable, p *seq.Packing) *autograd.Variable {
+	if whole != nil {
+		return fn.JoinViews(whole, states)
+	}
 	B, H := p.Batch(), s.cfg.HiddenSize
 	parts := make([]*autograd.Variable, len(states))
 	for k, st := range states {

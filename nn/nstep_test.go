@@ -63,6 +63,9 @@ func TestNStepGradients(t *testing.T) {
 		{fn.GRUCellKind, 3, false, []int{1, 2}, 2, 3},
 		{fn.RNNTanhCellKind, 2, true, []int{3, 1, 2}, 2, 3},
 		{fn.RNNReLUCellKind, 1, true, []int{3, 2}, 2, 3},
+		// Equal lengths: the final states are written in place (JoinViews).
+		{fn.LSTMCellKind, 2, true, []int{3, 3}, 3, 4},
+		{fn.GRUCellKind, 2, false, []int{2, 2, 2}, 2, 3},
 	}
 	for _, tc := range cases {
 		name := fmt.Sprintf("%v/L%d/bi%v/len%v/H%d", tc.cell, tc.layers, tc.bi, tc.lengths, tc.hid)

@@ -139,6 +139,7 @@ type op struct {
 	packedIH, packedHH *PackedWeight
 	masks              Masks
 	norm               normSpec
+	hy, cy             *tensor.Tensor // Seq.HY, Seq.CY: where the final states go, or nil
 
 	// Saved by Forward for Backward.
 	act *tensor.Tensor // (N, G·H): gate activations (LSTM i,f,g,o; GRU r,z,n; RNN h̃)
@@ -162,7 +163,7 @@ type normSpec struct {
 
 func newOp(d *Desc, s *Seq, in *Operands) *op {
 	f := &op{cell: d.Cell, batchSizes: s.BatchSizes, reverse: s.Direction == 1, bias: d.Bias, peephole: d.Peephole,
-		f32: in.X.DType() == tensor.Float32, algo: d.Algorithm, masks: s.Masks}
+		f32: in.X.DType() == tensor.Float32, algo: d.Algorithm, masks: s.Masks, hy: s.HY, cy: s.CY}
 	if d.Norm != NoNorm {
 		f.norm = normSpec{Kind: d.Norm, Eps: d.Eps, Population: s.Population, Observed: s.Observed}
 		if f.norm.Eps == 0 {

@@ -5,12 +5,23 @@ import (
 	"github.com/kioku-ml/kioku/tensor"
 )
 
+// final returns the tensor a final state starts in: dst (the caller's
+// Seq.HY or CY) holding a copy of the initial state s0, or a clone of s0.
+// The kernels update it in place, step by step.
+func final(dst, s0 *tensor.Tensor) *tensor.Tensor {
+	if dst == nil {
+		return s0.Clone()
+	}
+	dst.CopyFrom(s0)
+	return dst
+}
+
 // forward allocates the outputs and the workspaces of a forward pass and
 // runs it.
 func (f *op) forward(in *Operands) Outputs {
 	a := f.args(in)
 	ys := newLike(a.x, a.n, a.hidden)
-	hN := a.h0.Clone()
+	hN := final(f.hy, a.h0)
 	out := Outputs{Y: ys, H: hN}
 	// The gate and state workspaces are written in full before they are
 	// read; float32 ones come from the pool (inference gives them back
@@ -23,7 +34,7 @@ func (f *op) forward(in *Operands) Outputs {
 	}
 	var cN *tensor.Tensor
 	if a.c0 != nil {
-		cN = a.c0.Clone()
+		cN = final(f.cy, a.c0)
 		out.C = cN
 		f.cs = work(a.n, a.hidden)
 		if f.masks.ZoneC != nil {

@@ -231,6 +231,11 @@ type Seq struct {
 	// normalised with its own batch statistics, written into Observed when
 	// it is non-nil.
 	Population, Observed *NormStats
+	// HY and CY, when not nil, are where the final states (B, H) go —
+	// cuDNN's hy and cy — instead of new tensors: the caller can make
+	// them views of one (Layers·D, B, H) state, so that a stack's final
+	// state needs no copy. They must not share storage with an operand.
+	HY, CY *tensor.Tensor
 }
 
 // Operands are the tensors of one direction of a layer, in PyTorch's
