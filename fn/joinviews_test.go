@@ -144,3 +144,23 @@ func TestFinalStatesErrors(t *testing.T) {
 		})
 	}
 }
+
+func TestRows(t *testing.T) {
+	x := randn(1, 4, 3)
+	f := func(v []*V) []*V { return []*V{fn.Mul(fn.Rows(v[0], 1, 3), fn.Rows(v[0], 2, 4))} }
+	if err := gradcheck.Check(f, []*tensor.Tensor{x}, nil); err != nil {
+		t.Fatal(err)
+	}
+	v := autograd.NewVariable(x)
+	if r := fn.Rows(v, 1, 3); &r.Data.Float64s()[0] != &x.Float64s()[3] || r.Data.Dim(0) != 2 {
+		t.Fatal("Rows is not a view of the rows")
+	}
+	if fn.Rows(v, 0, 4) != v {
+		t.Fatal("Rows of every row is not x itself")
+	}
+	for _, r := range [][2]int{{-1, 2}, {3, 2}, {0, 5}} {
+		if p := testutil.Recover(func() { fn.Rows(v, r[0], r[1]) }); p == nil || !strings.Contains(fmt.Sprint(p), "fn: Rows") {
+			t.Errorf("Rows%v: panic %v", r, p)
+		}
+	}
+}

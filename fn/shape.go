@@ -273,3 +273,28 @@ func (f *joinViews) Backward(in, _, gy []*tensor.Tensor, need []bool) []*tensor.
 	}
 	return g
 }
+
+// Rows returns rows [start, end) of x along its first axis as a view that
+// shares x's storage (Slice copies): x itself for all of its rows. Its
+// gradient is gy in those rows and zero elsewhere.
+func Rows(x *Variable, start, end int) *Variable {
+	if x.Data.NDim() == 0 || start < 0 || end < start || end > x.Data.Dim(0) {
+		panic(fmt.Sprintf("fn: Rows [%d:%d] of shape %v", start, end, x.Shape()))
+	}
+	if start == 0 && end == x.Data.Dim(0) {
+		return x
+	}
+	return autograd.Apply1(&rows{start: start, end: end}, x)
+}
+
+type rows struct{ start, end int }
+
+func (f *rows) Forward(in []*tensor.Tensor) []*tensor.Tensor {
+	return one(in[0].Slice(f.start, f.end))
+}
+
+func (f *rows) Backward(in, _, gy []*tensor.Tensor, _ []bool) []*tensor.Tensor {
+	gx := newLike(in[0], in[0].Shape()...)
+	gx.Slice(f.start, f.end).CopyFrom(gy[0])
+	return one(gx)
+}

@@ -318,14 +318,14 @@ func stepPacked(x *autograd.Variable, p *seq.Packing, st State, step func(*autog
 	var doneH, doneC []*autograd.Variable // rows that ended, latest last
 	for t, b := range p.BatchSizes {
 		if n := st.H.Data.Dim(0); b < n {
-			doneH = append(doneH, rowsView(st.H, b, n))
-			st.H = rowsView(st.H, 0, b)
+			doneH = append(doneH, fn.Rows(st.H, b, n))
+			st.H = fn.Rows(st.H, 0, b)
 			if st.C != nil {
-				doneC = append(doneC, rowsView(st.C, b, n))
-				st.C = rowsView(st.C, 0, b)
+				doneC = append(doneC, fn.Rows(st.C, b, n))
+				st.C = fn.Rows(st.C, 0, b)
 			}
 		}
-		ys[t], st = step(rowsView(x, p.Offsets[t], p.Offsets[t]+b), st)
+		ys[t], st = step(fn.Rows(x, p.Offsets[t], p.Offsets[t]+b), st)
 	}
 	slices.Reverse(doneH)
 	slices.Reverse(doneC)
@@ -350,14 +350,14 @@ func (s *state) Advance(x *autograd.Variable) *autograd.Variable {
 		if b > n {
 			panic(fmt.Sprintf("nn: %s step with a batch of %d rows but a state of %d rows; call Reset or SetState first", s.name, b, n))
 		}
-		cur = State{H: rowsView(s.h, 0, b)}
+		cur = State{H: fn.Rows(s.h, 0, b)}
 		if b < n {
-			rest.H = rowsView(s.h, b, n)
+			rest.H = fn.Rows(s.h, b, n)
 		}
 		if s.c != nil {
-			cur.C = rowsView(s.c, 0, b)
+			cur.C = fn.Rows(s.c, 0, b)
 			if b < n {
-				rest.C = rowsView(s.c, b, n)
+				rest.C = fn.Rows(s.c, b, n)
 			}
 		}
 	}

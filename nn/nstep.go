@@ -252,7 +252,7 @@ func (s *stack) initial(st *autograd.Variable, k int, p *seq.Packing) *autograd.
 	if st == nil {
 		return autograd.NewVariable(tensor.New(s.cfg.DType, B, H))
 	}
-	return sortRows(fn.Reshape(rowsView(st, k, k+1), B, H), p)
+	return sortRows(fn.Reshape(fn.Rows(st, k, k+1), B, H), p)
 }
 
 // Forward runs the stack over xs, a list of sequences of shape

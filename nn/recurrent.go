@@ -199,28 +199,3 @@ func unsortRows(v *autograd.Variable, p *seq.Packing) *autograd.Variable {
 	}
 	return fn.GatherRows(v, p.Rank)
 }
-
-// rowsView returns rows [start, end) of x along its first axis as a view
-// sharing x's storage (fn.Slice copies); its gradient is gy in those rows
-// and zero elsewhere.
-func rowsView(x *autograd.Variable, start, end int) *autograd.Variable {
-	if x.Data.NDim() == 0 || start < 0 || end < start || end > x.Data.Dim(0) {
-		panic(fmt.Sprintf("nn: rows [%d:%d] of shape %v", start, end, x.Shape()))
-	}
-	if start == 0 && end == x.Data.Dim(0) {
-		return x
-	}
-	return autograd.Apply1(&rowsOf{start: start, end: end}, x)
-}
-
-type rowsOf struct{ start, end int }
-
-func (f *rowsOf) Forward(in []*tensor.Tensor) []*tensor.Tensor {
-	return []*tensor.Tensor{in[0].Slice(f.start, f.end)}
-}
-
-func (f *rowsOf) Backward(in, _, gy []*tensor.Tensor, _ []bool) []*tensor.Tensor {
-	gx := tensor.New(in[0].DType(), in[0].Shape()...)
-	gx.Slice(f.start, f.end).CopyFrom(gy[0])
-	return []*tensor.Tensor{gx}
-}
