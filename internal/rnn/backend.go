@@ -116,11 +116,7 @@ func (CPU) Backward(d *Desc, s *Seq, in Operands, r Reserve, out, gy Outputs, g 
 		panic("rnn: CPU Backward without the live reserve of a CPU Forward")
 	}
 	a := f.args(&in)
-	if a.x.DType() == tensor.Float64 {
-		recurrentBackward[float64](f, a, out, gy, &g, accumulate)
-	} else {
-		recurrentBackward[float32](f, a, out, gy, &g, accumulate)
-	}
+	tensor.Dispatch(a.x, recurrentBackward[float32], recurrentBackward[float64])(f, a, out, gy, &g, accumulate)
 }
 
 // op is one direction's call on the CPU: its configuration and, after the

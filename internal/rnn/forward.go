@@ -69,11 +69,7 @@ func (f *op) forward(in *Operands) Outputs {
 			}
 		}
 	}
-	if a.x.DType() == tensor.Float64 {
-		recurrentForward[float64](f, a, ys, hN, cN)
-	} else {
-		recurrentForward[float32](f, a, ys, hN, cN)
-	}
+	tensor.Dispatch(a.x, recurrentForward[float32], recurrentForward[float64])(f, a, ys, hN, cN)
 	return out
 }
 
