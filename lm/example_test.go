@@ -52,7 +52,7 @@ func ExampleModel() {
 	after, _ := m.Evaluate(ids, 4, 20)
 	fmt.Println("loss fell by more than 10×:", after < before/10)
 
-	out, _ := m.Sample([]int{0, 1}, lm.SampleConfig{Length: 6, Temperature: 0.01, Stop: -1}, tensor.NewRNG(2))
+	out, _ := m.Sample([]int{0, 1}, lm.SampleConfig{Length: 6, Temperature: 0.01}, tensor.NewRNG(2))
 	var s strings.Builder
 	for _, id := range out {
 		s.WriteByte(byte('a' + id))

@@ -307,6 +307,9 @@ func (m *Model) Evaluate(ids []int, batch, steps int) (float64, error) {
 	if steps <= 0 {
 		return 0, fmt.Errorf("lm: Evaluate in chunks of %d steps; want at least 1", steps)
 	}
+	if err := m.checkIDs("token", ids); err != nil {
+		return 0, err
+	}
 	chunks, err := seq.NewBPTT(ids, max(1, min(batch, (len(ids)-1)/steps)), steps)
 	if err != nil {
 		return 0, err
@@ -341,9 +344,23 @@ type SampleConfig struct {
 	Temperature float64
 	// TopK, when positive, samples only among the K most likely tokens.
 	TopK int
-	// Stop, when non-negative, ends sampling after this token id (e.g.
-	// EOS); -1 never stops early.
-	Stop int
+	// Stop lists token ids (an end-of-sequence token, say) that end
+	// sampling once one of them is drawn; it is returned as the last
+	// generated id. The zero value never stops early, so the zero
+	// SampleConfig with a Length and a Temperature generates exactly
+	// Length tokens.
+	Stop []int
+}
+
+// checkIDs returns an error naming the first of ids outside the
+// vocabulary, what saying what the ids are.
+func (m *Model) checkIDs(what string, ids []int) error {
+	for i, id := range ids {
+		if id < 0 || id >= m.cfg.Vocab {
+			return fmt.Errorf("lm: %s %d (at %d) is outside the vocabulary of %d", what, id, i, m.cfg.Vocab)
+		}
+	}
+	return nil
 }
 
 // Sample continues the prime (at least one token id) with cfg.Length
@@ -357,10 +374,8 @@ func (m *Model) Sample(prime []int, cfg SampleConfig, rng *tensor.RNG) ([]int, e
 	case cfg.Length < 0 || cfg.TopK < 0:
 		return nil, fmt.Errorf("lm: length %d and top-k %d must not be negative", cfg.Length, cfg.TopK)
 	}
-	for _, id := range prime {
-		if id < 0 || id >= m.cfg.Vocab {
-			return nil, fmt.Errorf("lm: prime token id %d outside the vocabulary of %d", id, m.cfg.Vocab)
-		}
+	if err := m.checkIDs("prime token", prime); err != nil {
+		return nil, err
 	}
 	prev := m.mode
 	m.SetMode(autograd.Eval)
@@ -372,7 +387,7 @@ func (m *Model) Sample(prime []int, cfg SampleConfig, rng *tensor.RNG) ([]int, e
 		for len(out) < cfg.Length {
 			id := pick(last, cfg, rng)
 			out = append(out, id)
-			if id == cfg.Stop {
+			if slices.Contains(cfg.Stop, id) {
 				break
 			}
 			logits, st = m.Forward([][]int{{id}}, st)

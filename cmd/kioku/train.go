@@ -205,7 +205,7 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 		if mc.Tokenizer == "word" {
 			prime = "the"
 		}
-		text, err := sampleText(model, vocab, tok, prime, lm.SampleConfig{Length: f.sampleLen, Temperature: 0.8, Stop: -1}, f.seed)
+		text, err := sampleText(model, vocab, tok, prime, lm.SampleConfig{Length: f.sampleLen, Temperature: 0.8}, f.seed)
 		if err != nil {
 			return err
 		}
@@ -461,7 +461,7 @@ func runSample(args []string, stdout, stderr io.Writer) error {
 	if p == "" {
 		p = "\n"
 	}
-	text, err := sampleText(m, vocab, tok, p, lm.SampleConfig{Length: *length, Temperature: *temp, TopK: *topK, Stop: -1}, *seed)
+	text, err := sampleText(m, vocab, tok, p, lm.SampleConfig{Length: *length, Temperature: *temp, TopK: *topK}, *seed)
 	if err != nil {
 		return err
 	}

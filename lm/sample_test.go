@@ -1,0 +1,72 @@
+package lm
+
+import (
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/kioku-ml/kioku/tensor"
+)
+
+func newSmallModel(t *testing.T) *Model {
+	t.Helper()
+	m, err := New(Config{Cell: "lstm", Tokenizer: "char", Vocab: 4, Emb: 6, Hidden: 5, Layers: 1}, tensor.NewRNG(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// TestSampleStop: the zero Stop never ends sampling early (with four
+// tokens, id 0 is drawn many times in 200), and a Stop list ends it at the
+// first of its ids.
+func TestSampleStop(t *testing.T) {
+	m := newSmallModel(t)
+	all, err := m.Sample([]int{1}, SampleConfig{Length: 200, Temperature: 1}, tensor.NewRNG(2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all) != 200 || !slices.Contains(all, 0) {
+		t.Fatalf("zero Stop: %d tokens (id 0 drawn: %v); want 200 with id 0 among them", len(all), slices.Contains(all, 0))
+	}
+	first := slices.IndexFunc(all, func(id int) bool { return id == 0 || id == 3 })
+	got, err := m.Sample([]int{1}, SampleConfig{Length: 200, Temperature: 1, Stop: []int{3, 0}}, tensor.NewRNG(2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got, all[:first+1]) {
+		t.Fatalf("Stop {3, 0}: got %v; want the first %d tokens of the unstopped run, %v", got, first+1, all[:first+1])
+	}
+}
+
+// TestInferenceErrors: bad ids and empty or bad arguments are errors, not
+// panics.
+func TestInferenceErrors(t *testing.T) {
+	m := newSmallModel(t)
+	cases := []struct {
+		name string
+		run  func() error
+		want string
+	}{
+		{"evaluate negative id", func() error { _, err := m.Evaluate([]int{1, -5, 2}, 1, 2); return err }, "token -5 (at 1) is outside the vocabulary of 4"},
+		{"evaluate id past the vocabulary", func() error { _, err := m.Evaluate([]int{1, 2, 4}, 1, 2); return err }, "token 4 (at 2)"},
+		{"evaluate nothing", func() error { _, err := m.Evaluate([]int{1}, 1, 2); return err }, "no tokens to evaluate"},
+		{"evaluate steps", func() error { _, err := m.Evaluate([]int{1, 2, 3}, 1, 0); return err }, "chunks of 0 steps"},
+		{"sample bad prime", func() error {
+			_, err := m.Sample([]int{9}, SampleConfig{Length: 1, Temperature: 1}, tensor.NewRNG(1))
+			return err
+		}, "prime token 9 (at 0)"},
+		{"sample no prime", func() error {
+			_, err := m.Sample(nil, SampleConfig{Length: 1, Temperature: 1}, tensor.NewRNG(1))
+			return err
+		}, "at least one prime token"},
+		{"sample temperature", func() error { _, err := m.Sample([]int{1}, SampleConfig{Length: 1}, tensor.NewRNG(1)); return err }, "temperature 0 must be positive"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := tc.run(); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v; want one containing %q", err, tc.want)
+			}
+		})
+	}
+}
