@@ -38,7 +38,10 @@ for ((r = 1; r <= rounds; r++)); do
 	"$work/kioku" bench gemm -shapes "$shapes" -threads 1,2 -time "${time_s}s" -reps "$reps" >>"$work/kioku.jsonl"
 	for t in 1 2; do
 		echo "round $r/$rounds: OpenBLAS, $t thread(s)" >&2
-		OPENBLAS_NUM_THREADS=$t "$py" "$here/gemm_openblas.py" "$shapes" "$time_s" "$reps" >>"$work/openblas.jsonl"
+		# The reference runs OpenBLAS's own kernel for this CPU: drop the
+		# overrides some machines set (OPENBLAS_CORETYPE=Haswell halves it
+		# on AVX-512).
+		env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OPENBLAS_NUM_THREADS=$t "$py" "$here/gemm_openblas.py" "$shapes" "$time_s" "$reps" >>"$work/openblas.jsonl"
 	done
 done
 

@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"runtime"
 	"runtime/pprof"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -69,7 +70,7 @@ type lstmResult struct {
 func runBenchLSTM(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("kioku bench lstm", flag.ContinueOnError)
 	seconds := fs.Duration("time", 3*time.Second, "measuring `duration` per config and kind (train, infer), as torch_lstm.py")
-	torch := fs.String("torch", "", "also run this PyTorch `script` (../shared/bench/torch_lstm.py) with Debian's /usr/bin/python3 in the same sitting and print the ratios")
+	torch := fs.String("torch", "", "also run this PyTorch `script` (../shared/bench/torch_lstm.py) with Debian's /usr/bin/python3 in the same sitting, without OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE (which force a slower OpenBLAS kernel), and print the ratios")
 	python := fs.String("python", "/usr/bin/python3", "Python interpreter for -torch")
 	torchThreads := fs.String("torch-threads", "1,2", "comma-separated `list` of PyTorch thread counts (torch.set_num_threads) to try; kioku uses GOMAXPROCS")
 	blasThreads := fs.String("openblas-threads", "1,2", "comma-separated `list` of OPENBLAS_NUM_THREADS values to try with each PyTorch thread count")
@@ -185,6 +186,16 @@ func pickConfigs(names []string) ([]lstmConfig, error) {
 	return out, nil
 }
 
+// referenceEnv returns env without OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE,
+// for a reference process (PyTorch, numpy): machines that set them force
+// OpenBLAS onto a slower kernel than the CPU has (on an AVX-512 CPU,
+// Haswell's halves its speed), which would flatter kioku.
+func referenceEnv(env []string) []string {
+	return slices.DeleteFunc(slices.Clone(env), func(kv string) bool {
+		return strings.HasPrefix(kv, "OPENBLAS_CORETYPE=") || strings.HasPrefix(kv, "OPENBLAS_L2_SIZE=")
+	})
+}
+
 // runTorch runs the PyTorch script with threads intra-op threads and
 // OPENBLAS_NUM_THREADS=blas, and collects its JSON lines by config.
 func runTorch(python, script string, threads, blas int, cfgs []lstmConfig) (map[string]lstmResult, error) {
@@ -196,7 +207,7 @@ func runTorch(python, script string, threads, blas int, cfgs []lstmConfig) (map[
 		args = append(args, c.name)
 	}
 	cmd := exec.Command(python, args...)
-	cmd.Env = append(os.Environ(), "OPENBLAS_NUM_THREADS="+strconv.Itoa(blas))
+	cmd.Env = append(referenceEnv(os.Environ()), "OPENBLAS_NUM_THREADS="+strconv.Itoa(blas))
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	if err := cmd.Run(); err != nil {

@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -165,5 +166,19 @@ func TestBenchFlops(t *testing.T) {
 		if got := trainFlopsPerToken(tc.c); got != tc.train {
 			t.Errorf("%s: %v training FLOPs per token, want %v", tc.c.name, got, tc.train)
 		}
+	}
+}
+
+// TestReferenceEnv: the reference processes run without the OpenBLAS
+// kernel overrides and keep everything else.
+func TestReferenceEnv(t *testing.T) {
+	env := []string{"PATH=/bin", "OPENBLAS_CORETYPE=Haswell", "OPENBLAS_NUM_THREADS=2", "OPENBLAS_L2_SIZE=1048576", "OPENBLAS_CORETYPEX=1"}
+	got := referenceEnv(env)
+	want := []string{"PATH=/bin", "OPENBLAS_NUM_THREADS=2", "OPENBLAS_CORETYPEX=1"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("referenceEnv = %q; want %q", got, want)
+	}
+	if env[1] != "OPENBLAS_CORETYPE=Haswell" {
+		t.Fatal("referenceEnv changed its argument")
 	}
 }
