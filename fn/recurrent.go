@@ -50,6 +50,18 @@ func RNNSequence(x, h0 *Variable, w RecurrentWeights, relu bool, seq Sequence) (
 	return out[0], out[1]
 }
 
+// RecurrentSequence runs the fused kernel of any cell over a packed batch:
+// LSTMSequence, GRUSequence or RNNSequence by cell, for callers that hold
+// the cell kind as a value. c0 is the LSTM's initial cell state (nil for
+// the other cells), and cN is nil but for the LSTM.
+func RecurrentSequence(cell Cell, x, h0, c0 *Variable, w RecurrentWeights, seq Sequence) (ys, hN, cN *Variable) {
+	out := recurrentApply(cell, x, h0, c0, w, seq)
+	if len(out) > 2 {
+		cN = out[2]
+	}
+	return out[0], out[1], cN
+}
+
 // RecurrentLayer runs the directions of one recurrent layer of the given
 // cell over the packed input x: direction d with initial states h0[d] (and,
 // for the LSTM, c0[d]; c0 is nil otherwise), weights w[d] and sequence
@@ -91,14 +103,10 @@ func RecurrentLayer(cell Cell, x *Variable, h0, c0 []*Variable, w []RecurrentWei
 func layerDirection(cell Cell, x *Variable, h0, c0 []*Variable, w []RecurrentWeights, seqs []Sequence, d int, all []*Variable) {
 	D := len(seqs)
 	var c *Variable
-	if cell == LSTMCellKind {
+	if c0 != nil {
 		c = c0[d]
 	}
-	out := recurrentApply(cell, x, h0[d], c, w[d], seqs[d])
-	all[d], all[D+d] = out[0], out[1]
-	if c != nil {
-		all[2*D+d] = out[2]
-	}
+	all[d], all[D+d], all[2*D+d] = RecurrentSequence(cell, x, h0[d], c, w[d], seqs[d])
 }
 
 // recurrentApply validates the arguments and applies the fused function.

@@ -217,3 +217,42 @@ func TestRecurrentPrecisionArguments(t *testing.T) {
 		t.Error("LinearAt at Float32 is not Linear")
 	}
 }
+
+// TestRecurrentSequence: the cell-generic entry gives the results of the
+// cell's own function, bit for bit, with cN only for the LSTM.
+func TestRecurrentSequence(t *testing.T) {
+	const B, I, H = 2, 3, 4
+	seq := fn.Sequence{BatchSizes: []int{2, 2, 1}}
+	x, h0, c0 := autograd.NewVariable(randn(1, 5, I)), autograd.NewVariable(randn(2, B, H)), autograd.NewVariable(randn(3, B, H))
+	for _, cell := range []fn.Cell{fn.LSTMCellKind, fn.GRUCellKind, fn.RNNTanhCellKind, fn.RNNReLUCellKind} {
+		G := cell.Gates()
+		w := fn.RecurrentWeights{WIH: autograd.NewVariable(randn(4, G*H, I)), WHH: autograd.NewVariable(randn(5, G*H, H))}
+		var want []*V
+		var c *V
+		switch cell {
+		case fn.LSTMCellKind:
+			c = c0
+			ys, hN, cN := fn.LSTMSequence(x, h0, c0, w, seq)
+			want = []*V{ys, hN, cN}
+		case fn.GRUCellKind:
+			ys, hN := fn.GRUSequence(x, h0, w, seq)
+			want = []*V{ys, hN}
+		default:
+			ys, hN := fn.RNNSequence(x, h0, w, cell == fn.RNNReLUCellKind, seq)
+			want = []*V{ys, hN}
+		}
+		ys, hN, cN := fn.RecurrentSequence(cell, x, h0, c, w, seq)
+		got := []*V{ys, hN}
+		if cN != nil {
+			got = append(got, cN)
+		}
+		if len(got) != len(want) {
+			t.Fatalf("%v: %d results; want %d", cell, len(got), len(want))
+		}
+		for k := range got {
+			if !tensor.AllClose(got[k].Data, want[k].Data, 0, 0) {
+				t.Fatalf("%v: result %d differs from the cell's own function", cell, k)
+			}
+		}
+	}
+}

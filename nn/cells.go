@@ -258,7 +258,7 @@ func (s *state) sequence(x *autograd.Variable, p *seq.Packing, st State) (*autog
 	if s.precision != fn.Float32 && !anyRequiresGrad(x, st.H, st.C, w.WIH, w.WHH, w.BIH, w.BHH, w.Peephole) {
 		sq.Precision = s.precision
 	}
-	y, h, c := runKernel(s.cell, x, st.H, st.C, w, sq)
+	y, h, c := fn.RecurrentSequence(s.cell, x, st.H, st.C, w, sq)
 	s.normDone(sq.Norm, p.BatchSizes)
 	return s.regOutput(y), State{H: h, C: c}
 }

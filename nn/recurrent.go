@@ -129,20 +129,6 @@ func built[T SteppedRecurrent](r T, err error) (SteppedRecurrent, error) {
 	return r, nil
 }
 
-// runKernel runs the fused sequence kernel of cell over a packed input:
-// one direction of fn.RecurrentLayer (cN is nil but for the LSTM).
-func runKernel(cell fn.Cell, x, h0, c0 *autograd.Variable, w fn.RecurrentWeights, sq fn.Sequence) (y, hN, cN *autograd.Variable) {
-	var c0s []*autograd.Variable
-	if c0 != nil {
-		c0s = []*autograd.Variable{c0}
-	}
-	ys, hs, cs := fn.RecurrentLayer(cell, x, []*autograd.Variable{h0}, c0s, []fn.RecurrentWeights{w}, []fn.Sequence{sq})
-	if cs != nil {
-		cN = cs[0]
-	}
-	return ys[0], hs[0], cN
-}
-
 // forwardList is Forward in terms of ForwardPacked: it packs xs, runs
 // packed and unpacks the output.
 func forwardList(name string, in int, xs []*autograd.Variable, st State, packed func(*autograd.Variable, *seq.Packing, State) (*autograd.Variable, State)) ([]*autograd.Variable, State) {
