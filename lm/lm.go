@@ -101,7 +101,6 @@ type Model struct {
 	out  *nn.Linear
 	drop *tensor.RNG
 	mode autograd.Mode
-	prec fn.Precision
 }
 
 // New builds a model from cfg with weights drawn from rng.
@@ -177,7 +176,6 @@ func (m *Model) SetMode(mode autograd.Mode) {
 // with relative error up to 2⁻⁸ (see fn.BFloat16 and docs/PERFORMANCE.md
 // for the measured cost in loss). Training always uses fn.Float32.
 func (m *Model) SetPrecision(p fn.Precision) {
-	m.prec = p
 	m.rnn.SetPrecision(p)
 	m.out.SetPrecision(p)
 }
@@ -283,7 +281,7 @@ func (m *Model) Loss(inputs, targets [][]int, st State) (*autograd.Variable, Sta
 // loss is Loss on flat time-major inputs and targets of B rows.
 func (m *Model) loss(in, tg []int, B int, st State) (*autograd.Variable, State) {
 	y, next := m.hidden(in, B, st)
-	if m.prec != fn.Float32 && !y.RequiresGrad() && !m.out.Weight.RequiresGrad() {
+	if m.out.Precision() != fn.Float32 && !y.RequiresGrad() && !m.out.Weight.RequiresGrad() {
 		// Inference with the output layer at its precision.
 		return fn.SoftmaxCrossEntropy(m.out.Forward(y), tg, -1, fn.ReduceMean), next
 	}

@@ -39,6 +39,9 @@ type Linear struct {
 // fn.PrecisionAvailable(fn.BFloat16) is false.
 func (l *Linear) SetPrecision(p fn.Precision) { l.precision = p }
 
+// Precision returns the precision SetPrecision set (fn.Float32 by default).
+func (l *Linear) Precision() fn.Precision { return l.precision }
+
 // NewLinear returns a Linear layer initialised as PyTorch does: W and b
 // drawn from U(−1/√In, 1/√In), W first (for W this is He uniform with
 // gain initializer.GainLeakyReLU(√5)). It returns an error for
