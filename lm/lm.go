@@ -180,6 +180,14 @@ func (m *Model) SetPrecision(p fn.Precision) {
 	m.out.SetPrecision(p)
 }
 
+// StateShape returns the shape (Layers, batch, Hidden) of the state the
+// model carries between chunks of batch rows, and whether the state has a
+// cell state C (the LSTM's) beside H.
+func (m *Model) StateShape(batch int) (shape []int, hasC bool) {
+	cell, _ := cellKind(m.cfg.Cell)
+	return []int{m.cfg.Layers, batch, m.cfg.Hidden}, cell.HasCellState()
+}
+
 // State is the recurrent state carried between chunks: H and C of shape
 // (Layers, B, H); C is nil for a GRU. The zero State starts from zeros.
 // It is nn.State.

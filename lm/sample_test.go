@@ -70,3 +70,18 @@ func TestInferenceErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestStateShape: the shape StateShape gives is the one Forward returns.
+func TestStateShape(t *testing.T) {
+	for _, cell := range []string{"lstm", "gru"} {
+		m, err := New(Config{Cell: cell, Tokenizer: "char", Vocab: 4, Emb: 3, Hidden: 5, Layers: 2}, tensor.NewRNG(1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, st := m.Forward([][]int{{1, 2}, {3, 0}, {1, 1}}, State{})
+		shape, hasC := m.StateShape(3)
+		if !slices.Equal(shape, st.H.Shape()) || hasC != (st.C != nil) || (hasC && !slices.Equal(shape, st.C.Shape())) {
+			t.Errorf("%s: StateShape = %v, %v; Forward's state has H %v and C %v", cell, shape, hasC, st.H.Shape(), st.C != nil)
+		}
+	}
+}
