@@ -94,6 +94,17 @@ func isCell(name string) bool {
 }
 
 // Model is a recurrent language model.
+//
+// A Model is safe for concurrent inference: Evaluate, Sample and
+// ForwardInto (and the batched and streaming entry points) may run on one
+// model from any number of goroutines at once, without locks. Each call
+// runs on an inference view of the model's layers (see package nn), which
+// shares the weight tensors, records no graph and writes nothing the
+// model or another call shares; the model keeps its mode and its
+// parameters keep requiring gradients, so a model that has served
+// inference still trains. Training — Forward and Loss with a recorded
+// graph, Backward, optimizer steps — and SetMode, SetPrecision and
+// restoring weights need exclusive use of the model.
 type Model struct {
 	cfg  Config
 	emb  *nn.Embedding
@@ -133,6 +144,13 @@ func New(cfg Config, rng *tensor.RNG) (*Model, error) {
 		}
 	}
 	return m, nil
+}
+
+// inference returns a view of the model for inference: the layers'
+// inference views (nn), in evaluation mode, with no dropout generator.
+// It shares the weights, so taking one per call copies nothing large.
+func (m *Model) inference() *Model {
+	return &Model{cfg: m.cfg, emb: m.emb.Inference(), rnn: m.rnn.Inference(), out: m.out.Inference(), mode: autograd.Eval}
 }
 
 // Config returns the model's configuration.
@@ -209,13 +227,10 @@ func (m *Model) Forward(inputs [][]int, st State) (*autograd.Variable, State) {
 // for a 10,000-word vocabulary is 16 MB for 400 tokens and costs, zeroed
 // and collected, as much as a third of the output layer's product.
 func (m *Model) ForwardInto(dst *tensor.Tensor, inputs [][]int, st State) (*tensor.Tensor, State) {
-	var y *autograd.Variable
-	var next State
-	autograd.NoGrad(m.Params(), func() {
-		y, next = m.hidden(timeMajor(inputs), len(inputs), st.Detach())
-		y = fn.GatherRows(y, batchMajor(len(inputs), len(inputs[0])))
-	})
-	return m.out.ForwardInto(dst, y.Data), next
+	v := m.inference()
+	y, next := v.hidden(timeMajor(inputs), len(inputs), st.Detach())
+	y = fn.GatherRows(y, batchMajor(len(inputs), len(inputs[0])))
+	return v.out.ForwardInto(dst, y.Data), next
 }
 
 // batchMajor returns the rows of a time-major (T·B, ·) matrix — row t·B+b
@@ -320,21 +335,17 @@ func (m *Model) Evaluate(ids []int, batch, steps int) (float64, error) {
 	if err != nil {
 		return 0, err
 	}
-	prev := m.mode
-	m.SetMode(autograd.Eval)
-	defer m.SetMode(prev)
+	v := m.inference()
 	var total float64
 	n := 0
-	autograd.NoGrad(m.Params(), func() {
-		var st State
-		for k := range chunks.Chunks() {
-			in, tg := chunks.TimeMajor(k)
-			var loss *autograd.Variable
-			loss, st = m.loss(in, tg, chunks.Batch(), st)
-			total += loss.Data.Item() * float64(len(in))
-			n += len(in)
-		}
-	})
+	var st State
+	for k := range chunks.Chunks() {
+		in, tg := chunks.TimeMajor(k)
+		var loss *autograd.Variable
+		loss, st = v.loss(in, tg, chunks.Batch(), st)
+		total += loss.Data.Item() * float64(len(in))
+		n += len(in)
+	}
 	if n == 0 {
 		return 0, ErrEmpty
 	}
@@ -383,23 +394,19 @@ func (m *Model) Sample(prime []int, cfg SampleConfig, rng *tensor.RNG) ([]int, e
 	if err := m.checkIDs("prime token", prime); err != nil {
 		return nil, err
 	}
-	prev := m.mode
-	m.SetMode(autograd.Eval)
-	defer m.SetMode(prev)
+	v := m.inference()
 	var out []int
-	autograd.NoGrad(m.Params(), func() {
-		logits, st := m.Forward([][]int{prime}, State{})
-		last := logits.Data.Index(logits.Data.Dim(0) - 1)
-		for len(out) < cfg.Length {
-			id := pick(last, cfg, rng)
-			out = append(out, id)
-			if slices.Contains(cfg.Stop, id) {
-				break
-			}
-			logits, st = m.Forward([][]int{{id}}, st)
-			last = logits.Data.Index(0)
+	logits, st := v.Forward([][]int{prime}, State{})
+	last := logits.Data.Index(logits.Data.Dim(0) - 1)
+	for len(out) < cfg.Length {
+		id := pick(last, cfg, rng)
+		out = append(out, id)
+		if slices.Contains(cfg.Stop, id) {
+			break
 		}
-	})
+		logits, st = v.Forward([][]int{{id}}, st)
+		last = logits.Data.Index(0)
+	}
 	return out, nil
 }
 

@@ -82,6 +82,9 @@ type state struct {
 
 	// precision of the fused kernel's products without a gradient.
 	precision fn.Precision
+	// frozen marks an inference view (Inference), which stays in
+	// evaluation mode.
+	frozen bool
 }
 
 // init sets up the state of a link named name of the given cell kind
@@ -191,7 +194,10 @@ func (s *state) ResampleMasks() { s.varIn, s.varH, s.wd = nil, nil, nil }
 
 // SetMode switches the link's dropout and zoneout between training and
 // evaluation behaviour.
-func (s *state) SetMode(m autograd.Mode) { s.mode = m }
+func (s *state) SetMode(m autograd.Mode) {
+	checkThawed(s.name, s.frozen, m)
+	s.mode = m
+}
 
 // RNG returns the generator the link draws its masks from, for
 // checkpoints.

@@ -105,6 +105,7 @@ type BatchNormalization struct {
 	BatchesTracked int
 	cfg            NormConfig
 	mode           autograd.Mode
+	frozen         bool // an inference view, in evaluation mode
 }
 
 // NewBatchNormalization returns a batch-normalisation layer.
@@ -122,7 +123,10 @@ func NewBatchNormalization(cfg NormConfig) (*BatchNormalization, error) {
 }
 
 // SetMode selects batch statistics (Train) or the running ones (Eval).
-func (l *BatchNormalization) SetMode(m autograd.Mode) { l.mode = m }
+func (l *BatchNormalization) SetMode(m autograd.Mode) {
+	checkThawed("BatchNormalization", l.frozen, m)
+	l.mode = m
+}
 
 // Forward normalises x (N, Size).
 func (l *BatchNormalization) Forward(x *autograd.Variable) *autograd.Variable {

@@ -311,8 +311,9 @@ func (s *state) normSpec() fn.RecurrentNorm {
 // normDone records the batch statistics of the steps of batchSizes and
 // advances the step count.
 func (s *state) normDone(n fn.RecurrentNorm, batchSizes []int) {
-	if s.norm != nil {
-		s.norm.updateFrom(n, batchSizes, s.t)
+	if s.norm == nil || s.norm.kind != fn.BatchNormKind {
+		return // only batch normalisation picks its statistics by step
 	}
+	s.norm.updateFrom(n, batchSizes, s.t)
 	s.t += len(batchSizes)
 }

@@ -113,6 +113,9 @@ type stack struct {
 	// running[l][d] keeps the statistics of batch normalisation.
 	running   [][]*runningStats
 	precision fn.Precision
+	// frozen marks an inference view (Inference), which stays in
+	// evaluation mode.
+	frozen bool
 }
 
 func newStack(cell fn.Cell, cfg RecurrentConfig, rng *tensor.RNG) (*stack, error) {
@@ -231,7 +234,10 @@ func (s *stack) Params() []*autograd.Variable {
 }
 
 // SetMode switches dropout between layers on (Train) or off (Eval).
-func (s *stack) SetMode(m autograd.Mode) { s.mode = m }
+func (s *stack) SetMode(m autograd.Mode) {
+	checkThawed(s.cell.String(), s.frozen, m)
+	s.mode = m
+}
 
 // SetPrecision sets the precision of the products (fn.Sequence.Precision)
 // for forward passes that record no gradient — inference under

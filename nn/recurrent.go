@@ -70,6 +70,11 @@ type Recurrent interface {
 	// forward passes that record no gradient (fn.Sequence.Precision);
 	// training always runs at fn.Float32.
 	SetPrecision(fn.Precision)
+	// Inference returns a view of the layer for inference: it shares the
+	// layer's weights, records no graph, stays in evaluation mode and is
+	// safe for concurrent use (see the package documentation). The
+	// layer itself is left as it is.
+	Inference() SteppedRecurrent
 }
 
 // Stepper is a recurrent layer advanced one time step at a time, as

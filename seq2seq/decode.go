@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math"
 
-	"github.com/kioku-ml/kioku/autograd"
 	"github.com/kioku-ml/kioku/tensor"
 )
 
@@ -65,22 +64,20 @@ func (m *Model) Decode(src [][]int, opts DecodeOptions) ([]Hypothesis, error) {
 		lim.MaxLen = 2*longest + 10
 	}
 	var out []Hypothesis
-	autograd.NoGrad(m.Params(), func() {
-		s := m.Start(src)
-		switch {
-		case opts.Temperature > 0:
-			out = Sample(m, s, len(src), lim, opts.Temperature, opts.RNG)
-		case opts.Beam > 1:
-			for _, hs := range BeamSearch(m, s, len(src), lim, BeamOptions{Width: opts.Beam, LengthPenalty: opts.LengthPenalty}) {
-				var best Hypothesis // a model that gives every token −∞ leaves none
-				if len(hs) > 0 {
-					best = hs[0]
-				}
-				out = append(out, best)
+	s := m.Start(src)
+	switch {
+	case opts.Temperature > 0:
+		out = Sample(m, s, len(src), lim, opts.Temperature, opts.RNG)
+	case opts.Beam > 1:
+		for _, hs := range BeamSearch(m, s, len(src), lim, BeamOptions{Width: opts.Beam, LengthPenalty: opts.LengthPenalty}) {
+			var best Hypothesis // a model that gives every token −∞ leaves none
+			if len(hs) > 0 {
+				best = hs[0]
 			}
-		default:
-			out = Greedy(m, s, len(src), lim)
+			out = append(out, best)
 		}
-	})
+	default:
+		out = Greedy(m, s, len(src), lim)
+	}
 	return out, nil
 }

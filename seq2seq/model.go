@@ -24,7 +24,15 @@ import (
 // "attention.linear_in.weight", "attention.linear_out.weight",
 // "generator.weight", … (see NamedParams).
 //
-// A Model is not safe for concurrent use.
+// A Model is safe for concurrent inference: Decode, Start, Step, Gather
+// and the search functions over it may run from any number of
+// goroutines at once, without locks. Start takes an inference view of
+// the model's layers (see package nn), which shares the weight tensors,
+// records no graph and stays in evaluation mode, and the State it
+// returns carries that view, so decoding writes nothing the model or
+// another decoding shares; the parameters keep requiring gradients and
+// the model still trains. Training — Loss, Backward, optimizer steps —
+// and restoring weights need exclusive use of the model.
 type Model struct {
 	cfg Config
 
@@ -45,6 +53,10 @@ type Model struct {
 	generator *nn.Linear // H → TgtVocab
 
 	rng *tensor.RNG // dropout masks
+
+	// origin is the model an inference view was made from (nil for a
+	// model itself).
+	origin *Model
 }
 
 // NewModel returns a model initialised from rng (PyTorch's default
@@ -211,7 +223,9 @@ func (m *Model) encode(src [][]int, mode autograd.Mode) *encoding {
 // encodeEmbedded runs the encoder over embedded sources xs, (length_i, E)
 // each, and the bridge.
 func (m *Model) encodeEmbedded(xs []*autograd.Variable, mode autograd.Mode) *encoding {
-	m.encoder.SetMode(mode)
+	if m.origin == nil { // a view's encoder stays in evaluation mode
+		m.encoder.SetMode(mode)
+	}
 	ys, final := m.encoder.Forward(xs, nn.State{})
 	B := len(xs)
 	enc := &encoding{lengths: make([]int, B)}

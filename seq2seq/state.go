@@ -18,6 +18,7 @@ import (
 // A State is produced by Model.Start and advanced by Model.Step; it is
 // never modified in place.
 type State struct {
+	view   *Model // the inference view Start made, which Step runs
 	enc    *encoding
 	rows   []int      // rows[n]: the source sentence of row n
 	lens   []int      // lens[n]: its length
@@ -30,12 +31,15 @@ func (s *State) Rows() int { return len(s.rows) }
 
 // Start encodes a batch of source sentences (ids in [0, SrcVocab), each
 // non-empty) in evaluation mode and returns the decoder's initial state,
-// one row per sentence. It records a graph unless run inside
-// autograd.NoGrad(m.Params(), …), as Model.Decode does. It panics for an
-// empty batch, an empty source or an id out of range.
+// one row per sentence. It runs on an inference view of the model, which
+// the State carries for Step: nothing is recorded and nothing shared is
+// written, so any number of goroutines may decode with one model. It
+// panics for an empty batch, an empty source or an id out of range
+// (Decode returns errors instead).
 func (m *Model) Start(src [][]int) *State {
-	enc := m.encode(src, autograd.Eval)
-	s := &State{enc: enc, rows: make([]int, len(src)), lens: enc.lengths, states: enc.states}
+	v := m.inference()
+	enc := v.encode(src, autograd.Eval)
+	s := &State{view: v, enc: enc, rows: make([]int, len(src)), lens: enc.lengths, states: enc.states}
 	for i := range s.rows {
 		s.rows[i] = i
 	}
@@ -52,6 +56,9 @@ func (m *Model) Start(src [][]int) *State {
 // row's source length (nil without attention), and the next state. It
 // implements Stepper.
 func (m *Model) Step(s *State, prev []int) (logProbs, attention *tensor.Tensor, next *State) {
+	if s.view == nil || s.view.origin != m {
+		panic("seq2seq: Step with a State that this model's Start did not make")
+	}
 	if len(prev) != len(s.rows) {
 		panic(fmt.Sprintf("seq2seq: Step of a %d-row state with %d previous tokens", len(s.rows), len(prev)))
 	}
@@ -60,13 +67,14 @@ func (m *Model) Step(s *State, prev []int) (logProbs, attention *tensor.Tensor, 
 			panic(fmt.Sprintf("seq2seq: Step with token %d at row %d outside [0, %d)", id, n, m.cfg.TgtVocab))
 		}
 	}
-	x := m.tgtEmbed.Forward(prev)
-	states, out, w := m.decoderStep(s.states, s.feed, x, s.enc, s.rows, s.lens, autograd.Eval)
-	next = &State{enc: s.enc, rows: s.rows, lens: s.lens, states: states}
+	v := s.view
+	x := v.tgtEmbed.Forward(prev)
+	states, out, w := v.decoderStep(s.states, s.feed, x, s.enc, s.rows, s.lens, autograd.Eval)
+	next = &State{view: v, enc: s.enc, rows: s.rows, lens: s.lens, states: states}
 	if m.cfg.InputFeeding {
 		next.feed = out
 	}
-	logProbs = fn.LogSoftmax(m.generator.Forward(out)).Data
+	logProbs = fn.LogSoftmax(v.generator.Forward(out)).Data
 	if w != nil {
 		attention = w.Data
 	}
@@ -77,7 +85,7 @@ func (m *Model) Step(s *State, prev []int) (logProbs, attention *tensor.Tensor, 
 // repeat): row k of the result is row idx[k] of s. It implements Stepper.
 func (m *Model) Gather(s *State, idx []int) *State {
 	n := len(s.rows)
-	g := &State{enc: s.enc, rows: make([]int, len(idx)), lens: make([]int, len(idx))}
+	g := &State{view: s.view, enc: s.enc, rows: make([]int, len(idx)), lens: make([]int, len(idx))}
 	for k, i := range idx {
 		if i < 0 || i >= n {
 			panic(fmt.Sprintf("seq2seq: Gather index %d at position %d outside a %d-row state", i, k, n))
