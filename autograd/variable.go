@@ -16,9 +16,12 @@
 // kioku keeps no global or goroutine-local mode, so two goroutines can train
 // and evaluate at once. Recording follows the data instead: a node is
 // recorded only when some input requires a gradient (parameters do, input
-// data does not). NoGrad runs a function with a set of parameters
-// temporarily not requiring gradients, which is the no-grad mode: nothing
-// computed from them is recorded. Whether stochastic functions (dropout) and
+// data does not). Inference on a model that several goroutines share runs
+// on parameter twins — Detach gives a variable with the same Data that
+// requires no gradient — which package nn's layers build as inference
+// views, so that nothing is recorded and no flag is written. NoGrad runs a
+// function with a set of parameters temporarily not requiring gradients,
+// for code that has the parameters to itself. Whether stochastic functions (dropout) and
 // batch normalisation behave as in training is a Mode value that those
 // functions and the layers holding them take explicitly.
 //
@@ -174,7 +177,11 @@ func (v *Variable) UnchainBackward() {
 
 // NoGrad runs f with every variable in vars not requiring a gradient, then
 // restores their flags. Pass a model's parameters to evaluate it without
-// recording a graph. vars must not be used by another goroutine meanwhile.
+// recording a graph when nothing else uses the model: NoGrad writes the
+// flags, so vars must not be used by another goroutine meanwhile, for
+// inference or training. A model shared between goroutines runs inference
+// on views instead, whose parameters are twins made with Detach (see the
+// Inference methods of package nn's layers).
 func NoGrad(vars []*Variable, f func()) {
 	saved := make([]bool, len(vars))
 	for i, v := range vars {
