@@ -20,6 +20,13 @@
 // PackSequences, PackPadded and their inverses move batches between the
 // list, padded and packed layouts.
 //
+// Every layer has an Inference method returning a view for inference: a
+// copy whose parameters share the layer's weight tensors but require no
+// gradient, fixed in evaluation mode. Views record nothing and write
+// nothing shared, so one layer serves any number of goroutines; training,
+// SetMode, SetPrecision and the stateful Advance need exclusive use (see
+// inference.go).
+//
 // Constructors take a configuration struct and an explicit *tensor.RNG for
 // the initialisation, and return an error for an invalid configuration
 // (sizes and options usually come from flags or files). The default

@@ -2,6 +2,8 @@ package nn_test
 
 import (
 	"fmt"
+	"slices"
+	"sync"
 
 	"github.com/kioku-ml/kioku/autograd"
 	"github.com/kioku-ml/kioku/fn"
@@ -158,4 +160,44 @@ func ExamplePackPadded() {
 	// packed [7 2] batch sizes [3 2 1 1] order [1 0 2]
 	// padded output [4 3 5] final H [1 3 5]
 	// zero past the end: true
+}
+
+// One layer shared by many goroutines: each runs the layer's inference
+// view, which shares the weights, records no graph and stays in evaluation
+// mode (dropout off), so the goroutines need no lock and all get the same
+// numbers. The layer itself keeps its training mode and still trains.
+func ExampleNStepLSTM_Inference() {
+	rng := tensor.NewRNG(1)
+	lstm, err := nn.NewNStepLSTM(nn.RecurrentConfig{InputSize: 4, HiddenSize: 8, Layers: 2, Dropout: 0.5}, rng)
+	if err != nil {
+		panic(err)
+	}
+	x := tensor.New(tensor.Float32, 6, 4)
+	x.RandNormal(rng, 0, 1)
+	xs := []*autograd.Variable{autograd.NewVariable(x)}
+
+	view := lstm.Inference()
+	finals := make([][]float64, 8)
+	var wg sync.WaitGroup
+	for g := range finals {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, st := view.Forward(xs, nn.State{})
+			finals[g] = st.H.Data.Values()
+		}()
+	}
+	wg.Wait()
+	same := true
+	for _, f := range finals[1:] {
+		same = same && slices.Equal(f, finals[0])
+	}
+	ys, _ := view.Forward(xs, nn.State{})
+	fmt.Println("all goroutines agree:", same)
+	fmt.Println("graph recorded:", ys[0].Creator() != nil)
+	fmt.Println("layer still trains:", lstm.Params()[0].RequiresGrad())
+	// Output:
+	// all goroutines agree: true
+	// graph recorded: false
+	// layer still trains: true
 }
