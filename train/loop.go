@@ -1,6 +1,10 @@
 package train
 
 import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -88,8 +92,21 @@ type LoopConfig struct {
 	PlateauFactor float64
 	// SkipNonFinite skips steps whose update failed with
 	// optim.ErrNonFiniteGrad (counted in Summary.Skipped) instead of
-	// stopping the run with the error.
+	// stopping the run with the error. More than MaxSkipped such steps in
+	// a row stop the run as diverged.
 	SkipNonFinite bool
+	// MaxLoss, when positive, is the training loss (nats per token) above
+	// which the run counts as diverged and stops with ErrDiverged, as it
+	// does for any non-finite training or validation loss, whatever the
+	// clipping. A model guessing uniformly over V tokens scores ln V, so
+	// a few times ln V is far past anything a working run reaches.
+	MaxLoss float64
+	// SaveEvery and SaveEverySteps, when positive, also write LastDir
+	// mid-epoch once this much time or this many updates have passed
+	// since the run started or the last save, so that a crash loses
+	// little; resuming from such a save is exact.
+	SaveEvery      time.Duration
+	SaveEverySteps int
 	// BestDir, when set, receives a checkpoint each time the validation
 	// loss improves; LastDir, when set, one at the end of each epoch and
 	// of the run.
@@ -126,16 +143,47 @@ type Validation struct {
 	Elapsed time.Duration
 }
 
+// ErrDiverged is wrapped by the error that stops a run whose loss became
+// non-finite or passed LoopConfig.MaxLoss. The model is not saved after
+// it: LastDir and BestDir keep what they held before.
+var ErrDiverged = errors.New("training diverged")
+
+// MaxSkipped is the number of consecutive steps with non-finite
+// gradients that LoopConfig.SkipNonFinite tolerates before the run counts
+// as diverged.
+const MaxSkipped = 100
+
+// ValidationSizer is implemented by tasks that can say how many tokens a
+// validation reads. With a time limit, the loop then stops training early
+// enough for the final validation to end near the limit: it reserves the
+// duration of the last validation or, before the first, an estimate from
+// the training rate.
+type ValidationSizer interface {
+	ValidationTokens() int
+}
+
 // RunTask runs task from position from (the zero Progress, with Best NaN
-// or +Inf, for a fresh run) until cfg.Epochs epochs are done or the time
-// limit stops it. An epoch in which no step succeeded ends the run
-// without validation.
-func RunTask(task Task, cfg LoopConfig, from Progress, rep Reporter) (Summary, error) {
+// or +Inf, for a fresh run) until cfg.Epochs epochs are done, the time
+// limit stops it or ctx is cancelled. An epoch in which no step succeeded
+// ends the run without validation.
+//
+// Cancelling ctx (a signal, in kioku) lets the current step finish, then
+// writes LastDir without validating and returns with Summary.StoppedBy
+// "interrupted" and a nil error: resuming from LastDir continues exactly.
+//
+// The metrics file is started anew for a fresh run (from the zero
+// Progress); for a resumed run, its records past the resumed point (by
+// their "tokens") are dropped first, so that a run resumed from an older
+// checkpoint does not leave the abandoned continuation in its curves.
+func RunTask(ctx context.Context, task Task, cfg LoopConfig, from Progress, rep Reporter) (Summary, error) {
 	start := time.Now()
-	l := &loop{task: task, cfg: cfg, rep: rep, opt: task.Optimizer(), pos: from, start: start}
+	l := &loop{ctx: ctx, task: task, cfg: cfg, rep: rep, opt: task.Optimizer(), pos: from, start: start, lastSave: start, lastSaveStep: task.Optimizer().Steps()}
 	sum := Summary{BestValid: from.Best, LastValid: math.NaN(), StoppedBy: "epochs", BestDir: cfg.BestDir, LastDir: cfg.LastDir, MetricsLog: cfg.Metrics}
 	if cfg.Metrics != "" {
 		if err := os.MkdirAll(filepath.Dir(cfg.Metrics), 0o755); err != nil {
+			return sum, err
+		}
+		if err := cutMetrics(cfg.Metrics, from.Tokens); err != nil {
 			return sum, err
 		}
 		var err error
@@ -165,8 +213,45 @@ func RunTask(task Task, cfg LoopConfig, from Progress, rep Reporter) (Summary, e
 	return sum, nil
 }
 
+// cutMetrics keeps the records of the metrics file at path whose
+// "tokens" is at most tokens (none for a fresh run, tokens 0), rewriting
+// the file atomically; a missing file is fine.
+func cutMetrics(path string, tokens int) error {
+	old, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	var kept bytes.Buffer
+	if tokens > 0 {
+		sc := bufio.NewScanner(bytes.NewReader(old))
+		sc.Buffer(nil, 1<<20)
+		for sc.Scan() {
+			var rec struct {
+				Tokens *float64 `json:"tokens"`
+			}
+			if json.Unmarshal(sc.Bytes(), &rec) != nil || rec.Tokens == nil || *rec.Tokens > float64(tokens) {
+				continue
+			}
+			kept.Write(sc.Bytes())
+			kept.WriteByte('\n')
+		}
+	}
+	if kept.Len() == len(old) {
+		return nil
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, kept.Bytes(), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
 // loop is the state of one RunTask.
 type loop struct {
+	ctx      context.Context
 	task     Task
 	cfg      LoopConfig
 	rep      Reporter
@@ -179,6 +264,45 @@ type loop struct {
 	// epochLoss and epochTokens sum the current epoch's steps.
 	epochLoss   float64
 	epochTokens int
+	// inARow counts the steps skipped in a row; lastSave and lastSaveStep
+	// time the periodic saves; validTime is the last validation's
+	// duration (0 before the first).
+	inARow       int
+	lastSave     time.Time
+	lastSaveStep int
+	validTime    time.Duration
+}
+
+// reserve is the time kept at the end of a time-limited run for the
+// final validation: the last validation's duration, or before the first
+// an estimate from the training rate (a validation token, forward only,
+// costs about a third of a training token).
+func (l *loop) reserve(startTokens int) time.Duration {
+	if l.validTime > 0 {
+		return l.validTime
+	}
+	vs, ok := l.task.(ValidationSizer)
+	if !ok {
+		return 0
+	}
+	rate := float64(l.pos.Tokens-startTokens) / time.Since(l.start).Seconds()
+	if !(rate > 0) {
+		return 0
+	}
+	return time.Duration(float64(vs.ValidationTokens()) / (3 * rate) * float64(time.Second))
+}
+
+// diverged returns the error that stops a run whose loss is bad, or nil.
+func (l *loop) diverged(what string, loss float64) error {
+	if !math.IsNaN(loss) && !math.IsInf(loss, 0) && (l.cfg.MaxLoss <= 0 || loss <= l.cfg.MaxLoss) {
+		return nil
+	}
+	bound := ""
+	if l.cfg.MaxLoss > 0 && !math.IsNaN(loss) && !math.IsInf(loss, 0) {
+		bound = fmt.Sprintf(", above the bound of %.4g", l.cfg.MaxLoss)
+	}
+	return fmt.Errorf("%w at epoch %d chunk %d (update %d): %s loss %v nats/token%s; nothing was saved after it (lower the learning rate, or clip gradients)",
+		ErrDiverged, l.pos.Epoch+1, l.pos.Step, l.opt.Steps(), what, loss, bound)
 }
 
 func (l *loop) run(sum *Summary) error {
@@ -197,9 +321,19 @@ func (l *loop) run(sum *Summary) error {
 		var winTokens, n int
 		winStart, lastReport := time.Now(), time.Time{}
 		stop := false
+		if l.pos.Step < 0 || l.pos.Step >= steps && steps > 0 {
+			return fmt.Errorf("the run stopped at chunk %d of an epoch, but this data gives %d chunks per epoch: resume with the data of the run", l.pos.Step, steps)
+		}
 		for l.pos.Step < steps {
+			if l.ctx.Err() != nil {
+				sum.StoppedBy = "interrupted"
+				if l.epochTokens == 0 && !l.moved(startTokens) {
+					return nil // nothing new to save
+				}
+				return l.saveLast()
+			}
 			elapsed := time.Since(l.start)
-			if !first && ((l.cfg.TimeLimit > 0 && elapsed >= l.cfg.TimeLimit) || (l.cfg.stopAfter > 0 && l.opt.Steps() >= l.cfg.stopAfter)) {
+			if !first && ((l.cfg.TimeLimit > 0 && elapsed+l.reserve(startTokens) >= l.cfg.TimeLimit) || (l.cfg.stopAfter > 0 && l.opt.Steps() >= l.cfg.stopAfter)) {
 				stop = true
 				sum.StoppedBy = "time limit"
 				l.rep.Stopped(l.event(steps, n, startTokens, winLoss, winTokens, winStart))
@@ -211,9 +345,16 @@ func (l *loop) run(sum *Summary) error {
 			if err != nil {
 				if l.cfg.SkipNonFinite && errors.Is(err, optim.ErrNonFiniteGrad) {
 					l.skipped++
+					if l.inARow++; l.inARow > MaxSkipped {
+						return fmt.Errorf("%w at epoch %d chunk %d: %d steps in a row had non-finite gradients; nothing was saved after them", ErrDiverged, l.pos.Epoch+1, l.pos.Step, l.inARow)
+					}
 					continue
 				}
 				return fmt.Errorf("epoch %d chunk %d: %w", l.pos.Epoch+1, l.pos.Step, err)
+			}
+			l.inARow = 0
+			if err := l.diverged("training", loss); err != nil {
+				return err
 			}
 			n = tokens
 			l.pos.Tokens += n
@@ -232,8 +373,14 @@ func (l *loop) run(sum *Summary) error {
 				l.writeMetrics(map[string]any{"kind": "train", "epoch": l.pos.Epoch + 1, "step": ev.Step, "tokens": ev.Tokens, "loss": ev.Loss, "lr": ev.LR, "tokens_per_s": ev.TokensPerSec, "elapsed_s": ev.Elapsed.Seconds()})
 				winLoss, winTokens, winStart = 0, 0, time.Now()
 			}
-			if l.cfg.EvalEvery > 0 && l.pos.Step%l.cfg.EvalEvery == 0 && l.pos.Step < steps {
+			if l.cfg.EvalEvery > 0 && l.pos.Step%l.cfg.EvalEvery == 0 && l.pos.Step < steps &&
+				(l.cfg.TimeLimit <= 0 || time.Since(l.start)+2*l.reserve(startTokens) < l.cfg.TimeLimit) {
 				if _, err := l.validate(sum, false); err != nil {
+					return err
+				}
+			}
+			if l.saveDue() && l.pos.Step < steps {
+				if err := l.saveLast(); err != nil {
 					return err
 				}
 			}
@@ -255,16 +402,32 @@ func (l *loop) run(sum *Summary) error {
 		if !better && l.cfg.PlateauFactor > 0 && l.cfg.PlateauFactor < 1 {
 			l.opt.SetLR(l.opt.LR() * l.cfg.PlateauFactor)
 		}
-		if l.cfg.LastDir != "" {
-			if err := l.save(l.cfg.LastDir); err != nil {
-				return err
-			}
+		if err := l.saveLast(); err != nil {
+			return err
 		}
 		if stop {
 			break
 		}
 	}
 	return nil
+}
+
+// moved reports whether the run has made a step since it started.
+func (l *loop) moved(startTokens int) bool { return l.pos.Tokens > startTokens }
+
+// saveDue reports whether a periodic save is due.
+func (l *loop) saveDue() bool {
+	return (l.cfg.SaveEvery > 0 && time.Since(l.lastSave) >= l.cfg.SaveEvery) ||
+		(l.cfg.SaveEverySteps > 0 && l.opt.Steps()-l.lastSaveStep >= l.cfg.SaveEverySteps)
+}
+
+// saveLast writes LastDir, if set, at the current position.
+func (l *loop) saveLast() error {
+	l.lastSave, l.lastSaveStep = time.Now(), l.opt.Steps()
+	if l.cfg.LastDir == "" {
+		return nil
+	}
+	return l.save(l.cfg.LastDir)
 }
 
 // event describes the progress after a step of n tokens in an epoch of
@@ -285,8 +448,13 @@ func (l *loop) event(steps, n, startTokens int, winLoss float64, winTokens int, 
 // validate runs the task's validation, records it and keeps the best
 // checkpoint; it reports whether the loss improved on the best.
 func (l *loop) validate(sum *Summary, endOfEpoch bool) (bool, error) {
+	began := time.Now()
 	loss, ok, err := l.task.Validate()
+	l.validTime = time.Since(began)
 	if err != nil || !ok {
+		return false, err
+	}
+	if err := l.diverged("validation", loss); err != nil {
 		return false, err
 	}
 	sum.LastValid = loss

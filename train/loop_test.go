@@ -1,10 +1,13 @@
 package train
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"maps"
 	"math"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -120,6 +123,7 @@ func TestRunTask(t *testing.T) {
 		stoppedBy        string
 		nvalid, nstopped int
 		lr               float64
+		perEpoch         int // steps per epoch; 0 means 3
 	}{
 		{
 			name: "two epochs", cfg: LoopConfig{Epochs: 2}, loss: constant(1), valid: []float64{3, 2},
@@ -166,6 +170,26 @@ func TestRunTask(t *testing.T) {
 			epochs: 2, steps: 6, best: 2, stoppedBy: "epochs", nvalid: 4, lr: 0.25,
 		},
 		{
+			name: "infinite loss diverges", cfg: LoopConfig{Epochs: 1}, loss: constant(math.Inf(1)),
+			wantErr: "training diverged at epoch 1 chunk 1 (update 1): training loss +Inf nats/token; nothing was saved after it (lower the learning rate, or clip gradients)",
+		},
+		{
+			name: "loss past MaxLoss diverges", cfg: LoopConfig{Epochs: 1, MaxLoss: 5}, loss: func(e, k int) float64 { return float64(3 * (k + 1)) },
+			wantErr: "training diverged at epoch 1 chunk 2 (update 2): training loss 6 nats/token, above the bound of 5; nothing was saved after it (lower the learning rate, or clip gradients)",
+		},
+		{
+			name: "NaN validation diverges", cfg: LoopConfig{Epochs: 1, BestDir: "best"}, loss: constant(1), valid: []float64{math.NaN()},
+			wantErr: "training diverged at epoch 2 chunk 0 (update 3): validation loss NaN nats/token",
+		},
+		{
+			name: "skipped in a row diverge", cfg: LoopConfig{Epochs: 1, SkipNonFinite: true}, loss: constant(math.NaN()), perEpoch: 2 * MaxSkipped,
+			wantErr: fmt.Sprintf("training diverged at epoch 1 chunk %d: %d steps in a row had non-finite gradients", MaxSkipped+1, MaxSkipped+1),
+		},
+		{
+			name: "resumed past the epoch", cfg: LoopConfig{Epochs: 2}, from: Progress{Epoch: 1, Step: 3, Best: 2.5}, loss: constant(1),
+			wantErr: "the run stopped at chunk 3 of an epoch, but this data gives 3 chunks per epoch: resume with the data of the run",
+		},
+		{
 			name: "no validation data", cfg: LoopConfig{Epochs: 1}, loss: constant(1),
 			want:   "start 0 lr 1|step 0.0|step 0.1|step 0.2|end 0",
 			epochs: 1, steps: 3, best: math.NaN(), stoppedBy: "epochs", lr: 1,
@@ -173,7 +197,11 @@ func TestRunTask(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			task := newFakeTask(t, 3, c.loss, c.valid...)
+			steps := c.perEpoch
+			if steps == 0 {
+				steps = 3
+			}
+			task := newFakeTask(t, steps, c.loss, c.valid...)
 			if c.cfg.BestDir != "" {
 				c.cfg.BestDir = t.TempDir()
 			}
@@ -182,13 +210,16 @@ func TestRunTask(t *testing.T) {
 				from.Best = math.NaN()
 			}
 			var rep recorder
-			sum, err := RunTask(task, c.cfg, from, &rep)
+			sum, err := RunTask(context.Background(), task, c.cfg, from, &rep)
 			if c.wantErr != "" {
-				if err == nil || err.Error() != c.wantErr {
+				if err == nil || !strings.HasPrefix(err.Error(), c.wantErr) {
 					t.Fatalf("error %v, want %q", err, c.wantErr)
 				}
-				if !errors.Is(err, optim.ErrNonFiniteGrad) {
-					t.Errorf("error %v does not wrap ErrNonFiniteGrad", err)
+				if !errors.Is(err, optim.ErrNonFiniteGrad) && !errors.Is(err, ErrDiverged) && !strings.Contains(c.name, "resumed") {
+					t.Errorf("error %v wraps neither ErrNonFiniteGrad nor ErrDiverged", err)
+				}
+				if errors.Is(err, ErrDiverged) && len(task.saved) > 0 {
+					t.Errorf("a diverged run saved checkpoints at %+v", task.saved)
 				}
 				return
 			}
@@ -221,7 +252,7 @@ func TestRunTask(t *testing.T) {
 func TestRunTaskReports(t *testing.T) {
 	task := newFakeTask(t, 4, func(e, k int) float64 { return float64(k + 1) }, 9)
 	var rep recorder
-	if _, err := RunTask(task, LoopConfig{Epochs: 1, ReportEvery: 2}, Progress{Best: math.NaN()}, &rep); err != nil {
+	if _, err := RunTask(context.Background(), task, LoopConfig{Epochs: 1, ReportEvery: 2}, Progress{Best: math.NaN()}, &rep); err != nil {
 		t.Fatal(err)
 	}
 	var got []string
@@ -243,7 +274,7 @@ func TestRunTaskReports(t *testing.T) {
 func TestRunTaskTimeLimit(t *testing.T) {
 	task := newFakeTask(t, 5, constant(1), 3)
 	var rep recorder
-	sum, err := RunTask(task, LoopConfig{Epochs: 2, TimeLimit: time.Nanosecond, LastDir: t.TempDir()}, Progress{Best: math.NaN()}, &rep)
+	sum, err := RunTask(context.Background(), task, LoopConfig{Epochs: 2, TimeLimit: time.Nanosecond, LastDir: t.TempDir()}, Progress{Best: math.NaN()}, &rep)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -314,5 +345,105 @@ func TestCarriedState(t *testing.T) {
 		if _, err := decodeState(bad); !errors.Is(err, errDamagedState) {
 			t.Errorf("decodeState(%q): %v", bad, err)
 		}
+	}
+}
+
+// TestRunTaskInterrupted: cancelling the context (a signal) lets the
+// current step finish, then saves the last checkpoint at the position
+// reached, without validating, and reports "interrupted".
+func TestRunTaskInterrupted(t *testing.T) {
+	task := newFakeTask(t, 5, constant(1), 3)
+	ctx, cancel := context.WithCancel(context.Background())
+	rep := &cancelAfter{n: 3, cancel: cancel}
+	sum, err := RunTask(ctx, task, LoopConfig{Epochs: 2, ReportEvery: 1, LastDir: t.TempDir()}, Progress{Best: math.NaN()}, rep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.StoppedBy != "interrupted" || sum.Steps != 3 || len(rep.valid) != 0 {
+		t.Fatalf("summary %+v, %d validations", sum, len(rep.valid))
+	}
+	if len(task.saved) != 1 || task.saved[0].Epoch != 0 || task.saved[0].Step != 3 || task.saved[0].Tokens != 30 {
+		t.Errorf("checkpoints at %+v", task.saved)
+	}
+}
+
+// cancelAfter is a recorder that cancels a context after n progress
+// reports: a signal arriving during step n.
+type cancelAfter struct {
+	recorder
+	n      int
+	cancel func()
+}
+
+func (c *cancelAfter) Progress(e Event) {
+	c.recorder.Progress(e)
+	if len(c.progress) == c.n {
+		c.cancel()
+	}
+}
+
+// TestRunTaskSavesEvery: SaveEverySteps writes the last checkpoint
+// mid-epoch every so many updates, besides the end of each epoch.
+func TestRunTaskSavesEvery(t *testing.T) {
+	task := newFakeTask(t, 5, constant(1))
+	if _, err := RunTask(context.Background(), task, LoopConfig{Epochs: 2, SaveEverySteps: 2, LastDir: t.TempDir()}, Progress{Best: math.NaN()}, &recorder{}); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, p := range task.saved {
+		got = append(got, fmt.Sprintf("%d.%d", p.Epoch, p.Step))
+	}
+	// Updates 2 and 4 mid-epoch, the epoch's end (update 5), then 7 and 9
+	// (counted from the last save), and the end.
+	want := []string{"0.2", "0.4", "1.0", "1.2", "1.4", "2.0"}
+	if !slices.Equal(got, want) {
+		t.Errorf("saved at %v, want %v", got, want)
+	}
+}
+
+// TestMetricsCutOnResume: a fresh run starts the metrics file anew; a
+// resumed one keeps the records up to its position and drops the rest;
+// a NaN loss is written as null.
+func TestMetricsCutOnResume(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "metrics.jsonl")
+	old := `{"kind":"train","tokens":10,"loss":1}
+{"kind":"train","tokens":20,"loss":1}
+{"kind":"valid","tokens":20,"loss":2}
+{"kind":"train","tokens":30,"loss":1}
+`
+	for _, c := range []struct {
+		name string
+		from Progress
+		keep int // lines of old kept
+	}{{"fresh", Progress{Best: math.NaN()}, 0}, {"resumed", Progress{Epoch: 0, Step: 2, Tokens: 20, Best: 2}, 3}} {
+		t.Run(c.name, func(t *testing.T) {
+			if err := os.WriteFile(path, []byte(old), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			task := newFakeTask(t, 3, constant(1))
+			if _, err := RunTask(context.Background(), task, LoopConfig{Epochs: 1, ReportEvery: 1, Metrics: path}, c.from, &recorder{}); err != nil {
+				t.Fatal(err)
+			}
+			b, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+			oldLines := strings.Split(strings.TrimSpace(old), "\n")
+			if !slices.Equal(lines[:c.keep], oldLines[:c.keep]) || len(lines) != c.keep+3-c.from.Step {
+				t.Errorf("metrics after the run:\n%s", b)
+			}
+		})
+	}
+	m, err := openMetrics(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.write(map[string]any{"kind": "valid", "tokens": 5, "loss": math.NaN()})
+	if err := m.Close(); err != nil {
+		t.Fatalf("writing a NaN loss: %v", err)
+	}
+	if b, _ := os.ReadFile(path); !strings.HasSuffix(string(b), `{"kind":"valid","loss":null,"tokens":5}`+"\n") {
+		t.Errorf("NaN loss written as %q", b)
 	}
 }

@@ -3,6 +3,7 @@ package train
 import (
 	"bufio"
 	"encoding/json"
+	"math"
 	"os"
 )
 
@@ -22,9 +23,16 @@ func openMetrics(path string) (*metricsLog, error) {
 	return &metricsLog{path: path, f: f, w: bufio.NewWriter(f)}, nil
 }
 
+// write appends v as one line. JSON has no NaN or infinity, so a
+// non-finite number is written as null (and the line is still written).
 func (m *metricsLog) write(v map[string]any) {
 	if m.err != nil {
 		return
+	}
+	for k, x := range v {
+		if f, ok := x.(float64); ok && (math.IsNaN(f) || math.IsInf(f, 0)) {
+			v[k] = nil
+		}
 	}
 	b, err := json.Marshal(v)
 	if err == nil {

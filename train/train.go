@@ -12,6 +12,7 @@
 package train
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
@@ -61,6 +62,11 @@ type Config struct {
 	EvalBatch int `json:"eval_batch"`
 	// EvalEvery, when positive, also validates every this many chunks.
 	EvalEvery int `json:"eval_every"`
+	// SaveEvery and SaveEverySteps, when positive, also write the last
+	// checkpoint mid-epoch every this long or every this many updates
+	// (LoopConfig.SaveEvery).
+	SaveEvery      time.Duration `json:"save_every,omitempty"`
+	SaveEverySteps int           `json:"save_every_steps,omitempty"`
 }
 
 // Validate reports the first problem of the configuration.
@@ -84,6 +90,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("clip %v must not be negative", c.Clip)
 	case c.EvalBatch < 0 || c.EvalEvery < 0:
 		return fmt.Errorf("eval-batch %d and eval-every %d must not be negative", c.EvalBatch, c.EvalEvery)
+	case c.SaveEvery < 0 || c.SaveEverySteps < 0:
+		return fmt.Errorf("save-every %v / %d steps must not be negative", c.SaveEvery, c.SaveEverySteps)
 	}
 	return nil
 }
@@ -159,6 +167,9 @@ type Trainer struct {
 	// stopAfter, when positive, stops the run after this many chunks as a
 	// time limit would (for tests of mid-epoch resumption).
 	stopAfter int
+	// reportEvery is LoopConfig.ReportEvery (for tests that act on a
+	// given step).
+	reportEvery int
 }
 
 // New prepares a fresh training run of a model of the given configuration;
@@ -220,10 +231,12 @@ func (t *Trainer) LastDir() string { return filepath.Join(t.outDir, "last") }
 func (t *Trainer) BestDir() string { return filepath.Join(t.outDir, "best") }
 
 // Run trains on the train tokens, validating on valid (may be empty) at
-// the end of each epoch, until the epochs are done or the time limit hits.
-// It writes the checkpoints LastDir and BestDir, metrics.jsonl and
-// curves.png into the output directory.
-func (t *Trainer) Run(train, valid []int) (Summary, error) {
+// the end of each epoch, until the epochs are done, the time limit hits
+// or ctx is cancelled (see RunTask). It writes the checkpoints LastDir
+// and BestDir, metrics.jsonl and curves.png into the output directory. A
+// resumed run must be given the data it was trained on: a saved position
+// past the end of this data's epoch is an error.
+func (t *Trainer) Run(ctx context.Context, train, valid []int) (Summary, error) {
 	if err := os.MkdirAll(t.outDir, 0o755); err != nil {
 		return Summary{}, err
 	}
@@ -233,12 +246,13 @@ func (t *Trainer) Run(train, valid []int) (Summary, error) {
 	}
 	cfg := LoopConfig{
 		Epochs: t.cfg.Epochs, TimeLimit: t.cfg.TimeLimit, EvalEvery: t.cfg.EvalEvery, Schedule: t.sched,
+		SaveEvery: t.cfg.SaveEvery, SaveEverySteps: t.cfg.SaveEverySteps, MaxLoss: MaxLossFor(t.model.Config().Vocab),
 		BestDir: t.BestDir(), LastDir: t.LastDir(),
 		Metrics: filepath.Join(t.outDir, "metrics.jsonl"), Plot: filepath.Join(t.outDir, "curves.png"),
-		stopAfter: t.stopAfter,
+		stopAfter: t.stopAfter, ReportEvery: t.reportEvery,
 	}
 	task := &lmTask{Trainer: t, batches: b, valid: valid}
-	sum, err := RunTask(task, cfg, t.pos, t.rep)
+	sum, err := RunTask(ctx, task, cfg, t.pos, t.rep)
 	if task.didSave {
 		t.pos = task.saved
 	}
@@ -255,7 +269,19 @@ type lmTask struct {
 	didSave bool
 }
 
+// MaxLossFor is the training loss (LoopConfig.MaxLoss) past which a
+// model predicting tokens of a vocabulary of v counts as diverged: a
+// model guessing uniformly scores ln v, and no working run gets near
+// three times that, or ln v + 10 for small vocabularies.
+func MaxLossFor(v int) float64 {
+	lv := math.Log(float64(v))
+	return max(3*lv, lv+10)
+}
+
 func (t *lmTask) Optimizer() *optim.Optimizer { return t.opt }
+
+// ValidationTokens is the size of the validation text (ValidationSizer).
+func (t *lmTask) ValidationTokens() int { return len(t.valid) }
 
 func (t *lmTask) StartEpoch(int) (int, error) {
 	t.model.SetMode(autograd.Train)
@@ -309,11 +335,25 @@ func (t *lmTask) Checkpoint(p Progress) *modelio.Checkpoint {
 	}
 }
 
+// ResumeOptions are what may change when a run is resumed: everything
+// else comes from the checkpoint, so that the resumed run continues
+// exactly as the uninterrupted one would have.
+type ResumeOptions struct {
+	// Epochs, when positive, replaces the number of epochs in all.
+	Epochs int
+	// TimeLimit is the time limit of the resumed run (0: none).
+	TimeLimit time.Duration
+	// SaveEvery and SaveEverySteps set the periodic saves of the resumed
+	// run (Config.SaveEvery).
+	SaveEvery      time.Duration
+	SaveEverySteps int
+}
+
 // Resume reopens the checkpoint in dir (written by a Trainer) to continue
-// training exactly where it stopped; epochs and the time limit may be
-// changed through cfg's Epochs and TimeLimit (other fields come from the
-// checkpoint).
-func Resume(dir string, epochs int, timeLimit time.Duration, outDir string, rep Reporter) (*Trainer, error) {
+// training exactly where it stopped, with the changes opts allows. Every
+// restored piece is checked first: the counters, the carried state's
+// shape against the model, and the vocabulary against the embedding.
+func Resume(dir string, opts ResumeOptions, outDir string, rep Reporter) (*Trainer, error) {
 	snap, err := modelio.Open(dir)
 	if err != nil {
 		return nil, err
@@ -325,10 +365,11 @@ func Resume(dir string, epochs int, timeLimit time.Duration, outDir string, rep 
 	if err := json.Unmarshal(snap.Config(), &sc); err != nil {
 		return nil, fmt.Errorf("%s: configuration: %w", dir, err)
 	}
-	if epochs > 0 {
-		sc.Train.Epochs = epochs
+	if opts.Epochs > 0 {
+		sc.Train.Epochs = opts.Epochs
 	}
-	sc.Train.TimeLimit = timeLimit
+	sc.Train.TimeLimit = opts.TimeLimit
+	sc.Train.SaveEvery, sc.Train.SaveEverySteps = opts.SaveEvery, opts.SaveEverySteps
 	if err := sc.Train.Validate(); err != nil {
 		return nil, fmt.Errorf("%s: %w", dir, err)
 	}
@@ -345,11 +386,17 @@ func Resume(dir string, epochs int, timeLimit time.Duration, outDir string, rep 
 		return nil, err
 	}
 	t.vocab, t.pos.Epoch = ck.Vocab, ck.Epoch
+	if len(ck.Vocab) != sc.Model.Vocab {
+		return nil, fmt.Errorf("%s: vocabulary of %d tokens for a model of %d", dir, len(ck.Vocab), sc.Model.Vocab)
+	}
 	if t.pos.Step, err = strconv.Atoi(ck.Metadata["chunk"]); err != nil {
 		return nil, fmt.Errorf("%s: bad chunk counter: %w", dir, err)
 	}
 	if t.pos.Tokens, err = strconv.Atoi(ck.Metadata["tokens"]); err != nil {
 		return nil, fmt.Errorf("%s: bad token counter: %w", dir, err)
+	}
+	if t.pos.Epoch < 0 || t.pos.Step < 0 || t.pos.Tokens < 0 {
+		return nil, fmt.Errorf("%s: bad counters (epoch %d, chunk %d, tokens %d); they must not be negative", dir, t.pos.Epoch, t.pos.Step, t.pos.Tokens)
 	}
 	if t.pos.Best, err = strconv.ParseFloat(ck.Metadata["best_valid"], 64); err != nil {
 		return nil, fmt.Errorf("%s: bad best validation loss: %w", dir, err)

@@ -1,6 +1,7 @@
 package train
 
 import (
+	"context"
 	"math"
 	"os"
 	"path/filepath"
@@ -74,7 +75,7 @@ func TestTrainLearns(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sum, err := tr.Run(train, valid)
+	sum, err := tr.Run(context.Background(), train, valid)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,8 +96,20 @@ func TestTrainLearns(t *testing.T) {
 	}
 }
 
+// hooked is a quiet Reporter that calls progress after every reported
+// step.
+type hooked struct {
+	quiet
+	progress func(Event)
+}
+
+func (h hooked) Progress(e Event) { h.progress(e) }
+
 // TestResumeIsExact: a run interrupted mid-epoch and resumed from its
-// checkpoint ends with bit-identical parameters to an uninterrupted run.
+// checkpoint ends with bit-identical parameters to an uninterrupted run,
+// whether it was stopped by a time limit, by a signal (the context
+// cancelled during a step), or crashed after a periodic save (the
+// checkpoint copied as it was on disk right after the save).
 func TestResumeIsExact(t *testing.T) {
 	train, vocab := encode(t, corpus(6000, 3))
 	valid := vocab.Encode(seq.CharTokenizer{}.Tokenize(corpus(800, 4)))
@@ -110,35 +123,72 @@ func TestResumeIsExact(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := full.Run(train, valid); err != nil {
+	if _, err := full.Run(context.Background(), train, valid); err != nil {
 		t.Fatal(err)
 	}
 
-	dir := t.TempDir()
-	part, err := New(mc, cfg, vocab.Tokens(), dir, quiet{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	part.stopAfter = 25 // mid-way through the first epoch's chunks
-	sum, err := part.Run(train, valid)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if sum.StoppedBy != "time limit" || sum.Epochs != 0 {
-		t.Fatalf("interrupted run: %+v", sum)
-	}
-	resumed, err := Resume(part.LastDir(), 0, 0, dir, quiet{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := resumed.Run(train, valid); err != nil {
-		t.Fatal(err)
-	}
-	a, b := full.Model().Params(), resumed.Model().Params()
-	for i := range a {
-		if !tensor.Equal(a[i].Data, b[i].Data) {
-			t.Fatalf("parameter %s differs after resuming", a[i].Name)
-		}
+	for _, how := range []string{"time limit", "signal", "periodic save"} {
+		t.Run(how, func(t *testing.T) {
+			dir := t.TempDir()
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			c := cfg
+			if how == "periodic save" {
+				c.SaveEverySteps = 10
+			}
+			crashed := filepath.Join(t.TempDir(), "crashed")
+			var rep Reporter = quiet{}
+			switch how {
+			case "signal":
+				rep = hooked{progress: func(e Event) {
+					if e.Step == 25 {
+						cancel() // a signal during step 25
+					}
+				}}
+			case "periodic save":
+				rep = hooked{progress: func(e Event) {
+					if e.Step == 21 { // the save after update 20 is on disk
+						if err := os.CopyFS(crashed, os.DirFS(filepath.Join(dir, "last"))); err != nil {
+							t.Error(err)
+						}
+					}
+				}}
+			}
+			part, err := New(mc, c, vocab.Tokens(), dir, rep)
+			if err != nil {
+				t.Fatal(err)
+			}
+			part.stopAfter = 25 // mid-way through the first epoch's chunks
+			part.reportEvery = 1
+			if how == "signal" {
+				part.stopAfter = 0
+			}
+			sum, err := part.Run(ctx, train, valid)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := map[string]string{"time limit": "time limit", "signal": "interrupted", "periodic save": "time limit"}[how]
+			if sum.StoppedBy != want || sum.Epochs != 0 {
+				t.Fatalf("interrupted run: %+v", sum)
+			}
+			from := part.LastDir()
+			if how == "periodic save" {
+				from = crashed
+			}
+			resumed, err := Resume(from, ResumeOptions{}, dir, quiet{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := resumed.Run(context.Background(), train, valid); err != nil {
+				t.Fatal(err)
+			}
+			a, b := full.Model().Params(), resumed.Model().Params()
+			for i := range a {
+				if !tensor.Equal(a[i].Data, b[i].Data) {
+					t.Fatalf("parameter %s differs after resuming", a[i].Name)
+				}
+			}
+		})
 	}
 }
 
@@ -155,7 +205,7 @@ func TestConfigErrors(t *testing.T) {
 			t.Errorf("config %+v accepted", c)
 		}
 	}
-	if _, err := Resume(t.TempDir(), 0, 0, t.TempDir(), quiet{}); err == nil {
+	if _, err := Resume(t.TempDir(), ResumeOptions{}, t.TempDir(), quiet{}); err == nil {
 		t.Error("resuming from an empty directory succeeded")
 	}
 }

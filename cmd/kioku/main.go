@@ -59,6 +59,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		if err == errHelp {
 			return 0
 		}
+		if e, ok := err.(*exitError); ok {
+			if e.msg != "" {
+				fmt.Fprintf(stderr, "kioku %s: %s\n", name, e.msg)
+			}
+			return e.code
+		}
 		fmt.Fprintf(stderr, "kioku %s: %v\n", name, err)
 		return 1
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"io"
@@ -188,7 +189,7 @@ Flags:
 		}
 	}
 	r.opt.AddHook(clipper)
-	return r.train(trainOptions{epochs: *epochs, batch: *batch, decay: *decay, budget: *budget, logEvery: *logEvery, out: *out, clip: clipper}, stdout)
+	return r.train(trainOptions{epochs: *epochs, batch: *batch, decay: *decay, budget: *budget, logEvery: *logEvery, out: *out, clip: clipper, stderr: stderr}, stdout)
 }
 
 // trainRun is a training run: the model and its data, the optimizer and
@@ -330,6 +331,7 @@ type trainOptions struct {
 	budget                  time.Duration
 	out                     string
 	clip                    *optim.GradientClipping
+	stderr                  io.Writer
 }
 
 // train runs epochs r.done+1 … o.epochs on train.RunTask, saving the
@@ -341,12 +343,19 @@ func (r *trainRun) train(o trainOptions, stdout io.Writer) error {
 	}
 	cfg := train.LoopConfig{
 		Epochs: o.epochs, TimeLimit: o.budget, ReportEvery: o.logEvery, PlateauFactor: o.decay,
-		SkipNonFinite: true, BestDir: o.out,
+		SkipNonFinite: true, BestDir: o.out, MaxLoss: train.MaxLossFor(r.m.meta.Config.TgtVocab),
 	}
 	rep := &s2sReporter{w: stdout, task: task, clip: o.clip, budget: o.budget, out: o.out}
-	sum, err := train.RunTask(task, cfg, train.Progress{Epoch: r.done, Best: r.best}, rep)
+	ctx, stop := withSignals(context.Background(), o.stderr)
+	defer stop()
+	sum, err := train.RunTask(ctx, task, cfg, train.Progress{Epoch: r.done, Best: r.best}, rep)
 	if err != nil {
 		return err
+	}
+	if sum.StoppedBy == "interrupted" {
+		cause, _ := context.Cause(ctx).(interrupted)
+		fmt.Fprintf(stdout, "interrupted after %d steps; the best model so far is in %s\n", sum.Steps, o.out)
+		return &exitError{code: cause.code(), msg: cause.Error()}
 	}
 	if sum.Skipped > 0 {
 		fmt.Fprintf(stdout, "%d steps skipped for non-finite gradients\n", sum.Skipped)

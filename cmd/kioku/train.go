@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -11,7 +12,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -47,7 +50,16 @@ type trainFlags struct {
 	sampleLen                int
 	corpusBytes              int
 	timeLimitSet             bool
+	saveEvery                saveEvery
+	force                    bool
+	set                      map[string]bool // the flags given
 }
+
+// resumeFlags are the flags that may be given with -resume: where the
+// data and the output are, and how long the resumed run goes on. Every
+// other flag describes the model or the training and comes from the
+// checkpoint, so that the resumed run continues exactly.
+var resumeFlags = []string{"resume", "data", "valid", "test", "out", "epochs", "time-limit", "save-every", "sample", "corpus-bytes"}
 
 const trainHelp = `Usage: kioku train [flags]
 
@@ -97,6 +109,8 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&f.resume, "resume", "", "continue the run saved in this checkpoint `dir` (e.g. OUT/last)")
 	fs.IntVar(&f.sampleLen, "sample", 400, "tokens to sample after training (0: none)")
 	fs.IntVar(&f.corpusBytes, "corpus-bytes", 8<<20, "bytes of Go source to read for the embedded corpus")
+	fs.Var(&f.saveEvery, "save-every", "also write OUT/last every this `often`: a duration (10m) or a number of updates (500); 0: at the end of each epoch only")
+	fs.BoolVar(&f.force, "force", false, "start a new run in -out even if it holds another run (its checkpoints and metrics are removed)")
 	setUsage(fs, trainHelp)
 	if err := parseFlags(fs, args, stderr); err != nil {
 		return err
@@ -105,11 +119,11 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stderr, "kioku train: unexpected argument %q\n", fs.Arg(0))
 		return errUsage
 	}
-	fs.Visit(func(fl *flag.Flag) {
-		if fl.Name == "time-limit" {
-			f.timeLimitSet = true
-		}
-	})
+	f.set = map[string]bool{}
+	fs.Visit(func(fl *flag.Flag) { f.set[fl.Name] = true })
+	f.timeLimitSet = f.set["time-limit"]
+	ctx, stop := withSignals(context.Background(), stderr)
+	defer stop()
 	rep := newReporter(stderr)
 	var (
 		tr                 *train.Trainer
@@ -120,14 +134,24 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 		err                error
 	)
 	if f.resume != "" {
-		if f.data == "" {
-			return errors.New("-resume needs the -data (and -valid) of the run")
+		if err := f.checkResumeFlags(); err != nil {
+			return err
 		}
-		texts, err := readTexts(f.data, f.valid, f.test)
+		opts := train.ResumeOptions{Epochs: f.epochs, TimeLimit: f.timeLimit, SaveEvery: f.saveEvery.every, SaveEverySteps: f.saveEvery.steps}
+		var texts [3]string
+		if f.data == "" {
+			if !f.timeLimitSet {
+				opts.TimeLimit = 3 * time.Minute // as the run it continues
+			}
+			rep.Logf("reading the Go source corpus of %s", goroot())
+			texts[0], texts[1], err = goCorpus(goroot(), f.corpusBytes)
+		} else {
+			texts, err = readTexts(f.data, f.valid, f.test)
+		}
 		if err != nil {
 			return err
 		}
-		if tr, err = train.Resume(f.resume, f.epochs, f.timeLimit, f.out, rep); err != nil {
+		if tr, err = train.Resume(f.resume, opts, f.out, rep); err != nil {
 			return err
 		}
 		if vocab, err = seq.VocabFromTokens(tr.Vocab()); err != nil {
@@ -140,6 +164,9 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	} else {
 		mc, tc, err := f.configs()
 		if err != nil {
+			return err
+		}
+		if err := claimOut(f.out, f.force); err != nil {
 			return err
 		}
 		if tok, err = seq.TokenizerByName(f.level); err != nil {
@@ -176,10 +203,15 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	}
 	mc := tr.Model().Config()
 	rep.Logf("%d training and %d validation tokens, vocabulary %d; %d×%d %s, %d parameters", len(trainIDs), len(validIDs), vocab.Len(), mc.Layers, mc.Hidden, mc.Cell, numParams(tr))
-	sum, err := tr.Run(trainIDs, validIDs)
+	sum, err := tr.Run(ctx, trainIDs, validIDs)
 	rep.Done()
 	if err != nil {
 		return err
+	}
+	if sum.StoppedBy == "interrupted" {
+		cause, _ := context.Cause(ctx).(interrupted)
+		fmt.Fprintf(stdout, "\ninterrupted after %d steps, %d tokens; latest checkpoint: %s\nresume with:\n  %s\n", sum.Steps, sum.Tokens, sum.LastDir, f.resumeCommand(sum.LastDir))
+		return &exitError{code: cause.code(), msg: cause.Error()}
 	}
 	fmt.Fprintf(stdout, "\ntrained %d epochs, %d steps, %d tokens in %s (stopped by %s)\n", sum.Epochs, sum.Steps, sum.Tokens, sum.Elapsed.Round(time.Second), sum.StoppedBy)
 	if !math.IsNaN(sum.BestValid) {
@@ -214,6 +246,70 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
+// checkResumeFlags returns an error listing the flags given with
+// -resume that the checkpoint decides.
+func (f *trainFlags) checkResumeFlags() error {
+	var bad []string
+	for name := range f.set {
+		if !slices.Contains(resumeFlags, name) {
+			bad = append(bad, "-"+name)
+		}
+	}
+	if len(bad) == 0 {
+		return nil
+	}
+	slices.Sort(bad)
+	return fmt.Errorf("-resume continues the saved run with its own model and training settings; remove %s (with -resume only %s may be given)",
+		strings.Join(bad, ", "), "-"+strings.Join(resumeFlags[1:], ", -"))
+}
+
+// resumeCommand returns the command that resumes the run from last.
+func (f *trainFlags) resumeCommand(last string) string {
+	args := []string{"kioku", "train", "-resume", last, "-out", f.out}
+	for _, fl := range []struct{ name, value string }{{"data", f.data}, {"valid", f.valid}, {"test", f.test}} {
+		if fl.value != "" {
+			args = append(args, "-"+fl.name, fl.value)
+		}
+	}
+	if f.set["epochs"] {
+		args = append(args, "-epochs", strconv.Itoa(f.epochs))
+	}
+	for i, a := range args {
+		if strings.ContainsAny(a, " \t'\"$\\") {
+			args[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+		}
+	}
+	return strings.Join(args, " ")
+}
+
+// runFiles are what a training run writes into its output directory.
+var runFiles = []string{"last", "best", "metrics.jsonl", "curves.png"}
+
+// claimOut makes out ready for a new run: it refuses when out holds
+// another run's files, unless force is set, which removes them (and
+// nothing else in out).
+func claimOut(out string, force bool) error {
+	var found []string
+	for _, name := range runFiles {
+		if _, err := os.Lstat(filepath.Join(out, name)); err == nil {
+			found = append(found, name)
+		}
+	}
+	if len(found) == 0 {
+		return nil
+	}
+	if !force {
+		return fmt.Errorf("%s holds another run (%s); continue it with -resume %s, start over with -force, or choose another -out",
+			out, strings.Join(found, ", "), filepath.Join(out, "last"))
+	}
+	for _, name := range found {
+		if err := os.RemoveAll(filepath.Join(out, name)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func numParams(tr *train.Trainer) int {
 	n := 0
 	for _, p := range tr.Model().Params() {
@@ -225,7 +321,8 @@ func numParams(tr *train.Trainer) int {
 // configs turns the flags into model and training configurations.
 func (f *trainFlags) configs() (lm.Config, train.Config, error) {
 	embedded := f.data == ""
-	tc := train.Config{Batch: f.batch, BPTT: f.bptt, Epochs: f.epochs, Optimizer: f.optimizer, LR: f.lr, LRKeep: f.lrKeep, LRDecay: f.lrDecay, Clip: f.clip, Seed: f.seed, EvalEvery: f.evalEvery, EvalBatch: f.evalBatch}
+	tc := train.Config{Batch: f.batch, BPTT: f.bptt, Epochs: f.epochs, Optimizer: f.optimizer, LR: f.lr, LRKeep: f.lrKeep, LRDecay: f.lrDecay, Clip: f.clip, Seed: f.seed, EvalEvery: f.evalEvery, EvalBatch: f.evalBatch,
+		SaveEvery: f.saveEvery.every, SaveEverySteps: f.saveEvery.steps}
 	if tc.Epochs == 0 {
 		tc.Epochs = 10
 		if embedded {

@@ -1,10 +1,14 @@
 package main
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/kioku-ml/kioku/fn"
 	"github.com/kioku-ml/kioku/lm"
@@ -146,5 +150,98 @@ func TestTrainLayerNorm(t *testing.T) {
 	}
 	if code, stdout, stderr := runCLI("eval", "-model", filepath.Join(out, "best"), "-data", data); code != 0 || !strings.Contains(stdout, "perplexity") {
 		t.Fatalf("eval exit %d: %s %s", code, stdout, stderr)
+	}
+}
+
+// lockedBuffer is a bytes.Buffer safe for the signal handler's goroutine
+// and the run's to write at once, as os.Stderr is.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestTrainInterruptAndResume: SIGINT during training finishes the step,
+// writes OUT/last and exits 130 with the resume command; the run refuses
+// to resume on other data or with flags that the checkpoint decides, and
+// resumes with the printed command. A new run into the same -out is
+// refused unless -force is given.
+func TestTrainInterruptAndResume(t *testing.T) {
+	dir := t.TempDir()
+	data := writeCorpus(t, dir)
+	out := filepath.Join(dir, "run")
+	args := []string{"train", "-data", data, "-out", out, "-epochs", "50", "-emb", "8", "-hidden", "16", "-layers", "1", "-batch", "4", "-bptt", "8", "-sample", "0", "-save-every", "5"}
+	var stdout bytes.Buffer
+	var stderr lockedBuffer
+	done := make(chan int)
+	go func() { done <- run(args, &stdout, &stderr) }()
+	// Wait for a periodic save (the signal handler is installed by then).
+	deadline := time.Now().Add(time.Minute)
+	for {
+		if _, err := os.Stat(filepath.Join(out, "last", "checkpoint.json")); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no periodic save within a minute")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if err := syscall.Kill(os.Getpid(), syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	var code int
+	select {
+	case code = <-done:
+	case <-time.After(time.Minute):
+		t.Fatal("SIGINT did not stop the run")
+	}
+	if code != 130 || !strings.Contains(stderr.String(), "interrupted by SIGINT") {
+		t.Fatalf("exit %d, stderr %q; want 130 and the signal named", code, stderr.String())
+	}
+	_, resume, ok := strings.Cut(stdout.String(), "resume with:\n")
+	if !ok {
+		t.Fatalf("no resume command in %q", stdout.String())
+	}
+	resumeArgs := strings.Fields(resume)
+	if len(resumeArgs) < 2 || resumeArgs[0] != "kioku" {
+		t.Fatalf("resume command %q", resume)
+	}
+	resumeArgs = resumeArgs[1:]
+
+	small := filepath.Join(dir, "small.txt")
+	os.WriteFile(small, []byte("the cat sat.\nthe dog sat.\n"), 0o644)
+	last := filepath.Join(out, "last")
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"train", "-resume", last, "-data", data, "-out", out, "-hidden", "32", "-batch", "2"}, "remove -batch, -hidden"},
+		{[]string{"train", "-data", data, "-out", out}, "holds another run (last"},
+	} {
+		code, stdout, stderr := runCLI(tc.args...)
+		if code != 1 || !strings.Contains(stderr, tc.want) || stdout != "" {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q; want exit 1 mentioning %q", tc.args, code, stdout, stderr, tc.want)
+		}
+	}
+	if code, _, stderr := runCLI("train", "-resume", last, "-data", small, "-valid", small, "-out", out); code != 1 || !strings.Contains(stderr, "resume with the data of the run") {
+		t.Errorf("resuming on other data: exit %d, %q", code, stderr)
+	}
+	resumeArgs = append(resumeArgs, "-epochs", "1") // the epoch it was in ends the run
+	if code, stdout, stderr := runCLI(resumeArgs...); code != 0 || !strings.Contains(stdout, "trained 1 epochs") {
+		t.Fatalf("%v: exit %d: %s %s", resumeArgs, code, stdout, stderr)
+	}
+	if code, _, stderr := runCLI("train", "-data", data, "-out", out, "-force", "-epochs", "1", "-emb", "8", "-hidden", "16", "-layers", "1", "-batch", "4", "-bptt", "8", "-sample", "0"); code != 0 {
+		t.Fatalf("-force: exit %d: %s", code, stderr)
 	}
 }

@@ -36,18 +36,21 @@ func Plot(metricsPath, pngPath string) error {
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
 		var rec struct {
-			Kind   string  `json:"kind"`
-			Tokens float64 `json:"tokens"`
-			Loss   float64 `json:"loss"`
+			Kind   string   `json:"kind"`
+			Tokens float64  `json:"tokens"`
+			Loss   *float64 `json:"loss"` // null for a non-finite loss
 		}
 		if err := json.Unmarshal(sc.Bytes(), &rec); err != nil {
 			return fmt.Errorf("%s: %w", metricsPath, err)
 		}
+		if rec.Loss == nil {
+			continue
+		}
 		switch rec.Kind {
 		case "train":
-			train = append(train, plotter.XY{X: rec.Tokens, Y: rec.Loss})
+			train = append(train, plotter.XY{X: rec.Tokens, Y: *rec.Loss})
 		case "valid":
-			valid = append(valid, plotter.XY{X: rec.Tokens, Y: rec.Loss})
+			valid = append(valid, plotter.XY{X: rec.Tokens, Y: *rec.Loss})
 		}
 	}
 	if err := sc.Err(); err != nil {
