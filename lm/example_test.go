@@ -1,6 +1,7 @@
 package lm_test
 
 import (
+	"context"
 	"fmt"
 	"strings"
 
@@ -25,7 +26,7 @@ func ExampleModel() {
 	opt, _ := optim.NewAdam(m.NamedParams(), optim.AdamConfig{LR: 0.02})
 	clip, _ := optim.NewGradientClipping(5)
 	opt.AddHook(clip)
-	before, _ := m.Evaluate(ids, 4, 20)
+	before, _ := m.Evaluate(context.Background(), ids, 4, 20)
 
 	// Four parallel rows of the stream, chunks of 20 steps.
 	const rows, steps = 4, 20
@@ -49,7 +50,7 @@ func ExampleModel() {
 			st = next.Detach()
 		}
 	}
-	after, _ := m.Evaluate(ids, 4, 20)
+	after, _ := m.Evaluate(context.Background(), ids, 4, 20)
 	fmt.Println("loss fell by more than 10×:", after < before/10)
 
 	out, _ := m.Sample([]int{0, 1}, lm.SampleConfig{Length: 6, Temperature: 0.01}, tensor.NewRNG(2))
@@ -73,7 +74,10 @@ func ExampleModel_ForwardInto() {
 	var st lm.State
 	for range 3 {
 		var next *tensor.Tensor
-		next, st = m.ForwardInto(logits, batch, st)
+		var err error
+		if next, st, err = m.ForwardInto(logits, batch, st); err != nil {
+			panic(err)
+		}
 		if logits != nil && next != logits {
 			panic("the buffer was not reused")
 		}

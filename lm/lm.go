@@ -8,6 +8,7 @@ package lm
 
 import (
 	"cmp"
+	"context"
 	"errors"
 	"fmt"
 	"iter"
@@ -214,6 +215,12 @@ type State = nn.State
 // Forward runs one chunk: inputs[b] are the token ids of row b (all rows
 // of equal length T). It returns the logits (B·T, V), row-major by row b
 // then step t, and the state after the chunk.
+//
+// Forward and Loss are the training API: they record a graph (unless the
+// parameters need no gradient) and panic, as the nn layers do, on misuse —
+// an empty or ragged chunk, ids outside the vocabulary, a state of the
+// wrong shape. The inference entry points (Evaluate, Score, Sample,
+// Generate, Stream, Batch, ForwardInto) return errors for all of these.
 func (m *Model) Forward(inputs [][]int, st State) (*autograd.Variable, State) {
 	y, next := m.hidden(timeMajor(inputs), len(inputs), st)
 	return m.out.Forward(fn.GatherRows(y, batchMajor(len(inputs), len(inputs[0])))), next
@@ -226,11 +233,63 @@ func (m *Model) Forward(inputs [][]int, st State) (*autograd.Variable, State) {
 // reuses one buffer instead of allocating B·T·V values per call, which
 // for a 10,000-word vocabulary is 16 MB for 400 tokens and costs, zeroed
 // and collected, as much as a third of the output layer's product.
-func (m *Model) ForwardInto(dst *tensor.Tensor, inputs [][]int, st State) (*tensor.Tensor, State) {
+//
+// Unlike Forward it returns an error, and does not panic, for an empty
+// or ragged chunk, ids outside the vocabulary and a state whose shape is
+// not StateShape(B) (or with a C for a GRU).
+func (m *Model) ForwardInto(dst *tensor.Tensor, inputs [][]int, st State) (*tensor.Tensor, State, error) {
+	if err := m.checkChunk(inputs); err != nil {
+		return nil, State{}, err
+	}
+	if err := m.checkState(st, len(inputs)); err != nil {
+		return nil, State{}, err
+	}
 	v := m.inference()
 	y, next := v.hidden(timeMajor(inputs), len(inputs), st.Detach())
 	y = fn.GatherRows(y, batchMajor(len(inputs), len(inputs[0])))
-	return v.out.ForwardInto(dst, y.Data), next
+	return v.out.ForwardInto(dst, y.Data), next, nil
+}
+
+// checkChunk returns an error unless inputs is a chunk Forward takes: at
+// least one row, all rows of one positive length, ids in the vocabulary.
+func (m *Model) checkChunk(inputs [][]int) error {
+	if len(inputs) == 0 || len(inputs[0]) == 0 {
+		return errors.New("lm: empty chunk: want at least one row of at least one token")
+	}
+	for b, row := range inputs {
+		if len(row) != len(inputs[0]) {
+			return fmt.Errorf("lm: row %d has %d tokens, row 0 has %d", b, len(row), len(inputs[0]))
+		}
+		if err := m.checkIDs(fmt.Sprintf("row %d: token", b), row); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkState returns an error unless st is a state for batch rows: H and
+// C nil or of shape StateShape(batch) and the weights' type, C only for
+// a cell that has one.
+func (m *Model) checkState(st State, batch int) error {
+	shape, hasC := m.StateShape(batch)
+	if st.C != nil && !hasC {
+		return fmt.Errorf("lm: a %s has no cell state; got a State with C %v", m.cfg.Cell, st.C.Shape())
+	}
+	for _, s := range []struct {
+		name string
+		v    *autograd.Variable
+	}{{"H", st.H}, {"C", st.C}} {
+		if s.v == nil {
+			continue
+		}
+		if !slices.Equal(s.v.Shape(), shape) {
+			return fmt.Errorf("lm: state %s has shape %v; want %v (layers, batch, hidden)", s.name, s.v.Shape(), shape)
+		}
+		if dt := m.emb.Weight.Data.DType(); s.v.Data.DType() != dt {
+			return fmt.Errorf("lm: state %s is %v; the model is %v", s.name, s.v.Data.DType(), dt)
+		}
+	}
+	return nil
 }
 
 // batchMajor returns the rows of a time-major (T·B, ·) matrix — row t·B+b
@@ -321,7 +380,8 @@ var ErrEmpty = errors.New("lm: no tokens to evaluate")
 // batch parallel rows in chunks of steps tokens (seq.BPTT; batch shrinks
 // to fit a short stream), in evaluation mode without recording a graph.
 // Perplexity is exp of it; bits per character is it divided by ln 2.
-func (m *Model) Evaluate(ids []int, batch, steps int) (float64, error) {
+// It checks ctx between chunks and returns ctx.Err() once ctx is done.
+func (m *Model) Evaluate(ctx context.Context, ids []int, batch, steps int) (float64, error) {
 	if len(ids) < 2 {
 		return 0, ErrEmpty
 	}
@@ -340,6 +400,9 @@ func (m *Model) Evaluate(ids []int, batch, steps int) (float64, error) {
 	n := 0
 	var st State
 	for k := range chunks.Chunks() {
+		if err := ctx.Err(); err != nil {
+			return 0, err
+		}
 		in, tg := chunks.TimeMajor(k)
 		var loss *autograd.Variable
 		loss, st = v.loss(in, tg, chunks.Batch(), st)

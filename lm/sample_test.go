@@ -1,6 +1,7 @@
 package lm
 
 import (
+	"context"
 	"slices"
 	"strings"
 	"testing"
@@ -48,10 +49,10 @@ func TestInferenceErrors(t *testing.T) {
 		run  func() error
 		want string
 	}{
-		{"evaluate negative id", func() error { _, err := m.Evaluate([]int{1, -5, 2}, 1, 2); return err }, "token -5 (at 1) is outside the vocabulary of 4"},
-		{"evaluate id past the vocabulary", func() error { _, err := m.Evaluate([]int{1, 2, 4}, 1, 2); return err }, "token 4 (at 2)"},
-		{"evaluate nothing", func() error { _, err := m.Evaluate([]int{1}, 1, 2); return err }, "no tokens to evaluate"},
-		{"evaluate steps", func() error { _, err := m.Evaluate([]int{1, 2, 3}, 1, 0); return err }, "chunks of 0 steps"},
+		{"evaluate negative id", func() error { _, err := m.Evaluate(context.Background(), []int{1, -5, 2}, 1, 2); return err }, "token -5 (at 1) is outside the vocabulary of 4"},
+		{"evaluate id past the vocabulary", func() error { _, err := m.Evaluate(context.Background(), []int{1, 2, 4}, 1, 2); return err }, "token 4 (at 2)"},
+		{"evaluate nothing", func() error { _, err := m.Evaluate(context.Background(), []int{1}, 1, 2); return err }, "no tokens to evaluate"},
+		{"evaluate steps", func() error { _, err := m.Evaluate(context.Background(), []int{1, 2, 3}, 1, 0); return err }, "chunks of 0 steps"},
 		{"sample bad prime", func() error {
 			_, err := m.Sample([]int{9}, SampleConfig{Length: 1, Temperature: 1}, tensor.NewRNG(1))
 			return err

@@ -12,6 +12,7 @@
 package train
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
@@ -285,7 +286,7 @@ func (t *lmTask) Validate() (float64, bool, error) {
 	if eb == 0 {
 		eb = t.cfg.Batch
 	}
-	loss, err := t.model.Evaluate(t.valid, eb, t.cfg.BPTT) // restores the training mode
+	loss, err := t.model.Evaluate(context.Background(), t.valid, eb, t.cfg.BPTT) // restores the training mode
 	return loss, err == nil, err
 }
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -194,7 +195,7 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 		model = best
 	}
 	if len(testIDs) > 1 {
-		loss, err := model.Evaluate(testIDs, 1, 64)
+		loss, err := model.Evaluate(context.Background(), testIDs, 1, 64)
 		if err != nil {
 			return err
 		}
@@ -426,7 +427,7 @@ func runEval(args []string, stdout, stderr io.Writer) error {
 		}
 		m.SetPrecision(fn.BFloat16)
 	}
-	loss, err := m.Evaluate(ids, *batch, *bptt)
+	loss, err := m.Evaluate(context.Background(), ids, *batch, *bptt)
 	if err != nil {
 		return fmt.Errorf("%s: %w", *data, err)
 	}
