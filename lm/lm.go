@@ -331,15 +331,22 @@ func timeMajor(rows [][]int) []int {
 // as one packed tensor (ForwardPacked) of equal lengths, whose states pass
 // as views: no copies into and out of a list of sequences.
 func (m *Model) hidden(flat []int, B int, st State) (*autograd.Variable, State) {
-	x := m.emb.Forward(flat)
-	if m.cfg.Dropout > 0 {
-		x = fn.Dropout(x, m.cfg.Dropout, m.drop, m.mode)
-	}
 	lengths := make([]int, B)
 	for b := range lengths {
 		lengths[b] = len(flat) / B
 	}
-	y, next := m.rnn.ForwardPacked(x, seq.MustPacking(lengths), st)
+	return m.hiddenPacked(flat, seq.MustPacking(lengths), st)
+}
+
+// hiddenPacked is hidden for sequences of any lengths: ids holds the
+// tokens in p's packed order, st and the next state follow the order of
+// p's lengths.
+func (m *Model) hiddenPacked(ids []int, p *seq.Packing, st State) (*autograd.Variable, State) {
+	x := m.emb.Forward(ids)
+	if m.cfg.Dropout > 0 {
+		x = fn.Dropout(x, m.cfg.Dropout, m.drop, m.mode)
+	}
+	y, next := m.rnn.ForwardPacked(x, p, st)
 	if m.cfg.Dropout > 0 {
 		y = fn.Dropout(y, m.cfg.Dropout, m.drop, m.mode)
 	}
