@@ -7,12 +7,10 @@
 package lm
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"iter"
-	"math"
 	"slices"
 
 	"github.com/kioku-ml/kioku/autograd"
@@ -422,23 +420,6 @@ func (m *Model) Evaluate(ctx context.Context, ids []int, batch, steps int) (floa
 	return total / float64(n), nil
 }
 
-// SampleConfig controls sampling.
-type SampleConfig struct {
-	// Length is the number of tokens to generate.
-	Length int
-	// Temperature divides the logits (1 samples from the model; → 0 is
-	// greedy). It must be positive.
-	Temperature float64
-	// TopK, when positive, samples only among the K most likely tokens.
-	TopK int
-	// Stop lists token ids (an end-of-sequence token, say) that end
-	// sampling once one of them is drawn; it is returned as the last
-	// generated id. The zero value never stops early, so the zero
-	// SampleConfig with a Length and a Temperature generates exactly
-	// Length tokens.
-	Stop []int
-}
-
 // checkIDs returns an error naming the first of ids outside the
 // vocabulary, what saying what the ids are.
 func (m *Model) checkIDs(what string, ids []int) error {
@@ -448,70 +429,4 @@ func (m *Model) checkIDs(what string, ids []int) error {
 		}
 	}
 	return nil
-}
-
-// Sample continues the prime (at least one token id) with cfg.Length
-// tokens drawn from the model with rng, and returns the generated ids.
-func (m *Model) Sample(prime []int, cfg SampleConfig, rng *tensor.RNG) ([]int, error) {
-	switch {
-	case len(prime) == 0:
-		return nil, errors.New("lm: sampling needs at least one prime token")
-	case !(cfg.Temperature > 0):
-		return nil, fmt.Errorf("lm: temperature %v must be positive", cfg.Temperature)
-	case cfg.Length < 0 || cfg.TopK < 0:
-		return nil, fmt.Errorf("lm: length %d and top-k %d must not be negative", cfg.Length, cfg.TopK)
-	}
-	if err := m.checkIDs("prime token", prime); err != nil {
-		return nil, err
-	}
-	v := m.inference()
-	var out []int
-	logits, st := v.Forward([][]int{prime}, State{})
-	last := logits.Data.Index(logits.Data.Dim(0) - 1)
-	for len(out) < cfg.Length {
-		id := pick(last, cfg, rng)
-		out = append(out, id)
-		if slices.Contains(cfg.Stop, id) {
-			break
-		}
-		logits, st = v.Forward([][]int{{id}}, st)
-		last = logits.Data.Index(0)
-	}
-	return out, nil
-}
-
-// pick draws a token from logits with temperature and top-k.
-func pick(logits *tensor.Tensor, cfg SampleConfig, rng *tensor.RNG) int {
-	v := logits.Values()
-	for i := range v {
-		v[i] /= cfg.Temperature
-	}
-	if cfg.TopK > 0 && cfg.TopK < len(v) {
-		// The k-th largest value is the threshold.
-		sorted := slices.Clone(v)
-		slices.SortFunc(sorted, func(a, b float64) int { return cmp.Compare(b, a) })
-		thr := sorted[cfg.TopK-1]
-		for i := range v {
-			if v[i] < thr {
-				v[i] = math.Inf(-1)
-			}
-		}
-	}
-	mx := math.Inf(-1)
-	for _, x := range v {
-		mx = max(mx, x)
-	}
-	var sum float64
-	for i := range v {
-		v[i] = math.Exp(v[i] - mx)
-		sum += v[i]
-	}
-	r := rng.Float64() * sum
-	for i, p := range v {
-		r -= p
-		if r < 0 {
-			return i
-		}
-	}
-	return len(v) - 1
 }
