@@ -2,8 +2,10 @@
 // LSTM or GRU layers → a linear layer over the vocabulary, with optional
 // weight tying (Press & Wolf 2017; Inan et al. 2017), trained by truncated
 // backpropagation through time as in Zaremba et al. (2014), "Recurrent
-// Neural Network Regularization". It also evaluates perplexity and samples
-// text.
+// Neural Network Regularization". It also evaluates perplexity, scores
+// many texts in one packed batch (Score), and generates text one request
+// at a time (Sample, Stream) or many together with continuous batching
+// (Batch, Generate); one model serves any number of goroutines at once.
 package lm
 
 import (
@@ -94,16 +96,17 @@ func isCell(name string) bool {
 
 // Model is a recurrent language model.
 //
-// A Model is safe for concurrent inference: Evaluate, Sample and
-// ForwardInto (and the batched and streaming entry points) may run on one
-// model from any number of goroutines at once, without locks. Each call
+// A Model is safe for concurrent inference: Evaluate, Score, Sample,
+// Generate, Stream, ForwardInto and NewBatch may run on one model from any
+// number of goroutines at once, without locks. Each call (and each Batch)
 // runs on an inference view of the model's layers (see package nn), which
 // shares the weight tensors, records no graph and writes nothing the
 // model or another call shares; the model keeps its mode and its
 // parameters keep requiring gradients, so a model that has served
-// inference still trains. Training — Forward and Loss with a recorded
-// graph, Backward, optimizer steps — and SetMode, SetPrecision and
-// restoring weights need exclusive use of the model.
+// inference still trains. A Batch itself belongs to one goroutine.
+// Training — Forward and Loss with a recorded graph, Backward, optimizer
+// steps — and SetMode, SetPrecision and restoring weights need exclusive
+// use of the model: no inference may run meanwhile.
 type Model struct {
 	cfg  Config
 	emb  *nn.Embedding
