@@ -32,8 +32,8 @@ type SampleConfig struct {
 	Stop []int
 }
 
-// check returns an error for a prime or configuration that sampling
-// cannot start from.
+// checkSample returns an error for a prime, configuration or generator
+// that sampling cannot start from.
 func (m *Model) checkSample(prime []int, cfg SampleConfig, rng *tensor.RNG) error {
 	switch {
 	case len(prime) == 0:
@@ -325,7 +325,8 @@ func (m *Model) Generate(ctx context.Context, reqs []GenerateRequest) ([][]int, 
 // yields (NoToken, ctx.Err()) and stops. A prime or configuration that
 // Batch.Add refuses yields (NoToken, the error) and nothing else. The
 // generation runs as the sequence is iterated and stops when the loop
-// does. It is safe for concurrent use (see Model).
+// does; iterate it once (a second loop would continue from rng where the
+// first left it). It is safe for concurrent use (see Model).
 func (m *Model) Stream(ctx context.Context, prime []int, cfg SampleConfig, rng *tensor.RNG) iter.Seq2[int, error] {
 	return func(yield func(int, error) bool) {
 		b := m.NewBatch()
