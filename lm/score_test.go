@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -176,5 +177,35 @@ func TestScoreErrors(t *testing.T) {
 				t.Fatalf("error %v; want one containing %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestScoreMemoryIsBounded: scoring 4,000 tokens over a 5,000-word
+// vocabulary allocates far less than their 80 MB of logits, which the
+// output layer never holds at once (blocks of 419 rows, 8 MB).
+func TestScoreMemoryIsBounded(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector changes allocation")
+	}
+	m, err := New(Config{Cell: "gru", Tokenizer: "word", Vocab: 5000, Emb: 8, Hidden: 16, Layers: 1}, tensor.NewRNG(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lengths := make([]int, 40)
+	for i := range lengths {
+		lengths[i] = 101
+	}
+	texts := randomTexts(4, 5000, lengths...)
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	if _, err := m.Score(context.Background(), texts, ScoreOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	runtime.ReadMemStats(&after)
+	const logits = 4000 * 5000 * 4
+	got := after.TotalAlloc - before.TotalAlloc
+	t.Logf("Score of 4,000 tokens allocated %d bytes; all their logits are %d", got, logits)
+	if got > logits/4 {
+		t.Fatalf("Score of 4,000 tokens allocated %d bytes, more than a quarter of their %d bytes of logits", got, logits)
 	}
 }
