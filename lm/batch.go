@@ -3,10 +3,12 @@ package lm
 import (
 	"cmp"
 	"context"
+	"fmt"
 	"slices"
 
 	"github.com/kioku-ml/kioku/autograd"
 	"github.com/kioku-ml/kioku/fn"
+	"github.com/kioku-ml/kioku/internal/kernel"
 	"github.com/kioku-ml/kioku/seq"
 	"github.com/kioku-ml/kioku/tensor"
 )
@@ -38,6 +40,8 @@ type generation struct {
 	// after layer (Layers·Hidden values); nil until the prime has run,
 	// c nil for a GRU.
 	h, c []float32
+	// scratch and sorted are pick's buffers, kept from step to step.
+	scratch, sorted []float64
 }
 
 // A Batch advances many generations together, one token each per Step:
@@ -79,11 +83,18 @@ func (m *Model) NewBatch() *Batch { return &Batch{m: m.inference()} }
 // the next Step, which also draws the first token. It returns an error,
 // and adds nothing, for an empty prime, ids outside the vocabulary (in
 // the prime or in cfg.Stop), a temperature that is not positive and
-// finite, a negative length or top-k, or a nil rng. The batch keeps a
-// copy of prime and uses rng until the generation leaves.
+// finite, a negative length or top-k, or a nil rng or one that another
+// generation of the batch draws from (the generations draw in parallel).
+// The batch keeps a copy of prime and uses rng until the generation
+// leaves.
 func (b *Batch) Add(prime []int, cfg SampleConfig, rng *tensor.RNG) (int, error) {
 	if err := b.m.checkSample(prime, cfg, rng); err != nil {
 		return 0, err
+	}
+	for _, g := range b.gens {
+		if g.rng == rng {
+			return 0, fmt.Errorf("lm: the generator is already drawing for generation %d of the batch; each generation needs its own", g.id)
+		}
 	}
 	cfg.Stop = slices.Clone(cfg.Stop)
 	g := &generation{id: b.next, cfg: cfg, rng: rng, prime: slices.Clone(prime)}
@@ -203,6 +214,7 @@ func (b *Batch) advance(gens []*generation) {
 		nc = tensor.Values[float32](next.C.Data)
 	}
 	for i, g := range gens {
+		g.prime = nil
 		if g.h == nil {
 			g.h = make([]float32, L*H)
 			if hasC {
@@ -215,8 +227,16 @@ func (b *Batch) advance(gens []*generation) {
 				copy(g.c[l*H:(l+1)*H], nc[(l*B+i)*H:(l*B+i+1)*H])
 			}
 		}
-		g.prime = nil
-		g.last = pick(b.logits.Index(i), g.cfg, g.rng)
-		g.n++
 	}
+	// Each generation draws from its own row with its own generator, so
+	// the rows are drawn in parallel, each exactly as alone.
+	V := v.cfg.Vocab
+	logits := tensor.Values[float32](b.logits)
+	kernel.ParallelFor(B, 1, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			g := gens[i]
+			g.last, g.scratch, g.sorted = pick(logits[i*V:(i+1)*V], g.cfg, g.rng, g.scratch, g.sorted)
+			g.n++
+		}
+	})
 }

@@ -136,15 +136,20 @@ func (m *Model) Stream(ctx context.Context, prime []int, cfg SampleConfig, rng *
 	}
 }
 
-// pick draws a token from logits with temperature and top-k.
-func pick(logits *tensor.Tensor, cfg SampleConfig, rng *tensor.RNG) int {
-	v := logits.Values()
-	for i := range v {
-		v[i] /= cfg.Temperature
+// pick draws a token from one row of logits with temperature and top-k,
+// in float64: each logit divided by the temperature, those below the
+// k-th largest dropped, then a draw from the softmax of the rest by
+// inverting its cumulative sum. v is scratch of the row's length, and
+// sorted scratch for top-k (either may be reused from call to call);
+// pick returns the token and the scratch.
+func pick(logits []float32, cfg SampleConfig, rng *tensor.RNG, v, sorted []float64) (int, []float64, []float64) {
+	v = slices.Grow(v[:0], len(logits))[:len(logits)]
+	for i, z := range logits {
+		v[i] = float64(z) / cfg.Temperature
 	}
 	if cfg.TopK > 0 && cfg.TopK < len(v) {
 		// The k-th largest value is the threshold.
-		sorted := slices.Clone(v)
+		sorted = append(sorted[:0], v...)
 		slices.SortFunc(sorted, func(a, b float64) int { return cmp.Compare(b, a) })
 		thr := sorted[cfg.TopK-1]
 		for i := range v {
@@ -166,8 +171,8 @@ func pick(logits *tensor.Tensor, cfg SampleConfig, rng *tensor.RNG) int {
 	for i, p := range v {
 		r -= p
 		if r < 0 {
-			return i
+			return i, v, sorted
 		}
 	}
-	return len(v) - 1
+	return len(v) - 1, v, sorted
 }

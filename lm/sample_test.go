@@ -85,6 +85,12 @@ func TestInferenceErrors(t *testing.T) {
 			_, err := m.NewBatch().Add([]int{1}, SampleConfig{Length: 1, Temperature: 1, TopK: -2}, tensor.NewRNG(1))
 			return err
 		}, "top-k -2 must not be negative"},
+		{"add shared generator", func() error {
+			b, rng := m.NewBatch(), tensor.NewRNG(1)
+			b.Add([]int{1}, SampleConfig{Length: 1, Temperature: 1}, rng)
+			_, err := b.Add([]int{2}, SampleConfig{Length: 1, Temperature: 1}, rng)
+			return err
+		}, "already drawing for generation 0"},
 		{"generate nothing", func() error { _, err := m.Generate(context.Background(), nil); return err }, "no requests"},
 		{"generate bad request", func() error {
 			_, err := m.Generate(context.Background(), []GenerateRequest{{Prime: []int{1}, Config: SampleConfig{Length: 1, Temperature: 1}, RNG: tensor.NewRNG(1)}, {Config: SampleConfig{Length: 1, Temperature: 1}, RNG: tensor.NewRNG(1)}})

@@ -183,3 +183,43 @@ func BenchmarkScore64(b *testing.B) {
 		b.ReportMetric(float64(tokens*b.N)/b.Elapsed().Seconds(), "tokens/s")
 	})
 }
+
+// BenchmarkGenerate16 generates 16 continuations of 50 tokens (primes of
+// 5 to 40 tokens) with a ptb-small model: together in one Generate call
+// (one batched step per token) against 16 Sample calls.
+func BenchmarkGenerate16(b *testing.B) {
+	m, err := New(ptbSmall, tensor.NewRNG(1))
+	if err != nil {
+		b.Fatal(err)
+	}
+	primes := randomTexts(3, ptbSmall.Vocab, variedLengths(16, 5, 40)...)
+	cfg := SampleConfig{Length: 50, Temperature: 1}
+	reqs := func() []GenerateRequest {
+		rs := make([]GenerateRequest, len(primes))
+		for i, p := range primes {
+			rs[i] = GenerateRequest{Prime: p, Config: cfg, RNG: tensor.NewRNG(uint64(i))}
+		}
+		return rs
+	}
+	const drawn = 16 * 50
+	b.Run("batched", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := m.Generate(context.Background(), reqs()); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(drawn*b.N)/b.Elapsed().Seconds(), "drawn-tokens/s")
+	})
+	b.Run("one-at-a-time", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			for _, r := range reqs() {
+				if _, err := m.Sample(r.Prime, r.Config, r.RNG); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+		b.ReportMetric(float64(drawn*b.N)/b.Elapsed().Seconds(), "drawn-tokens/s")
+	})
+}
