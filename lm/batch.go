@@ -140,16 +140,19 @@ func (b *Batch) Step(ctx context.Context) ([]Token, error) {
 	if len(run) > 0 {
 		b.advance(run)
 		for _, g := range run {
-			done := g.n >= g.cfg.Length || slices.Contains(g.cfg.Stop, g.last)
-			out = append(out, Token{Gen: g.id, ID: g.last, Done: done})
+			out = append(out, Token{Gen: g.id, ID: g.last, Done: g.done()})
 		}
 	}
 	// Tokens are in joining order: merge the Length-0 ones back.
 	slices.SortStableFunc(out, func(x, y Token) int { return cmp.Compare(x.Gen, y.Gen) })
-	b.gens = slices.DeleteFunc(b.gens, func(g *generation) bool {
-		return g.cfg.Length == 0 || g.n >= g.cfg.Length || slices.Contains(g.cfg.Stop, g.last)
-	})
+	b.gens = slices.DeleteFunc(b.gens, (*generation).done)
 	return out, nil
+}
+
+// done reports whether the generation has its Length of tokens or has
+// drawn a Stop token.
+func (g *generation) done() bool {
+	return g.n >= g.cfg.Length || g.n > 0 && slices.Contains(g.cfg.Stop, g.last)
 }
 
 // advance runs one packed pass for the generations gens — the prime of
