@@ -1,6 +1,7 @@
 package seq2seq_test
 
 import (
+	"context"
 	"fmt"
 	"math"
 
@@ -69,9 +70,18 @@ func (twoPaths) Gather(s [][]int, idx []int) [][]int {
 func ExampleBeamSearch() {
 	lim := seq2seq.Limits{BOS: bos, EOS: eos, MaxLen: 5}
 	start := [][]int{{}} // one sentence, empty prefix
-	g := seq2seq.Greedy[[][]int](twoPaths{}, start, 1, lim)[0]
+	ctx := context.Background()
+	greedy, err := seq2seq.Greedy[[][]int](ctx, twoPaths{}, start, 1, lim)
+	if err != nil {
+		panic(err)
+	}
+	g := greedy[0]
 	fmt.Printf("greedy: %v p=%.2f\n", g.Tokens, math.Exp(g.LogProb))
-	for _, h := range seq2seq.BeamSearch[[][]int](twoPaths{}, start, 1, lim, seq2seq.BeamOptions{Width: 2})[0] {
+	beams, err := seq2seq.BeamSearch[[][]int](ctx, twoPaths{}, start, 1, lim, seq2seq.BeamOptions{Width: 2})
+	if err != nil {
+		panic(err)
+	}
+	for _, h := range beams[0] {
 		fmt.Printf("beam:   %v p=%.2f\n", h.Tokens, math.Exp(h.LogProb))
 	}
 	// Output:
@@ -98,7 +108,7 @@ func ExampleModel() {
 	loss.Backward()                          // gradients in each parameter's Grad
 	fmt.Printf("loss %.1f (about log 10 = %.1f)\n", loss.Data.Item(), math.Log(10))
 
-	out, err := m.Decode(src, seq2seq.DecodeOptions{Beam: 3, MaxLen: 4})
+	out, err := m.Decode(context.Background(), src, seq2seq.DecodeOptions{Beam: 3, MaxLen: 4})
 	if err != nil {
 		panic(err)
 	}
@@ -113,7 +123,11 @@ func ExampleModel() {
 func ExampleSample() {
 	lim := seq2seq.Limits{BOS: bos, EOS: eos, MaxLen: 5}
 	start := [][]int{{}, {}, {}, {}}
-	for _, h := range seq2seq.Sample[[][]int](twoPaths{}, start, len(start), lim, 1, tensor.NewRNG(3)) {
+	hyps, err := seq2seq.Sample[[][]int](context.Background(), twoPaths{}, start, len(start), lim, 1, tensor.NewRNG(3))
+	if err != nil {
+		panic(err)
+	}
+	for _, h := range hyps {
 		fmt.Printf("%v p=%.2f\n", h.Tokens, math.Exp(h.LogProb))
 	}
 	// Output:
