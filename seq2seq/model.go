@@ -24,15 +24,17 @@ import (
 // "attention.linear_in.weight", "attention.linear_out.weight",
 // "generator.weight", … (see NamedParams).
 //
-// A Model is safe for concurrent inference: Decode, Start, Step, Gather
-// and the search functions over it may run from any number of
-// goroutines at once, without locks. Start takes an inference view of
-// the model's layers (see package nn), which shares the weight tensors,
-// records no graph and stays in evaluation mode, and the State it
-// returns carries that view, so decoding writes nothing the model or
-// another decoding shares; the parameters keep requiring gradients and
-// the model still trains. Training — Loss, Backward, optimizer steps —
-// and restoring weights need exclusive use of the model.
+// A Model is safe for concurrent inference: Decode, Stream, Start, Step,
+// Gather and the search functions over it may run from any number of
+// goroutines at once, without locks, and give the results a sequential
+// run gives, bit for bit. Start takes an inference view of the model's
+// layers (see package nn), which shares the weight tensors, records no
+// graph and stays in evaluation mode, and the State it returns carries
+// that view, so decoding writes nothing the model or another decoding
+// shares; the parameters keep requiring gradients and the model still
+// trains. Training — Loss, Backward, optimizer steps — and restoring
+// weights need exclusive use of the model: no inference may overlap
+// them.
 type Model struct {
 	cfg Config
 
