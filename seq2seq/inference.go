@@ -29,14 +29,15 @@ import (
 //     small unpacked loop and the packed micro-kernels sum in different
 //     orders, and in float32 with or without fused multiply–adds) and
 //     then pads the encodings into one memory; and
-//   - Step computes every product of the decoder row by row (the
-//     one-row kernel, the same for each row however many there are) and
-//     its nonlinearities and log-softmax element by element in float64,
-//     so row n of its results depends only on row n of its inputs.
+//   - Step computes every element of the decoder's products by the same
+//     inner-product kernel, however many rows there are, and its
+//     nonlinearities and log-softmax element by element, so row n of its
+//     results depends only on row n of its inputs.
 //
 // The attention kernels (ops.go) already work row by row. The price is
-// that a batch of N rows reads each decoder weight matrix N times per
-// step instead of once; the rows run in parallel on the worker pool.
+// that the products run as inner products (tiled so that the weights are
+// read from memory once per step, but without the matrix kernels'
+// register blocking) rather than through the packed GEMM.
 // Teacher-forced training (Loss) keeps the batched kernels: its results
 // agree with Step's to rounding, not bit for bit.
 
@@ -212,9 +213,11 @@ func (v *Model) stepRows(s *State, prev []int) (logProbs, weights *tensor.Tensor
 }
 
 // linearRows returns x·wᵀ + b for x (N, K), w (O, K) and b (O) or nil,
-// one row at a time through the same one-row product, so that row n of
-// the result depends only on row n of x. Rows run in parallel on the
-// worker pool.
+// every element by the same inner-product kernel, y[n, j] =
+// kernel.Dot(x[n], w[j]) + b[j], so that row n of the result depends only
+// on row n of x. The loops run over tiles of columns of w, each tile
+// kept in cache while every row reads it, and split the columns across
+// the worker pool.
 func linearRows(x, w, b *tensor.Tensor) *tensor.Tensor {
 	if x.NDim() != 2 || w.NDim() != 2 || x.Dim(1) != w.Dim(1) || (b != nil && (b.NDim() != 1 || b.Dim(0) != w.Dim(0))) {
 		panic(fmt.Sprintf("seq2seq: row-wise linear of x %v, W %v; want (N, K) and (O, K)", x.Shape(), w.Shape()))
@@ -225,6 +228,10 @@ func linearRows(x, w, b *tensor.Tensor) *tensor.Tensor {
 	return y
 }
 
+// linearTile is the number of columns of w a tile holds (for K = 512
+// float32s, 128 KiB).
+const linearTile = 64
+
 func linearRowsT[T kernel.Float](yt, xt, wt, bt *tensor.Tensor) {
 	y, x, w := tensor.Values[T](yt), tensor.Values[T](xt), tensor.Values[T](wt)
 	var b []T
@@ -232,22 +239,20 @@ func linearRowsT[T kernel.Float](yt, xt, wt, bt *tensor.Tensor) {
 		b = tensor.Values[T](bt)
 	}
 	n, k, o := xt.Dim(0), xt.Dim(1), wt.Dim(0)
-	row := func(i, threads int) {
-		yi := y[i*o : (i+1)*o]
-		// One row: the matrix–vector kernel, whose result for a column
-		// does not depend on the number of threads.
-		kernel.GemmThreads(threads, false, true, 1, o, k, 1, x[i*k:(i+1)*k], k, w, k, 0, yi, o)
-		for j := range b {
-			yi[j] += b[j]
-		}
-	}
-	if n == 1 {
-		row(0, 0)
-		return
-	}
-	kernel.ParallelFor(n, max(1, (1<<16)/max(1, o*k)), func(lo, hi int) {
-		for i := lo; i < hi; i++ {
-			row(i, 1)
+	grain := max(linearTile, (1<<16)/max(1, n*k)) // columns per task: at least 64K multiply–adds
+	kernel.ParallelFor(o, grain, func(lo, hi int) {
+		for j0 := lo; j0 < hi; j0 += linearTile {
+			j1 := min(j0+linearTile, hi)
+			for i := range n {
+				xi, yi := x[i*k:(i+1)*k], y[i*o:(i+1)*o]
+				for j := j0; j < j1; j++ {
+					v := kernel.Dot(xi, w[j*k:(j+1)*k])
+					if b != nil {
+						v += b[j]
+					}
+					yi[j] = v
+				}
+			}
 		}
 	})
 }
@@ -315,8 +320,9 @@ func tanhT[T kernel.Float](t *tensor.Tensor) {
 	}
 }
 
-// logSoftmaxRows replaces each row of t (N, V) by its log-softmax,
-// summing in float64.
+// logSoftmaxRows replaces each row of t (N, V) by its log-softmax: the
+// exponentials by one kernel call per row (so every row goes through the
+// same code, element for element), summed in float64.
 func logSoftmaxRows(t *tensor.Tensor) {
 	tensor.Dispatch(t, logSoftmaxT[float32], logSoftmaxT[float64])(t)
 }
@@ -324,17 +330,19 @@ func logSoftmaxRows(t *tensor.Tensor) {
 func logSoftmaxT[T kernel.Float](t *tensor.Tensor) {
 	x := tensor.Values[T](t)
 	n, V := t.Dim(0), t.Dim(1)
+	e := make([]T, V)
 	for r := range n {
 		row := x[r*V : (r+1)*V]
-		hi := math.Inf(-1)
-		for _, v := range row {
-			hi = max(hi, float64(v))
+		hi := kernel.Max(row)
+		for i, v := range row {
+			e[i] = v - hi
 		}
+		kernel.Exp(e, e)
 		var sum float64
-		for _, v := range row {
-			sum += math.Exp(float64(v) - hi)
+		for _, v := range e {
+			sum += float64(v)
 		}
-		lse := hi + math.Log(sum)
+		lse := float64(hi) + math.Log(sum)
 		for i, v := range row {
 			row[i] = T(float64(v) - lse)
 		}
