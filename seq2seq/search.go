@@ -103,7 +103,10 @@ type Hypothesis struct {
 	Finished bool
 	// Attention holds, for each output step (one per token, then one for
 	// EOS if Finished), the attention weights over the source positions;
-	// nil when the model has no attention.
+	// nil when the model has no attention. Model.Decode gives one weight
+	// per position of the hypothesis's source; the search functions give
+	// the rows Step returns (for *Model, padded with zeros to the
+	// longest source of the batch).
 	Attention [][]float64
 }
 

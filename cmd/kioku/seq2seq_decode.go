@@ -38,7 +38,7 @@ func addDecodeFlags(fs *flag.FlagSet, sampling bool) *decodeFlags {
 	}
 	if sampling {
 		d.temperature = fs.Float64("temperature", 0, "sample with this temperature instead of searching (0: search)")
-		d.seed = fs.Uint64("seed", 1, "random seed for sampling")
+		d.seed = fs.Uint64("seed", 1, "random seed for sampling (each input line draws from its own generator split from it, whatever -batch)")
 	}
 	return d
 }
