@@ -97,6 +97,10 @@ type Checkpoint struct {
 	Vocab []string
 	// Metadata is free-form information (command line, data set, …).
 	Metadata map[string]string
+	// AllowNonFinite, on Load, restores weights and optimizer tensors
+	// that hold NaN or ±Inf, which are otherwise refused (for debugging a
+	// run that diverged). Save ignores it.
+	AllowNonFinite bool
 }
 
 // manifest is the content of ManifestFile.
@@ -731,9 +735,11 @@ func Load(dir string, c *Checkpoint) error {
 // the model's buffers (written before checkpoints held buffers) leaves
 // them as they are; the optimizer state (when c.Optimizer
 // is not nil) must be of the same kind over the same parameters; the RNG
-// names (when c.RNGs is not nil) must be those saved. If anything differs,
-// Restore returns a *CheckpointError listing every problem and changes
-// nothing.
+// names (when c.RNGs is not nil) must be those saved; and, unless
+// c.AllowNonFinite, no weight, buffer or optimizer tensor may hold NaN or
+// ±Inf (the problem names the tensor and its first such element). If
+// anything differs, Restore returns a *CheckpointError listing every
+// problem and changes nothing.
 func (s *Snapshot) Restore(c *Checkpoint) error {
 	if c == nil {
 		return errors.New("modelio: Restore(nil checkpoint)")
@@ -779,6 +785,15 @@ func (s *Snapshot) Restore(c *Checkpoint) error {
 		if e := matchStateDict(names, vars, bnames, s.weights.Tensors, "", opts).merge(bs.mismatched); e != nil {
 			add("model: %s", e.details())
 		}
+		if !c.AllowNonFinite {
+			for _, name := range append(slices.Clone(names), bnames...) {
+				if t := s.weights.Tensors[name]; t != nil {
+					if nf := checkFinite("", name, t); nf != nil {
+						add("%s: %s", ModelFile, nf.describe())
+					}
+				}
+			}
+		}
 	}
 	// The optimizer.
 	var opt *optim.State
@@ -790,6 +805,13 @@ func (s *Snapshot) Restore(c *Checkpoint) error {
 			opt, ps = s.optimizerState(c.Optimizer.State())
 			for _, p := range ps {
 				add("optimizer: %s", p)
+			}
+			if opt != nil && !c.AllowNonFinite {
+				for _, name := range slices.Sorted(maps.Keys(opt.Tensors)) {
+					if nf := checkFinite("", name, s.optTensors.Tensors[name]); nf != nil {
+						add("%s: %s", OptimizerTensorsFile, nf.describe())
+					}
+				}
 			}
 		}
 	}
