@@ -123,7 +123,7 @@ func TestRestoreRefusesNonFinite(t *testing.T) {
 // TestLoadStateDictRefusesNonFinite: LoadStateDictFile refuses NaN and
 // ±Inf, in any floating-point type, with the file, tensor and element.
 func TestLoadStateDictRefusesNonFinite(t *testing.T) {
-	f16NaN := []byte{0x00, 0x3c, 0x00, 0x7e} // 1, NaN
+	f16NaN := []byte{0x00, 0x3c, 0x00, 0x7e}  // 1, NaN
 	bf16Inf := []byte{0x80, 0x3f, 0x80, 0xff} // 1, -Inf
 	cases := []struct {
 		name  string
