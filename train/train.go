@@ -314,6 +314,26 @@ func (t *lmTask) Checkpoint(p Progress) *modelio.Checkpoint {
 // changed through cfg's Epochs and TimeLimit (other fields come from the
 // checkpoint).
 func Resume(dir string, epochs int, timeLimit time.Duration, outDir string, rep Reporter) (*Trainer, error) {
+	return ResumeWith(dir, ResumeOptions{Epochs: epochs, TimeLimit: timeLimit}, outDir, rep)
+}
+
+// ResumeOptions are what may change when a run is resumed, and how
+// strictly its checkpoint is read.
+type ResumeOptions struct {
+	// Epochs, when positive, replaces the run's number of epochs.
+	Epochs int
+	// TimeLimit replaces the run's time limit (0: none).
+	TimeLimit time.Duration
+	// AllowNonFinite restores weights and optimizer state that hold NaN
+	// or ±Inf, which are otherwise refused (for debugging).
+	AllowNonFinite bool
+}
+
+// ResumeWith is Resume with options. The checkpoint's model configuration
+// is checked against its weights (lm.CheckSnapshot) before the model is
+// built.
+func ResumeWith(dir string, o ResumeOptions, outDir string, rep Reporter) (*Trainer, error) {
+	epochs, timeLimit := o.Epochs, o.TimeLimit
 	snap, err := modelio.Open(dir)
 	if err != nil {
 		return nil, err
@@ -332,6 +352,9 @@ func Resume(dir string, epochs int, timeLimit time.Duration, outDir string, rep 
 	if err := sc.Train.Validate(); err != nil {
 		return nil, fmt.Errorf("%s: %w", dir, err)
 	}
+	if err := lm.CheckSnapshot(snap, sc.Model); err != nil {
+		return nil, err
+	}
 	model, err := lm.New(sc.Model, tensor.NewRNG(sc.Train.Seed))
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", dir, err)
@@ -340,8 +363,8 @@ func Resume(dir string, epochs int, timeLimit time.Duration, outDir string, rep 
 	if err := t.setup(); err != nil {
 		return nil, err
 	}
-	ck := &modelio.Checkpoint{Kind: lm.Kind, Model: model, Optimizer: t.opt, RNGs: model.RNGs()}
-	if err := modelio.Load(dir, ck); err != nil {
+	ck := &modelio.Checkpoint{Kind: lm.Kind, Model: model, Optimizer: t.opt, RNGs: model.RNGs(), AllowNonFinite: o.AllowNonFinite}
+	if err := snap.Restore(ck); err != nil {
 		return nil, err
 	}
 	t.vocab, t.pos.Epoch = ck.Vocab, ck.Epoch

@@ -292,6 +292,9 @@ func (r *trainRun) resume(dir string, devSize int, lr float64, stdout io.Writer)
 	if err := snap.DecodeConfig(&meta); err != nil {
 		return fmt.Errorf("%s: %v", dir, err)
 	}
+	if err := seq2seq.CheckSnapshot(snap, meta.Config); err != nil {
+		return err
+	}
 	m, err := newS2SModel(dir, meta)
 	if err != nil {
 		return err
