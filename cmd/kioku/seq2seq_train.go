@@ -89,6 +89,7 @@ Flags:
 		logEvery = fs.Int("log-every", 200, "print the training loss every this many steps")
 		out      = fs.String("o", "seq2seq.ckpt", "output model checkpoint `directory` (with -resume: that checkpoint)")
 		resume   = fs.String("resume", "", "continue training the checkpoint in `directory`")
+		allowNF  = fs.Bool("allow-nonfinite", false, "with -resume, restore weights and optimizer state holding NaN or ±Inf (refused by default; for debugging)")
 	)
 	if err := parseFlagsNoArgs(fs, args, stderr, "kioku seq2seq train"); err != nil {
 		return err
@@ -139,7 +140,7 @@ Flags:
 
 	var r trainRun
 	if *resume != "" {
-		if err := r.resume(*resume, *devSize, *lr, stdout); err != nil {
+		if err := r.resume(*resume, *devSize, *lr, *allowNF, stdout); err != nil {
 			return err
 		}
 	} else {
@@ -277,7 +278,7 @@ func (r *trainRun) start(meta s2sMeta, cfg seq2seq.Config, devSize, minCount, ma
 }
 
 // resume restores a run saved in dir.
-func (r *trainRun) resume(dir string, devSize int, lr float64, stdout io.Writer) error {
+func (r *trainRun) resume(dir string, devSize int, lr float64, allowNonFinite bool, stdout io.Writer) error {
 	snap, err := modelio.Open(dir)
 	if err != nil {
 		return err
@@ -306,7 +307,7 @@ func (r *trainRun) resume(dir string, devSize int, lr float64, stdout io.Writer)
 		return err
 	}
 	r.m, r.rng = m, tensor.NewRNG(0)
-	c := &modelio.Checkpoint{Kind: checkpointKind, Model: m.model, Optimizer: r.opt, RNGs: r.rngs()}
+	c := &modelio.Checkpoint{Kind: checkpointKind, Model: m.model, Optimizer: r.opt, RNGs: r.rngs(), AllowNonFinite: allowNonFinite}
 	if err := snap.Restore(c); err != nil {
 		return err
 	}

@@ -47,6 +47,7 @@ type trainFlags struct {
 	sampleLen                int
 	corpusBytes              int
 	timeLimitSet             bool
+	allowNonFinite           bool
 }
 
 const trainHelp = `Usage: kioku train [flags]
@@ -97,6 +98,7 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&f.resume, "resume", "", "continue the run saved in this checkpoint `dir` (e.g. OUT/last)")
 	fs.IntVar(&f.sampleLen, "sample", 400, "tokens to sample after training (0: none)")
 	fs.IntVar(&f.corpusBytes, "corpus-bytes", 8<<20, "bytes of Go source to read for the embedded corpus")
+	fs.BoolVar(&f.allowNonFinite, "allow-nonfinite", false, "with -resume, restore weights and optimizer state holding NaN or ±Inf (refused by default; for debugging)")
 	setUsage(fs, trainHelp)
 	if err := parseFlags(fs, args, stderr); err != nil {
 		return err
@@ -127,7 +129,7 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
-		if tr, err = train.Resume(f.resume, f.epochs, f.timeLimit, f.out, rep); err != nil {
+		if tr, err = train.ResumeWith(f.resume, train.ResumeOptions{Epochs: f.epochs, TimeLimit: f.timeLimit, AllowNonFinite: f.allowNonFinite}, f.out, rep); err != nil {
 			return err
 		}
 		if vocab, err = seq.VocabFromTokens(tr.Vocab()); err != nil {
@@ -395,6 +397,7 @@ func runEval(args []string, stdout, stderr io.Writer) error {
 	data := fs.String("data", "", "text `file` to evaluate (required)")
 	batch := fs.Int("batch", 16, "parallel streams")
 	bptt := fs.Int("bptt", 64, "tokens per chunk")
+	allowNonFinite := fs.Bool("allow-nonfinite", false, "load weights holding NaN or ±Inf (refused by default; for debugging a diverged model)")
 	bf16 := fs.Bool("bf16", false, "compute the products from bfloat16 roundings (float32 accumulation; needs AVX512_BF16): faster, slightly different loss")
 	setUsage(fs, "Usage: kioku eval -model DIR -data FILE\n\nPrints the model's loss on FILE: nats per token, perplexity and, for\ncharacter models, bits per character.\n\nFlags:\n")
 	if err := parseFlags(fs, args, stderr); err != nil {
@@ -407,7 +410,7 @@ func runEval(args []string, stdout, stderr io.Writer) error {
 	if *batch <= 0 || *bptt <= 0 {
 		return fmt.Errorf("-batch %d and -bptt %d must be positive", *batch, *bptt)
 	}
-	m, vocab, err := lm.Load(*model)
+	m, vocab, err := lm.LoadWith(*model, lm.LoadOptions{AllowNonFinite: *allowNonFinite})
 	if err != nil {
 		return err
 	}
@@ -442,6 +445,7 @@ func runSample(args []string, stdout, stderr io.Writer) error {
 	temp := fs.Float64("temperature", 0.8, "sampling temperature (lower is more conservative)")
 	topK := fs.Int("top-k", 0, "sample among the k most likely tokens only (0: all)")
 	seed := fs.Uint64("seed", 1, "random seed")
+	allowNonFinite := fs.Bool("allow-nonfinite", false, "load weights holding NaN or ±Inf (refused by default; for debugging a diverged model)")
 	setUsage(fs, "Usage: kioku sample -model DIR [flags]\n\nGenerates text from a trained language model.\n\nFlags:\n")
 	if err := parseFlags(fs, args, stderr); err != nil {
 		return err
@@ -449,7 +453,7 @@ func runSample(args []string, stdout, stderr io.Writer) error {
 	if *length < 0 || *topK < 0 || !(*temp > 0) {
 		return fmt.Errorf("-length %d and -top-k %d must not be negative and -temperature %v must be positive", *length, *topK, *temp)
 	}
-	m, vocab, err := lm.Load(*model)
+	m, vocab, err := lm.LoadWith(*model, lm.LoadOptions{AllowNonFinite: *allowNonFinite})
 	if err != nil {
 		return err
 	}
