@@ -224,11 +224,26 @@ func (t *Trainer) BestDir() string { return filepath.Join(t.outDir, "best") }
 // It writes the checkpoints LastDir and BestDir, metrics.jsonl and
 // curves.png into the output directory.
 func (t *Trainer) Run(train, valid []int) (Summary, error) {
-	if err := os.MkdirAll(t.outDir, 0o755); err != nil {
-		return Summary{}, err
-	}
 	b, err := seq.NewBPTT(train, t.cfg.Batch, t.cfg.BPTT)
 	if err != nil {
+		return Summary{}, err
+	}
+	return t.run(b, valid)
+}
+
+// RunIDs is Run on a compact token stream (seq.IDs, two or four bytes a
+// token instead of a []int's eight), as kioku train reads its data.
+func (t *Trainer) RunIDs(train *seq.IDs, valid []int) (Summary, error) {
+	b, err := seq.NewBPTTIDs(train, t.cfg.Batch, t.cfg.BPTT)
+	if err != nil {
+		return Summary{}, err
+	}
+	return t.run(b, valid)
+}
+
+// run trains on the chunks of b.
+func (t *Trainer) run(b *seq.BPTT, valid []int) (Summary, error) {
+	if err := os.MkdirAll(t.outDir, 0o755); err != nil {
 		return Summary{}, err
 	}
 	cfg := LoopConfig{
