@@ -124,12 +124,23 @@ func (s TextStats) Check() error {
 	return nil
 }
 
+// TextError is ScanTokens' error for input that is not text.
+type TextError struct {
+	// Offset is the byte offset of the problem in what was read.
+	Offset int64
+	// Problem says what is wrong.
+	Problem string
+}
+
+// Error returns "PROBLEM at byte OFFSET".
+func (e *TextError) Error() string { return fmt.Sprintf("%s at byte %d", e.Problem, e.Offset) }
+
 // ScanTokens reads text from r as a stream and calls emit with each token
 // that tok (CharTokenizer or WordTokenizer) makes of it, in order, exactly
 // as tok.Tokenize would on the whole text; emit's argument is valid only
 // during the call. It holds one token at a time, never the text, and
-// fails at the first NUL byte or invalid UTF-8 (as CheckText would), or
-// at emit's first error. Other tokenizers get the whole text read and
+// fails at the first NUL byte or invalid UTF-8 (as CheckText would) with
+// a *TextError, or at emit's first error. Other tokenizers get the whole text read and
 // passed to Tokenize.
 func ScanTokens(r io.Reader, tok Tokenizer, emit func(token []byte) error) (TextStats, error) {
 	var st TextStats
@@ -168,9 +179,9 @@ func ScanTokens(r io.Reader, tok Tokenizer, emit func(token []byte) error) (Text
 		}
 		switch {
 		case c == utf8.RuneError && size == 1:
-			return st, fmt.Errorf("not UTF-8 text (binary?) at byte %d", st.Bytes)
+			return st, &TextError{Offset: st.Bytes, Problem: "not UTF-8 text (binary?)"}
 		case c == 0:
-			return st, fmt.Errorf("contains NUL bytes (binary?) at byte %d", st.Bytes)
+			return st, &TextError{Offset: st.Bytes, Problem: "contains NUL bytes (binary?)"}
 		case unicode.IsControl(c) && c != '\n' && c != '\r' && c != '\t':
 			st.Control++
 		}

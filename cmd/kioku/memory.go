@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"runtime/debug"
 	"strconv"
 	"strings"
 
@@ -144,15 +145,16 @@ func (e memoryEstimate) total() int64 {
 	return n
 }
 
-// String lists the parts.
+// String lists the parts that are not zero.
 func (e memoryEstimate) String() string {
-	parts := []string{"parameters " + formatBytes(e.params), "gradients " + formatBytes(e.grads)}
-	if e.optimizer > 0 {
-		parts = append(parts, "optimizer "+formatBytes(e.optimizer))
-	}
-	parts = append(parts, "checkpoint copies "+formatBytes(e.checkpoint), "activations "+formatBytes(e.activations))
-	if e.data > 0 {
-		parts = append(parts, "data "+formatBytes(e.data))
+	var parts []string
+	for _, p := range []struct {
+		name string
+		n    int64
+	}{{"parameters", e.params}, {"gradients", e.grads}, {"optimizer", e.optimizer}, {"checkpoint copies", e.checkpoint}, {"activations", e.activations}, {"data", e.data}} {
+		if p.n > 0 {
+			parts = append(parts, p.name+" "+formatBytes(p.n))
+		}
 	}
 	return strings.Join(parts, ", ")
 }
@@ -243,4 +245,22 @@ func s2sTrainMemory(cfg seq2seq.Config, batch, maxLen int) memoryEstimate {
 	perRow := modelio.MulSat(T, modelio.AddSat(src, tgt))
 	e.activations = modelio.MulSat(modelio.MulSat(int64(batch), perRow), 2*elem)
 	return e
+}
+
+// gcHeadroom is the garbage the collector may let accumulate above the
+// live heap once a large corpus is loaded.
+const gcHeadroom = 64 << 20
+
+// limitGCHeadroom lowers the collector's GOGC after a corpus of
+// dataBytes is loaded, unless GOGC is set in the environment. By default
+// the heap may grow to twice what is live before a collection; with a
+// corpus of hundreds of megabytes (pointer-free, so cheap for the
+// collector to keep) that doubles the training data's memory. The
+// percentage is chosen so that the garbage allowed is about gcHeadroom,
+// and at least 25% of what is live.
+func limitGCHeadroom(dataBytes int64) {
+	if os.Getenv("GOGC") != "" || dataBytes <= gcHeadroom {
+		return
+	}
+	debug.SetGCPercent(max(25, int(100*gcHeadroom/dataBytes)))
 }

@@ -48,6 +48,7 @@ type trainFlags struct {
 	corpusBytes              int
 	timeLimitSet             bool
 	allowNonFinite           bool
+	maxMemory                *byteSize
 }
 
 const trainHelp = `Usage: kioku train [flags]
@@ -98,6 +99,7 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&f.resume, "resume", "", "continue the run saved in this checkpoint `dir` (e.g. OUT/last)")
 	fs.IntVar(&f.sampleLen, "sample", 400, "tokens to sample after training (0: none)")
 	fs.IntVar(&f.corpusBytes, "corpus-bytes", 8<<20, "bytes of Go source to read for the embedded corpus")
+	f.maxMemory = addMaxMemoryFlag(fs)
 	fs.BoolVar(&f.allowNonFinite, "allow-nonfinite", false, "with -resume, restore weights and optimizer state holding NaN or ±Inf (refused by default; for debugging)")
 	setUsage(fs, trainHelp)
 	if err := parseFlags(fs, args, stderr); err != nil {
@@ -114,21 +116,22 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	})
 	rep := newReporter(stderr)
 	var (
-		tr                 *train.Trainer
-		trainIDs, validIDs []int
-		testIDs            []int
-		vocab              *seq.Vocab
-		tok                seq.Tokenizer
-		err                error
+		tr                *train.Trainer
+		trainIDs          *seq.IDs
+		validIDs, testIDs []int
+		vocab             *seq.Vocab
+		tok               seq.Tokenizer
+		err               error
 	)
 	if f.resume != "" {
 		if f.data == "" {
 			return errors.New("-resume needs the -data (and -valid) of the run")
 		}
-		texts, err := readTexts(f.data, f.valid, f.test)
+		c, err := openCorpus(f.data, f.valid, f.test)
 		if err != nil {
 			return err
 		}
+		defer c.Close()
 		if tr, err = train.ResumeWith(f.resume, train.ResumeOptions{Epochs: f.epochs, TimeLimit: f.timeLimit, AllowNonFinite: f.allowNonFinite}, f.out, rep); err != nil {
 			return err
 		}
@@ -138,7 +141,12 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 		if tok, err = seq.TokenizerByName(tr.Model().Config().Tokenizer); err != nil {
 			return err
 		}
-		trainIDs, validIDs, testIDs = splitTexts(texts, tok, vocab)
+		if _, err := c.check(tok); err != nil {
+			return err
+		}
+		if trainIDs, validIDs, testIDs, err = c.encode(tok, vocab); err != nil {
+			return err
+		}
 	} else {
 		mc, tc, err := f.configs()
 		if err != nil {
@@ -147,38 +155,62 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 		if tok, err = seq.TokenizerByName(f.level); err != nil {
 			return err
 		}
-		var texts [3]string
+		var c *corpus
 		if f.data == "" {
 			if f.level != "char" {
 				return errors.New("the embedded Go corpus is character level; use -level char or give -data")
 			}
 			rep.Logf("reading the Go source corpus of %s", goroot())
-			texts[0], texts[1], err = goCorpus(goroot(), f.corpusBytes)
-		} else {
-			texts, err = readTexts(f.data, f.valid, f.test)
+			trainText, validText, err := goCorpus(goroot(), f.corpusBytes)
+			if err != nil {
+				return err
+			}
+			c = stringCorpus(trainText, validText)
+		} else if c, err = openCorpus(f.data, f.valid, f.test); err != nil {
+			return err
 		}
+		defer c.Close()
+		// Before reading: the model of the sizes asked for, with the
+		// smallest vocabulary, and a token per byte (the activations
+		// wait for the data's size to be known).
+		held := c.bytes(1) + c.bytes(2)
+		early := lmTrainMemory(mc, tc, c.bytes(0), 2, held)
+		early.activations = 0
+		if err := early.check("model", *f.maxMemory); err != nil {
+			return err
+		}
+		counter, err := c.check(tok)
 		if err != nil {
 			return err
 		}
-		trainToks := tok.Tokenize(texts[0])
-		if vocab, err = seq.NewVocab(trainToks, 1, f.maxVocab); err != nil {
+		if vocab, err = counter.Vocab(1, f.maxVocab, seq.VocabOptions{}); err != nil {
 			return err
 		}
 		mc.Vocab = vocab.Len()
 		if err := mc.Validate(); err != nil {
 			return err
 		}
-		trainIDs, validIDs, testIDs = splitTexts(texts, tok, vocab)
-		if len(trainIDs) < 2*tc.Batch {
-			return fmt.Errorf("training data has %d tokens, too few for a batch of %d", len(trainIDs), tc.Batch)
+		if counter.Total() < 2*int64(tc.Batch) {
+			return fmt.Errorf("training data has %d tokens, too few for a batch of %d", counter.Total(), tc.Batch)
+		}
+		idBytes := int64(2)
+		if vocab.Len() > 1<<16 {
+			idBytes = 4
+		}
+		if err := lmTrainMemory(mc, tc, counter.Total(), idBytes, c.tokens[1]+c.tokens[2]).check("model", *f.maxMemory); err != nil {
+			return err
+		}
+		if trainIDs, validIDs, testIDs, err = c.encode(tok, vocab); err != nil {
+			return err
 		}
 		if tr, err = train.New(mc, tc, vocab.Tokens(), f.out, rep); err != nil {
 			return err
 		}
 	}
+	limitGCHeadroom(trainIDs.Bytes() + 8*int64(len(validIDs)+len(testIDs)))
 	mc := tr.Model().Config()
-	rep.Logf("%d training and %d validation tokens, vocabulary %d; %d×%d %s, %d parameters", len(trainIDs), len(validIDs), vocab.Len(), mc.Layers, mc.Hidden, mc.Cell, numParams(tr))
-	sum, err := tr.Run(trainIDs, validIDs)
+	rep.Logf("%d training and %d validation tokens, vocabulary %d; %d×%d %s, %d parameters", trainIDs.Len(), len(validIDs), vocab.Len(), mc.Layers, mc.Hidden, mc.Cell, numParams(tr))
+	sum, err := tr.RunIDs(trainIDs, validIDs)
 	rep.Done()
 	if err != nil {
 		return err
@@ -252,39 +284,6 @@ func (f *trainFlags) configs() (lm.Config, train.Config, error) {
 		return mc, tc, err
 	}
 	return mc, tc, tc.Validate()
-}
-
-// readTexts reads the training, validation and test files, checking that
-// each is non-empty text. Without a validation file, the last 5% of the
-// training text is held out.
-func readTexts(data, valid, test string) ([3]string, error) {
-	var out [3]string
-	for i, name := range []string{data, valid, test} {
-		if name == "" {
-			continue
-		}
-		b, err := os.ReadFile(name)
-		if err != nil {
-			return out, err
-		}
-		if err := seq.CheckText(b); err != nil {
-			return out, fmt.Errorf("%s: %v", name, err)
-		}
-		out[i] = string(b)
-	}
-	if valid == "" {
-		cut := len(out[0]) * 95 / 100
-		for cut < len(out[0]) && out[0][cut] != '\n' {
-			cut++
-		}
-		out[0], out[1] = out[0][:cut], out[0][cut:]
-	}
-	return out, nil
-}
-
-func splitTexts(texts [3]string, tok seq.Tokenizer, vocab *seq.Vocab) (tr, va, te []int) {
-	enc := func(s string) []int { return vocab.Encode(tok.Tokenize(s)) }
-	return enc(texts[0]), enc(texts[1]), enc(texts[2])
 }
 
 // goroot returns the root of the local Go installation.
@@ -414,15 +413,14 @@ func runEval(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	texts, err := readTexts(*data, *data, "")
-	if err != nil {
-		return err
-	}
 	tok, err := seq.TokenizerByName(m.Config().Tokenizer)
 	if err != nil {
 		return err
 	}
-	ids := vocab.Encode(tok.Tokenize(texts[0]))
+	ids, err := encodeFile(*data, tok, vocab)
+	if err != nil {
+		return err
+	}
 	if *bf16 {
 		if !fn.PrecisionAvailable(fn.BFloat16) {
 			return errors.New("-bf16: this CPU has no AVX512_BF16")
