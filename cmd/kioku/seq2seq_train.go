@@ -89,6 +89,7 @@ Flags:
 		logEvery = fs.Int("log-every", 200, "print the training loss every this many steps")
 		out      = fs.String("o", "seq2seq.ckpt", "output model checkpoint `directory` (with -resume: that checkpoint)")
 		resume   = fs.String("resume", "", "continue training the checkpoint in `directory`")
+		maxMem   = addMaxMemoryFlag(fs)
 		allowNF  = fs.Bool("allow-nonfinite", false, "with -resume, restore weights and optimizer state holding NaN or ±Inf (refused by default; for debugging)")
 	)
 	if err := parseFlagsNoArgs(fs, args, stderr, "kioku seq2seq train"); err != nil {
@@ -184,7 +185,19 @@ Flags:
 			Bidirectional: *bidir, Bridge: br, Attention: at, InputFeeding: *feed, AttentionSize: *attnSize,
 			Dropout: *dropout,
 		}
-		if err := r.start(meta, cfg, *devSize, *minCount, *maxVocab, *lr, stdout); err != nil {
+		// Before the data: the model of the sizes asked for, with the
+		// smallest vocabularies.
+		small := cfg
+		small.SrcVocab, small.TgtVocab = max(dataset.BOS, dataset.EOS)+1, max(dataset.BOS, dataset.EOS)+1
+		if err := small.Validate(); err != nil {
+			return err
+		}
+		early := s2sTrainMemory(small, *batch, 0)
+		early.activations = 0
+		if err := early.check("model", *maxMem); err != nil {
+			return err
+		}
+		if err := r.start(meta, cfg, *devSize, *minCount, *maxVocab, *lr, *batch, *maxMem, stdout); err != nil {
 			return err
 		}
 	}
@@ -245,7 +258,7 @@ func loadData(meta *s2sMeta, devSize int, stdout io.Writer) (sp s2sSplit, gen *t
 }
 
 // start prepares a fresh run.
-func (r *trainRun) start(meta s2sMeta, cfg seq2seq.Config, devSize, minCount, maxVocab int, lr float64, stdout io.Writer) error {
+func (r *trainRun) start(meta s2sMeta, cfg seq2seq.Config, devSize, minCount, maxVocab int, lr float64, batch int, maxMem byteSize, stdout io.Writer) error {
 	sp, rng, err := loadData(&meta, devSize, stdout)
 	if err != nil {
 		return err
@@ -265,6 +278,16 @@ func (r *trainRun) start(meta s2sMeta, cfg seq2seq.Config, devSize, minCount, ma
 	}
 	m.meta.Src, m.meta.Tgt = m.src.Tokens(), m.tgt.Tokens()
 	cfg.SrcVocab, cfg.TgtVocab = m.src.Len(), m.tgt.Len()
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	maxLen := 0
+	for _, p := range sp.train {
+		maxLen = max(maxLen, len(p.Src), len(p.Tgt))
+	}
+	if err := s2sTrainMemory(cfg, batch, maxLen).check("model", maxMem); err != nil {
+		return err
+	}
 	if m.model, err = seq2seq.NewModel(cfg, rng.Split()); err != nil {
 		return err
 	}
