@@ -113,7 +113,7 @@ func TestHostileInputs(t *testing.T) {
 		{"NaN in the optimizer state", ck("last", nanMoment), []string{"train", "-resume", "DIR", "-data", data, "-out", filepath.Join(dir, "r2")}, `optimizer.safetensors: tensor "out.bias.exp_avg" holds NaN at element 0`},
 		{"-data a FIFO", none, []string{"train", "-data", fifo, "-out", filepath.Join(dir, "r3")}, "not a regular file (a FIFO)"},
 		{"-data /dev/zero", none, []string{"train", "-data", "/dev/zero", "-out", filepath.Join(dir, "r4")}, "/dev/zero: not a regular file (a character device)"},
-		{"-data a 2 GB sparse file", none, []string{"train", "-data", sparse, "-out", filepath.Join(dir, "r5")}, "sparse.txt: contains NUL bytes (binary?) at byte 0"},
+		{"-data a 2 GB sparse file", none, []string{"train", "-data", sparse, "-out", filepath.Join(dir, "r5")}, "sparse.txt: contains NUL bytes (binary?) at byte "},
 		{"-valid a directory", none, []string{"train", "-data", data, "-valid", dir, "-out", filepath.Join(dir, "r6")}, "not a regular file (a directory)"},
 		{"eval -data a FIFO", none, []string{"eval", "-model", filepath.Join(run, "best"), "-data", fifo}, "not a regular file (a FIFO)"},
 		{"train -hidden -emb 65536 -layers 64", none, []string{"train", "-data", data, "-hidden", "65536", "-emb", "65536", "-layers", "64", "-out", filepath.Join(dir, "r7")}, "kioku train: this model needs about 72.0 TiB (parameters 8.0 TiB"},

@@ -62,6 +62,10 @@ func openCorpus(data, valid, test string) (*corpus, error) {
 	}
 	if valid == "" {
 		cut, err := cutAfter(c.parts[0].src, c.parts[0].n*95/100, c.parts[0].n)
+		if te, ok := errors.AsType[*seq.TextError](err); ok {
+			c.Close()
+			return nil, fmt.Errorf("%s: %v", data, te)
+		}
 		if err != nil {
 			c.Close()
 			return nil, fmt.Errorf("read %s: %w", data, err)
@@ -84,12 +88,19 @@ func stringCorpus(train, valid string) *corpus {
 }
 
 // cutAfter returns the offset of the first newline at or after from in
-// r (of size bytes), or size if there is none.
+// r (of size bytes), or size if there is none. A NUL byte before it is a
+// *seq.TextError: the file is not text, and a sparse file of zeros is
+// refused without reading on to its end.
 func cutAfter(r io.ReaderAt, from, size int64) (int64, error) {
 	buf := make([]byte, 64<<10)
 	for off := from; off < size; off += int64(len(buf)) {
 		n, err := r.ReadAt(buf[:min(int64(len(buf)), size-off)], off)
-		if i := bytes.IndexByte(buf[:n], '\n'); i >= 0 {
+		i := bytes.IndexByte(buf[:n], '\n')
+		if z := bytes.IndexByte(buf[:n], 0); z >= 0 && (i < 0 || z < i) {
+			// Not text: say so now rather than read on to a newline.
+			return 0, &seq.TextError{Offset: off + int64(z), Problem: "contains NUL bytes (binary?)"}
+		}
+		if i >= 0 {
 			return off + int64(i), nil
 		}
 		if err != nil && err != io.EOF {
