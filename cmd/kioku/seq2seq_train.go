@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/kioku-ml/kioku/autograd"
+	"github.com/kioku-ml/kioku/internal/boundedfile"
 	"github.com/kioku-ml/kioku/modelio"
 	"github.com/kioku-ml/kioku/nn"
 	"github.com/kioku-ml/kioku/optim"
@@ -472,14 +473,16 @@ func (p *s2sReporter) Validated(v train.Validation) {
 
 func (p *s2sReporter) Logf(format string, args ...any) { fmt.Fprintf(p.w, format+"\n", args...) }
 
-// readPairs reads a TSV file of sentence pairs.
+// readPairs reads a TSV file of sentence pairs: a regular file of at
+// most maxTextSize bytes (a FIFO or device is refused at once), read no
+// further than its size.
 func readPairs(path string, maxWords int) ([]dataset.Pair, error) {
-	f, err := os.Open(path)
+	f, size, err := boundedfile.Open(path, maxTextSize)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	pairs, err := dataset.ReadTSV(f, dataset.ReadOptions{MaxWords: maxWords})
+	pairs, err := dataset.ReadTSV(io.LimitReader(f, size), dataset.ReadOptions{MaxWords: maxWords})
 	if err != nil {
 		return nil, fmt.Errorf("%s: %v", path, err)
 	}
