@@ -124,3 +124,22 @@ func TestLoadRefusesNonFinite(t *testing.T) {
 		t.Errorf("LoadWith(AllowNonFinite): %v", err)
 	}
 }
+
+// ParamSpecs gives the tensors a configuration builds, and what they
+// cost, without building them.
+func ExampleConfig_ParamSpecs() {
+	cfg := lm.Config{Cell: "lstm", Tokenizer: "char", Vocab: 100, Emb: 64, Hidden: 256, Layers: 2}
+	specs, err := cfg.ParamSpecs()
+	if err != nil {
+		panic(err)
+	}
+	for _, s := range specs[:3] {
+		fmt.Println(s.Name, s.Shape, s.DType)
+	}
+	fmt.Println(len(specs), "tensors,", cfg.NumParams(), "parameters,", modelio.SpecBytes(specs), "bytes")
+	// Output:
+	// emb.weight [100 64] float32
+	// rnn.weight_ih_l0 [1024 64] float32
+	// rnn.weight_hh_l0 [1024 256] float32
+	// 11 tensors, 888164 parameters, 3552656 bytes
+}
