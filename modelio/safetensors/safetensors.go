@@ -27,6 +27,11 @@
 // the header, only to the bytes actually present. Problems are reported as
 // a *FormatError naming the tensor and what is wrong.
 //
+// ReadFile reads regular files only, refusing a FIFO, a device or a
+// directory at once, and checks the header against the file's size before
+// it reads the data (ReadSized), so that it never allocates more than the
+// file's size.
+//
 // # Element types
 //
 // Every dtype of the format can be read. Float32s, Float64s and ToTensor
