@@ -213,6 +213,10 @@ func (c constantLR) LR(int) float64 { return float64(c) }
 // Model returns the model being trained.
 func (t *Trainer) Model() *lm.Model { return t.model }
 
+// Config returns the training configuration (for a resumed run, the
+// checkpoint's, with the epochs and time limit it was resumed with).
+func (t *Trainer) Config() Config { return t.cfg }
+
 // LastDir and BestDir are the checkpoint directories inside outDir.
 func (t *Trainer) LastDir() string { return filepath.Join(t.outDir, "last") }
 

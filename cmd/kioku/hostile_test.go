@@ -108,6 +108,11 @@ func TestHostileInputs(t *testing.T) {
 		{"config vocab 2^40", ck("best", model(map[string]any{"vocab": 1 << 40})), []string{"sample", "-model", "DIR"}, `tensor "emb.weight" as float32 [1099511627776 8]`},
 		{"config vocab 1e8", ck("best", model(map[string]any{"vocab": 1e8})), []string{"sample", "-model", "DIR"}, `tensor "emb.weight" as float32 [100000000 8]`},
 		{"resume with a config of hidden 65536", ck("last", model(map[string]any{"hidden": 65536})), []string{"train", "-resume", "DIR", "-data", data, "-out", filepath.Join(dir, "r1")}, `tensor "rnn.weight_ih_l0" as float32 [262144 8]`},
+		{"resume with a config of batch 65536, bptt 4096", ck("last", func(t *testing.T, dir string) {
+			testutil.EditCheckpointJSON(t, dir, modelio.ConfigFile, func(v map[string]any) {
+				v["train"].(map[string]any)["batch"], v["train"].(map[string]any)["bptt"] = 65536, 4096
+			})
+		}), []string{"train", "-resume", "DIR", "-data", data, "-out", filepath.Join(dir, "r10"), "-max-memory", "8GiB"}, "kioku train: this model needs about"},
 		{"NaN weight", ck("best", nanWeight), []string{"eval", "-model", "DIR", "-data", data}, `model.safetensors: tensor "out.bias" holds NaN at element 0`},
 		{"NaN weight allowed", ck("best", nanWeight), []string{"sample", "-model", "DIR", "-allow-nonfinite", "-length", "3"}, ""},
 		{"NaN in the optimizer state", ck("last", nanMoment), []string{"train", "-resume", "DIR", "-data", data, "-out", filepath.Join(dir, "r2")}, `optimizer.safetensors: tensor "out.bias.exp_avg" holds NaN at element 0`},

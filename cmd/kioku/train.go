@@ -141,7 +141,14 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 		if tok, err = seq.TokenizerByName(tr.Model().Config().Tokenizer); err != nil {
 			return err
 		}
-		if _, err := c.check(tok); err != nil {
+		counter, err := c.check(tok)
+		if err != nil {
+			return err
+		}
+		// The model and optimizer are in memory already (no larger than
+		// the checkpoint's files); the activations of the saved batch and
+		// the ids are not yet.
+		if err := lmTrainMemory(tr.Model().Config(), tr.Config(), counter.Total(), idBytesFor(vocab), c.tokens[1]+c.tokens[2]).check("model", *f.maxMemory); err != nil {
 			return err
 		}
 		if trainIDs, validIDs, testIDs, err = c.encode(tok, vocab); err != nil {
@@ -193,11 +200,7 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 		if counter.Total() < 2*int64(tc.Batch) {
 			return fmt.Errorf("training data has %d tokens, too few for a batch of %d", counter.Total(), tc.Batch)
 		}
-		idBytes := int64(2)
-		if vocab.Len() > 1<<16 {
-			idBytes = 4
-		}
-		if err := lmTrainMemory(mc, tc, counter.Total(), idBytes, c.tokens[1]+c.tokens[2]).check("model", *f.maxMemory); err != nil {
+		if err := lmTrainMemory(mc, tc, counter.Total(), idBytesFor(vocab), c.tokens[1]+c.tokens[2]).check("model", *f.maxMemory); err != nil {
 			return err
 		}
 		if trainIDs, validIDs, testIDs, err = c.encode(tok, vocab); err != nil {
@@ -246,6 +249,14 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "\nsample (temperature 0.8):\n%s%s\n", prime, text)
 	}
 	return nil
+}
+
+// idBytesFor returns the bytes a token id takes in a seq.IDs of vocab.
+func idBytesFor(vocab *seq.Vocab) int64 {
+	if vocab.Len() > 1<<16 {
+		return 4
+	}
+	return 2
 }
 
 func numParams(tr *train.Trainer) int {
