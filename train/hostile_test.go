@@ -91,6 +91,12 @@ func TestResumeChecksCheckpoint(t *testing.T) {
 		{"vocab 2^40", model("vocab", 1<<40), false, `tensor "emb.weight" as float32 [1099511627776 16]`},
 		{"NaN in Adam's moments", nanMoment, false, `optimizer.safetensors: tensor "rnn.weight_hh_l0.exp_avg" holds NaN at element 2`},
 		{"NaN allowed", nanMoment, true, ""},
+		{"chunk -5", func(t *testing.T, dir string) {
+			testutil.EditCheckpointJSON(t, dir, modelio.ManifestFile, func(c map[string]any) { c["metadata"].(map[string]any)["chunk"] = "-5" })
+		}, false, "bad counters (epoch 1, chunk -5, tokens"},
+		{"chunk not a number", func(t *testing.T, dir string) {
+			testutil.EditCheckpointJSON(t, dir, modelio.ManifestFile, func(c map[string]any) { c["metadata"].(map[string]any)["chunk"] = "x" })
+		}, false, "bad chunk counter"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -107,7 +113,7 @@ func TestResumeChecksCheckpoint(t *testing.T) {
 				return
 			}
 			if err == nil || !strings.Contains(err.Error(), c.want) {
-				t.Fatalf("ResumeWith: %v\nwant an error containing %q", err, c.want)
+				t.Fatalf("Resume: %v\nwant an error containing %q", err, c.want)
 			}
 		})
 	}
