@@ -136,11 +136,13 @@ type TextError struct {
 func (e *TextError) Error() string { return fmt.Sprintf("%s at byte %d", e.Problem, e.Offset) }
 
 // ScanTokens reads text from r as a stream and calls emit with each token
-// that tok (CharTokenizer or WordTokenizer) makes of it, in order, exactly
-// as tok.Tokenize would on the whole text; emit's argument is valid only
-// during the call. It holds one token at a time, never the text, and
-// fails at the first NUL byte or invalid UTF-8 (as CheckText would) with
-// a *TextError, or at emit's first error. Other tokenizers get the whole text read and
+// that tok (CharTokenizer, WordTokenizer or ByteTokenizer) makes of it, in
+// order, exactly as tok.Tokenize would on the whole text (a leading BOM
+// dropped, but for ByteTokenizer); emit's argument is valid only during
+// the call. It holds one token at a time, never the text, and, but for
+// ByteTokenizer, which takes any bytes, fails at the first NUL byte or
+// invalid UTF-8 (as CheckText would) with a *TextError, or at emit's
+// first error. Other tokenizers get the whole text read and
 // passed to Tokenize.
 func ScanTokens(r io.Reader, tok Tokenizer, emit func(token []byte) error) (TextStats, error) {
 	var st TextStats
@@ -149,6 +151,8 @@ func ScanTokens(r io.Reader, tok Tokenizer, emit func(token []byte) error) (Text
 	case CharTokenizer, *CharTokenizer:
 	case WordTokenizer, *WordTokenizer:
 		word = true
+	case ByteTokenizer, *ByteTokenizer:
+		return scanBytes(r, emit)
 	default:
 		b, err := io.ReadAll(r)
 		if err != nil {
@@ -166,6 +170,10 @@ func ScanTokens(r io.Reader, tok Tokenizer, emit func(token []byte) error) (Text
 		return st, nil
 	}
 	br := bufio.NewReaderSize(r, 1<<16)
+	if head, err := br.Peek(len(BOM)); err == nil && string(head) == BOM {
+		br.Discard(len(BOM)) // not part of the text; counted as read
+		st.Bytes += int64(len(BOM))
+	}
 	eos := []byte(EOS)
 	var char [utf8.UTFMax]byte
 	var cur []byte // the word being read
@@ -300,4 +308,30 @@ func (v *Vocab) IDBytes(b []byte) int {
 		return id
 	}
 	return v.unknown
+}
+
+// scanBytes is ScanTokens for ByteTokenizer: every byte is a token.
+func scanBytes(r io.Reader, emit func(token []byte) error) (TextStats, error) {
+	var st TextStats
+	var tokens [256][]byte
+	for b := range tokens {
+		tokens[b] = []byte(byteTokens[b])
+	}
+	buf := make([]byte, 1<<16)
+	for {
+		n, err := r.Read(buf)
+		for _, c := range buf[:n] {
+			if err := emit(tokens[c]); err != nil {
+				return st, err
+			}
+		}
+		st.Bytes += int64(n)
+		st.Runes += int64(n)
+		if err == io.EOF {
+			return st, nil
+		}
+		if err != nil {
+			return st, err
+		}
+	}
 }

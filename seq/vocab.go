@@ -182,15 +182,17 @@ func (v *Vocab) Decode(ids []int) []string {
 type Tokenizer interface {
 	Tokenize(text string) []string
 	Join(tokens []string) string
-	// Name is "char" or "word", as in configurations.
+	// Name is "char", "word" or "byte", as in configurations.
 	Name() string
 }
 
 // CharTokenizer makes every character (rune) a token; a newline becomes EOS.
 type CharTokenizer struct{}
 
-// Tokenize returns the runes of text, with EOS for each newline.
+// Tokenize returns the runes of text, with EOS for each newline; a
+// leading byte-order mark (BOM) is dropped.
 func (CharTokenizer) Tokenize(text string) []string {
+	text = strings.TrimPrefix(text, BOM)
 	out := make([]string, 0, len(text))
 	for _, r := range text {
 		if r == '\n' {
@@ -222,8 +224,9 @@ func (CharTokenizer) Name() string { return "char" }
 type WordTokenizer struct{}
 
 // Tokenize returns the space-separated words of each line, each line
-// followed by EOS.
+// followed by EOS; a leading byte-order mark (BOM) is dropped.
 func (WordTokenizer) Tokenize(text string) []string {
+	text = strings.TrimPrefix(text, BOM)
 	var out []string
 	for line := range strings.Lines(text) {
 		out = append(out, strings.Fields(line)...)
@@ -253,16 +256,23 @@ func (WordTokenizer) Join(tokens []string) string {
 // Name returns "word".
 func (WordTokenizer) Name() string { return "word" }
 
-// TokenizerByName returns the tokenizer called "char" or "word".
+// TokenizerByName returns the tokenizer called "char", "word" or "byte".
 func TokenizerByName(name string) (Tokenizer, error) {
 	switch name {
 	case "char":
 		return CharTokenizer{}, nil
 	case "word":
 		return WordTokenizer{}, nil
+	case "byte":
+		return ByteTokenizer{}, nil
 	}
-	return nil, fmt.Errorf("seq: unknown tokenizer %q (want char or word)", name)
+	return nil, fmt.Errorf("seq: unknown tokenizer %q (want char, word or byte)", name)
 }
+
+// BOM is the UTF-8 encoding of the byte-order mark U+FEFF, which some
+// editors write at the start of a text file. CharTokenizer, WordTokenizer
+// and ScanTokens drop it there: it is not part of the text.
+const BOM = "\uFEFF"
 
 // CheckText returns an error if data is empty or does not look like text:
 // not valid UTF-8, or containing NUL or many other control characters.
