@@ -25,6 +25,8 @@ type corpus struct {
 	parts  [3]textPart // training, validation, test; n == 0 and name == "" when absent
 	tokens [3]int64    // the tokens of each part, once check has counted them
 	files  []*os.File
+	// hint follows the message of an error for a file that is not text.
+	hint string
 }
 
 // textPart is a byte range of a file (or string) that is one part of a
@@ -38,12 +40,14 @@ type textPart struct {
 func (p textPart) reader() io.Reader { return io.NewSectionReader(p.src, p.off, p.n) }
 
 // openCorpus opens the training, validation and test files (valid and
-// test may be empty): regular files of at most maxTextSize bytes, refused
-// at once otherwise (a FIFO, a device, a directory). Without a validation
-// file, the part of data after the first newline at or after 95% of it
-// is held out for validation.
-func openCorpus(data, valid, test string) (*corpus, error) {
-	c := &corpus{}
+// test may be empty) to be read by tok: regular files of at most
+// maxTextSize bytes, refused at once otherwise (a FIFO, a device, a
+// directory). Without a validation file, the part of data after the
+// first newline at or after 95% of it is held out for validation (at 95%
+// exactly for a byte tokenizer, which reads any bytes). hint follows the
+// message of an error for a file that is not text.
+func openCorpus(data, valid, test string, tok seq.Tokenizer, hint string) (*corpus, error) {
+	c := &corpus{hint: hint}
 	for i, name := range []string{data, valid, test} {
 		if name == "" {
 			continue
@@ -61,10 +65,13 @@ func openCorpus(data, valid, test string) (*corpus, error) {
 		c.parts[i] = textPart{name: name, src: f, n: size}
 	}
 	if valid == "" {
-		cut, err := cutAfter(c.parts[0].src, c.parts[0].n*95/100, c.parts[0].n)
+		cut, err := c.parts[0].n*95/100, error(nil)
+		if tok.Name() != "byte" {
+			cut, err = cutAfter(c.parts[0].src, cut, c.parts[0].n)
+		}
 		if te, ok := errors.AsType[*seq.TextError](err); ok {
 			c.Close()
-			return nil, fmt.Errorf("%s: %v", data, te)
+			return nil, fmt.Errorf("%s: %v%s", data, te, hint)
 		}
 		if err != nil {
 			c.Close()
@@ -126,7 +133,7 @@ func (c *corpus) scan(i int, tok seq.Tokenizer, emit func([]byte) error) (seq.Te
 	p := c.parts[i]
 	st, err := seq.ScanTokens(p.reader(), tok, emit)
 	if te, ok := errors.AsType[*seq.TextError](err); ok {
-		return st, fmt.Errorf("%s: %s at byte %d", p.name, te.Problem, p.off+te.Offset)
+		return st, fmt.Errorf("%s: %s at byte %d%s", p.name, te.Problem, p.off+te.Offset, c.hint)
 	}
 	if err != nil {
 		return st, fmt.Errorf("%s: %w", p.name, err)
@@ -156,7 +163,7 @@ func (c *corpus) check(tok seq.Tokenizer) (*seq.Counter, error) {
 	}
 	for name, st := range stats {
 		if err := st.Check(); err != nil {
-			return nil, fmt.Errorf("%s: %v", name, err)
+			return nil, fmt.Errorf("%s: %v%s", name, err, c.hint)
 		}
 	}
 	return counter, nil
@@ -186,7 +193,7 @@ func (c *corpus) encode(tok seq.Tokenizer, vocab *seq.Vocab) (*seq.IDs, []int, [
 // encodeFile reads the text file name whole as ints for evaluation,
 // checking that it is text.
 func encodeFile(name string, tok seq.Tokenizer, vocab *seq.Vocab) ([]int, error) {
-	c, err := openCorpus(name, name, "")
+	c, err := openCorpus(name, name, "", tok, "")
 	if err != nil {
 		return nil, err
 	}

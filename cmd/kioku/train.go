@@ -51,6 +51,7 @@ type trainFlags struct {
 	timeLimit                time.Duration
 	out, resume              string
 	sampleLen                int
+	prime                    string
 	corpusBytes              int
 	timeLimitSet             bool
 	allowNonFinite           bool
@@ -65,7 +66,7 @@ type trainFlags struct {
 // strictly the checkpoint is read. Every other flag describes the model
 // or the training and comes from the checkpoint, so that the resumed run
 // continues exactly.
-var resumeFlags = []string{"resume", "data", "valid", "test", "out", "epochs", "time-limit", "save-every", "sample", "corpus-bytes", "max-memory", "allow-nonfinite"}
+var resumeFlags = []string{"resume", "data", "valid", "test", "out", "epochs", "time-limit", "save-every", "sample", "prime", "corpus-bytes", "max-memory", "allow-nonfinite"}
 
 const trainHelp = `Usage: kioku train [flags]
 
@@ -89,9 +90,9 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&f.data, "data", "", "training text `file` (default: the Go source corpus)")
 	fs.StringVar(&f.valid, "valid", "", "validation text `file`")
 	fs.StringVar(&f.test, "test", "", "test text `file`, evaluated with the best model at the end")
-	fs.StringVar(&f.level, "level", "char", "tokens: char or word")
+	fs.StringVar(&f.level, "level", "char", "tokens: char, word or byte (every byte a token: any file, text or not)")
 	fs.IntVar(&f.maxVocab, "max-vocab", 0, "keep at most this many tokens (0: all)")
-	fs.StringVar(&f.cell, "model", "lstm", "recurrent cell: lstm or gru")
+	fs.StringVar(&f.cell, "cell", "lstm", "recurrent `cell`: lstm or gru")
 	fs.IntVar(&f.emb, "emb", 128, "embedding size")
 	fs.IntVar(&f.hidden, "hidden", 256, "hidden units per layer")
 	fs.IntVar(&f.layers, "layers", 2, "recurrent layers")
@@ -101,7 +102,7 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	fs.Float64Var(&f.initScale, "init-scale", 0, "initialise weights from U(-s, s) (0: PyTorch's defaults)")
 	fs.IntVar(&f.batch, "batch", 32, "parallel streams (rows) per chunk")
 	fs.IntVar(&f.bptt, "bptt", 64, "truncated BPTT length (tokens per chunk)")
-	fs.IntVar(&f.epochs, "epochs", 0, "passes over the training data (default 10, or 1000 with the embedded corpus's time limit)")
+	fs.IntVar(&f.epochs, "epochs", 0, "passes over the training data, at least 1 (default 10, or 1000 with the embedded corpus's time limit)")
 	fs.StringVar(&f.optimizer, "optimizer", "adam", "sgd or adam")
 	fs.Float64Var(&f.lr, "lr", 0, "learning rate (default 2e-3 for adam, 1 for sgd)")
 	fs.IntVar(&f.lrKeep, "lr-keep", 4, "epochs at the initial learning rate before decay")
@@ -114,11 +115,14 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&f.out, "out", "kioku-lm", "output `dir`ectory (checkpoints, metrics.jsonl, curves.png)")
 	fs.StringVar(&f.resume, "resume", "", "continue the run saved in this checkpoint `dir` (e.g. OUT/last)")
 	fs.IntVar(&f.sampleLen, "sample", 400, "tokens to sample after training (0: none)")
+	fs.StringVar(&f.prime, "prime", "", "text the sample after training starts from (default: the start of the validation text)")
 	fs.IntVar(&f.corpusBytes, "corpus-bytes", 8<<20, "bytes of Go source to read for the embedded corpus")
 	f.maxMemory = addMaxMemoryFlag(fs)
 	fs.BoolVar(&f.allowNonFinite, "allow-nonfinite", false, "with -resume, restore weights and optimizer state holding NaN or ±Inf (refused by default; for debugging)")
 	fs.Var(&f.saveEvery, "save-every", "also write OUT/last every this `often`: a duration (10m) or a number of updates (500); 0: at the end of each epoch only")
 	fs.BoolVar(&f.force, "force", false, "start a new run in -out even if it holds another run (its checkpoints and metrics are removed)")
+	as := aliases{}
+	as.define(fs, "model", "cell")
 	setUsage(fs, trainHelp)
 	if err := parseFlags(fs, args, stderr); err != nil {
 		return err
@@ -127,8 +131,10 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stderr, "kioku train: unexpected argument %q\n", fs.Arg(0))
 		return errUsage
 	}
-	f.set = map[string]bool{}
-	fs.Visit(func(fl *flag.Flag) { f.set[fl.Name] = true })
+	f.set = as.set(fs, stderr)
+	if err := f.check(); err != nil {
+		return err
+	}
 	f.timeLimitSet = f.set["time-limit"]
 	ctx, stop := withSignals(context.Background(), stderr)
 	defer stop()
@@ -146,30 +152,30 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		opts := train.ResumeOptions{Epochs: f.epochs, TimeLimit: f.timeLimit, SaveEvery: f.saveEvery.every, SaveEverySteps: f.saveEvery.steps, AllowNonFinite: f.allowNonFinite}
-		var c *corpus
-		if f.data == "" {
-			if !f.timeLimitSet {
-				opts.TimeLimit = 3 * time.Minute // as the run it continues
-			}
-			rep.Logf("reading the Go source corpus of %s", goroot())
-			trainText, validText, err := goCorpus(goroot(), f.corpusBytes)
-			if err != nil {
-				return err
-			}
-			c = stringCorpus(trainText, validText)
-		} else if c, err = openCorpus(f.data, f.valid, f.test); err != nil {
-			return err
+		if f.data == "" && !f.timeLimitSet {
+			opts.TimeLimit = 3 * time.Minute // as the run it continues
 		}
-		defer c.Close()
 		if tr, err = train.Resume(f.resume, opts, f.out, rep); err != nil {
 			return err
 		}
 		if vocab, err = seq.VocabFromTokens(tr.Vocab()); err != nil {
 			return err
 		}
-		if tok, err = seq.TokenizerByName(tr.Model().Config().Tokenizer); err != nil {
+		if tok, err = tokenizerFor(tr.Model().Config().Tokenizer, vocab); err != nil {
 			return err
 		}
+		var c *corpus
+		if f.data == "" {
+			rep.Logf("reading the Go source corpus of %s", goroot())
+			trainText, validText, err := goCorpus(goroot(), f.corpusBytes)
+			if err != nil {
+				return err
+			}
+			c = stringCorpus(trainText, validText)
+		} else if c, err = openCorpus(f.data, f.valid, f.test, tok, ""); err != nil {
+			return err
+		}
+		defer c.Close()
 		counter, err := c.check(tok)
 		if err != nil {
 			return err
@@ -205,7 +211,7 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 				return err
 			}
 			c = stringCorpus(trainText, validText)
-		} else if c, err = openCorpus(f.data, f.valid, f.test); err != nil {
+		} else if c, err = openCorpus(f.data, f.valid, f.test, tok, notTextHint(f.level)); err != nil {
 			return err
 		}
 		defer c.Close()
@@ -222,7 +228,9 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
-		if vocab, err = counter.Vocab(1, f.maxVocab, seq.VocabOptions{}); err != nil {
+		if f.level == "byte" {
+			vocab = seq.ByteVocab() // every byte, seen or not
+		} else if vocab, err = counter.Vocab(1, f.maxVocab, seq.VocabOptions{}); err != nil {
 			return err
 		}
 		mc.Vocab = vocab.Len()
@@ -257,7 +265,7 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "\ntrained %d epochs, %d steps, %d tokens in %s (stopped by %s)\n", sum.Epochs, sum.Steps, sum.Tokens, sum.Elapsed.Round(time.Second), sum.StoppedBy)
 	if !math.IsNaN(sum.BestValid) {
-		fmt.Fprintf(stdout, "best validation: %s\n", describeLoss(sum.BestValid, mc.Tokenizer))
+		fmt.Fprintf(stdout, "best validation: %s\n", describeLoss(sum.BestValid, tok.Name()))
 	}
 	fmt.Fprintf(stdout, "best model: %s\nlatest checkpoint: %s\nmetrics: %s\n", sum.BestDir, sum.LastDir, sum.MetricsLog)
 	if sum.Plot != "" {
@@ -272,18 +280,20 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "test: %s\n", describeLoss(loss, mc.Tokenizer))
+		fmt.Fprintf(stdout, "test: %s\n", describeLoss(loss, tok.Name()))
 	}
 	if f.sampleLen > 0 {
-		prime := "func "
-		if mc.Tokenizer == "word" {
-			prime = "the"
+		prime, from := f.prime, "-prime"
+		if prime == "" {
+			prime, from = primeFrom(validIDs, trainIDs, vocab, tok), "the start of the validation text"
+		} else {
+			warnUnknown(stderr, "kioku train", prime, tok, vocab)
 		}
 		text, err := sampleText(model, vocab, tok, prime, lm.SampleConfig{Length: f.sampleLen, Temperature: 0.8}, f.seed)
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "\nsample (temperature 0.8):\n%s%s\n", prime, text)
+		fmt.Fprintf(stdout, "\nsample (temperature 0.8, primed with %s):\n%s%s\n", from, prime, text)
 	}
 	return nil
 }
@@ -392,7 +402,7 @@ func (f *trainFlags) configs() (lm.Config, train.Config, error) {
 	if embedded && tc.EvalEvery == 0 {
 		tc.EvalEvery = 500
 	}
-	mc := lm.Config{Cell: f.cell, Tokenizer: f.level, Vocab: 3, Emb: f.emb, Hidden: f.hidden, Layers: f.layers, Dropout: f.dropout, Tie: f.tie, InitScale: f.initScale, LayerNorm: f.layerNorm}
+	mc := lm.Config{Cell: f.cell, Tokenizer: lmTokenizer(f.level), Vocab: 3, Emb: f.emb, Hidden: f.hidden, Layers: f.layers, Dropout: f.dropout, Tie: f.tie, InitScale: f.initScale, LayerNorm: f.layerNorm}
 	if err := mc.Validate(); err != nil {
 		return mc, tc, err
 	}
@@ -472,13 +482,73 @@ func generated(b []byte) bool {
 }
 
 // describeLoss formats a loss in nats per token with perplexity, and bits
-// per character for character models.
+// per character or byte for character and byte models.
 func describeLoss(loss float64, level string) string {
 	s := fmt.Sprintf("%.4f nats/token, perplexity %.2f", loss, math.Exp(loss))
-	if level == "char" {
+	switch level {
+	case "char":
 		s += fmt.Sprintf(", %.4f bits/char", loss/math.Ln2)
+	case "byte":
+		s += fmt.Sprintf(", %.4f bits/byte", loss/math.Ln2)
 	}
 	return s
+}
+
+// lmTokenizer is the lm.Config.Tokenizer of a -level: lm knows char and
+// word; a byte-level model is recorded as char, its vocabulary of every
+// byte (seq.ByteVocab) marking it as byte level.
+func lmTokenizer(level string) string {
+	if level == "byte" {
+		return "char"
+	}
+	return level
+}
+
+// tokenizerFor returns the tokenizer of a model whose configuration names
+// tokenizer and whose vocabulary is vocab (see lmTokenizer).
+func tokenizerFor(tokenizer string, vocab *seq.Vocab) (seq.Tokenizer, error) {
+	if tokenizer == "char" && seq.IsByteVocab(vocab) {
+		return seq.ByteTokenizer{}, nil
+	}
+	return seq.TokenizerByName(tokenizer)
+}
+
+// primeLen is the number of tokens of the data the post-training sample
+// is primed with: the first line of the validation text, at most this
+// many tokens.
+const primeLen = 40
+
+// primeFrom returns the text the post-training sample starts from: the
+// first line (or first primeLen tokens) of the validation text, or of the
+// training text without validation, so that the sample continues text
+// like the data's, whatever it is.
+func primeFrom(valid []int, train *seq.IDs, vocab *seq.Vocab, tok seq.Tokenizer) string {
+	var ids []int
+	if len(valid) > 0 {
+		ids = valid[:min(len(valid), primeLen)]
+	} else {
+		ids = train.Ints(0, min(train.Len(), primeLen))
+	}
+	eos := vocab.ID(seq.EOS)
+	// Start after the line breaks the text starts with (the held-out
+	// part of -data starts at one), end after the next one.
+	for len(ids) > 0 && ids[0] == eos {
+		ids = ids[1:]
+	}
+	if i := slices.Index(ids, eos); i >= 0 {
+		ids = ids[:i+1]
+	}
+	var toks []string
+	for _, id := range ids {
+		if id != vocab.UnknownID() {
+			toks = append(toks, vocab.Token(id))
+		}
+	}
+	text := tok.Join(toks)
+	if strings.TrimSpace(text) == "" {
+		return "\n"
+	}
+	return text
 }
 
 // sampleText primes the model with prime and returns the sampled
@@ -525,6 +595,9 @@ func writeSample(ctx context.Context, w io.Writer, m *lm.Model, vocab *seq.Vocab
 // them: EOS as a newline, words after a space except at the start of a
 // line, and a space before the first word of a word-level continuation.
 func nextText(tok seq.Tokenizer, prev, t string, first bool) string {
+	if tok.Name() == "byte" {
+		return tok.Join([]string{t})
+	}
 	if t == seq.EOS {
 		return "\n"
 	}
@@ -553,11 +626,11 @@ func runEval(args []string, stdout, stderr io.Writer) error {
 	if *batch <= 0 || *bptt <= 0 {
 		return fmt.Errorf("-batch %d and -bptt %d must be positive", *batch, *bptt)
 	}
-	m, vocab, err := lm.LoadWith(*model, lm.LoadOptions{AllowNonFinite: *allowNonFinite})
+	m, vocab, err := lm.LoadWith(modelDir(*model, "kioku eval", stderr), lm.LoadOptions{AllowNonFinite: *allowNonFinite})
 	if err != nil {
 		return err
 	}
-	tok, err := seq.TokenizerByName(m.Config().Tokenizer)
+	tok, err := tokenizerFor(m.Config().Tokenizer, vocab)
 	if err != nil {
 		return err
 	}
@@ -565,6 +638,7 @@ func runEval(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	unk := unknownCount(ids, vocab)
 	if *bf16 {
 		if !fn.PrecisionAvailable(fn.BFloat16) {
 			return errors.New("-bf16: this CPU has no AVX512_BF16")
@@ -577,7 +651,8 @@ func runEval(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", *data, err)
 	}
-	fmt.Fprintf(stdout, "%s: %d tokens, %s\n", *data, len(ids), describeLoss(loss, m.Config().Tokenizer))
+	fmt.Fprintf(stdout, "%s: %d tokens, %s\n", *data, len(ids), describeLoss(loss, tok.Name()))
+	fmt.Fprintf(stdout, "out of vocabulary: %d of %d tokens (%.2f%%), scored as %s\n", unk, len(ids), 100*float64(unk)/float64(max(len(ids), 1)), seq.Unknown)
 	return nil
 }
 
@@ -586,7 +661,7 @@ func runSample(args []string, stdout, stderr io.Writer) error {
 	model := fs.String("model", "kioku-lm/best", "checkpoint `dir`ectory of a trained language model")
 	prime := fs.String("prime", "", "text to start from (default: a newline)")
 	length := fs.Int("length", 500, "tokens to generate")
-	temp := fs.Float64("temperature", 0.8, "sampling temperature (lower is more conservative)")
+	temp := fs.Float64("temperature", 0.8, "sampling temperature (lower is more conservative; 0: greedy, the most likely token each time)")
 	topK := fs.Int("top-k", 0, "sample among the k most likely tokens only (0: all)")
 	seed := fs.Uint64("seed", 1, "random seed")
 	allowNonFinite := fs.Bool("allow-nonfinite", false, "load weights holding NaN or ±Inf (refused by default; for debugging a diverged model)")
@@ -594,14 +669,23 @@ func runSample(args []string, stdout, stderr io.Writer) error {
 	if err := parseFlags(fs, args, stderr); err != nil {
 		return err
 	}
-	if *length < 0 || *topK < 0 || !(*temp > 0) {
-		return fmt.Errorf("-length %d and -top-k %d must not be negative and -temperature %v must be positive", *length, *topK, *temp)
+	switch {
+	case *length < 0:
+		return fmt.Errorf("-length %d: want 0 or more tokens", *length)
+	case *topK < 0:
+		return fmt.Errorf("-top-k %d: want 0 (all tokens) or more", *topK)
+	case !(*temp >= 0) || math.IsInf(*temp, 0):
+		return fmt.Errorf("-temperature %v: want a finite value ≥ 0 (0: greedy)", *temp)
 	}
-	m, vocab, err := lm.LoadWith(*model, lm.LoadOptions{AllowNonFinite: *allowNonFinite})
+	cfg := lm.SampleConfig{Length: *length, Temperature: *temp, TopK: *topK}
+	if *temp == 0 { // greedy: the most likely token, as seq2seq decode's -temperature 0
+		cfg.Temperature, cfg.TopK = 1, 1
+	}
+	m, vocab, err := lm.LoadWith(modelDir(*model, "kioku sample", stderr), lm.LoadOptions{AllowNonFinite: *allowNonFinite})
 	if err != nil {
 		return err
 	}
-	tok, err := seq.TokenizerByName(m.Config().Tokenizer)
+	tok, err := tokenizerFor(m.Config().Tokenizer, vocab)
 	if err != nil {
 		return err
 	}
@@ -611,14 +695,97 @@ func runSample(args []string, stdout, stderr io.Writer) error {
 	}
 	// The sample streams: each token is written as it is drawn, and an
 	// interrupt (Ctrl-C) ends it cleanly after the tokens so far.
+	warnUnknown(stderr, "kioku sample", p, tok, vocab)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	fmt.Fprint(stdout, *prime)
-	n, err := writeSample(ctx, stdout, m, vocab, tok, p, lm.SampleConfig{Length: *length, Temperature: *temp, TopK: *topK}, *seed)
+	n, err := writeSample(ctx, stdout, m, vocab, tok, p, cfg, *seed)
 	fmt.Fprintln(stdout)
 	if errors.Is(err, context.Canceled) {
 		fmt.Fprintf(stderr, "kioku sample: interrupted after %d tokens\n", n)
 		return nil
 	}
 	return err
+}
+
+// check refuses flag values that mean nothing, each with a one-line
+// error naming the flag: a value given explicitly is never silently
+// replaced by a default (-epochs 0 is refused, not read as 10).
+func (f *trainFlags) check() error {
+	switch {
+	case f.set["epochs"] && f.epochs <= 0:
+		return fmt.Errorf("-epochs %d: want at least 1 (leave it out for the default)", f.epochs)
+	case f.set["lr"] && (!(f.lr > 0) || math.IsInf(f.lr, 0)):
+		return fmt.Errorf("-lr %v: want a positive learning rate (leave it out for the default)", f.lr)
+	case !(f.lrDecay >= 1) || math.IsInf(f.lrDecay, 0):
+		return fmt.Errorf("-lr-decay %v: want a divisor of at least 1 (1: a constant learning rate)", f.lrDecay)
+	case f.lrKeep < 0:
+		return fmt.Errorf("-lr-keep %d: want 0 or more epochs", f.lrKeep)
+	case f.sampleLen < 0:
+		return fmt.Errorf("-sample %d: want 0 (no sample) or more tokens", f.sampleLen)
+	case f.maxVocab < 0:
+		return fmt.Errorf("-max-vocab %d: want 0 (all tokens) or more", f.maxVocab)
+	case f.level == "byte" && f.maxVocab > 0:
+		return errors.New("-max-vocab: a byte-level vocabulary always holds the 256 bytes")
+	case f.emb <= 0 || f.hidden <= 0 || f.layers <= 0:
+		return fmt.Errorf("-emb %d, -hidden %d and -layers %d must be at least 1", f.emb, f.hidden, f.layers)
+	case f.batch <= 0 || f.bptt <= 0:
+		return fmt.Errorf("-batch %d and -bptt %d must be at least 1", f.batch, f.bptt)
+	case !(f.dropout >= 0 && f.dropout < 1):
+		return fmt.Errorf("-dropout %v: want a probability in [0, 1)", f.dropout)
+	case !(f.clip >= 0) || math.IsInf(f.clip, 0):
+		return fmt.Errorf("-clip %v: want a norm ≥ 0 (0: off)", f.clip)
+	case !(f.initScale >= 0) || math.IsInf(f.initScale, 0):
+		return fmt.Errorf("-init-scale %v: want a scale ≥ 0 (0: the defaults)", f.initScale)
+	case f.evalEvery < 0 || f.evalBatch < 0:
+		return fmt.Errorf("-eval-every %d and -eval-batch %d must not be negative (0: the default)", f.evalEvery, f.evalBatch)
+	case f.timeLimit < 0:
+		return fmt.Errorf("-time-limit %v: want a duration ≥ 0 (0: no limit)", f.timeLimit)
+	case f.corpusBytes <= 0:
+		return fmt.Errorf("-corpus-bytes %d: want at least 1", f.corpusBytes)
+	case f.optimizer != "adam" && f.optimizer != "sgd":
+		return fmt.Errorf("-optimizer %q: want adam or sgd", f.optimizer)
+	case f.level != "char" && f.level != "word" && f.level != "byte":
+		return fmt.Errorf("-level %q: want char, word or byte", f.level)
+	}
+	return checkCell(f.cell)
+}
+
+// unknownCount returns how many of ids are vocab's unknown token.
+func unknownCount(ids []int, vocab *seq.Vocab) int {
+	unk := vocab.UnknownID()
+	n := 0
+	for _, id := range ids {
+		if id == unk {
+			n++
+		}
+	}
+	return n
+}
+
+// warnUnknown warns on stderr about the tokens of prime that are not in
+// vocab (the model reads them as the unknown token), naming a few.
+func warnUnknown(stderr io.Writer, cmd, prime string, tok seq.Tokenizer, vocab *seq.Vocab) {
+	var out []string
+	n := 0
+	for _, t := range tok.Tokenize(prime) {
+		if vocab.ID(t) == vocab.UnknownID() && t != seq.Unknown {
+			n++
+			if len(out) < 5 && !slices.Contains(out, strconv.Quote(t)) {
+				out = append(out, strconv.Quote(t))
+			}
+		}
+	}
+	if n > 0 {
+		fmt.Fprintf(stderr, "%s: warning: %d prime tokens are not in the model's vocabulary and are read as %s: %s\n", cmd, n, seq.Unknown, strings.Join(out, ", "))
+	}
+}
+
+// notTextHint is what follows the error for a -data file that is not
+// text, at a -level that reads text.
+func notTextHint(level string) string {
+	if level == "byte" {
+		return ""
+	}
+	return "; -level byte models any file, byte by byte"
 }
