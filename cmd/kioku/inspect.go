@@ -8,6 +8,7 @@ import (
 	"maps"
 	"math"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -27,7 +28,9 @@ func runInspect(args []string, stdout, stderr io.Writer) error {
 	noStats := fs.Bool("nostats", false, "skip the min/max/mean columns")
 	setUsage(fs, "Usage: kioku inspect [flags] FILE...\n\n"+
 		"Prints each tensor of a safetensors FILE — name, dtype, shape, min, max and\n"+
-		"mean — and the file's metadata. FILE may also be a checkpoint directory\n"+
+		"mean — and the file's metadata (a long value, such as a language model's\n"+
+		"carried state, summarised by its shape and size). FILE may also be a\n"+
+		"checkpoint directory\n"+
 		"written by modelio.Save: its kind, counters, configuration and\n"+
 		"vocabulary size are printed, then its model and optimizer tensors.\n\nFlags:\n")
 	if err := parseFlags(fs, args, stderr); err != nil {
@@ -71,6 +74,18 @@ func inspectPath(w io.Writer, name string, stats bool) error {
 		fmt.Fprintf(w, "%s: %s\n", name, summary(f, st.Size()))
 		printFile(w, f, stats)
 		return nil
+	}
+	if dir := modelDir(name, "", io.Discard); dir != name {
+		// The output directory of kioku train: say what it holds, then
+		// show its best checkpoint.
+		var held []string
+		for _, f := range runFiles {
+			if _, err := os.Stat(filepath.Join(name, f)); err == nil {
+				held = append(held, f)
+			}
+		}
+		fmt.Fprintf(w, "%s: training run (%s); its best checkpoint:\n\n", name, strings.Join(held, ", "))
+		name = dir
 	}
 	snap, err := modelio.Open(name)
 	if err != nil {
@@ -137,7 +152,9 @@ func printMetadata(w io.Writer, meta map[string]string) {
 	fmt.Fprintln(w, "metadata:")
 	for _, k := range slices.Sorted(maps.Keys(meta)) {
 		v := meta[k]
-		if strings.ContainsFunc(v, unicode.IsControl) {
+		if len(v) > maxMetaValue {
+			v = summariseValue(v)
+		} else if strings.ContainsFunc(v, unicode.IsControl) {
 			v = strconv.Quote(v)
 		}
 		fmt.Fprintf(w, "  %s: %s\n", printable(k), v)
@@ -191,4 +208,25 @@ func tensorStats(t *safetensors.Tensor) (lo, hi, mean string) {
 		return "NaN", "NaN", "NaN"
 	}
 	return f(mn), f(mx), f(sum / float64(len(vals)))
+}
+
+// maxMetaValue is the longest metadata value inspect prints whole; a
+// longer one (a language model's carried state, base64) is summarised.
+const maxMetaValue = 200
+
+// summariseValue describes a long metadata value in one short line: for
+// the carried state of a language-model checkpoint ("L,B,H:<h>[:<c>]",
+// base64 float32s) its shape and size, otherwise its size and start.
+func summariseValue(v string) string {
+	parts := strings.Split(v, ":")
+	var l, b, h int
+	if n, err := fmt.Sscanf(parts[0], "%d,%d,%d", &l, &b, &h); err == nil && n == 3 && (len(parts) == 2 || len(parts) == 3) {
+		what := "h"
+		if len(parts) == 3 {
+			what = "h and c"
+		}
+		return fmt.Sprintf("carried state, %s of shape [%d %d %d] (layers, batch, hidden): %d float32 values, %d bytes of base64", what, l, b, h, (len(parts)-1)*l*b*h, len(v))
+	}
+	start := []rune(v)[:min(40, len([]rune(v)))]
+	return fmt.Sprintf("%d bytes: %s…", len(v), strconv.Quote(string(start)))
 }

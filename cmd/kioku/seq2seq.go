@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/kioku-ml/kioku/seq"
 	"github.com/kioku-ml/kioku/seq2seq"
@@ -160,18 +162,28 @@ func (m *s2sMeta) checkData(dir string) error {
 	return nil
 }
 
-// readLines reads the non-empty lines of r, trimmed; it returns an error
-// naming the first empty line, since an empty sentence has no translation.
+// readLines reads the lines of r, trimmed of surrounding white space,
+// empty ones included: what is wrong with a line is decided line by line.
 func readLines(r io.Reader) ([]string, error) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64*1024), 16*1024*1024)
 	var lines []string
-	for n := 1; sc.Scan(); n++ {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" {
-			return nil, fmt.Errorf("input line %d is empty", n)
-		}
-		lines = append(lines, line)
+	for sc.Scan() {
+		lines = append(lines, strings.TrimSpace(sc.Text()))
 	}
 	return lines, sc.Err()
+}
+
+// lineProblem returns what makes an input line undecodable: empty, or
+// not text (invalid UTF-8, NUL or other control characters).
+func lineProblem(line string) string {
+	switch {
+	case line == "":
+		return "is empty"
+	case !utf8.ValidString(line):
+		return "is not UTF-8 text (binary?)"
+	case strings.ContainsFunc(line, func(r rune) bool { return unicode.IsControl(r) && r != '\t' }):
+		return "holds control characters (binary?)"
+	}
+	return ""
 }

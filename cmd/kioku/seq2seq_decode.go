@@ -9,6 +9,8 @@ import (
 	"os"
 	"os/signal"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/kioku-ml/kioku/internal/atomicfile"
@@ -128,14 +130,20 @@ func scoreHyps(hyps [][]string, refs [][][]string) (bleu.Score, float64) {
 	return score, float64(exact) / float64(max(len(hyps), 1))
 }
 
-func runSeq2seqDecode(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("seq2seq decode", flag.ContinueOnError)
+func runSeq2seqDecode(args []string, stdout, stderr io.Writer) (err error) {
+	fs := flag.NewFlagSet("kioku seq2seq decode", flag.ContinueOnError)
 	setUsage(fs, `Usage: kioku seq2seq decode -model dir [flags] < input
 
 Reads one sentence per line and prints the model's output for each, in
 order: by greedy search, beam search (-beam N) or sampling (-temperature).
 Sentences are tokenized as the model's training data was (characters for
 the generated tasks, words and punctuation for sentence pairs).
+
+A line that cannot be decoded (empty, not text, or with no token of the
+model's source vocabulary) gets an error on stderr and an empty output
+line, so that output line n answers input line n; the other lines are
+decoded, and the exit status is 1 at the end. Tokens outside the
+vocabulary are named in a warning and read as unknown.
 
 Flags:
 `)
@@ -169,26 +177,74 @@ Flags:
 		defer f.Close()
 		in = f
 	}
-	lines, err := readLines(in)
+	all, err := readLines(in)
 	if err != nil {
 		return err
 	}
-	srcs := make([][]string, len(lines))
-	for i, l := range lines {
-		if srcs[i] = m.tokenize(l); len(srcs[i]) == 0 {
-			return fmt.Errorf("input line %d has no tokens", i+1)
+	// Each line is checked on its own: a bad line gets an error on
+	// stderr and an empty output line (so that output line n still
+	// answers input line n), the others are decoded, and the exit status
+	// is 1 at the end.
+	var (
+		lines []string
+		srcs  [][]string
+		at    []int // the input line (0-based) of each of srcs
+		bad   []int // 1-based
+	)
+	for i, l := range all {
+		problem := lineProblem(l)
+		var toks []string
+		if problem == "" {
+			if toks = m.tokenize(l); len(toks) == 0 {
+				problem = "has no tokens"
+			}
 		}
+		if problem == "" {
+			var unknown []string
+			for _, t := range toks {
+				if m.src.ID(t) == m.src.UnknownID() && !slices.Contains(unknown, strconv.Quote(t)) {
+					unknown = append(unknown, strconv.Quote(t))
+				}
+			}
+			switch {
+			case len(unknown) > 0 && len(unknown) == len(slices.Compact(slices.Sorted(slices.Values(toks)))):
+				problem = fmt.Sprintf("has no token of the model's source vocabulary (%s)", strings.Join(unknown[:min(len(unknown), 5)], ", "))
+			case len(unknown) > 0:
+				fmt.Fprintf(stderr, "kioku seq2seq decode: warning: input line %d: %s not in the model's source vocabulary, read as unknown\n", i+1, strings.Join(unknown[:min(len(unknown), 5)], ", "))
+			}
+		}
+		if problem != "" {
+			fmt.Fprintf(stderr, "kioku seq2seq decode: input line %d %s\n", i+1, problem)
+			bad = append(bad, i+1)
+			continue
+		}
+		lines, srcs, at = append(lines, l), append(srcs, toks), append(at, i)
 	}
 	// Ctrl-C stops the decoding at the next step; the outputs of the
 	// batches already decoded are still printed.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	outs, hyps, err := decodeAll(ctx, m, srcs, opts, batch)
-	for _, o := range outs {
+	next := 0 // the next input line to answer
+	for k, o := range outs {
+		for ; next < at[k]; next++ {
+			fmt.Fprintln(stdout) // a bad line's place
+		}
 		fmt.Fprintln(stdout, m.detokenize(o))
+		next++
 	}
 	if err != nil {
 		return fmt.Errorf("interrupted after %d of %d sentences: %v", len(outs), len(srcs), err)
+	}
+	for ; next < len(all); next++ {
+		fmt.Fprintln(stdout)
+	}
+	if len(bad) > 0 {
+		defer func() {
+			if err == nil {
+				err = fmt.Errorf("%d of %d input lines failed (line %s); the others were decoded", len(bad), len(all), joinInts(bad[:min(len(bad), 10)]))
+			}
+		}()
 	}
 	if *png != "" && len(hyps) > 0 {
 		h := hyps[0]
@@ -211,7 +267,7 @@ Flags:
 }
 
 func runSeq2seqEval(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("seq2seq eval", flag.ContinueOnError)
+	fs := flag.NewFlagSet("kioku seq2seq eval", flag.ContinueOnError)
 	setUsage(fs, `Usage: kioku seq2seq eval -model dir [flags]
 
 Decodes held-out sources — never seen in training: the model's split of
@@ -337,4 +393,13 @@ func spread[T any](xs []T, n int) []T {
 		out = append(out, xs[i*len(xs)/n])
 	}
 	return out
+}
+
+// joinInts formats line numbers as "2, 5, 9".
+func joinInts(ns []int) string {
+	s := make([]string, len(ns))
+	for i, n := range ns {
+		s[i] = strconv.Itoa(n)
+	}
+	return strings.Join(s, ", ")
 }

@@ -40,7 +40,7 @@ type s2sSplit struct {
 }
 
 func runSeq2seqTrain(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("seq2seq train", flag.ContinueOnError)
+	fs := flag.NewFlagSet("kioku seq2seq train", flag.ContinueOnError)
 	setUsage(fs, `Usage: kioku seq2seq train [flags]
 
 Trains an encoder–decoder with teacher forcing (Adam, gradient clipping by
@@ -48,11 +48,12 @@ global norm) on a generated task — reverse, sort or add digit strings of
 random lengths — or, with -data, on a file of "source<TAB>target" lines.
 A held-out fraction of the sources (chosen by hash, see -held-out) is
 never trained on; a part of it is the development set scored after every
-epoch. The model is saved to -o after every epoch whose development loss
+epoch. The model is saved to -out after every epoch whose development loss
 improves (a modelio checkpoint directory, replaced atomically, with the
 optimizer and random states); when it does not improve, the learning rate
-is multiplied by -decay. -time bounds the run; -resume continues from a
-saved checkpoint, with its data and model, up to -epochs in all.
+is multiplied by -decay. -time-limit bounds the run; -resume continues
+from a saved checkpoint, with its data and model, up to -epochs in all.
+(-time and -o are the deprecated spellings of -time-limit and -out.)
 
 Flags:
 `)
@@ -86,19 +87,21 @@ Flags:
 		lr       = fs.Float64("lr", 0.001, "Adam learning rate (when resuming, the saved one)")
 		clip     = fs.Float64("clip", 5, "gradient clipping threshold (global L2 norm)")
 		decay    = fs.Float64("decay", 0.5, "learning-rate factor after an epoch without improvement")
-		budget   = fs.Duration("time", 0, "stop training after this long, e.g. 20m (0: no limit)")
+		budget   = fs.Duration("time-limit", 0, "stop training after this long, e.g. 20m (0: no limit)")
 		seed     = fs.Uint64("seed", 1, "random seed (initialisation, batches, dropout, generated data)")
 		logEvery = fs.Int("log-every", 200, "print the training loss every this many steps")
-		out      = fs.String("o", "seq2seq.ckpt", "output model checkpoint `directory` (with -resume: that checkpoint)")
+		out      = fs.String("out", "seq2seq.ckpt", "output model checkpoint `directory` (with -resume: that checkpoint)")
 		resume   = fs.String("resume", "", "continue training the checkpoint in `directory`")
 		maxMem   = addMaxMemoryFlag(fs)
 		allowNF  = fs.Bool("allow-nonfinite", false, "with -resume, restore weights and optimizer state holding NaN or ±Inf (refused by default; for debugging)")
 	)
+	as := aliases{}
+	as.define(fs, "time", "time-limit")
+	as.define(fs, "o", "out")
 	if err := parseFlagsNoArgs(fs, args, stderr, "kioku seq2seq train"); err != nil {
 		return err
 	}
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	set := as.set(fs, stderr)
 	switch {
 	case *trainSize <= 0:
 		return fmt.Errorf("-train-size %d; want a positive number", *trainSize)
@@ -113,7 +116,15 @@ Flags:
 	case !(*decay > 0 && *decay <= 1):
 		return fmt.Errorf("-decay %v; want a factor in (0, 1]", *decay)
 	case *budget < 0:
-		return fmt.Errorf("-time %v is negative", *budget)
+		return fmt.Errorf("-time-limit %v is negative", *budget)
+	case *embed <= 0 || *hidden <= 0 || *layers <= 0:
+		return fmt.Errorf("-embed %d, -hidden %d and -layers %d must be at least 1", *embed, *hidden, *layers)
+	case *encHid < 0 || *attnSize < 0:
+		return fmt.Errorf("-enc-hidden %d and -attention-size %d must not be negative (0: -hidden)", *encHid, *attnSize)
+	case !(*dropout >= 0 && *dropout < 1):
+		return fmt.Errorf("-dropout %v; want a probability in [0, 1)", *dropout)
+	case *minLen < 0 || *maxLen < 0 || *maxLen > 0 && *minLen > *maxLen:
+		return fmt.Errorf("-min-len %d and -max-len %d: want 0 ≤ min ≤ max (0: the default)", *minLen, *maxLen)
 	case *maxWords < 0 || *minCount < 1 || *maxVocab < 0:
 		return fmt.Errorf("-max-words %d, -min-count %d, -max-vocab %d: want ≥ 0, ≥ 1, ≥ 0", *maxWords, *minCount, *maxVocab)
 	case *logEvery <= 0:
@@ -129,12 +140,12 @@ Flags:
 				return fmt.Errorf("-resume takes the data and the model from the checkpoint; drop -%s", f)
 			}
 		}
-		if !set["o"] {
+		if !set["out"] {
 			*out = *resume
 		}
 	}
 	if st, err := os.Stat(filepath.Dir(*out)); err != nil || !st.IsDir() {
-		return fmt.Errorf("-o %s: the directory %s does not exist", *out, filepath.Dir(*out))
+		return fmt.Errorf("-out %s: the directory %s does not exist", *out, filepath.Dir(*out))
 	}
 	clipper, err := optim.NewGradientClipping(*clip)
 	if err != nil {
