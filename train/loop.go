@@ -271,6 +271,8 @@ type loop struct {
 	lastSave     time.Time
 	lastSaveStep int
 	validTime    time.Duration
+	// startTokens is pos.Tokens when the run started.
+	startTokens int
 }
 
 // reserve is the time kept at the end of a time-limited run for the
@@ -307,6 +309,7 @@ func (l *loop) diverged(what string, loss float64) error {
 
 func (l *loop) run(sum *Summary) error {
 	startTokens := l.pos.Tokens
+	l.startTokens = startTokens
 	first := true
 	for l.pos.Epoch < l.cfg.Epochs {
 		if l.cfg.Schedule != nil {
@@ -437,10 +440,17 @@ func (l *loop) event(steps, n, startTokens int, winLoss float64, winTokens int, 
 	tps := float64(l.pos.Tokens-startTokens) / elapsed.Seconds()
 	ev := Event{Epoch: l.pos.Epoch + 1, Epochs: l.cfg.Epochs, Chunk: l.pos.Step, Chunks: steps, Step: l.opt.Steps(), Tokens: l.pos.Tokens,
 		Loss: winLoss / float64(winTokens), LR: l.opt.LR(), TokensPerSec: tps, RecentTokensPerSec: float64(winTokens) / time.Since(winStart).Seconds(), Elapsed: elapsed}
-	left := float64((l.cfg.Epochs-l.pos.Epoch-1)*steps+(steps-l.pos.Step)) * float64(n) / tps
+	leftSteps := (l.cfg.Epochs-l.pos.Epoch-1)*steps + (steps - l.pos.Step)
+	left := float64(leftSteps) * float64(n) / tps
 	ev.ETA = time.Duration(left * float64(time.Second))
-	if l.cfg.TimeLimit > 0 {
-		ev.ETA = min(ev.ETA, l.cfg.TimeLimit-elapsed)
+	ev.Bound = "epochs"
+	if total := l.cfg.Epochs * steps; total > 0 {
+		ev.Done = 1 - float64(leftSteps)/float64(total)
+	}
+	if l.cfg.TimeLimit > 0 && l.cfg.TimeLimit-elapsed < ev.ETA {
+		ev.ETA = max(l.cfg.TimeLimit-elapsed, 0)
+		ev.Bound = "time limit"
+		ev.Done = min(elapsed.Seconds()/l.cfg.TimeLimit.Seconds(), 1)
 	}
 	return ev
 }
@@ -448,6 +458,13 @@ func (l *loop) event(steps, n, startTokens int, winLoss float64, winTokens int, 
 // validate runs the task's validation, records it and keeps the best
 // checkpoint; it reports whether the loss improved on the best.
 func (l *loop) validate(sum *Summary, endOfEpoch bool) (bool, error) {
+	if vs, ok := l.rep.(ValidationStarter); ok {
+		st := ValidationStart{Estimate: l.reserve(l.startTokens), Step: l.opt.Steps(), EndOfEpoch: endOfEpoch}
+		if sz, ok := l.task.(ValidationSizer); ok {
+			st.Tokens = sz.ValidationTokens()
+		}
+		vs.ValidationStarted(st)
+	}
 	began := time.Now()
 	loss, ok, err := l.task.Validate()
 	l.validTime = time.Since(began)

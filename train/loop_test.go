@@ -447,3 +447,73 @@ func TestMetricsCutOnResume(t *testing.T) {
 		t.Errorf("NaN loss written as %q", b)
 	}
 }
+
+// startRecorder is a recorder that also records ValidationStarted.
+type startRecorder struct {
+	recorder
+	order  []string
+	starts []ValidationStart
+}
+
+func (r *startRecorder) ValidationStarted(s ValidationStart) {
+	r.starts = append(r.starts, s)
+	r.order = append(r.order, "start")
+}
+func (r *startRecorder) Validated(v Validation) {
+	r.recorder.Validated(v)
+	r.order = append(r.order, "validated")
+}
+
+// sizedTask is a fakeTask that says how many tokens it validates on.
+type sizedTask struct{ *fakeTask }
+
+func (sizedTask) ValidationTokens() int { return 1234 }
+
+// TestProgressFigures checks that Event.Done and ETA measure the same
+// thing (the run's steps, without a time limit: Done reaches 1 as the
+// ETA reaches 0) and that a ValidationStarter hears of each validation
+// before it runs, with the validation's size.
+func TestProgressFigures(t *testing.T) {
+	task := sizedTask{newFakeTask(t, 4, constant(1), 3, 2, 1)}
+	rep := &startRecorder{}
+	if _, err := RunTask(context.Background(), task, LoopConfig{Epochs: 2, EvalEvery: 3, ReportEvery: 1}, Progress{Best: math.NaN()}, rep); err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.progress) != 8 {
+		t.Fatalf("%d progress events, want 8", len(rep.progress))
+	}
+	for i, e := range rep.progress {
+		if want := float64(i+1) / 8; math.Abs(e.Done-want) > 1e-12 || e.Bound != "epochs" {
+			t.Errorf("event %d: Done %v, Bound %q; want %v, epochs", i, e.Done, e.Bound, want)
+		}
+	}
+	if last := rep.progress[7]; last.ETA != 0 {
+		t.Errorf("last event: ETA %v with Done %v", last.ETA, last.Done)
+	}
+	if want := "start validated start validated start validated start validated"; strings.Join(rep.order, " ") != want {
+		t.Errorf("reports %q, want %q", rep.order, want)
+	}
+	for i, s := range rep.starts {
+		if s.Tokens != 1234 {
+			t.Errorf("validation %d: Tokens %d, want 1234", i, s.Tokens)
+		}
+		if i > 0 && s.Estimate <= 0 {
+			t.Errorf("validation %d: no estimate after a validation ran", i)
+		}
+	}
+	if !rep.starts[1].EndOfEpoch || rep.starts[0].EndOfEpoch {
+		t.Errorf("EndOfEpoch of the first two validations: %v, %v; want false, true", rep.starts[0].EndOfEpoch, rep.starts[1].EndOfEpoch)
+	}
+}
+
+// TestEventTimeLimitBound checks that an event of a run the time limit
+// ends first counts Done and ETA against the time limit.
+func TestEventTimeLimitBound(t *testing.T) {
+	task := newFakeTask(t, 4, constant(1))
+	l := &loop{task: task, cfg: LoopConfig{Epochs: 1000, TimeLimit: time.Hour}, opt: task.opt, start: time.Now().Add(-15 * time.Minute)}
+	l.pos.Step, l.pos.Tokens = 2, 20
+	e := l.event(4, 10, 0, 10, 10, time.Now())
+	if e.Bound != "time limit" || math.Abs(e.Done-0.25) > 0.01 || e.ETA < 44*time.Minute || e.ETA > 45*time.Minute {
+		t.Errorf("Bound %q, Done %v, ETA %v; want time limit, 0.25, 45m", e.Bound, e.Done, e.ETA)
+	}
+}

@@ -115,7 +115,16 @@ type Event struct {
 	// start), over which Loss is the mean.
 	TokensPerSec       float64
 	RecentTokensPerSec float64
-	Elapsed, ETA       time.Duration
+	// ETA is the time left, Done the fraction of the run done, both
+	// measured against what ends the run first, named by Bound: "time
+	// limit" (Done is the fraction of the time limit spent) or "epochs"
+	// (Done is the fraction of all epochs' steps made). A progress bar
+	// showing Done and ETA thus shows two views of one quantity.
+	ETA   time.Duration
+	Done  float64
+	Bound string
+	// Elapsed is the time since the run started.
+	Elapsed time.Duration
 }
 
 // Reporter receives progress. Implementations show a progress bar or log
@@ -129,6 +138,28 @@ type Reporter interface {
 	// step after e.
 	Stopped(e Event)
 	Logf(format string, args ...any)
+}
+
+// ValidationStarter is implemented by Reporters that show a validation
+// while it runs (it may take many seconds); the loop calls
+// ValidationStarted before each validation, then Validated after it.
+type ValidationStarter interface {
+	ValidationStarted(ValidationStart)
+}
+
+// ValidationStart describes a validation about to run.
+type ValidationStart struct {
+	// Tokens is the number of tokens it reads (0 when the task does not
+	// say: see ValidationSizer).
+	Tokens int
+	// Estimate is how long it is expected to take: the last validation's
+	// duration, or before the first an estimate from the training rate
+	// (0 when there is none).
+	Estimate time.Duration
+	// Step counts updates so far; EndOfEpoch is false for a validation
+	// in the middle of an epoch.
+	Step       int
+	EndOfEpoch bool
 }
 
 // Summary is the result of a training run.

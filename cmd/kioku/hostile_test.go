@@ -124,12 +124,12 @@ func TestHostileInputs(t *testing.T) {
 		{"train -hidden -emb 65536 -layers 64", none, []string{"train", "-data", data, "-hidden", "65536", "-emb", "65536", "-layers", "64", "-out", filepath.Join(dir, "r7")}, "kioku train: this model needs about 72.0 TiB (parameters 8.0 TiB"},
 		{"train over -max-memory", none, []string{"train", "-data", data, "-max-memory", "1MB", "-out", filepath.Join(dir, "r8")}, "; -max-memory is 976.6 KiB (see -max-memory)"},
 		{"train -max-memory not a size", none, []string{"train", "-data", data, "-max-memory", "lots"}, `invalid value "lots" for flag -max-memory`},
-		{"seq2seq train -data a FIFO", none, []string{"seq2seq", "train", "-data", fifo, "-o", filepath.Join(dir, "s0")}, "not a regular file (a FIFO)"},
+		{"seq2seq train -data a FIFO", none, []string{"seq2seq", "train", "-data", fifo, "-out", filepath.Join(dir, "s0")}, "not a regular file (a FIFO)"},
 		{"resume with a vocabulary too short for the model", ck("last", func(t *testing.T, dir string) {
 			testutil.EditCheckpointFile(t, dir, modelio.VocabFile, func([]byte) []byte { return []byte(`["<unk>","<eos>","a"]`) })
 		}), []string{"train", "-resume", "DIR", "-data", data, "-out", filepath.Join(dir, "r9")}, "vocabulary of 3 tokens for a model of"},
-		{"seq2seq train -hidden 100000", none, []string{"seq2seq", "train", "-hidden", "100000", "-o", filepath.Join(dir, "s1")}, "this model needs about 8.5 TiB (parameters 968.9 GiB"},
-		{"seq2seq train -hidden 20000", none, []string{"seq2seq", "train", "-hidden", "20000", "-o", filepath.Join(dir, "s2")}, "this model needs about 349.2 GiB"},
+		{"seq2seq train -hidden 100000", none, []string{"seq2seq", "train", "-hidden", "100000", "-out", filepath.Join(dir, "s1")}, "this model needs about 8.5 TiB (parameters 968.9 GiB"},
+		{"seq2seq train -hidden 20000", none, []string{"seq2seq", "train", "-hidden", "20000", "-out", filepath.Join(dir, "s2")}, "this model needs about 349.2 GiB"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -17,7 +17,7 @@ import (
 func tinyTrain(t *testing.T, model string, extra ...string) string {
 	t.Helper()
 	args := append([]string{"seq2seq", "train", "-min-len", "2", "-max-len", "4", "-train-size", "1500", "-dev", "50",
-		"-embed", "8", "-hidden", "24", "-epochs", "2", "-batch", "32", "-lr", "0.01", "-log-every", "20", "-o", model}, extra...)
+		"-embed", "8", "-hidden", "24", "-epochs", "2", "-batch", "32", "-lr", "0.01", "-log-every", "20", "-out", model}, extra...)
 	code, out, errOut := runCLI(args...)
 	if code != 0 {
 		t.Fatalf("train: exit %d, stderr %q\n%s", code, errOut, out)
@@ -124,7 +124,7 @@ func TestSeq2seqPairs(t *testing.T) {
 	}
 	model := filepath.Join(dir, "pairs.ckpt")
 	code, out, errOut := runCLI("seq2seq", "train", "-data", data, "-held-out", "0.2", "-embed", "8", "-hidden", "16",
-		"-epochs", "1", "-attention", "general", "-cell", "gru", "-layers", "2", "-o", model)
+		"-epochs", "1", "-attention", "general", "-cell", "gru", "-layers", "2", "-out", model)
 	if code != 0 {
 		t.Fatalf("train: exit %d, stderr %q\n%s", code, errOut, out)
 	}
@@ -178,7 +178,7 @@ func TestSeq2seqErrors(t *testing.T) {
 		{[]string{"seq2seq", "train", "-data", filepath.Join(dir, "none.tsv")}, 1, "no such file"},
 		{[]string{"seq2seq", "train", "extra"}, 2, "unexpected arguments"},
 		{[]string{"seq2seq", "train", "-epochs", "x"}, 2, "invalid value"},
-		{[]string{"seq2seq", "train", "-train-size", "100", "-dev", "5", "-hidden", "4", "-embed", "4", "-epochs", "1", "-o", missingDir}, 1, "does not exist"},
+		{[]string{"seq2seq", "train", "-train-size", "100", "-dev", "5", "-hidden", "4", "-embed", "4", "-epochs", "1", "-out", missingDir}, 1, "does not exist"},
 		{[]string{"seq2seq", "decode", "-model", filepath.Join(dir, "none")}, 1, "no such file"},
 		{[]string{"seq2seq", "decode", "-model", notModel}, 1, "checkpoint.json"},
 		{[]string{"seq2seq", "decode", "-model", model, "-input", empty}, 1, "input line 2 is empty"},

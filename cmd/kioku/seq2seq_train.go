@@ -123,8 +123,6 @@ Flags:
 		return fmt.Errorf("-enc-hidden %d and -attention-size %d must not be negative (0: -hidden)", *encHid, *attnSize)
 	case !(*dropout >= 0 && *dropout < 1):
 		return fmt.Errorf("-dropout %v; want a probability in [0, 1)", *dropout)
-	case *minLen < 0 || *maxLen < 0 || *maxLen > 0 && *minLen > *maxLen:
-		return fmt.Errorf("-min-len %d and -max-len %d: want 0 ≤ min ≤ max (0: the default)", *minLen, *maxLen)
 	case *maxWords < 0 || *minCount < 1 || *maxVocab < 0:
 		return fmt.Errorf("-max-words %d, -min-count %d, -max-vocab %d: want ≥ 0, ≥ 1, ≥ 0", *maxWords, *minCount, *maxVocab)
 	case *logEvery <= 0:
