@@ -40,7 +40,7 @@ func TestTrainEvalSample(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("train exit %d: %s", code, stderr)
 	}
-	for _, want := range []string{"best validation:", "bits/char", "best model:", "sample (temperature 0.8):"} {
+	for _, want := range []string{"best validation:", "bits/char", "best model:", "sample (temperature 0.8, primed with the start of the validation text):"} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("train output lacks %q:\n%s", want, stdout)
 		}
@@ -93,7 +93,7 @@ func TestTrainErrors(t *testing.T) {
 		{[]string{"train", "-data", empty, "-out", out}, 1, "empty"},
 		{[]string{"train", "-data", binary, "-out", out}, 1, "binary"},
 		{[]string{"train", "-bogus"}, 2, "flag provided but not defined: -bogus"},
-		{[]string{"train", "-data", data, "-hidden", "0", "-out", out}, 1, "sizes must be positive"},
+		{[]string{"train", "-data", data, "-hidden", "0", "-out", out}, 1, "-hidden 0 and -layers 2 must be at least 1"},
 		{[]string{"train", "-data", data, "-batch", "100000", "-out", out}, 1, "too large"},
 		{[]string{"train", "-data", data, "-batch", "20000", "-out", out}, 1, "too few for a batch"},
 		{[]string{"train", "-data", data, "-tie", "-emb", "8", "-hidden", "16", "-out", out}, 1, "weight tying needs emb == hidden"},
@@ -103,7 +103,7 @@ func TestTrainErrors(t *testing.T) {
 		{[]string{"sample", "-model", other}, 1, "not a language model"},
 		{[]string{"eval", "-model", other, "-data", data}, 1, "not a language model"},
 		{[]string{"eval", "-model", filepath.Join(dir, "nothing"), "-data", data}, 1, "no such file"},
-		{[]string{"sample", "-model", other, "-temperature", "0"}, 1, "temperature"},
+		{[]string{"sample", "-model", other, "-temperature", "-1"}, 1, "-temperature -1"},
 	} {
 		code, stdout, stderr := runCLI(tc.args...)
 		if code != tc.code || !strings.Contains(stderr, tc.want) {
