@@ -64,6 +64,12 @@ func TestWriteSampleStreams(t *testing.T) {
 		if err != nil || n != 30 || len(w.parts) != 30 || strings.Join(w.parts, "") != want {
 			t.Fatalf("%s: %d tokens in %d writes (error %v): %q; want 30 writes of %q", level, n, len(w.parts), err, strings.Join(w.parts, ""), want)
 		}
+		// A prime that ends a line: the continuation starts the next line
+		// without a space.
+		w = &writes{}
+		if _, err := writeSample(context.Background(), w, m, vocab, tok, "the cat\n", cfg, 3); err != nil || strings.HasPrefix(strings.Join(w.parts, ""), " ") {
+			t.Errorf("%s: after a prime ending a line: %q (%v)", level, strings.Join(w.parts, ""), err)
+		}
 		ctx, cancel := context.WithCancel(context.Background())
 		w = &writes{cancelAt: 4, cancel: cancel}
 		n, err = writeSample(ctx, w, m, vocab, tok, "the ", cfg, 3)

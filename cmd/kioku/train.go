@@ -566,12 +566,16 @@ func sampleText(m *lm.Model, vocab *seq.Vocab, tok seq.Tokenizer, prime string, 
 // number of tokens written. The text is what tok.Join writes for the
 // tokens, with a space before the first word of a word-level sample.
 func writeSample(ctx context.Context, w io.Writer, m *lm.Model, vocab *seq.Vocab, tok seq.Tokenizer, prime string, cfg lm.SampleConfig, seed uint64) (int, error) {
-	ids := vocab.Encode(tok.Tokenize(prime))
+	toks := tok.Tokenize(prime)
+	ids := vocab.Encode(toks)
 	if len(ids) == 0 {
 		ids = []int{vocab.ID(seq.EOS)}
 	}
 	bw := bufio.NewWriter(w)
-	n, prev := 0, ""
+	n, prev, first := 0, "", true
+	if len(toks) > 0 && toks[len(toks)-1] == seq.EOS {
+		prev, first = seq.EOS, false // a prime ending a line: no space before the first word
+	}
 	for id, err := range m.Stream(ctx, ids, cfg, tensor.NewRNG(seed)) {
 		if err != nil {
 			if ferr := bw.Flush(); ferr != nil {
@@ -580,11 +584,11 @@ func writeSample(ctx context.Context, w io.Writer, m *lm.Model, vocab *seq.Vocab
 			return n, err
 		}
 		t := vocab.Token(id)
-		bw.WriteString(nextText(tok, prev, t, n == 0))
+		bw.WriteString(nextText(tok, prev, t, first))
 		if err := bw.Flush(); err != nil {
 			return n, err
 		}
-		prev = t
+		prev, first = t, false
 		n++
 	}
 	return n, bw.Flush()
