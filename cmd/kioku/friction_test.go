@@ -83,6 +83,9 @@ func TestFriction(t *testing.T) {
 		{point: "1 sample -temperature -1", args: runArgs("sample", "-model", run, "-temperature", "-1"), code: 1, stderr: []string{"kioku sample: -temperature -1: want a finite value ≥ 0 (0: greedy)"}},
 		{point: "1 seq2seq decode -temperature 0 is greedy too", args: runArgs("seq2seq", "decode", "-model", s2s, "-input", file("one.txt", []byte("12\n")), "-temperature", "0"), code: 0},
 
+		{point: "2 -valid-tokens bounds the validation and says so", args: trainArgs("bounded", "-valid-tokens", "100", "-sample", "0"), code: 0, stderr: []string{"validating on the first 100 of the 991 validation tokens (-valid-tokens)", "validating on 100 tokens"}},
+		{point: "2 -valid-tokens -1", args: trainArgs("x", "-valid-tokens", "-1"), code: 1, stderr: []string{"kioku train: -valid-tokens -1: want 0 (all) or more"}},
+
 		// 3. One run per directory.
 		{point: "3 a second run into -out is refused", args: trainArgs("run"), code: 1, stderr: []string{"holds another run", "-resume", "-force"}},
 

@@ -52,6 +52,7 @@ type trainFlags struct {
 	out, resume              string
 	sampleLen                int
 	prime                    string
+	validTokens              int
 	corpusBytes              int
 	timeLimitSet             bool
 	allowNonFinite           bool
@@ -66,7 +67,7 @@ type trainFlags struct {
 // strictly the checkpoint is read. Every other flag describes the model
 // or the training and comes from the checkpoint, so that the resumed run
 // continues exactly.
-var resumeFlags = []string{"resume", "data", "valid", "test", "out", "epochs", "time-limit", "save-every", "sample", "prime", "corpus-bytes", "max-memory", "allow-nonfinite"}
+var resumeFlags = []string{"resume", "data", "valid", "test", "out", "epochs", "time-limit", "save-every", "sample", "prime", "valid-tokens", "corpus-bytes", "max-memory", "allow-nonfinite"}
 
 const trainHelp = `Usage: kioku train [flags]
 
@@ -111,6 +112,7 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	fs.Uint64Var(&f.seed, "seed", 1, "random seed (same seed, same run)")
 	fs.DurationVar(&f.timeLimit, "time-limit", 0, "stop after this long, then validate and save (0: no limit; 3m by default with the embedded corpus)")
 	fs.IntVar(&f.evalEvery, "eval-every", 0, "also validate every this many chunks (0: each epoch only)")
+	fs.IntVar(&f.validTokens, "valid-tokens", 0, "validate on the first this many validation tokens only, to bound a validation's time (0: all; give the same with -resume)")
 	fs.IntVar(&f.evalBatch, "eval-batch", 0, "parallel streams for validation (0: -batch; 1 reads the validation text as one stream, every token with its full left context)")
 	fs.StringVar(&f.out, "out", "kioku-lm", "output `dir`ectory (checkpoints, metrics.jsonl, curves.png)")
 	fs.StringVar(&f.resume, "resume", "", "continue the run saved in this checkpoint `dir` (e.g. OUT/last)")
@@ -249,6 +251,10 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 		if tr, err = train.New(mc, tc, vocab.Tokens(), f.out, rep); err != nil {
 			return err
 		}
+	}
+	if f.validTokens > 0 && len(validIDs) > f.validTokens {
+		rep.Logf("validating on the first %d of the %d validation tokens (-valid-tokens)", f.validTokens, len(validIDs))
+		validIDs = validIDs[:f.validTokens:f.validTokens]
 	}
 	limitGCHeadroom(trainIDs.Bytes() + 8*int64(len(validIDs)+len(testIDs)))
 	mc := tr.Model().Config()
@@ -741,6 +747,8 @@ func (f *trainFlags) check() error {
 		return fmt.Errorf("-clip %v: want a norm ≥ 0 (0: off)", f.clip)
 	case !(f.initScale >= 0) || math.IsInf(f.initScale, 0):
 		return fmt.Errorf("-init-scale %v: want a scale ≥ 0 (0: the defaults)", f.initScale)
+	case f.validTokens < 0:
+		return fmt.Errorf("-valid-tokens %d: want 0 (all) or more", f.validTokens)
 	case f.evalEvery < 0 || f.evalBatch < 0:
 		return fmt.Errorf("-eval-every %d and -eval-batch %d must not be negative (0: the default)", f.evalEvery, f.evalBatch)
 	case f.timeLimit < 0:
