@@ -37,7 +37,8 @@ func (as aliases) define(fs *flag.FlagSet, old, name string) {
 		panic("kioku: alias -" + old + " of undefined flag -" + name)
 	}
 	as[old] = name
-	fs.Var(aliasValue{f.Value}, old, fmt.Sprintf("deprecated: use -%s", name))
+	typ, _ := flag.UnquoteUsage(f)
+	fs.Var(aliasValue{f.Value}, old, fmt.Sprintf("deprecated spelling of -%s (a `%s`)", name, typ))
 }
 
 // set returns the flags given on the command line, each alias counted as

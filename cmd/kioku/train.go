@@ -135,6 +135,9 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	}
 	f.set = as.set(fs, stderr)
 	if err := f.check(); err != nil {
+		if checkCell(f.cell) != nil && isSet(fs, "model") {
+			return fmt.Errorf("-model %q: kioku train takes the recurrent cell as -cell lstm|gru (-model is its deprecated spelling; elsewhere -model names a checkpoint: continue a run with -resume DIR)", f.cell)
+		}
 		return err
 	}
 	f.timeLimitSet = f.set["time-limit"]
@@ -800,4 +803,11 @@ func notTextHint(level string) string {
 		return ""
 	}
 	return "; -level byte models any file, byte by byte"
+}
+
+// isSet reports whether the flag name was given on fs's command line.
+func isSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }
