@@ -78,9 +78,15 @@ keeping the best checkpoint in OUT/best (and the latest in OUT/last).
 With no -data it learns a character-level model of the Go source code of
 the local Go installation (go env GOROOT, *.go files in a fixed order, every
 20th file held out for validation) for -time-limit (default 3m), then
-prints a sample. With -data it trains on that text file; -valid and -test
-name held-out files (without -valid the last 5% of -data is held out).
-Word level follows the Penn Treebank convention (each newline is <eos>).
+prints a sample primed with the start of the validation text (or -prime).
+With -data it trains on that text file (on any file with -level byte,
+every byte a token); -valid and -test name held-out files (without
+-valid the last 5% of -data is held out). Word level follows the Penn
+Treebank convention (each newline is <eos>).
+
+The progress line's percentage and ETA measure the same thing: the time
+limit when it ends the run first, else the steps of all epochs. A new
+run refuses an -out holding another run (see -force and -resume).
 
 Flags:
 `
