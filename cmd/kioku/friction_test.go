@@ -269,11 +269,11 @@ func TestReporterTerminal(t *testing.T) {
 	r.Done()
 	out := buf.String()
 	for _, w := range []string{
-		"\r[===                 ]  16% of the time limit  ETA 25s  epoch 1 chunk 52/3148  loss 3.500  ppl 33.1  20000 tok/s\x1b[K",
-		"\r[                    ]   0% validating on 288585 tokens  0s of about 1h00m00s\x1b[K",
-		"\r\x1b[Ka message\n",
+		"\r  16% |███                 |  of the time limit  ETA 25s  epoch 1 chunk 52/3148  loss 3.500  ppl 33.1  20000 tok/s",
+		"\r   0% |                    |  validating on 288585 tokens  0s of about 1h00m00s",
+		"\x1b[2K\ra message\n",
 		"validation at step 150 (0 epochs done): loss 2.8000, perplexity 16.44 in 0s (best so far, saved)\n",
-		"  38% of 2 epochs  ETA 1s",
+		"  37% |███████             |  of 2 epochs  ETA 1s",
 	} {
 		if !strings.Contains(out, w) {
 			t.Errorf("output lacks %q:\n%q", w, out)
@@ -282,7 +282,7 @@ func TestReporterTerminal(t *testing.T) {
 	if n := strings.Count(out, "validating on"); n < 3 {
 		t.Errorf("the validation's line was drawn %d times, want it redrawn while it runs", n)
 	}
-	if !strings.HasSuffix(out, "\r\x1b[K") {
+	if !strings.HasSuffix(out, "\x1b[2K\r") {
 		t.Errorf("Done left the line on screen: %q", out[max(0, len(out)-40):])
 	}
 }

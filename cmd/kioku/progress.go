@@ -5,28 +5,29 @@ import (
 	"io"
 	"math"
 	"os"
-	"strings"
 	"sync"
 	"time"
 
+	"github.com/schollz/progressbar/v3"
 	"golang.org/x/term"
 
 	"github.com/kioku-ml/kioku/train"
 )
 
-// reporter shows training progress: on a terminal one line redrawn in
-// place — a bar whose percentage and ETA measure the same thing (the time
-// limit when it ends the run first, else the run's steps) and, during a
-// validation, the validation's own progress against its expected
-// duration; elsewhere plain log lines every few seconds. Its methods may
-// be called while a validation's line is being redrawn by its own
-// goroutine: a mutex orders the writes.
+// reporter shows training progress: on a terminal one progress bar
+// (schollz/progressbar) redrawn in place — its percentage and the ETA
+// beside it measure the same thing (the time limit when it ends the run
+// first, else the run's steps) and, during a validation, the
+// validation's own progress against its expected duration; elsewhere
+// plain log lines every few seconds. Its methods may be called while a
+// validation's line is being redrawn by its own goroutine: a mutex orders
+// the writes.
 type reporter struct {
 	mu      sync.Mutex
 	w       io.Writer
 	tty     bool
-	width   int  // terminal columns (tty)
-	drawn   bool // a progress line is on screen (tty)
+	width   int                      // terminal columns (tty)
+	bar     *progressbar.ProgressBar // the line on screen (tty), or nil
 	lastLog time.Time
 	// The validation running, if any: when it started, what it is, and
 	// the goroutine redrawing its line (tty).
@@ -49,11 +50,29 @@ func newReporter(w io.Writer) *reporter {
 	return r
 }
 
-// bar draws a progress bar of n cells filled to fraction done.
-func bar(done float64, n int) string {
-	done = min(max(done, 0), 1)
-	full := int(math.Round(done * float64(n)))
-	return "[" + strings.Repeat("=", full) + strings.Repeat(" ", n-full) + "]"
+// barSteps is the resolution of the bar: its value is the fraction done
+// in thousandths.
+const barSteps = 1000
+
+// show sets the bar on screen (made if there is none) to fraction done,
+// with desc after it, cut to the terminal's width.
+func (r *reporter) show(done float64, desc string) {
+	if r.bar == nil {
+		r.bar = progressbar.NewOptions(barSteps,
+			progressbar.OptionSetWriter(r.w),
+			progressbar.OptionSetWidth(20),
+			progressbar.OptionShowDescriptionAtLineEnd(),
+			progressbar.OptionSetPredictTime(false),
+			progressbar.OptionSetElapsedTime(false),
+			progressbar.OptionThrottle(0),
+			progressbar.OptionUseANSICodes(true),
+		)
+	}
+	if rs := []rune(desc); len(rs) > r.width-35 { // the bar and its percentage take about 30 columns
+		desc = string(rs[:max(r.width-35, 0)])
+	}
+	r.bar.Describe(desc)
+	_ = r.bar.Set(int(min(max(done, 0), 1) * barSteps)) // a terminal write error is not the run's
 }
 
 // short formats a duration to the second: 59s, 3m05s, 1h02m03s.
@@ -88,24 +107,15 @@ func (r *reporter) Progress(e train.Event) {
 		}
 		return
 	}
-	r.draw(fmt.Sprintf("%s %3.0f%% %s  ETA %s  epoch %d chunk %d/%d  loss %.3f  ppl %.1f  %.0f tok/s",
-		bar(e.Done, 20), 100*e.Done, of(e), short(e.ETA), e.Epoch, e.Chunk, e.Chunks, e.Loss, math.Exp(e.Loss), e.TokensPerSec))
-}
-
-// draw replaces the progress line with s, cut to the terminal's width.
-func (r *reporter) draw(s string) {
-	if rs := []rune(s); len(rs) > r.width-1 {
-		s = string(rs[:r.width-1])
-	}
-	fmt.Fprintf(r.w, "\r%s\x1b[K", s)
-	r.drawn = true
+	r.show(e.Done, fmt.Sprintf("%s  ETA %s  epoch %d chunk %d/%d  loss %.3f  ppl %.1f  %.0f tok/s",
+		of(e), short(e.ETA), e.Epoch, e.Chunk, e.Chunks, e.Loss, math.Exp(e.Loss), e.TokensPerSec))
 }
 
 // clear removes the progress line, if any, so that a message can follow.
 func (r *reporter) clear() {
-	if r.drawn {
-		fmt.Fprint(r.w, "\r\x1b[K")
-		r.drawn = false
+	if r.bar != nil {
+		_ = r.bar.Clear()
+		r.bar = nil
 	}
 }
 
@@ -127,6 +137,7 @@ func (r *reporter) ValidationStarted(s train.ValidationStart) {
 		fmt.Fprintf(r.w, "%s  %s\n", time.Now().Format("15:04:05"), what)
 		return
 	}
+	r.clear() // the validation gets a bar of its own
 	r.drawValidation(what)
 	r.valStop, r.valDone = make(chan struct{}), make(chan struct{})
 	go func(stop, done chan struct{}) {
@@ -150,11 +161,11 @@ func (r *reporter) ValidationStarted(s train.ValidationStart) {
 func (r *reporter) drawValidation(what string) {
 	spent := time.Since(r.valAt)
 	if r.val.Estimate <= 0 {
-		r.draw(fmt.Sprintf("%s  %s", what, short(spent)))
+		r.show(0, fmt.Sprintf("%s  %s", what, short(spent)))
 		return
 	}
 	done := min(spent.Seconds()/r.val.Estimate.Seconds(), 0.99)
-	r.draw(fmt.Sprintf("%s %3.0f%% %s  %s of about %s", bar(done, 20), 100*done, what, short(spent), short(r.val.Estimate)))
+	r.show(done, fmt.Sprintf("%s  %s of about %s", what, short(spent), short(r.val.Estimate)))
 }
 
 // stopValidation ends the redrawing of a validation's line.
