@@ -126,6 +126,12 @@ type Float interface {
 // distance between the starts of consecutive rows), so sub-matrices of larger
 // arrays can be passed. When beta is zero, C is not read: NaNs in C do not
 // propagate. Large products run on the shared worker pool (see Threads).
+//
+// Gemm is batch-invariant: row i of C is the same bits whatever m is, what
+// the other rows of A hold and how many threads run, because every element
+// is accumulated in one fixed order (see "Batch invariance" in the package
+// documentation). GemmBias, GemmPacked and GemmPackedBF16 are too;
+// GemmSplitDepth, for gradients, is not.
 func Gemm[T Float](transA, transB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int) {
 	GemmThreads(0, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 }
@@ -137,10 +143,27 @@ func Gemm[T Float](transA, transB bool, m, n, k int, alpha T, a []T, lda int, b 
 func GemmThreads[T Float](threads int, transA, transB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int) {
 	checkGemm(transA, transB, m, n, k, len(a), lda, len(b), ldb, len(c), ldc)
 	if is32[T]() {
-		gemmRun(sgemmImpl, threads, transA, transB, m, n, k, float32(alpha), as32(a), lda, as32(b), ldb, float32(beta), as32(c), ldc)
+		gemmRun(sgemmImpl, threads, false, transA, transB, m, n, k, float32(alpha), as32(a), lda, as32(b), ldb, float32(beta), as32(c), ldc)
 		return
 	}
-	gemmRun(goImpl64, threads, transA, transB, m, n, k, float64(alpha), as64(a), lda, as64(b), ldb, float64(beta), as64(c), ldc)
+	gemmRun(goImpl64, threads, false, transA, transB, m, n, k, float64(alpha), as64(a), lda, as64(b), ldb, float64(beta), as64(c), ldc)
+}
+
+// GemmSplitDepth is Gemm for gradients: a product whose depth is much
+// larger than the side of C being split across threads (the input
+// gradient of an output layer, depth = the vocabulary) may also be split
+// along its depth, each thread summing its share into its own C and the
+// parts then added in a fixed order. That is faster on such shapes but
+// rounds differently from Gemm, and whether it happens depends on the
+// number of rows and threads: results are deterministic for given shapes
+// and threads, not batch-invariant. Inference uses Gemm.
+func GemmSplitDepth[T Float](transA, transB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int) {
+	checkGemm(transA, transB, m, n, k, len(a), lda, len(b), ldb, len(c), ldc)
+	if is32[T]() {
+		gemmRun(sgemmImpl, 0, true, transA, transB, m, n, k, float32(alpha), as32(a), lda, as32(b), ldb, float32(beta), as32(c), ldc)
+		return
+	}
+	gemmRun(goImpl64, 0, true, transA, transB, m, n, k, float64(alpha), as64(a), lda, as64(b), ldb, float64(beta), as64(c), ldc)
 }
 
 // GemmBias computes C = alpha·op(A)·op(B) + bias, with bias (n values)
