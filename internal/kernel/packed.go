@@ -23,7 +23,8 @@ type PackedB[T Float] struct {
 }
 
 // PackB packs op(B) (k×n; B is n×k with transB) for products whose A has
-// about rows rows (this picks the depth blocking).
+// about rows rows (this picks the depth blocking, which does not change
+// the results).
 func PackB[T Float](transB bool, k, n int, b []T, ldb int, rows int) *PackedB[T] {
 	checkGemm(false, transB, 1, n, k, k, max(k, 1), len(b), ldb, n, max(n, 1))
 	var im *gemmImpl[T]
