@@ -26,10 +26,11 @@ type gemmImpl[T Float] struct {
 	kernels []microKernel[T] // kernels[i] handles i rows (1 ≤ i ≤ mr)
 	wide    []microKernel[T] // wide[i] handles i rows and wideQ[i] panels, or is absent
 	wideQ   []int
-	kc      int // maximum depth of a packed block
-	kcSmall int // the same when C has fewer than 2·mc rows (0: kc)
-	mc      int // rows of a packed A block (mc×kc stays in L2), a multiple of mr
-	nc      int // columns of a packed B block (kc×nc stays in L3), a multiple of nr
+	fma     bool // the kernels fuse multiply-adds (gemvT matches them)
+	kc      int  // maximum depth of a packed block
+	kcSmall int  // the same when C has fewer than 2·mc rows (0: kc)
+	mc      int  // rows of a packed A block (mc×kc stays in L2), a multiple of mr
+	nc      int  // columns of a packed B block (kc×nc stays in L3), a multiple of nr
 }
 
 // gemmBuf holds the packing buffers of one task; they are pooled so that
@@ -478,6 +479,9 @@ func gemmBiasRun[T Float](im *gemmImpl[T], transA, transB bool, m, n, k int, alp
 // run executes g on up to threads threads, splitting C when it is large
 // enough.
 func (g gemmArgs[T]) run(threads int) {
+	if g.m == 1 && g.gemvT(threads) {
+		return
+	}
 	im, m, n, k := g.impl, g.m, g.n, g.k
 	parts, splitN := 1, false
 	if threads > 1 && 2*float64(m)*float64(n)*float64(k) >= parallelFlops {
