@@ -91,6 +91,17 @@ func genTile(w *bytes.Buffer, t tileSpec) {
 	forC(func(a, off int) { p("VMULPS %d(R10), %s, %s", off, aReg[0], r(a)) })
 	p("JMP start%s", tag)
 	fmt.Fprintf(w, "zero%s:\n", tag)
+	// C is only written: prefetch the rows the store will touch.
+	p("MOVQ R8, R10")
+	for i := 0; i < t.mr; i++ {
+		for q := 0; q < t.q; q++ {
+			p("PREFETCHT0 %d(R10)", q*pb)
+			p("PREFETCHT0 %d(R10)", q*pb+pb-4)
+		}
+		if i < t.mr-1 {
+			p("ADDQ R9, R10")
+		}
+	}
 	for i := 0; i < na; i++ {
 		if t.reg == "Z" {
 			p("VPXORD %s, %s, %s", r(i), r(i), r(i))
