@@ -1,6 +1,7 @@
 package lm
 
 import (
+	"context"
 	"math"
 	"testing"
 
@@ -28,7 +29,7 @@ func testSetBF16(t *testing.T, cell string) {
 	for i := range ids {
 		ids[i] = rng.IntN(300)
 	}
-	plain, err := m.Evaluate(ids, 4, 25)
+	plain, err := m.Evaluate(context.Background(), ids, 4, 25)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,7 +42,7 @@ func testSetBF16(t *testing.T, cell string) {
 	l32 := trainLoss()
 
 	m.SetPrecision(fn.BFloat16)
-	b16, err := m.Evaluate(ids, 4, 25)
+	b16, err := m.Evaluate(context.Background(), ids, 4, 25)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,7 +57,7 @@ func testSetBF16(t *testing.T, cell string) {
 		t.Fatal("SetPrecision(fn.BFloat16) did not change evaluation on a CPU with AVX512_BF16")
 	}
 	m.SetPrecision(fn.Float32)
-	if again, _ := m.Evaluate(ids, 4, 25); again != plain {
+	if again, _ := m.Evaluate(context.Background(), ids, 4, 25); again != plain {
 		t.Fatalf("after SetPrecision(fn.Float32) evaluation is %v, want %v", again, plain)
 	}
 }
@@ -78,7 +79,10 @@ func TestForwardInto(t *testing.T) {
 		autograd.NoGrad(m.Params(), func() { want, wantNext = m.Forward(in, st.Detach()) })
 		var dst *tensor.Tensor
 		for range 2 {
-			got, next := m.ForwardInto(dst, in, st)
+			got, next, err := m.ForwardInto(dst, in, st)
+			if err != nil {
+				t.Fatal(err)
+			}
 			if dst != nil && got != dst {
 				t.Fatal("ForwardInto did not reuse the logits of the previous call")
 			}

@@ -1,6 +1,7 @@
 package lm
 
 import (
+	"context"
 	"errors"
 	"testing"
 
@@ -53,7 +54,7 @@ func TestEvaluateMatchesRows(t *testing.T) {
 			ids          []int
 			batch, steps int
 		}{{ids, 4, 7}, {ids, 3, 50}, {ids[:9], 8, 3}, {ids, 1, 202}, {ids[:2], 5, 5}} {
-			got, err := m.Evaluate(tc.ids, tc.batch, tc.steps)
+			got, err := m.Evaluate(context.Background(), tc.ids, tc.batch, tc.steps)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -61,11 +62,11 @@ func TestEvaluateMatchesRows(t *testing.T) {
 				t.Errorf("%s, %d tokens, batch %d, steps %d: Evaluate %v, by rows %v", cell, len(tc.ids), tc.batch, tc.steps, got, want)
 			}
 		}
-		if _, err := m.Evaluate(ids[:1], 2, 3); !errors.Is(err, ErrEmpty) {
+		if _, err := m.Evaluate(context.Background(), ids[:1], 2, 3); !errors.Is(err, ErrEmpty) {
 			t.Errorf("one token: error %v, want ErrEmpty", err)
 		}
 		for _, steps := range []int{0, -1} {
-			if _, err := m.Evaluate(ids, 2, steps); err == nil {
+			if _, err := m.Evaluate(context.Background(), ids, 2, steps); err == nil {
 				t.Errorf("steps %d accepted", steps)
 			}
 		}

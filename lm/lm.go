@@ -2,16 +2,17 @@
 // LSTM or GRU layers → a linear layer over the vocabulary, with optional
 // weight tying (Press & Wolf 2017; Inan et al. 2017), trained by truncated
 // backpropagation through time as in Zaremba et al. (2014), "Recurrent
-// Neural Network Regularization". It also evaluates perplexity and samples
-// text.
+// Neural Network Regularization". It also evaluates perplexity, scores
+// many texts in one packed batch (Score), and generates text one request
+// at a time (Sample, Stream) or many together with continuous batching
+// (Batch, Generate); one model serves any number of goroutines at once.
 package lm
 
 import (
-	"cmp"
+	"context"
 	"errors"
 	"fmt"
 	"iter"
-	"math"
 	"slices"
 
 	"github.com/kioku-ml/kioku/autograd"
@@ -95,16 +96,17 @@ func isCell(name string) bool {
 
 // Model is a recurrent language model.
 //
-// A Model is safe for concurrent inference: Evaluate, Sample and
-// ForwardInto (and the batched and streaming entry points) may run on one
-// model from any number of goroutines at once, without locks. Each call
+// A Model is safe for concurrent inference: Evaluate, Score, Sample,
+// Generate, Stream, ForwardInto and NewBatch may run on one model from any
+// number of goroutines at once, without locks. Each call (and each Batch)
 // runs on an inference view of the model's layers (see package nn), which
 // shares the weight tensors, records no graph and writes nothing the
 // model or another call shares; the model keeps its mode and its
 // parameters keep requiring gradients, so a model that has served
-// inference still trains. Training — Forward and Loss with a recorded
-// graph, Backward, optimizer steps — and SetMode, SetPrecision and
-// restoring weights need exclusive use of the model.
+// inference still trains. A Batch itself belongs to one goroutine.
+// Training — Forward and Loss with a recorded graph, Backward, optimizer
+// steps — and SetMode, SetPrecision and restoring weights need exclusive
+// use of the model: no inference may run meanwhile.
 type Model struct {
 	cfg  Config
 	emb  *nn.Embedding
@@ -214,6 +216,12 @@ type State = nn.State
 // Forward runs one chunk: inputs[b] are the token ids of row b (all rows
 // of equal length T). It returns the logits (B·T, V), row-major by row b
 // then step t, and the state after the chunk.
+//
+// Forward and Loss are the training API: they record a graph (unless the
+// parameters need no gradient) and panic, as the nn layers do, on misuse —
+// an empty or ragged chunk, ids outside the vocabulary, a state of the
+// wrong shape. The inference entry points (Evaluate, Score, Sample,
+// Generate, Stream, Batch, ForwardInto) return errors for all of these.
 func (m *Model) Forward(inputs [][]int, st State) (*autograd.Variable, State) {
 	y, next := m.hidden(timeMajor(inputs), len(inputs), st)
 	return m.out.Forward(fn.GatherRows(y, batchMajor(len(inputs), len(inputs[0])))), next
@@ -226,11 +234,63 @@ func (m *Model) Forward(inputs [][]int, st State) (*autograd.Variable, State) {
 // reuses one buffer instead of allocating B·T·V values per call, which
 // for a 10,000-word vocabulary is 16 MB for 400 tokens and costs, zeroed
 // and collected, as much as a third of the output layer's product.
-func (m *Model) ForwardInto(dst *tensor.Tensor, inputs [][]int, st State) (*tensor.Tensor, State) {
+//
+// Unlike Forward it returns an error, and does not panic, for an empty
+// or ragged chunk, ids outside the vocabulary and a state whose shape is
+// not StateShape(B) (or with a C for a GRU).
+func (m *Model) ForwardInto(dst *tensor.Tensor, inputs [][]int, st State) (*tensor.Tensor, State, error) {
+	if err := m.checkChunk(inputs); err != nil {
+		return nil, State{}, err
+	}
+	if err := m.checkState(st, len(inputs)); err != nil {
+		return nil, State{}, err
+	}
 	v := m.inference()
 	y, next := v.hidden(timeMajor(inputs), len(inputs), st.Detach())
 	y = fn.GatherRows(y, batchMajor(len(inputs), len(inputs[0])))
-	return v.out.ForwardInto(dst, y.Data), next
+	return v.out.ForwardInto(dst, y.Data), next, nil
+}
+
+// checkChunk returns an error unless inputs is a chunk Forward takes: at
+// least one row, all rows of one positive length, ids in the vocabulary.
+func (m *Model) checkChunk(inputs [][]int) error {
+	if len(inputs) == 0 || len(inputs[0]) == 0 {
+		return errors.New("lm: empty chunk: want at least one row of at least one token")
+	}
+	for b, row := range inputs {
+		if len(row) != len(inputs[0]) {
+			return fmt.Errorf("lm: row %d has %d tokens, row 0 has %d", b, len(row), len(inputs[0]))
+		}
+		if err := m.checkIDs(fmt.Sprintf("row %d: token", b), row); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkState returns an error unless st is a state for batch rows: H and
+// C nil or of shape StateShape(batch) and the weights' type, C only for
+// a cell that has one.
+func (m *Model) checkState(st State, batch int) error {
+	shape, hasC := m.StateShape(batch)
+	if st.C != nil && !hasC {
+		return fmt.Errorf("lm: a %s has no cell state; got a State with C %v", m.cfg.Cell, st.C.Shape())
+	}
+	for _, s := range []struct {
+		name string
+		v    *autograd.Variable
+	}{{"H", st.H}, {"C", st.C}} {
+		if s.v == nil {
+			continue
+		}
+		if !slices.Equal(s.v.Shape(), shape) {
+			return fmt.Errorf("lm: state %s has shape %v; want %v (layers, batch, hidden)", s.name, s.v.Shape(), shape)
+		}
+		if dt := m.emb.Weight.Data.DType(); s.v.Data.DType() != dt {
+			return fmt.Errorf("lm: state %s is %v; the model is %v", s.name, s.v.Data.DType(), dt)
+		}
+	}
+	return nil
 }
 
 // batchMajor returns the rows of a time-major (T·B, ·) matrix — row t·B+b
@@ -272,15 +332,22 @@ func timeMajor(rows [][]int) []int {
 // as one packed tensor (ForwardPacked) of equal lengths, whose states pass
 // as views: no copies into and out of a list of sequences.
 func (m *Model) hidden(flat []int, B int, st State) (*autograd.Variable, State) {
-	x := m.emb.Forward(flat)
-	if m.cfg.Dropout > 0 {
-		x = fn.Dropout(x, m.cfg.Dropout, m.drop, m.mode)
-	}
 	lengths := make([]int, B)
 	for b := range lengths {
 		lengths[b] = len(flat) / B
 	}
-	y, next := m.rnn.ForwardPacked(x, seq.MustPacking(lengths), st)
+	return m.hiddenPacked(flat, seq.MustPacking(lengths), st)
+}
+
+// hiddenPacked is hidden for sequences of any lengths: ids holds the
+// tokens in p's packed order, st and the next state follow the order of
+// p's lengths.
+func (m *Model) hiddenPacked(ids []int, p *seq.Packing, st State) (*autograd.Variable, State) {
+	x := m.emb.Forward(ids)
+	if m.cfg.Dropout > 0 {
+		x = fn.Dropout(x, m.cfg.Dropout, m.drop, m.mode)
+	}
+	y, next := m.rnn.ForwardPacked(x, p, st)
 	if m.cfg.Dropout > 0 {
 		y = fn.Dropout(y, m.cfg.Dropout, m.drop, m.mode)
 	}
@@ -321,7 +388,8 @@ var ErrEmpty = errors.New("lm: no tokens to evaluate")
 // batch parallel rows in chunks of steps tokens (seq.BPTT; batch shrinks
 // to fit a short stream), in evaluation mode without recording a graph.
 // Perplexity is exp of it; bits per character is it divided by ln 2.
-func (m *Model) Evaluate(ids []int, batch, steps int) (float64, error) {
+// It checks ctx between chunks and returns ctx.Err() once ctx is done.
+func (m *Model) Evaluate(ctx context.Context, ids []int, batch, steps int) (float64, error) {
 	if len(ids) < 2 {
 		return 0, ErrEmpty
 	}
@@ -340,6 +408,9 @@ func (m *Model) Evaluate(ids []int, batch, steps int) (float64, error) {
 	n := 0
 	var st State
 	for k := range chunks.Chunks() {
+		if err := ctx.Err(); err != nil {
+			return 0, err
+		}
 		in, tg := chunks.TimeMajor(k)
 		var loss *autograd.Variable
 		loss, st = v.loss(in, tg, chunks.Batch(), st)
@@ -352,23 +423,6 @@ func (m *Model) Evaluate(ids []int, batch, steps int) (float64, error) {
 	return total / float64(n), nil
 }
 
-// SampleConfig controls sampling.
-type SampleConfig struct {
-	// Length is the number of tokens to generate.
-	Length int
-	// Temperature divides the logits (1 samples from the model; → 0 is
-	// greedy). It must be positive.
-	Temperature float64
-	// TopK, when positive, samples only among the K most likely tokens.
-	TopK int
-	// Stop lists token ids (an end-of-sequence token, say) that end
-	// sampling once one of them is drawn; it is returned as the last
-	// generated id. The zero value never stops early, so the zero
-	// SampleConfig with a Length and a Temperature generates exactly
-	// Length tokens.
-	Stop []int
-}
-
 // checkIDs returns an error naming the first of ids outside the
 // vocabulary, what saying what the ids are.
 func (m *Model) checkIDs(what string, ids []int) error {
@@ -378,70 +432,4 @@ func (m *Model) checkIDs(what string, ids []int) error {
 		}
 	}
 	return nil
-}
-
-// Sample continues the prime (at least one token id) with cfg.Length
-// tokens drawn from the model with rng, and returns the generated ids.
-func (m *Model) Sample(prime []int, cfg SampleConfig, rng *tensor.RNG) ([]int, error) {
-	switch {
-	case len(prime) == 0:
-		return nil, errors.New("lm: sampling needs at least one prime token")
-	case !(cfg.Temperature > 0):
-		return nil, fmt.Errorf("lm: temperature %v must be positive", cfg.Temperature)
-	case cfg.Length < 0 || cfg.TopK < 0:
-		return nil, fmt.Errorf("lm: length %d and top-k %d must not be negative", cfg.Length, cfg.TopK)
-	}
-	if err := m.checkIDs("prime token", prime); err != nil {
-		return nil, err
-	}
-	v := m.inference()
-	var out []int
-	logits, st := v.Forward([][]int{prime}, State{})
-	last := logits.Data.Index(logits.Data.Dim(0) - 1)
-	for len(out) < cfg.Length {
-		id := pick(last, cfg, rng)
-		out = append(out, id)
-		if slices.Contains(cfg.Stop, id) {
-			break
-		}
-		logits, st = v.Forward([][]int{{id}}, st)
-		last = logits.Data.Index(0)
-	}
-	return out, nil
-}
-
-// pick draws a token from logits with temperature and top-k.
-func pick(logits *tensor.Tensor, cfg SampleConfig, rng *tensor.RNG) int {
-	v := logits.Values()
-	for i := range v {
-		v[i] /= cfg.Temperature
-	}
-	if cfg.TopK > 0 && cfg.TopK < len(v) {
-		// The k-th largest value is the threshold.
-		sorted := slices.Clone(v)
-		slices.SortFunc(sorted, func(a, b float64) int { return cmp.Compare(b, a) })
-		thr := sorted[cfg.TopK-1]
-		for i := range v {
-			if v[i] < thr {
-				v[i] = math.Inf(-1)
-			}
-		}
-	}
-	mx := math.Inf(-1)
-	for _, x := range v {
-		mx = max(mx, x)
-	}
-	var sum float64
-	for i := range v {
-		v[i] = math.Exp(v[i] - mx)
-		sum += v[i]
-	}
-	r := rng.Float64() * sum
-	for i, p := range v {
-		r -= p
-		if r < 0 {
-			return i
-		}
-	}
-	return len(v) - 1
 }

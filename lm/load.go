@@ -12,8 +12,9 @@ import (
 
 // Load opens a checkpoint of a language model (a modelio checkpoint of
 // kind Kind, such as the best and last checkpoints package train writes)
-// and returns the model in evaluation mode, ready for Evaluate, Forward
-// or Sample, with its vocabulary.
+// and returns the model in evaluation mode with its vocabulary, ready for
+// Evaluate, Score, Sample, Generate and Stream from any number of
+// goroutines (load once, share the *Model; see Model).
 //
 // It reads what inference needs: the model configuration (the "model"
 // object of the checkpoint's configuration), the weights and the

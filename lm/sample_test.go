@@ -1,10 +1,13 @@
 package lm
 
 import (
+	"context"
+	"math"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/kioku-ml/kioku/autograd"
 	"github.com/kioku-ml/kioku/tensor"
 )
 
@@ -39,8 +42,8 @@ func TestSampleStop(t *testing.T) {
 	}
 }
 
-// TestInferenceErrors: bad ids and empty or bad arguments are errors, not
-// panics.
+// TestInferenceErrors: bad ids, empty input, bad settings and wrong
+// shapes are errors, not panics, at every inference entry point.
 func TestInferenceErrors(t *testing.T) {
 	m := newSmallModel(t)
 	cases := []struct {
@@ -48,10 +51,10 @@ func TestInferenceErrors(t *testing.T) {
 		run  func() error
 		want string
 	}{
-		{"evaluate negative id", func() error { _, err := m.Evaluate([]int{1, -5, 2}, 1, 2); return err }, "token -5 (at 1) is outside the vocabulary of 4"},
-		{"evaluate id past the vocabulary", func() error { _, err := m.Evaluate([]int{1, 2, 4}, 1, 2); return err }, "token 4 (at 2)"},
-		{"evaluate nothing", func() error { _, err := m.Evaluate([]int{1}, 1, 2); return err }, "no tokens to evaluate"},
-		{"evaluate steps", func() error { _, err := m.Evaluate([]int{1, 2, 3}, 1, 0); return err }, "chunks of 0 steps"},
+		{"evaluate negative id", func() error { _, err := m.Evaluate(context.Background(), []int{1, -5, 2}, 1, 2); return err }, "token -5 (at 1) is outside the vocabulary of 4"},
+		{"evaluate id past the vocabulary", func() error { _, err := m.Evaluate(context.Background(), []int{1, 2, 4}, 1, 2); return err }, "token 4 (at 2)"},
+		{"evaluate nothing", func() error { _, err := m.Evaluate(context.Background(), []int{1}, 1, 2); return err }, "no tokens to evaluate"},
+		{"evaluate steps", func() error { _, err := m.Evaluate(context.Background(), []int{1, 2, 3}, 1, 0); return err }, "chunks of 0 steps"},
 		{"sample bad prime", func() error {
 			_, err := m.Sample([]int{9}, SampleConfig{Length: 1, Temperature: 1}, tensor.NewRNG(1))
 			return err
@@ -61,6 +64,70 @@ func TestInferenceErrors(t *testing.T) {
 			return err
 		}, "at least one prime token"},
 		{"sample temperature", func() error { _, err := m.Sample([]int{1}, SampleConfig{Length: 1}, tensor.NewRNG(1)); return err }, "temperature 0 must be positive"},
+		{"sample infinite temperature", func() error {
+			_, err := m.Sample([]int{1}, SampleConfig{Length: 1, Temperature: math.Inf(1)}, tensor.NewRNG(1))
+			return err
+		}, "temperature +Inf must be positive and finite"},
+		{"sample negative length", func() error {
+			_, err := m.Sample([]int{1}, SampleConfig{Length: -1, Temperature: 1}, tensor.NewRNG(1))
+			return err
+		}, "length -1 and top-k 0 must not be negative"},
+		{"sample bad stop", func() error {
+			_, err := m.Sample([]int{1}, SampleConfig{Length: 1, Temperature: 1, Stop: []int{2, 7}}, tensor.NewRNG(1))
+			return err
+		}, "stop token 7 (at 1)"},
+		{"sample no generator", func() error { _, err := m.Sample([]int{1}, SampleConfig{Length: 1, Temperature: 1}, nil); return err }, "needs a random generator"},
+		{"add bad prime", func() error {
+			_, err := m.NewBatch().Add([]int{1, 4}, SampleConfig{Length: 1, Temperature: 1}, tensor.NewRNG(1))
+			return err
+		}, "prime token 4 (at 1)"},
+		{"add top-k", func() error {
+			_, err := m.NewBatch().Add([]int{1}, SampleConfig{Length: 1, Temperature: 1, TopK: -2}, tensor.NewRNG(1))
+			return err
+		}, "top-k -2 must not be negative"},
+		{"add shared generator", func() error {
+			b, rng := m.NewBatch(), tensor.NewRNG(1)
+			b.Add([]int{1}, SampleConfig{Length: 1, Temperature: 1}, rng)
+			_, err := b.Add([]int{2}, SampleConfig{Length: 1, Temperature: 1}, rng)
+			return err
+		}, "already drawing for generation 0"},
+		{"generate nothing", func() error { _, err := m.Generate(context.Background(), nil); return err }, "no requests"},
+		{"generate bad request", func() error {
+			_, err := m.Generate(context.Background(), []GenerateRequest{{Prime: []int{1}, Config: SampleConfig{Length: 1, Temperature: 1}, RNG: tensor.NewRNG(1)}, {Config: SampleConfig{Length: 1, Temperature: 1}, RNG: tensor.NewRNG(1)}})
+			return err
+		}, "request 1: lm: sampling needs at least one prime token"},
+		{"score nothing", func() error { _, err := m.Score(context.Background(), nil, ScoreOptions{}); return err }, "no texts"},
+		{"score bad id", func() error {
+			_, err := m.Score(context.Background(), [][]int{{1, 2}, {0, 9}}, ScoreOptions{})
+			return err
+		}, "text 1: token 9 (at 1)"},
+		{"forward empty", func() error { _, _, err := m.ForwardInto(nil, nil, State{}); return err }, "empty chunk"},
+		{"forward empty row", func() error { _, _, err := m.ForwardInto(nil, [][]int{{}}, State{}); return err }, "empty chunk"},
+		{"forward ragged", func() error { _, _, err := m.ForwardInto(nil, [][]int{{1, 2}, {3}}, State{}); return err }, "row 1 has 1 tokens, row 0 has 2"},
+		{"forward bad id", func() error { _, _, err := m.ForwardInto(nil, [][]int{{1, 2}, {3, -1}}, State{}); return err }, "row 1: token -1 (at 1)"},
+		{"forward state shape", func() error {
+			_, _, err := m.ForwardInto(nil, [][]int{{1, 2}, {3, 0}}, State{H: autograd.NewVariable(tensor.Zeros(1, 3, 5))})
+			return err
+		}, "state H has shape [1 3 5]; want [1 2 5]"},
+		{"forward cell state shape", func() error {
+			_, _, err := m.ForwardInto(nil, [][]int{{1}}, State{C: autograd.NewVariable(tensor.Zeros(1, 5))})
+			return err
+		}, "state C has shape [1 5]; want [1 1 5]"},
+		{"forward state type", func() error {
+			_, _, err := m.ForwardInto(nil, [][]int{{1}}, State{H: autograd.NewVariable(tensor.New(tensor.Float64, 1, 1, 5))})
+			return err
+		}, "state H is float64; the model is float32"},
+		{"forward GRU with C", func() error {
+			g, _ := New(Config{Cell: "gru", Tokenizer: "char", Vocab: 4, Emb: 3, Hidden: 5, Layers: 1}, tensor.NewRNG(1))
+			_, _, err := g.ForwardInto(nil, [][]int{{1}}, State{C: autograd.NewVariable(tensor.Zeros(1, 1, 5))})
+			return err
+		}, "a gru has no cell state"},
+		{"evaluate cancelled", func() error {
+			ctx, cancel := context.WithCancel(context.Background())
+			cancel()
+			_, err := m.Evaluate(ctx, []int{1, 2, 3}, 1, 2)
+			return err
+		}, "context canceled"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -46,7 +46,23 @@
 // tested on hand-built models. Every algorithm runs all the sentences of a
 // batch together; beam search keeps all beams of all sentences in one
 // batch of rows, which share the encoder's memory, and drops sentences as
-// they finish. Model.Decode wraps them with error checking.
+// they finish. They take a context, checked once per step. Model.Decode
+// wraps them with error checking, and Model.Stream yields one source's
+// tokens as they are produced.
+//
+// A batch decodes each source exactly as decoding it alone would, bit for
+// bit: Start encodes every source on its own and Step computes each row
+// independently of the others (see Model.Step); with DecodeOptions.RNGs
+// this holds for sampling too.
+//
+// # Concurrency
+//
+// A Model is safe for concurrent inference — Decode, Stream, Start, Step,
+// Gather and the searches from any number of goroutines, without locks —
+// and needs exclusive use for training and for restoring its weights. A
+// server loads a model once (Load), shares it between its handlers and
+// decodes with each request's context; see docs/seq2seq.md, "Serving from
+// many goroutines".
 //
 // # Attention kernels
 //

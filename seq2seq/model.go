@@ -24,15 +24,17 @@ import (
 // "attention.linear_in.weight", "attention.linear_out.weight",
 // "generator.weight", … (see NamedParams).
 //
-// A Model is safe for concurrent inference: Decode, Start, Step, Gather
-// and the search functions over it may run from any number of
-// goroutines at once, without locks. Start takes an inference view of
-// the model's layers (see package nn), which shares the weight tensors,
-// records no graph and stays in evaluation mode, and the State it
-// returns carries that view, so decoding writes nothing the model or
-// another decoding shares; the parameters keep requiring gradients and
-// the model still trains. Training — Loss, Backward, optimizer steps —
-// and restoring weights need exclusive use of the model.
+// A Model is safe for concurrent inference: Decode, Stream, Start, Step,
+// Gather and the search functions over it may run from any number of
+// goroutines at once, without locks, and give the results a sequential
+// run gives, bit for bit. Start takes an inference view of the model's
+// layers (see package nn), which shares the weight tensors, records no
+// graph and stays in evaluation mode, and the State it returns carries
+// that view, so decoding writes nothing the model or another decoding
+// shares; the parameters keep requiring gradients and the model still
+// trains. Training — Loss, Backward, optimizer steps — and restoring
+// weights need exclusive use of the model: no inference may overlap
+// them.
 type Model struct {
 	cfg Config
 
@@ -55,8 +57,10 @@ type Model struct {
 	rng *tensor.RNG // dropout masks
 
 	// origin is the model an inference view was made from (nil for a
-	// model itself).
+	// model itself), and cells the view's decoder weights for the
+	// row-wise step (see inference.go).
 	origin *Model
+	cells  []cellWeights
 }
 
 // NewModel returns a model initialised from rng (PyTorch's default
@@ -184,26 +188,9 @@ type encoding struct {
 	states  []nn.State         // initial decoder state per layer: H (B, H), and C (B, H) for the LSTM
 }
 
-// checkSources panics unless every source is non-empty with ids in range.
-func (m *Model) checkSources(src [][]int) {
-	if len(src) == 0 {
-		panic("seq2seq: no source sentences")
-	}
-	for i, s := range src {
-		if len(s) == 0 {
-			panic(fmt.Sprintf("seq2seq: source %d is empty", i))
-		}
-		for _, id := range s {
-			if id < 0 || id >= m.cfg.SrcVocab {
-				panic(fmt.Sprintf("seq2seq: source %d has id %d outside [0, %d)", i, id, m.cfg.SrcVocab))
-			}
-		}
-	}
-}
-
 // encode runs the encoder and the bridge over a batch of sources.
+// The sources have been checked (checkSources).
 func (m *Model) encode(src [][]int, mode autograd.Mode) *encoding {
-	m.checkSources(src)
 	lengths := make([]int, len(src))
 	var ids []int
 	for i, s := range src {
@@ -392,8 +379,9 @@ func (m *Model) decoderSequence(emb *autograd.Variable, enc *encoding, T, B int,
 // the reference tokens, and is scored on predicting each reference token
 // and the final EOS. mode selects dropout (autograd.Train) or not. The
 // sources must be non-empty; tgt[i] may be empty (the model must then
-// predict EOS at once). It panics for ids out of range or mismatched
-// batch sizes.
+// predict EOS at once). It panics for an empty batch or source, ids out
+// of range or mismatched batch sizes: it is a training call, whose
+// batches the program builds.
 func (m *Model) Loss(src, tgt [][]int, mode autograd.Mode) *autograd.Variable {
 	if len(src) != len(tgt) {
 		panic(fmt.Sprintf("seq2seq: Loss of %d sources and %d targets", len(src), len(tgt)))
@@ -407,6 +395,9 @@ func (m *Model) Loss(src, tgt [][]int, mode autograd.Mode) *autograd.Variable {
 				panic(fmt.Sprintf("seq2seq: target %d has id %d outside [0, %d)", i, id, m.cfg.TgtVocab))
 			}
 		}
+	}
+	if err := m.checkSources(src); err != nil {
+		panic(err)
 	}
 	enc := m.encode(src, mode)
 	in := make([]int, T*B)  // decoder inputs, time-major

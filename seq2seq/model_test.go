@@ -256,7 +256,10 @@ func TestLossMatchesSteps(t *testing.T) {
 					cfg.EncoderHidden = 2
 					m := newTiny(t, cfg)
 					loss := m.Loss(lossSrc, lossTgt, autograd.Eval).Data.Item()
-					s := m.Start(lossSrc)
+					s, err := m.Start(lossSrc)
+					if err != nil {
+						t.Fatal(err)
+					}
 					var total float64
 					count := 0
 					T := 0

@@ -1,6 +1,7 @@
 package seq2seq
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"slices"
@@ -11,6 +12,14 @@ import (
 // Stepper is what the decoding algorithms need from a model: one step of
 // the decoder for a batch of rows, and a way to reorder, drop or repeat
 // rows. S is the model's state type; *Model is a Stepper[*State].
+//
+// The search functions call Step and Gather only with tokens the model
+// scored and rows the state has, so an implementation may panic on
+// anything else: that is a bug in the caller, not bad input.
+//
+// For a batched search to give each row what searching it alone gives,
+// row n of Step's results must depend only on row n of s and prev[n],
+// not on the other rows or their number (as *Model's do).
 type Stepper[S any] interface {
 	// Step feeds prev[n], the last token of row n, and returns the
 	// log-probabilities of the next token, (N, V), the attention weights
@@ -27,14 +36,55 @@ type Limits struct {
 	BOS, EOS int
 	// MaxLen is the most decoding steps, EOS included: a hypothesis that
 	// has not produced EOS after MaxLen tokens stops unfinished. It must
-	// be positive.
+	// be positive unless MaxLens is set.
 	MaxLen int
+	// MaxLens, if not nil, holds one limit per row of the initial state
+	// (each positive), in place of MaxLen: row i stops after MaxLens[i]
+	// steps. Model.Decode uses it for its default limit, which depends on
+	// each source's length.
+	MaxLens []int
 }
 
-func (l Limits) check(op string) {
-	if l.MaxLen <= 0 {
-		panic(fmt.Sprintf("seq2seq: %s with MaxLen %d", op, l.MaxLen))
+// check validates the limits for a search of n rows.
+func (l Limits) check(op string, n int) error {
+	if n < 0 {
+		return fmt.Errorf("seq2seq: %s of %d rows", op, n)
 	}
+	if l.MaxLens == nil {
+		if l.MaxLen <= 0 {
+			return fmt.Errorf("seq2seq: %s with MaxLen %d; want a positive limit", op, l.MaxLen)
+		}
+		return nil
+	}
+	if len(l.MaxLens) != n {
+		return fmt.Errorf("seq2seq: %s of %d rows with %d limits", op, n, len(l.MaxLens))
+	}
+	for i, v := range l.MaxLens {
+		if v <= 0 {
+			return fmt.Errorf("seq2seq: %s with limit %d for row %d; want a positive limit", op, v, i)
+		}
+	}
+	return nil
+}
+
+// maxLen returns the limit of row i.
+func (l Limits) maxLen(i int) int {
+	if l.MaxLens != nil {
+		return l.MaxLens[i]
+	}
+	return l.MaxLen
+}
+
+// longest returns the largest limit of n rows.
+func (l Limits) longest(n int) int {
+	if l.MaxLens == nil {
+		return l.MaxLen
+	}
+	m := 0
+	for _, v := range l.MaxLens[:n] {
+		m = max(m, v)
+	}
+	return m
 }
 
 // Hypothesis is one decoded output sequence.
@@ -53,7 +103,10 @@ type Hypothesis struct {
 	Finished bool
 	// Attention holds, for each output step (one per token, then one for
 	// EOS if Finished), the attention weights over the source positions;
-	// nil when the model has no attention.
+	// nil when the model has no attention. Model.Decode gives one weight
+	// per position of the hypothesis's source; the search functions give
+	// the rows Step returns (for *Model, padded with zeros to the
+	// longest source of the batch).
 	Attention [][]float64
 }
 
@@ -105,28 +158,85 @@ func argmax(x []float64) int {
 }
 
 // Greedy decodes the n rows of init by taking the most probable token at
-// every step (the first on ties) until EOS or lim.MaxLen, dropping
+// every step (the first on ties) until EOS or the row's limit, dropping
 // finished rows from the batch as it goes. It returns one hypothesis per
-// row.
-func Greedy[S any](m Stepper[S], init S, n int, lim Limits) []Hypothesis {
-	lim.check("Greedy")
-	return walk(m, init, n, lim, func(_ int, logp []float64) int { return argmax(logp) })
+// row, or ctx.Err() if ctx is done before it finishes (it checks once per
+// step), or an error for invalid limits.
+func Greedy[S any](ctx context.Context, m Stepper[S], init S, n int, lim Limits) ([]Hypothesis, error) {
+	if err := lim.check("Greedy", n); err != nil {
+		return nil, err
+	}
+	return walk(ctx, m, init, n, lim, greedyChoice, nil)
+}
+
+// greedyChoice picks the most probable token, the first on ties.
+func greedyChoice(_ int, logp []float64) int { return argmax(logp) }
+
+// checkTemperature validates a sampling temperature.
+func checkTemperature(op string, temperature float64) error {
+	if !(temperature > 0) || math.IsInf(temperature, 1) {
+		return fmt.Errorf("seq2seq: %s with temperature %v; want a positive finite value", op, temperature)
+	}
+	return nil
 }
 
 // Sample decodes the n rows of init by drawing each token from the
 // model's distribution sharpened or flattened by temperature τ,
 // p ∝ exp(log p / τ), with random numbers from rng (so the same seed gives
-// the same samples). τ must be positive; τ → 0 approaches Greedy.
-func Sample[S any](m Stepper[S], init S, n int, lim Limits, temperature float64, rng *tensor.RNG) []Hypothesis {
-	lim.check("Sample")
-	if !(temperature > 0) || math.IsInf(temperature, 1) {
-		panic(fmt.Sprintf("seq2seq: Sample with temperature %v; want a positive finite value", temperature))
+// the same samples). τ must be positive; τ → 0 approaches Greedy. The rows
+// draw from rng in turn, one number per live row and step in row order,
+// so a row's sample depends on the rows decoded with it; SampleEach gives
+// each row a generator of its own. It returns ctx.Err() if ctx is done
+// before it finishes (it checks once per step), or an error for invalid
+// arguments.
+func Sample[S any](ctx context.Context, m Stepper[S], init S, n int, lim Limits, temperature float64, rng *tensor.RNG) ([]Hypothesis, error) {
+	if err := lim.check("Sample", n); err != nil {
+		return nil, err
+	}
+	if err := checkTemperature("Sample", temperature); err != nil {
+		return nil, err
 	}
 	if rng == nil {
-		panic("seq2seq: Sample needs an RNG")
+		return nil, fmt.Errorf("seq2seq: Sample needs an RNG")
 	}
+	return walk(ctx, m, init, n, lim, sampleChoice(temperature, func(int) *tensor.RNG { return rng }), nil)
+}
+
+// SampleEach is Sample with one generator per row: row i draws only from
+// rngs[i], so its sample is the one Sample gives decoding it alone with
+// that generator, whatever else is in the batch (for a Stepper whose rows
+// are independent, as *Model's are).
+func SampleEach[S any](ctx context.Context, m Stepper[S], init S, n int, lim Limits, temperature float64, rngs []*tensor.RNG) ([]Hypothesis, error) {
+	if err := lim.check("SampleEach", n); err != nil {
+		return nil, err
+	}
+	if err := checkTemperature("SampleEach", temperature); err != nil {
+		return nil, err
+	}
+	if err := checkRNGs("SampleEach", rngs, n); err != nil {
+		return nil, err
+	}
+	return walk(ctx, m, init, n, lim, sampleChoice(temperature, func(i int) *tensor.RNG { return rngs[i] }), nil)
+}
+
+// checkRNGs validates one generator per row.
+func checkRNGs(op string, rngs []*tensor.RNG, n int) error {
+	if len(rngs) != n {
+		return fmt.Errorf("seq2seq: %s of %d rows with %d RNGs", op, n, len(rngs))
+	}
+	for i, r := range rngs {
+		if r == nil {
+			return fmt.Errorf("seq2seq: %s: RNG %d is nil", op, i)
+		}
+	}
+	return nil
+}
+
+// sampleChoice draws a token at temperature τ with a number from the
+// generator rng(row) gives.
+func sampleChoice(temperature float64, rng func(row int) *tensor.RNG) func(int, []float64) int {
 	var p []float64
-	return walk(m, init, n, lim, func(_ int, logp []float64) int {
+	return func(row int, logp []float64) int {
 		p = p[:0]
 		hi := math.Inf(-1)
 		for _, v := range logp {
@@ -138,7 +248,7 @@ func Sample[S any](m Stepper[S], init S, n int, lim Limits, temperature float64,
 			p = append(p, e)
 			sum += e
 		}
-		u := rng.Float64() * sum
+		u := rng(row).Float64() * sum
 		last := 0
 		for i, e := range p {
 			if e > 0 {
@@ -150,11 +260,14 @@ func Sample[S any](m Stepper[S], init S, n int, lim Limits, temperature float64,
 			u -= e
 		}
 		return last // rounding
-	})
+	}
 }
 
-// walk runs a decoding that extends each row by one chosen token per step.
-func walk[S any](m Stepper[S], s S, n int, lim Limits, choose func(row int, logp []float64) int) []Hypothesis {
+// walk runs a decoding that extends each row by one chosen token per
+// step. If emit is not nil, it is called with each token (EOS excluded)
+// as it is chosen; walk stops early, without an error, when it returns
+// false.
+func walk[S any](ctx context.Context, m Stepper[S], s S, n int, lim Limits, choose func(row int, logp []float64) int, emit func(row, tok int) bool) ([]Hypothesis, error) {
 	hyps := make([]Hypothesis, n)
 	active := make([]int, n) // active[k]: the hypothesis in row k
 	prev := make([]int, n)
@@ -162,7 +275,10 @@ func walk[S any](m Stepper[S], s S, n int, lim Limits, choose func(row int, logp
 		active[i], prev[i] = i, lim.BOS
 	}
 	var buf []float64
-	for t := 0; t < lim.MaxLen && len(active) > 0; t++ {
+	for t := 0; len(active) > 0; t++ {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
 		logp, attn, next := m.Step(s, prev)
 		var keep, kept, nextPrev []int
 		for k, i := range active {
@@ -178,7 +294,12 @@ func walk[S any](m Stepper[S], s S, n int, lim Limits, choose func(row int, logp
 				continue
 			}
 			h.Tokens = append(h.Tokens, tok)
-			keep, kept, nextPrev = append(keep, k), append(kept, i), append(nextPrev, tok)
+			if emit != nil && !emit(i, tok) {
+				return nil, nil
+			}
+			if t+1 < lim.maxLen(i) {
+				keep, kept, nextPrev = append(keep, k), append(kept, i), append(nextPrev, tok)
+			}
 		}
 		if len(keep) > 0 && len(keep) < len(active) {
 			next = m.Gather(next, keep)
@@ -188,7 +309,7 @@ func walk[S any](m Stepper[S], s S, n int, lim Limits, choose func(row int, logp
 	for i := range hyps {
 		hyps[i].Score = hyps[i].LogProb
 	}
-	return hyps
+	return hyps, nil
 }
 
 // BeamOptions configure BeamSearch.
@@ -232,15 +353,19 @@ type candidate struct {
 // It returns, for each row of init, up to Width hypotheses best first:
 // the finished ones by Score, then, if there were fewer than Width, the
 // unfinished ones left at MaxLen. With Width 1 the result equals Greedy's.
-func BeamSearch[S any](m Stepper[S], init S, n int, lim Limits, opts BeamOptions) [][]Hypothesis {
-	lim.check("BeamSearch")
+// It returns ctx.Err() if ctx is done before it finishes (it checks once
+// per step), or an error for invalid limits or options.
+func BeamSearch[S any](ctx context.Context, m Stepper[S], init S, n int, lim Limits, opts BeamOptions) ([][]Hypothesis, error) {
+	if err := lim.check("BeamSearch", n); err != nil {
+		return nil, err
+	}
 	K := opts.Width
 	if K < 1 {
-		panic(fmt.Sprintf("seq2seq: BeamSearch with width %d", K))
+		return nil, fmt.Errorf("seq2seq: BeamSearch with width %d; want at least 1", K)
 	}
 	alpha := opts.LengthPenalty
 	if !(alpha >= 0) || math.IsInf(alpha, 1) {
-		panic(fmt.Sprintf("seq2seq: BeamSearch with length penalty %v; want a finite value ≥ 0", alpha))
+		return nil, fmt.Errorf("seq2seq: BeamSearch with length penalty %v; want a finite value ≥ 0", alpha)
 	}
 	norm := func(logp float64, length int) float64 {
 		if alpha == 0 || length == 0 {
@@ -259,7 +384,10 @@ func BeamSearch[S any](m Stepper[S], init S, n int, lim Limits, opts BeamOptions
 	s := init
 	var buf []float64
 	var cands []candidate
-	for t := 0; t < lim.MaxLen && len(active) > 0; t++ {
+	for t := 0; len(active) > 0; t++ {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
 		logp, attn, next := m.Step(s, prev)
 		var gather, newPrev, newActive []int
 		row := 0
@@ -301,10 +429,13 @@ func BeamSearch[S any](m Stepper[S], init S, n int, lim Limits, opts BeamOptions
 			}
 			row += len(hyps)
 			live[b] = nl
-			if beamDone(finished[b], nl, norm(1, lim.MaxLen)) {
+			done := beamDone(finished[b], nl, norm(1, lim.maxLen(b)))
+			if done || t+1 >= lim.maxLen(b) {
 				gather = gather[:len(gather)-len(nl)]
 				newPrev = newPrev[:len(newPrev)-len(nl)]
-				live[b] = nil
+				if done {
+					live[b] = nil
+				} // else kept: the unfinished hypotheses left at the limit
 				continue
 			}
 			newActive = append(newActive, b)
@@ -329,7 +460,7 @@ func BeamSearch[S any](m Stepper[S], init S, n int, lim Limits, opts BeamOptions
 		}
 		out[b] = fin
 	}
-	return out
+	return out, nil
 }
 
 // beamDone reports whether a sentence's search is over: it has no live

@@ -1,6 +1,7 @@
 package seq2seq
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/kioku-ml/kioku/autograd"
@@ -31,14 +32,27 @@ func (s *State) Rows() int { return len(s.rows) }
 
 // Start encodes a batch of source sentences (ids in [0, SrcVocab), each
 // non-empty) in evaluation mode and returns the decoder's initial state,
-// one row per sentence. It runs on an inference view of the model, which
-// the State carries for Step: nothing is recorded and nothing shared is
-// written, so any number of goroutines may decode with one model. It
-// panics for an empty batch, an empty source or an id out of range
-// (Decode returns errors instead).
-func (m *Model) Start(src [][]int) *State {
+// one row per sentence, or an error for an empty batch, an empty source
+// or an id out of range. It runs on an inference view of the model,
+// which the State carries for Step: nothing is recorded and nothing
+// shared is written, so any number of goroutines may decode with one
+// model. Each source is encoded on its own, so that its encoding does not
+// depend on the others in the batch (see Decode).
+func (m *Model) Start(src [][]int) (*State, error) {
+	if err := m.checkSources(src); err != nil {
+		return nil, err
+	}
+	return m.start(context.Background(), src)
+}
+
+// start is Start for checked sources, stopping with ctx.Err() between
+// sources when ctx is done.
+func (m *Model) start(ctx context.Context, src [][]int) (*State, error) {
 	v := m.inference()
-	enc := v.encode(src, autograd.Eval)
+	enc, err := v.encodeEach(ctx, src)
+	if err != nil {
+		return nil, err
+	}
 	s := &State{view: v, enc: enc, rows: make([]int, len(src)), lens: enc.lengths, states: enc.states}
 	for i := range s.rows {
 		s.rows[i] = i
@@ -46,7 +60,7 @@ func (m *Model) Start(src [][]int) *State {
 	if m.cfg.InputFeeding {
 		s.feed = autograd.NewVariable(tensor.New(m.cfg.DType, len(src), m.cfg.Hidden))
 	}
-	return s
+	return s, nil
 }
 
 // Step feeds the previous token of each row (prev[n] in [0, TgtVocab);
@@ -55,8 +69,16 @@ func (m *Model) Start(src [][]int) *State {
 // weights over each row's source positions, (N, S) with zeros past the
 // row's source length (nil without attention), and the next state. It
 // implements Stepper.
+//
+// Row n of the results depends only on row n of s and prev[n]: every
+// product runs row by row and the nonlinearities element by element, so
+// a row gives the same bits in a batch of any size. Step is safe for
+// concurrent use, on one State or many. It panics for a State another
+// model made, a prev of the wrong length or a token out of range: the
+// search functions pass only tokens the model scored, so these are bugs
+// in the caller (Decode and Stream check their input and return errors).
 func (m *Model) Step(s *State, prev []int) (logProbs, attention *tensor.Tensor, next *State) {
-	if s.view == nil || s.view.origin != m {
+	if s == nil || s.view == nil || s.view.origin != m {
 		panic("seq2seq: Step with a State that this model's Start did not make")
 	}
 	if len(prev) != len(s.rows) {
@@ -67,22 +89,18 @@ func (m *Model) Step(s *State, prev []int) (logProbs, attention *tensor.Tensor, 
 			panic(fmt.Sprintf("seq2seq: Step with token %d at row %d outside [0, %d)", id, n, m.cfg.TgtVocab))
 		}
 	}
-	v := s.view
-	x := v.tgtEmbed.Forward(prev)
-	states, out, w := v.decoderStep(s.states, s.feed, x, s.enc, s.rows, s.lens, autograd.Eval)
-	next = &State{view: v, enc: s.enc, rows: s.rows, lens: s.lens, states: states}
+	logProbs, attention, states, out := s.view.stepRows(s, prev)
+	next = &State{view: s.view, enc: s.enc, rows: s.rows, lens: s.lens, states: states}
 	if m.cfg.InputFeeding {
-		next.feed = out
-	}
-	logProbs = fn.LogSoftmax(v.generator.Forward(out)).Data
-	if w != nil {
-		attention = w.Data
+		next.feed = autograd.NewVariable(out)
 	}
 	return logProbs, attention, next
 }
 
 // Gather returns the state of rows idx of s, in that order (rows may
-// repeat): row k of the result is row idx[k] of s. It implements Stepper.
+// repeat): row k of the result is row idx[k] of s. It implements
+// Stepper, and panics for an index outside s's rows (a bug in the
+// caller).
 func (m *Model) Gather(s *State, idx []int) *State {
 	n := len(s.rows)
 	g := &State{view: s.view, enc: s.enc, rows: make([]int, len(idx)), lens: make([]int, len(idx))}

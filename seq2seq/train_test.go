@@ -71,7 +71,7 @@ func TestLearnsToReverse(t *testing.T) {
 				src = append(src, sample(test))
 			}
 			for _, beam := range []int{1, 4} {
-				out, err := m.Decode(src, DecodeOptions{Beam: beam})
+				out, err := m.Decode(t.Context(), src, DecodeOptions{Beam: beam})
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -311,7 +311,9 @@ func (t *lmTask) Validate() (float64, bool, error) {
 	if eb == 0 {
 		eb = t.cfg.Batch
 	}
-	loss, err := t.model.Evaluate(t.valid, eb, t.cfg.BPTT) // restores the training mode
+	// Validation runs to its end even when a signal has come: the loop
+	// then saves right after it. Evaluate leaves the model's mode alone.
+	loss, err := t.model.Evaluate(context.Background(), t.valid, eb, t.cfg.BPTT)
 	return loss, err == nil, err
 }
 

@@ -294,7 +294,7 @@ func buildBench(c lstmConfig) (*benchModel, error) {
 			// loop would (lm.Model.ForwardInto; PyTorch's output
 			// tensors come from malloc, which hands a freed block back
 			// without clearing it).
-			infer:        func() { logits, _ = m.ForwardInto(logits, in, lm.State{}) },
+			infer:        func() { logits, _, _ = m.ForwardInto(logits, in, lm.State{}) },
 			setPrecision: m.SetPrecision,
 		}, nil
 	}

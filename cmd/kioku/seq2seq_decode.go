@@ -1,11 +1,13 @@
 package main
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"io"
 	"math"
 	"os"
+	"os/signal"
 	"slices"
 	"time"
 
@@ -36,7 +38,7 @@ func addDecodeFlags(fs *flag.FlagSet, sampling bool) *decodeFlags {
 	}
 	if sampling {
 		d.temperature = fs.Float64("temperature", 0, "sample with this temperature instead of searching (0: search)")
-		d.seed = fs.Uint64("seed", 1, "random seed for sampling")
+		d.seed = fs.Uint64("seed", 1, "random seed for sampling (each input line draws from its own generator split from it, whatever -batch)")
 	}
 	return d
 }
@@ -77,17 +79,29 @@ func describe(o seq2seq.DecodeOptions) string {
 }
 
 // decodeAll decodes token sentences in batches and returns the output
-// tokens and hypotheses.
-func decodeAll(m *s2sModel, srcs [][]string, o seq2seq.DecodeOptions, batch int) ([][]string, []seq2seq.Hypothesis) {
+// tokens and hypotheses. When sampling, each sentence draws from a
+// generator of its own, split from o.RNG in input order, so the samples
+// do not depend on the batch size. If ctx is done, it returns the
+// sentences decoded so far with ctx.Err().
+func decodeAll(ctx context.Context, m *s2sModel, srcs [][]string, o seq2seq.DecodeOptions, batch int) ([][]string, []seq2seq.Hypothesis, error) {
 	var outs [][]string
 	var hyps []seq2seq.Hypothesis
+	base := o.RNG
+	o.RNG = nil
 	for lo := 0; lo < len(srcs); lo += batch {
 		var ids [][]int
+		o.RNGs = nil
 		for _, s := range srcs[lo:min(lo+batch, len(srcs))] {
 			ids = append(ids, m.src.Encode(s))
+			if o.Temperature > 0 {
+				o.RNGs = append(o.RNGs, base.Split())
+			}
 		}
-		hs, err := m.model.Decode(ids, o)
+		hs, err := m.model.Decode(ctx, ids, o)
 		if err != nil {
+			if ctx.Err() != nil {
+				return outs, hyps, err
+			}
 			panic(err) // inputs were checked: a bug
 		}
 		for _, h := range hs {
@@ -95,7 +109,7 @@ func decodeAll(m *s2sModel, srcs [][]string, o seq2seq.DecodeOptions, batch int)
 			hyps = append(hyps, h)
 		}
 	}
-	return outs, hyps
+	return outs, hyps, nil
 }
 
 // scoreHyps returns the corpus BLEU of hyps and the fraction equal to one
@@ -164,9 +178,16 @@ Flags:
 			return fmt.Errorf("input line %d has no tokens", i+1)
 		}
 	}
-	outs, hyps := decodeAll(m, srcs, opts, batch)
+	// Ctrl-C stops the decoding at the next step; the outputs of the
+	// batches already decoded are still printed.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	outs, hyps, err := decodeAll(ctx, m, srcs, opts, batch)
 	for _, o := range outs {
 		fmt.Fprintln(stdout, m.detokenize(o))
+	}
+	if err != nil {
+		return fmt.Errorf("interrupted after %d of %d sentences: %v", len(outs), len(srcs), err)
 	}
 	if *png != "" && len(hyps) > 0 {
 		h := hyps[0]
@@ -287,8 +308,13 @@ Flags:
 	if len(srcs) == 0 {
 		return fmt.Errorf("nothing to evaluate")
 	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
 	start := time.Now()
-	hyps, _ := decodeAll(m, srcs, opts, batch)
+	hyps, _, err := decodeAll(ctx, m, srcs, opts, batch)
+	if err != nil {
+		return fmt.Errorf("interrupted after %d of %d sentences: %v", len(hyps), len(srcs), err)
+	}
 	score, exact := scoreHyps(hyps, refs)
 	el := time.Since(start)
 	fmt.Fprintf(stdout, "decoding: %s\n", describe(opts))

@@ -2,11 +2,15 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"image/png"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/kioku-ml/kioku/seq2seq"
 )
 
 // tinyTrain is a reduced training run, a second or two.
@@ -56,6 +60,30 @@ func TestSeq2seqTask(t *testing.T) {
 			t.Errorf("decode %q: %d output lines for 2 inputs: %q", args, len(lines), out)
 		}
 	}
+	// Each line samples with its own generator: the batch size does not
+	// change the samples.
+	var sampled []string
+	for _, batch := range []string{"1", "64"} {
+		code, out, errOut := runCLI("seq2seq", "decode", "-model", model, "-input", in, "-temperature", "2", "-seed", "5", "-batch", batch)
+		if code != 0 {
+			t.Fatalf("decode -batch %s: exit %d, stderr %q", batch, code, errOut)
+		}
+		sampled = append(sampled, out)
+	}
+	if sampled[0] != sampled[1] {
+		t.Errorf("samples with -batch 1 %q and -batch 64 %q differ", sampled[0], sampled[1])
+	}
+	// A cancelled context (Ctrl-C) stops decoding with the lines so far.
+	m, err := loadModel(model)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if outs, _, err := decodeAll(ctx, m, [][]string{{"1", "2"}}, seq2seq.DecodeOptions{}, 1); !errors.Is(err, context.Canceled) || len(outs) != 0 {
+		t.Errorf("decodeAll with a cancelled context: %d outputs, %v", len(outs), err)
+	}
+
 	f, err := os.Open(img)
 	if err != nil {
 		t.Fatal(err)

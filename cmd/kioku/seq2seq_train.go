@@ -488,7 +488,10 @@ func evalDev(m *s2sModel, pairs []dataset.Pair, srcs [][]string, refs [][][]stri
 			toks += n
 		}
 	})
-	hyps, _ := decodeAll(m, srcs, seq2seq.DecodeOptions{}, batch)
+	hyps, _, err := decodeAll(context.Background(), m, srcs, seq2seq.DecodeOptions{}, batch)
+	if err != nil {
+		panic(err) // no deadline and checked inputs: a bug
+	}
 	score, exact = scoreHyps(hyps, refs)
 	return sum / float64(toks), score, exact
 }

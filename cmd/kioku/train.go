@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"flag"
@@ -10,12 +11,14 @@ import (
 	"math"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"runtime"
 	"slices"
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/kioku-ml/kioku/fn"
@@ -226,7 +229,7 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 		model = best
 	}
 	if len(testIDs) > 1 {
-		loss, err := model.Evaluate(testIDs, 1, 64)
+		loss, err := model.Evaluate(ctx, testIDs, 1, 64)
 		if err != nil {
 			return err
 		}
@@ -467,23 +470,54 @@ func describeLoss(loss float64, level string) string {
 // sampleText primes the model with prime and returns the sampled
 // continuation as text.
 func sampleText(m *lm.Model, vocab *seq.Vocab, tok seq.Tokenizer, prime string, cfg lm.SampleConfig, seed uint64) (string, error) {
+	var b strings.Builder
+	_, err := writeSample(context.Background(), &b, m, vocab, tok, prime, cfg, seed)
+	return b.String(), err
+}
+
+// writeSample primes the model with prime and writes the sampled
+// continuation to w as it is generated, one token at a time, each
+// flushed, until cfg.Length tokens or a stop, or until ctx is done (it
+// then returns ctx.Err() after the tokens drawn so far). It returns the
+// number of tokens written. The text is what tok.Join writes for the
+// tokens, with a space before the first word of a word-level sample.
+func writeSample(ctx context.Context, w io.Writer, m *lm.Model, vocab *seq.Vocab, tok seq.Tokenizer, prime string, cfg lm.SampleConfig, seed uint64) (int, error) {
 	ids := vocab.Encode(tok.Tokenize(prime))
 	if len(ids) == 0 {
 		ids = []int{vocab.ID(seq.EOS)}
 	}
-	out, err := m.Sample(ids, cfg, tensor.NewRNG(seed))
-	if err != nil {
-		return "", err
+	bw := bufio.NewWriter(w)
+	n, prev := 0, ""
+	for id, err := range m.Stream(ctx, ids, cfg, tensor.NewRNG(seed)) {
+		if err != nil {
+			if ferr := bw.Flush(); ferr != nil {
+				return n, ferr
+			}
+			return n, err
+		}
+		t := vocab.Token(id)
+		bw.WriteString(nextText(tok, prev, t, n == 0))
+		if err := bw.Flush(); err != nil {
+			return n, err
+		}
+		prev = t
+		n++
 	}
-	toks := make([]string, len(out))
-	for i, id := range out {
-		toks[i] = vocab.Token(id)
+	return n, bw.Flush()
+}
+
+// nextText returns the text token t adds after the tokens before it
+// (prev the last of them; first when there are none), as tok.Join writes
+// them: EOS as a newline, words after a space except at the start of a
+// line, and a space before the first word of a word-level continuation.
+func nextText(tok seq.Tokenizer, prev, t string, first bool) string {
+	if t == seq.EOS {
+		return "\n"
 	}
-	text := tok.Join(toks)
-	if tok.Name() == "word" && len(toks) > 0 && toks[0] != seq.EOS {
-		text = " " + text
+	if tok.Name() == "word" && (first || prev != seq.EOS) {
+		return " " + t
 	}
-	return text, nil
+	return t
 }
 
 func runEval(args []string, stdout, stderr io.Writer) error {
@@ -523,7 +557,9 @@ func runEval(args []string, stdout, stderr io.Writer) error {
 		}
 		m.SetPrecision(fn.BFloat16)
 	}
-	loss, err := m.Evaluate(ids, *batch, *bptt)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	loss, err := m.Evaluate(ctx, ids, *batch, *bptt)
 	if err != nil {
 		return fmt.Errorf("%s: %w", *data, err)
 	}
@@ -558,10 +594,16 @@ func runSample(args []string, stdout, stderr io.Writer) error {
 	if p == "" {
 		p = "\n"
 	}
-	text, err := sampleText(m, vocab, tok, p, lm.SampleConfig{Length: *length, Temperature: *temp, TopK: *topK}, *seed)
-	if err != nil {
-		return err
+	// The sample streams: each token is written as it is drawn, and an
+	// interrupt (Ctrl-C) ends it cleanly after the tokens so far.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	fmt.Fprint(stdout, *prime)
+	n, err := writeSample(ctx, stdout, m, vocab, tok, p, lm.SampleConfig{Length: *length, Temperature: *temp, TopK: *topK}, *seed)
+	fmt.Fprintln(stdout)
+	if errors.Is(err, context.Canceled) {
+		fmt.Fprintf(stderr, "kioku sample: interrupted after %d tokens\n", n)
+		return nil
 	}
-	fmt.Fprintf(stdout, "%s%s\n", *prime, text)
-	return nil
+	return err
 }
