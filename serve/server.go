@@ -74,15 +74,15 @@ func New(models []*Model, opts Options) (*Server, error) {
 			sv.score = newBatcher(opts.MaxBatch, opts.MaxDelay, func(ctx context.Context, texts [][]int) ([]lm.Score, error) {
 				return m.lm.Score(ctx, texts, lm.ScoreOptions{TokenLogProbs: true})
 			})
-			sv.score.observe = s.met.batch.WithLabelValues(m.Name, "score").Observe
+			sv.score.observe = observer(s.met.batch.WithLabelValues(m.Name, "score"))
 			sv.gen = newGenLoop(m.lm, opts.MaxBatch)
-			sv.gen.observe = s.met.batch.WithLabelValues(m.Name, "generate").Observe
+			sv.gen.observe = observer(s.met.batch.WithLabelValues(m.Name, "generate"))
 			s.start(func() { sv.score.loop(s.stop) }, func() { sv.gen.loop(s.stop) })
 		} else {
 			sv.translate = newBatcher(opts.MaxBatch, opts.MaxDelay, func(ctx context.Context, items []translateItem) ([][]seq2seq.Hypothesis, error) {
 				return translateBatch(ctx, m.s2s.Model, items)
 			})
-			sv.translate.observe = s.met.batch.WithLabelValues(m.Name, "translate").Observe
+			sv.translate.observe = observer(s.met.batch.WithLabelValues(m.Name, "translate"))
 			s.start(func() { sv.translate.loop(s.stop) })
 		}
 	}
@@ -151,13 +151,21 @@ func (s *Server) routes() {
 		}
 		writeJSON(w, http.StatusOK, m.Info())
 	})
-	mux.Handle("POST /v1/models/{name}/score", s.inference("score", s.score))
-	mux.Handle("POST /v1/models/{name}/generate", s.inference("generate", s.generate))
-	mux.Handle("POST /v1/models/{name}/translate", s.inference("translate", s.translateHandler))
+	for name, h := range map[string]handlerFunc{"score": s.score, "generate": s.generate, "translate": s.translateHandler} {
+		mux.Handle("POST /v1/models/{name}/"+name, s.inference(name, h))
+		mux.HandleFunc("/v1/models/{name}/"+name, methodNotAllowed)
+	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, errorf(http.StatusNotFound, "not_found", "no endpoint %s %s (see GET /v1/models)", r.Method, r.URL.Path))
 	})
 	s.mux = mux
+}
+
+// methodNotAllowed answers a request to an inference endpoint that is
+// not a POST.
+func methodNotAllowed(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Allow", "POST")
+	writeError(w, errorf(http.StatusMethodNotAllowed, "method_not_allowed", "%s %s: the endpoint takes POST", r.Method, r.URL.Path))
 }
 
 // model returns the served model called name, checking that it answers
@@ -285,6 +293,9 @@ func errorCode(err error) string {
 	}
 	return "internal"
 }
+
+// observer returns a function recording counts in o.
+func observer(o prometheus.Observer) func(int) { return func(n int) { o.Observe(float64(n)) } }
 
 // finite reports whether x is a finite number.
 func finite(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }
