@@ -7,15 +7,22 @@ import (
 )
 
 // batcher runs the items of requests that arrive together as one call of
-// run: dynamic batching. The first request of a batch waits up to
-// maxDelay for others; a batch holds at most maxBatch items (a request's
-// items are never split), and only requests of one key (equal decoding
-// options, say) run together. One goroutine (loop) runs the batches in
-// turn: the model's kernels already use every core.
+// run: dynamic batching. A batch takes every request already waiting;
+// if more requests are on their way (admitted by the server, still being
+// read — inflight says how many requests of the endpoint are admitted
+// and unanswered), it waits up to maxDelay for them. So a lone request
+// runs at once, with no added latency, and under load the batches fill
+// while the previous one runs. A batch holds at most maxBatch items (a
+// request's items are never split), and only requests of one key (equal
+// decoding options, say) run together. One goroutine (loop) runs the
+// batches in turn: the model's kernels already use every core.
 type batcher[I, R any] struct {
 	maxBatch int
 	maxDelay time.Duration
 	run      func(ctx context.Context, items []I) ([]R, error)
+	// inflight, if set, returns the requests of the endpoint admitted and
+	// not yet answered.
+	inflight func() int64
 	// observe, if set, is told the size of each batch run.
 	observe func(items int)
 	jobs    chan *job[I, R]
@@ -76,17 +83,29 @@ func (b *batcher[I, R]) loop(stop <-chan struct{}) {
 			}
 		}
 		carry = rest
-		if n < b.maxBatch {
+		take := func(j *job[I, R]) {
+			if j.key == first.key && n+len(j.items) <= b.maxBatch {
+				batch, n = append(batch, j), n+len(j.items)
+			} else {
+				carry = append(carry, j)
+			}
+		}
+	waiting:
+		for n < b.maxBatch { // what is already queued
+			select {
+			case j := <-b.jobs:
+				take(j)
+			default:
+				break waiting
+			}
+		}
+		if n < b.maxBatch && b.coming(len(batch)+len(carry)) {
 			timer := time.NewTimer(b.maxDelay)
 		collect:
-			for n < b.maxBatch {
+			for n < b.maxBatch && b.coming(len(batch)+len(carry)) {
 				select {
 				case j := <-b.jobs:
-					if j.key == first.key && n+len(j.items) <= b.maxBatch {
-						batch, n = append(batch, j), n+len(j.items)
-					} else {
-						carry = append(carry, j)
-					}
+					take(j)
 				case <-timer.C:
 					break collect
 				case <-stop:
@@ -97,6 +116,15 @@ func (b *batcher[I, R]) loop(stop <-chan struct{}) {
 		}
 		b.runBatch(batch)
 	}
+}
+
+// coming reports whether more requests than the held ones are admitted
+// and not yet queued: whether waiting may fill the batch.
+func (b *batcher[I, R]) coming(held int) bool {
+	if b.inflight == nil {
+		return true
+	}
+	return b.inflight() > int64(held)
 }
 
 // runBatch runs the jobs still wanted as one call and hands each its

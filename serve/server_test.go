@@ -267,13 +267,16 @@ func mixedRequests(n int) []request {
 }
 
 // TestBatchedEqualsUnbatched is the bounded load test: 192 requests of
-// every kind at concurrency 32 on a batching server all succeed, batches
+// every kind and 96 scoring requests at concurrency 32 on a batching server all succeed, batches
 // of more than one request do form, and every answer is bit for bit the
 // answer of a server that runs each request alone.
 func TestBatchedEqualsUnbatched(t *testing.T) {
 	batched := newTestServer(t, Options{MaxDelay: 5 * time.Millisecond})
 	alone := newTestServer(t, Options{NoBatching: true})
 	reqs := mixedRequests(192)
+	for i := range 96 { // a burst of scoring alone, so that scoring batches form too
+		reqs = append(reqs, mixedRequests(6 * (i + 1))[6*i])
+	}
 	want := make([]string, len(reqs))
 	for i, r := range reqs {
 		code, body, _ := do(alone, "POST", r.path, r.body)
@@ -322,23 +325,21 @@ func TestBatchedEqualsUnbatched(t *testing.T) {
 		}
 	}
 	_, metrics, _ := do(batched, "GET", "/metrics", "")
-	if !batchesFormed(metrics) {
-		t.Errorf("no batch of more than one request formed:\n%s", grep(metrics, "kioku_batch_size_bucket"))
+	for _, ep := range []string{"score", "generate", "translate"} {
+		if !batchesFormed(metrics, ep) {
+			t.Errorf("no %s batch of more than one text formed:\n%s", ep, grep(metrics, "kioku_batch_size"))
+		}
 	}
 }
 
-// batchesFormed reports whether some batch held more than one text or
-// generation: the histogram's count above its "le=1" bucket.
-func batchesFormed(metrics string) bool {
-	for _, ep := range []string{"score", "generate", "translate"} {
-		var one, all float64
-		fmt.Sscanf(after(metrics, fmt.Sprintf(`kioku_batch_size_bucket{endpoint=%q,model=`, ep), `le="1"} `), "%g", &one)
-		fmt.Sscanf(after(metrics, fmt.Sprintf(`kioku_batch_size_count{endpoint=%q,model=`, ep), "} "), "%g", &all)
-		if all > one {
-			return true
-		}
-	}
-	return false
+// batchesFormed reports whether some batch of endpoint held more than two
+// texts or generations (a request scores two texts): the histogram's count
+// above its "le=2" bucket.
+func batchesFormed(metrics, endpoint string) bool {
+	var two, all float64
+	fmt.Sscanf(after(metrics, fmt.Sprintf(`kioku_batch_size_bucket{endpoint=%q,model=`, endpoint), `le="2"} `), "%g", &two)
+	fmt.Sscanf(after(metrics, fmt.Sprintf(`kioku_batch_size_count{endpoint=%q,model=`, endpoint), "} "), "%g", &all)
+	return all > two
 }
 
 // after returns what follows the first line starting with prefix and
