@@ -40,7 +40,7 @@ type Server struct {
 // served is one model with its batchers and counters.
 type served struct {
 	*Model
-	queued    atomic.Int64 // requests admitted and unanswered
+	queued    atomic.Int64             // requests admitted and unanswered
 	inflight  map[string]*atomic.Int64 // the same by endpoint
 	score     *batcher[[]int, lm.Score]
 	gen       *genLoop
