@@ -41,7 +41,7 @@ type generation struct {
 	// c nil for a GRU.
 	h, c []float32
 	// scratch and sorted are pick's buffers, kept from step to step.
-	scratch, sorted []float64
+	scratch, sorted []float32
 }
 
 // A Batch advances many generations together, one token each per Step:

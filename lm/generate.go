@@ -1,14 +1,13 @@
 package lm
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"iter"
 	"math"
-	"slices"
 
+	"github.com/kioku-ml/kioku/internal/kernel"
 	"github.com/kioku-ml/kioku/tensor"
 )
 
@@ -136,43 +135,90 @@ func (m *Model) Stream(ctx context.Context, prime []int, cfg SampleConfig, rng *
 	}
 }
 
-// pick draws a token from one row of logits with temperature and top-k,
-// in float64: each logit divided by the temperature, those below the
-// k-th largest dropped, then a draw from the softmax of the rest by
-// inverting its cumulative sum. v is scratch of the row's length, and
-// sorted scratch for top-k (either may be reused from call to call);
-// pick returns the token and the scratch.
-func pick(logits []float32, cfg SampleConfig, rng *tensor.RNG, v, sorted []float64) (int, []float64, []float64) {
-	v = slices.Grow(v[:0], len(logits))[:len(logits)]
-	for i, z := range logits {
-		v[i] = float64(z) / cfg.Temperature
-	}
+// pick draws a token from the logits z with temperature T and top-k: it
+// samples i with probability exp(zᵢ/T − m) / Σⱼ exp(zⱼ/T − m) (m the
+// largest zⱼ/T), over the k largest logits only when TopK is k > 0, by
+// inverting the cumulative sum with one uniform number. The weights are
+// computed in float32 on the vector kernels and summed in blocks of
+// pickBlock (float32 within a block, float64 across blocks); the draw
+// walks the blocks, then the weights of its block. v and sel are scratch
+// buffers (either may be reused from call to call), returned with the
+// token.
+func pick(logits []float32, cfg SampleConfig, rng *tensor.RNG, v, sel []float32) (int, []float32, []float32) {
+	v = append(v[:0], logits...)
+	kernel.Scale(float32(1/cfg.Temperature), v)
 	if cfg.TopK > 0 && cfg.TopK < len(v) {
-		// The k-th largest value is the threshold.
-		sorted = append(sorted[:0], v...)
-		slices.SortFunc(sorted, func(a, b float64) int { return cmp.Compare(b, a) })
-		thr := sorted[cfg.TopK-1]
-		for i := range v {
-			if v[i] < thr {
-				v[i] = math.Inf(-1)
+		sel = append(sel[:0], v...)
+		thr := kthLargest(sel, cfg.TopK)
+		for i, x := range v {
+			if x < thr {
+				v[i] = float32(math.Inf(-1))
 			}
 		}
 	}
-	mx := math.Inf(-1)
-	for _, x := range v {
-		mx = max(mx, x)
-	}
+	kernel.Shift(-kernel.Max(v), v)
+	kernel.Exp(v, v)
 	var sum float64
-	for i := range v {
-		v[i] = math.Exp(v[i] - mx)
-		sum += v[i]
+	for b := 0; b < len(v); b += pickBlock {
+		sum += float64(kernel.Sum(v[b:min(b+pickBlock, len(v))]))
 	}
 	r := rng.Float64() * sum
-	for i, p := range v {
-		r -= p
-		if r < 0 {
-			return i, v, sorted
+	last := 0
+	for b := 0; b < len(v); b += pickBlock {
+		blk := v[b:min(b+pickBlock, len(v))]
+		bs := float64(kernel.Sum(blk))
+		if bs > 0 {
+			last = b + len(blk) - 1
+		}
+		if r >= bs {
+			r -= bs
+			continue
+		}
+		for i, p := range blk {
+			r -= float64(p)
+			if r < 0 {
+				return b + i, v, sel
+			}
 		}
 	}
-	return len(v) - 1, v, sorted
+	for last > 0 && v[last] == 0 { // rounding left r ≥ 0: the last token with any weight
+		last--
+	}
+	return last, v, sel
+}
+
+// pickBlock is the block of weights pick sums at a time.
+const pickBlock = 256
+
+// kthLargest returns the k-th largest value of x (1 ≤ k ≤ len(x)),
+// reordering x: quickselect (Hoare partition, middle pivot), linear in
+// len(x) on average, and deterministic.
+func kthLargest(x []float32, k int) float32 {
+	lo, hi, want := 0, len(x)-1, k-1 // want: the index in descending order
+	for lo < hi {
+		pivot := x[lo+(hi-lo)/2]
+		i, j := lo, hi
+		for i <= j {
+			for x[i] > pivot {
+				i++
+			}
+			for x[j] < pivot {
+				j--
+			}
+			if i <= j {
+				x[i], x[j] = x[j], x[i]
+				i++
+				j--
+			}
+		}
+		switch {
+		case want <= j:
+			hi = j
+		case want >= i:
+			lo = i
+		default:
+			return x[want]
+		}
+	}
+	return x[want]
 }

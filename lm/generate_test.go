@@ -1,6 +1,7 @@
 package lm
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"slices"
@@ -212,5 +213,44 @@ func TestStreamErrors(t *testing.T) {
 	_, err := m.Generate(context.Background(), []GenerateRequest{{Prime: []int{1}, Config: SampleConfig{Length: 2, Temperature: 1}, RNG: tensor.NewRNG(1)}, {Prime: []int{1}, RNG: tensor.NewRNG(1)}})
 	if err == nil || err.Error() != "request 1: lm: temperature 0 must be positive and finite" {
 		t.Errorf("Generate with a bad second request: %v", err)
+	}
+}
+
+// TestKthLargest: quickselect's threshold equals the k-th value of a
+// descending sort, with ties, for every k.
+func TestKthLargest(t *testing.T) {
+	rng := tensor.NewRNG(4)
+	for _, n := range []int{1, 2, 3, 7, 100, 1000} {
+		x := make([]float32, n)
+		for i := range x {
+			x[i] = float32(rng.IntN(n/2 + 1)) // many ties
+		}
+		want := slices.Clone(x)
+		slices.SortFunc(want, func(a, b float32) int { return cmp.Compare(b, a) })
+		for k := 1; k <= n; k++ {
+			if got := kthLargest(slices.Clone(x), k); got != want[k-1] {
+				t.Fatalf("n %d k %d: %v, want %v", n, k, got, want[k-1])
+			}
+		}
+	}
+}
+
+// TestPickTopK: with top-k, only the k most likely tokens are ever drawn.
+func TestPickTopK(t *testing.T) {
+	logits := []float32{0.1, 3, -1, 2.5, 0, 2.9, -4}
+	allowed := map[int]bool{1: true, 5: true, 3: true}
+	rng := tensor.NewRNG(5)
+	var v, sel []float32
+	seen := map[int]bool{}
+	for range 2000 {
+		var id int
+		id, v, sel = pick(logits, SampleConfig{Temperature: 2, TopK: 3}, rng, v, sel)
+		if !allowed[id] {
+			t.Fatalf("drew token %d outside the top 3", id)
+		}
+		seen[id] = true
+	}
+	if len(seen) != 3 {
+		t.Errorf("drew %v; want each of the top 3", seen)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"io"
 	"io/fs"
 	"maps"
+	"math"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/kioku-ml/kioku/autograd"
 	"github.com/kioku-ml/kioku/internal/atomicfile"
+	"github.com/kioku-ml/kioku/internal/boundedfile"
 	"github.com/kioku-ml/kioku/modelio/safetensors"
 	"github.com/kioku-ml/kioku/nn"
 	"github.com/kioku-ml/kioku/optim"
@@ -95,6 +97,10 @@ type Checkpoint struct {
 	Vocab []string
 	// Metadata is free-form information (command line, data set, …).
 	Metadata map[string]string
+	// AllowNonFinite, on Load, restores weights and optimizer tensors
+	// that hold NaN or ±Inf, which are otherwise refused (for debugging a
+	// run that diverged). Save ignores it.
+	AllowNonFinite bool
 }
 
 // manifest is the content of ManifestFile.
@@ -476,12 +482,8 @@ func Open(dir string) (*Snapshot, error) {
 	fail := func(format string, args ...any) (*Snapshot, error) {
 		return nil, fmt.Errorf("modelio: checkpoint %s: %s", target, fmt.Sprintf(format, args...))
 	}
-	raw, err := os.ReadFile(filepath.Join(target, ManifestFile))
-	if err != nil {
-		return nil, fmt.Errorf("modelio: open checkpoint: %w", err)
-	}
-	if err := decodeStrict(raw, &s.man); err != nil {
-		return fail("%s: %v", ManifestFile, err)
+	if err := s.readManifest(); err != nil {
+		return nil, err
 	}
 	m := &s.man
 	switch {
@@ -499,6 +501,9 @@ func Open(dir string) (*Snapshot, error) {
 		if _, ok := knownFiles[name]; !ok {
 			return fail("%s lists unknown file %q", ManifestFile, name)
 		}
+		if lim := fileLimit(name); m.Files[name].Size < 0 || m.Files[name].Size > lim {
+			return fail("%s gives %s a size of %d bytes; the limit is %d", ManifestFile, name, m.Files[name].Size, lim)
+		}
 	}
 	for _, name := range slices.Sorted(maps.Keys(knownFiles)) {
 		if _, ok := m.Files[name]; knownFiles[name] && !ok {
@@ -514,33 +519,64 @@ func Open(dir string) (*Snapshot, error) {
 			return fail("RNG %q: %v", name, err)
 		}
 	}
-	files := map[string][]byte{}
-	for _, name := range slices.Sorted(maps.Keys(m.Files)) {
+	// Every file is opened, and its type and size checked against the
+	// manifest, before any is read: nothing is allocated for a file that
+	// is not what the manifest says.
+	names := slices.Sorted(maps.Keys(m.Files))
+	handles := make(map[string]*os.File, len(names))
+	defer func() {
+		for _, f := range handles {
+			f.Close()
+		}
+	}()
+	for _, name := range names {
 		info := m.Files[name]
-		b, err := os.ReadFile(filepath.Join(target, name))
+		f, size, err := boundedfile.Open(filepath.Join(target, name), -1)
 		if err != nil {
 			return nil, fmt.Errorf("modelio: checkpoint %s: %w", target, err)
 		}
-		sum := sha256.Sum256(b)
-		if int64(len(b)) != info.Size || hex.EncodeToString(sum[:]) != info.SHA256 {
+		handles[name] = f
+		if size != info.Size {
+			return fail("%s: size or SHA-256 differs from the manifest (damaged or edited file): %d bytes, the manifest says %d", name, size, info.Size)
+		}
+	}
+	files := map[string][]byte{}
+	for _, name := range names {
+		info := m.Files[name]
+		h := sha256.New()
+		r := io.TeeReader(handles[name], h)
+		switch name {
+		case ModelFile, OptimizerTensorsFile:
+			// The header is checked against the size before the data
+			// is read.
+			st, err := safetensors.ReadSized(r, info.Size)
+			if err != nil {
+				return fail("%s: %v", name, err)
+			}
+			if name == ModelFile {
+				s.weights = st
+			} else {
+				s.optTensors = st
+			}
+		default:
+			b, err := boundedfile.ReadAll(r, name, info.Size)
+			if err != nil {
+				return fail("%v", err)
+			}
+			files[name] = b
+		}
+		if hex.EncodeToString(h.Sum(nil)) != info.SHA256 {
 			return fail("%s: size or SHA-256 differs from the manifest (damaged or edited file)", name)
 		}
-		files[name] = b
 	}
 	s.config = files[ConfigFile]
 	if !json.Valid(s.config) {
 		return fail("%s is not valid JSON", ConfigFile)
 	}
-	if s.weights, err = safetensors.Parse(files[ModelFile]); err != nil {
-		return fail("%s: %v", ModelFile, err)
-	}
 	if b, ok := files[OptimizerFile]; ok {
 		s.optimizer = &optim.State{}
 		if err := decodeStrict(b, s.optimizer); err != nil {
 			return fail("%s: %v", OptimizerFile, err)
-		}
-		if s.optTensors, err = safetensors.Parse(files[OptimizerTensorsFile]); err != nil {
-			return fail("%s: %v", OptimizerTensorsFile, err)
 		}
 	}
 	if b, ok := files[VocabFile]; ok {
@@ -552,6 +588,60 @@ func Open(dir string) (*Snapshot, error) {
 		}
 	}
 	return s, nil
+}
+
+// Limits on the sizes of a checkpoint's files, checked before they are
+// read. The tensor files have none but their size on disk (which the
+// manifest must give exactly, and which their headers must fit).
+const (
+	// MaxManifestSize is the largest ManifestFile read, in bytes. It holds
+	// the RNG states and the metadata (the carried recurrent state of a
+	// language model: layers × batch × hidden × 2 float32s, base64).
+	MaxManifestSize = 256 << 20
+	// MaxConfigSize is the largest ConfigFile read (seq2seq models keep
+	// their vocabularies there).
+	MaxConfigSize = 256 << 20
+	// MaxOptimizerSize is the largest OptimizerFile read.
+	MaxOptimizerSize = 64 << 20
+	// MaxVocabSize is the largest VocabFile read.
+	MaxVocabSize = 256 << 20
+)
+
+// fileLimit returns the largest size of a checkpoint file.
+func fileLimit(name string) int64 {
+	switch name {
+	case ConfigFile:
+		return MaxConfigSize
+	case OptimizerFile:
+		return MaxOptimizerSize
+	case VocabFile:
+		return MaxVocabSize
+	}
+	return math.MaxInt64
+}
+
+// readManifest reads and decodes the manifest, a regular file of at most
+// MaxManifestSize bytes, decoding as it reads so that a file that is not
+// JSON is refused after its first bytes.
+func (s *Snapshot) readManifest() error {
+	name := filepath.Join(s.dir, ManifestFile)
+	f, size, err := boundedfile.Open(name, MaxManifestSize)
+	if err != nil {
+		return fmt.Errorf("modelio: open checkpoint: %w", err)
+	}
+	defer f.Close()
+	dec := json.NewDecoder(io.LimitReader(f, size))
+	dec.DisallowUnknownFields()
+	err = dec.Decode(&s.man)
+	if err == nil {
+		if _, terr := dec.Token(); terr != io.EOF {
+			err = errors.New("data after the JSON value")
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("modelio: checkpoint %s: %s: %v", s.dir, ManifestFile, err)
+	}
+	return nil
 }
 
 // decodeStrict decodes one JSON value into v, refusing unknown fields and
@@ -645,9 +735,11 @@ func Load(dir string, c *Checkpoint) error {
 // the model's buffers (written before checkpoints held buffers) leaves
 // them as they are; the optimizer state (when c.Optimizer
 // is not nil) must be of the same kind over the same parameters; the RNG
-// names (when c.RNGs is not nil) must be those saved. If anything differs,
-// Restore returns a *CheckpointError listing every problem and changes
-// nothing.
+// names (when c.RNGs is not nil) must be those saved; and, unless
+// c.AllowNonFinite, no weight, buffer or optimizer tensor may hold NaN or
+// ±Inf (the problem names the tensor and its first such element). If
+// anything differs, Restore returns a *CheckpointError listing every
+// problem and changes nothing.
 func (s *Snapshot) Restore(c *Checkpoint) error {
 	if c == nil {
 		return errors.New("modelio: Restore(nil checkpoint)")
@@ -693,6 +785,15 @@ func (s *Snapshot) Restore(c *Checkpoint) error {
 		if e := matchStateDict(names, vars, bnames, s.weights.Tensors, "", opts).merge(bs.mismatched); e != nil {
 			add("model: %s", e.details())
 		}
+		if !c.AllowNonFinite {
+			for _, name := range append(slices.Clone(names), bnames...) {
+				if t := s.weights.Tensors[name]; t != nil {
+					if nf := checkFinite("", name, t); nf != nil {
+						add("%s: %s", ModelFile, nf.describe())
+					}
+				}
+			}
+		}
 	}
 	// The optimizer.
 	var opt *optim.State
@@ -704,6 +805,13 @@ func (s *Snapshot) Restore(c *Checkpoint) error {
 			opt, ps = s.optimizerState(c.Optimizer.State())
 			for _, p := range ps {
 				add("optimizer: %s", p)
+			}
+			if opt != nil && !c.AllowNonFinite {
+				for _, name := range slices.Sorted(maps.Keys(opt.Tensors)) {
+					if nf := checkFinite("", name, s.optTensors.Tensors[name]); nf != nil {
+						add("%s: %s", OptimizerTensorsFile, nf.describe())
+					}
+				}
 			}
 		}
 	}

@@ -48,7 +48,7 @@ type trainer struct {
 
 var testCfg = lmConfig{Vocab: 11, Embed: 5, Hidden: 7, Dropout: 0.3}
 
-func newTrainer(t *testing.T, initSeed uint64) *trainer {
+func newTrainer(t testing.TB, initSeed uint64) *trainer {
 	m := newLM(testCfg, initSeed)
 	opt, err := optim.NewAdam(nn.NamedParams(m), optim.AdamConfig{LR: 0.01})
 	if err != nil {
@@ -175,7 +175,7 @@ func TestResumeIsExact(t *testing.T) {
 }
 
 // saveState returns a small checkpoint at the given step.
-func saveState(t *testing.T, step int) (*trainer, *Checkpoint) {
+func saveState(t testing.TB, step int) (*trainer, *Checkpoint) {
 	tr := newTrainer(t, uint64(step))
 	for range step {
 		tr.trainStep()

@@ -27,6 +27,10 @@ type LoadOptions struct {
 	// ExactDType refuses a tensor whose type is not the parameter's (F32
 	// for Float32, F64 for Float64) instead of converting it.
 	ExactDType bool
+	// AllowNonFinite loads tensors holding NaN or ±Inf, which are
+	// otherwise refused with a *NonFiniteError (for debugging a model
+	// that diverged).
+	AllowNonFinite bool
 }
 
 // Mismatch is a tensor whose shape or element type does not fit its
@@ -219,14 +223,18 @@ func SaveStateDict(name string, m nn.Module, prefix string, metadata map[string]
 	return safetensors.WriteFile(name, sd, meta)
 }
 
-// LoadStateDictFile reads the safetensors file name and loads it into m
-// with LoadStateDict.
+// LoadStateDictFile reads the safetensors file name (a regular file; see
+// safetensors.ReadFile) and loads it into m with LoadStateDict.
 func LoadStateDictFile(name string, m nn.Module, prefix string, opts *LoadOptions) error {
 	f, err := safetensors.ReadFile(name)
 	if err != nil {
 		return err
 	}
 	if err := LoadStateDict(m, f.Tensors, prefix, opts); err != nil {
+		if nf, ok := errors.AsType[*NonFiniteError](err); ok {
+			nf.File = name
+			return nf
+		}
 		return fmt.Errorf("%s: %w", name, err)
 	}
 	return nil
@@ -247,7 +255,9 @@ func LoadStateDictFile(name string, m nn.Module, prefix string, opts *LoadOption
 //
 // Everything is checked before anything is kept: on error m is
 // unchanged, and the error is a *StateDictError listing every missing,
-// unexpected and mismatched tensor.
+// unexpected and mismatched tensor, or, when everything fits, a
+// *NonFiniteError naming the first tensor that holds NaN or ±Inf (unless
+// opts.AllowNonFinite).
 func LoadStateDict(m nn.Module, tensors map[string]*safetensors.Tensor, prefix string, opts *LoadOptions) error {
 	if opts == nil {
 		opts = &LoadOptions{}
@@ -261,6 +271,15 @@ func LoadStateDict(m nn.Module, tensors map[string]*safetensors.Tensor, prefix s
 		return err
 	}
 	e := matchStateDict(names, vars, bnames, tensors, prefix, *opts)
+	if e == nil && !opts.AllowNonFinite {
+		for _, name := range append(slices.Clone(names), bnames...) {
+			if t := tensors[prefix+name]; t != nil {
+				if err := checkFinite("", prefix+name, t); err != nil {
+					return err
+				}
+			}
+		}
+	}
 	bs := setBuffers(bnames, bufs, tensors, prefix, *opts)
 	if e = e.merge(bs.mismatched); e != nil {
 		if uerr := bs.undo(); uerr != nil {

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"sort"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -84,37 +83,11 @@ func NewVocab(tokens []string, minCount, maxSize int) (*Vocab, error) {
 // specials included (0 means no limit; otherwise maxSize must leave room
 // for one token beside the specials).
 func NewVocabWith(tokens []string, minCount, maxSize int, o VocabOptions) (*Vocab, error) {
-	sp, unk, err := o.specials()
-	if err != nil {
-		return nil, err
-	}
-	if maxSize != 0 && maxSize <= len(sp) {
-		return nil, fmt.Errorf("seq: vocabulary size %d leaves no room beside %s", maxSize, listTokens(sp))
-	}
-	count := map[string]int{}
-	var order []string
+	c := NewCounter()
 	for _, t := range tokens {
-		if slices.Contains(sp, t) {
-			continue
-		}
-		if count[t] == 0 {
-			order = append(order, t)
-		}
-		count[t]++
+		c.AddString(t)
 	}
-	if o.ByteOrderTies {
-		slices.Sort(order)
-	}
-	sort.SliceStable(order, func(a, b int) bool { return count[order[a]] > count[order[b]] })
-	v := &Vocab{tokens: slices.Clone(sp), specials: len(sp), unknown: unk}
-	for _, t := range order {
-		if count[t] < max(minCount, 1) || (maxSize > 0 && len(v.tokens) >= maxSize) {
-			break
-		}
-		v.tokens = append(v.tokens, t)
-	}
-	v.index()
-	return v, nil
+	return c.Vocab(minCount, maxSize, o)
 }
 
 // VocabFromTokens rebuilds a language-model vocabulary from its token

@@ -73,12 +73,25 @@ type Loaded struct {
 	Snapshot *modelio.Snapshot
 }
 
+// LoadOptions relaxes Load. The zero value is strict.
+type LoadOptions struct {
+	// AllowNonFinite loads weights holding NaN or ±Inf, which are
+	// otherwise refused (for debugging a model that diverged).
+	AllowNonFinite bool
+}
+
 // Load reads a seq2seq model from a modelio checkpoint directory of kind
 // Kind: the metadata, the vocabularies and the weights (model.safetensors,
 // a PyTorch state dict under the NamedParams names). The optimizer and
 // random states, if any, are left alone. Load needs no plotting or
-// terminal code.
-func Load(dir string) (*Loaded, error) {
+// terminal code. It is LoadWith with the zero options.
+func Load(dir string) (*Loaded, error) { return LoadWith(dir, LoadOptions{}) }
+
+// LoadWith is Load with options. The configuration is checked against the
+// weights in the checkpoint (CheckSnapshot) before the model is built, so
+// that a configuration claiming a huge model is refused without
+// allocating it.
+func LoadWith(dir string, opts LoadOptions) (*Loaded, error) {
 	snap, err := modelio.Open(dir)
 	if err != nil {
 		return nil, err
@@ -90,12 +103,28 @@ func Load(dir string) (*Loaded, error) {
 	if err := json.Unmarshal(snap.Config(), &meta); err != nil {
 		return nil, fmt.Errorf("%s: %v", dir, err)
 	}
+	if err := CheckSnapshot(snap, meta.Config); err != nil {
+		return nil, err
+	}
 	l := &Loaded{Meta: meta, Snapshot: snap}
 	if l.Model, l.Src, l.Tgt, err = meta.Build(dir); err != nil {
 		return nil, err
 	}
-	if err := snap.Restore(&modelio.Checkpoint{Kind: Kind, Model: l.Model}); err != nil {
+	if err := snap.Restore(&modelio.Checkpoint{Kind: Kind, Model: l.Model, AllowNonFinite: opts.AllowNonFinite}); err != nil {
 		return nil, err
 	}
 	return l, nil
+}
+
+// CheckSnapshot checks a model configuration against the checkpoint it
+// came from, before the model is built: the configuration must be valid
+// and the weights it asks for (Config.ParamSpecs) must be in the
+// checkpoint's model file with exactly those shapes and types. The errors
+// name the tensor and both shapes.
+func CheckSnapshot(snap *modelio.Snapshot, cfg Config) error {
+	specs, err := cfg.ParamSpecs()
+	if err != nil {
+		return fmt.Errorf("%s: %w", snap.Dir(), err)
+	}
+	return snap.CheckWeights(specs)
 }

@@ -224,6 +224,10 @@ func (c constantLR) LR(int) float64 { return float64(c) }
 // Model returns the model being trained.
 func (t *Trainer) Model() *lm.Model { return t.model }
 
+// Config returns the training configuration (for a resumed run, the
+// checkpoint's, with the epochs and time limit it was resumed with).
+func (t *Trainer) Config() Config { return t.cfg }
+
 // LastDir and BestDir are the checkpoint directories inside outDir.
 func (t *Trainer) LastDir() string { return filepath.Join(t.outDir, "last") }
 
@@ -237,11 +241,26 @@ func (t *Trainer) BestDir() string { return filepath.Join(t.outDir, "best") }
 // resumed run must be given the data it was trained on: a saved position
 // past the end of this data's epoch is an error.
 func (t *Trainer) Run(ctx context.Context, train, valid []int) (Summary, error) {
-	if err := os.MkdirAll(t.outDir, 0o755); err != nil {
-		return Summary{}, err
-	}
 	b, err := seq.NewBPTT(train, t.cfg.Batch, t.cfg.BPTT)
 	if err != nil {
+		return Summary{}, err
+	}
+	return t.run(ctx, b, valid)
+}
+
+// RunIDs is Run on a compact token stream (seq.IDs, two or four bytes a
+// token instead of a []int's eight), as kioku train reads its data.
+func (t *Trainer) RunIDs(ctx context.Context, train *seq.IDs, valid []int) (Summary, error) {
+	b, err := seq.NewBPTTIDs(train, t.cfg.Batch, t.cfg.BPTT)
+	if err != nil {
+		return Summary{}, err
+	}
+	return t.run(ctx, b, valid)
+}
+
+// run trains on the chunks of b.
+func (t *Trainer) run(ctx context.Context, b *seq.BPTT, valid []int) (Summary, error) {
+	if err := os.MkdirAll(t.outDir, 0o755); err != nil {
 		return Summary{}, err
 	}
 	cfg := LoopConfig{
@@ -337,9 +356,10 @@ func (t *lmTask) Checkpoint(p Progress) *modelio.Checkpoint {
 	}
 }
 
-// ResumeOptions are what may change when a run is resumed: everything
-// else comes from the checkpoint, so that the resumed run continues
-// exactly as the uninterrupted one would have.
+// ResumeOptions are what may change when a run is resumed, and how
+// strictly its checkpoint is read: everything else comes from the
+// checkpoint, so that the resumed run continues exactly as the
+// uninterrupted one would have.
 type ResumeOptions struct {
 	// Epochs, when positive, replaces the number of epochs in all.
 	Epochs int
@@ -349,12 +369,17 @@ type ResumeOptions struct {
 	// run (Config.SaveEvery).
 	SaveEvery      time.Duration
 	SaveEverySteps int
+	// AllowNonFinite restores weights and optimizer state that hold NaN
+	// or ±Inf, which are otherwise refused (for debugging).
+	AllowNonFinite bool
 }
 
 // Resume reopens the checkpoint in dir (written by a Trainer) to continue
 // training exactly where it stopped, with the changes opts allows. Every
-// restored piece is checked first: the counters, the carried state's
-// shape against the model, and the vocabulary against the embedding.
+// restored piece is checked first: the model configuration against the
+// weights in the file (lm.CheckSnapshot) before the model is built, the
+// counters, the carried state's shape against the model, and the
+// vocabulary against the embedding.
 func Resume(dir string, opts ResumeOptions, outDir string, rep Reporter) (*Trainer, error) {
 	snap, err := modelio.Open(dir)
 	if err != nil {
@@ -375,6 +400,9 @@ func Resume(dir string, opts ResumeOptions, outDir string, rep Reporter) (*Train
 	if err := sc.Train.Validate(); err != nil {
 		return nil, fmt.Errorf("%s: %w", dir, err)
 	}
+	if err := lm.CheckSnapshot(snap, sc.Model); err != nil {
+		return nil, err
+	}
 	model, err := lm.New(sc.Model, tensor.NewRNG(sc.Train.Seed))
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", dir, err)
@@ -383,8 +411,8 @@ func Resume(dir string, opts ResumeOptions, outDir string, rep Reporter) (*Train
 	if err := t.setup(); err != nil {
 		return nil, err
 	}
-	ck := &modelio.Checkpoint{Kind: lm.Kind, Model: model, Optimizer: t.opt, RNGs: model.RNGs()}
-	if err := modelio.Load(dir, ck); err != nil {
+	ck := &modelio.Checkpoint{Kind: lm.Kind, Model: model, Optimizer: t.opt, RNGs: model.RNGs(), AllowNonFinite: opts.AllowNonFinite}
+	if err := snap.Restore(ck); err != nil {
 		return nil, err
 	}
 	t.vocab, t.pos.Epoch = ck.Vocab, ck.Epoch

@@ -121,9 +121,10 @@ func (m *s2sModel) detokenize(toks []string) string {
 const checkpointKind = seq2seq.Kind
 
 // loadModel reads the model of a checkpoint written by seq2seq train
-// (seq2seq.Load) and the rest of its metadata.
-func loadModel(dir string) (*s2sModel, error) {
-	l, err := seq2seq.Load(dir)
+// (seq2seq.LoadWith) and the rest of its metadata; allowNonFinite loads
+// weights holding NaN or ±Inf.
+func loadModel(dir string, allowNonFinite bool) (*s2sModel, error) {
+	l, err := seq2seq.LoadWith(dir, seq2seq.LoadOptions{AllowNonFinite: allowNonFinite})
 	if err != nil {
 		return nil, err
 	}

@@ -145,6 +145,7 @@ Flags:
 		png       = fs.String("attention", "", "write the attention weights of the first sentence as a PNG heat map to `file`")
 	)
 	df := addDecodeFlags(fs, true)
+	allowNonFinite := fs.Bool("allow-nonfinite", false, "load weights holding NaN or ±Inf (refused by default; for debugging a diverged model)")
 	if err := parseFlagsNoArgs(fs, args, stderr, "kioku seq2seq decode"); err != nil {
 		return err
 	}
@@ -152,7 +153,7 @@ Flags:
 	if err != nil {
 		return err
 	}
-	m, err := loadModel(*modelPath)
+	m, err := loadModel(*modelPath, *allowNonFinite)
 	if err != nil {
 		return err
 	}
@@ -231,6 +232,7 @@ Flags:
 		show      = fs.Int("show", 0, "print this many examples")
 	)
 	df := addDecodeFlags(fs, false)
+	allowNonFinite := fs.Bool("allow-nonfinite", false, "load weights holding NaN or ±Inf (refused by default; for debugging a diverged model)")
 	if err := parseFlagsNoArgs(fs, args, stderr, "kioku seq2seq eval"); err != nil {
 		return err
 	}
@@ -241,7 +243,7 @@ Flags:
 	if *n < 0 || *show < 0 {
 		return fmt.Errorf("-n %d and -show %d must not be negative", *n, *show)
 	}
-	m, err := loadModel(*modelPath)
+	m, err := loadModel(*modelPath, *allowNonFinite)
 	if err != nil {
 		return err
 	}

@@ -74,7 +74,7 @@ func TestSeq2seqTask(t *testing.T) {
 		t.Errorf("samples with -batch 1 %q and -batch 64 %q differ", sampled[0], sampled[1])
 	}
 	// A cancelled context (Ctrl-C) stops decoding with the lines so far.
-	m, err := loadModel(model)
+	m, err := loadModel(model, false)
 	if err != nil {
 		t.Fatal(err)
 	}

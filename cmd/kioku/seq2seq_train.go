@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/kioku-ml/kioku/autograd"
+	"github.com/kioku-ml/kioku/internal/boundedfile"
 	"github.com/kioku-ml/kioku/modelio"
 	"github.com/kioku-ml/kioku/nn"
 	"github.com/kioku-ml/kioku/optim"
@@ -90,6 +91,8 @@ Flags:
 		logEvery = fs.Int("log-every", 200, "print the training loss every this many steps")
 		out      = fs.String("o", "seq2seq.ckpt", "output model checkpoint `directory` (with -resume: that checkpoint)")
 		resume   = fs.String("resume", "", "continue training the checkpoint in `directory`")
+		maxMem   = addMaxMemoryFlag(fs)
+		allowNF  = fs.Bool("allow-nonfinite", false, "with -resume, restore weights and optimizer state holding NaN or ±Inf (refused by default; for debugging)")
 	)
 	if err := parseFlagsNoArgs(fs, args, stderr, "kioku seq2seq train"); err != nil {
 		return err
@@ -140,7 +143,7 @@ Flags:
 
 	var r trainRun
 	if *resume != "" {
-		if err := r.resume(*resume, *devSize, *lr, stdout); err != nil {
+		if err := r.resume(*resume, *devSize, *lr, *allowNF, stdout); err != nil {
 			return err
 		}
 	} else {
@@ -184,7 +187,19 @@ Flags:
 			Bidirectional: *bidir, Bridge: br, Attention: at, InputFeeding: *feed, AttentionSize: *attnSize,
 			Dropout: *dropout,
 		}
-		if err := r.start(meta, cfg, *devSize, *minCount, *maxVocab, *lr, stdout); err != nil {
+		// Before the data: the model of the sizes asked for, with the
+		// smallest vocabularies.
+		small := cfg
+		small.SrcVocab, small.TgtVocab = max(dataset.BOS, dataset.EOS)+1, max(dataset.BOS, dataset.EOS)+1
+		if err := small.Validate(); err != nil {
+			return err
+		}
+		early := s2sTrainMemory(small, *batch, 0)
+		early.activations = 0
+		if err := early.check("model", *maxMem); err != nil {
+			return err
+		}
+		if err := r.start(meta, cfg, *devSize, *minCount, *maxVocab, *lr, *batch, *maxMem, stdout); err != nil {
 			return err
 		}
 	}
@@ -245,7 +260,7 @@ func loadData(meta *s2sMeta, devSize int, stdout io.Writer) (sp s2sSplit, gen *t
 }
 
 // start prepares a fresh run.
-func (r *trainRun) start(meta s2sMeta, cfg seq2seq.Config, devSize, minCount, maxVocab int, lr float64, stdout io.Writer) error {
+func (r *trainRun) start(meta s2sMeta, cfg seq2seq.Config, devSize, minCount, maxVocab int, lr float64, batch int, maxMem byteSize, stdout io.Writer) error {
 	sp, rng, err := loadData(&meta, devSize, stdout)
 	if err != nil {
 		return err
@@ -265,6 +280,16 @@ func (r *trainRun) start(meta s2sMeta, cfg seq2seq.Config, devSize, minCount, ma
 	}
 	m.meta.Src, m.meta.Tgt = m.src.Tokens(), m.tgt.Tokens()
 	cfg.SrcVocab, cfg.TgtVocab = m.src.Len(), m.tgt.Len()
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	maxLen := 0
+	for _, p := range sp.train {
+		maxLen = max(maxLen, len(p.Src), len(p.Tgt))
+	}
+	if err := s2sTrainMemory(cfg, batch, maxLen).check("model", maxMem); err != nil {
+		return err
+	}
 	if m.model, err = seq2seq.NewModel(cfg, rng.Split()); err != nil {
 		return err
 	}
@@ -278,7 +303,7 @@ func (r *trainRun) start(meta s2sMeta, cfg seq2seq.Config, devSize, minCount, ma
 }
 
 // resume restores a run saved in dir.
-func (r *trainRun) resume(dir string, devSize int, lr float64, stdout io.Writer) error {
+func (r *trainRun) resume(dir string, devSize int, lr float64, allowNonFinite bool, stdout io.Writer) error {
 	snap, err := modelio.Open(dir)
 	if err != nil {
 		return err
@@ -293,6 +318,9 @@ func (r *trainRun) resume(dir string, devSize int, lr float64, stdout io.Writer)
 	if err := snap.DecodeConfig(&meta); err != nil {
 		return fmt.Errorf("%s: %v", dir, err)
 	}
+	if err := seq2seq.CheckSnapshot(snap, meta.Config); err != nil {
+		return err
+	}
 	m, err := newS2SModel(dir, meta)
 	if err != nil {
 		return err
@@ -304,7 +332,7 @@ func (r *trainRun) resume(dir string, devSize int, lr float64, stdout io.Writer)
 		return err
 	}
 	r.m, r.rng = m, tensor.NewRNG(0)
-	c := &modelio.Checkpoint{Kind: checkpointKind, Model: m.model, Optimizer: r.opt, RNGs: r.rngs()}
+	c := &modelio.Checkpoint{Kind: checkpointKind, Model: m.model, Optimizer: r.opt, RNGs: r.rngs(), AllowNonFinite: allowNonFinite}
 	if err := snap.Restore(c); err != nil {
 		return err
 	}
@@ -454,14 +482,16 @@ func (p *s2sReporter) Validated(v train.Validation) {
 
 func (p *s2sReporter) Logf(format string, args ...any) { fmt.Fprintf(p.w, format+"\n", args...) }
 
-// readPairs reads a TSV file of sentence pairs.
+// readPairs reads a TSV file of sentence pairs: a regular file of at
+// most maxTextSize bytes (a FIFO or device is refused at once), read no
+// further than its size.
 func readPairs(path string, maxWords int) ([]dataset.Pair, error) {
-	f, err := os.Open(path)
+	f, size, err := boundedfile.Open(path, maxTextSize)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	pairs, err := dataset.ReadTSV(f, dataset.ReadOptions{MaxWords: maxWords})
+	pairs, err := dataset.ReadTSV(io.LimitReader(f, size), dataset.ReadOptions{MaxWords: maxWords})
 	if err != nil {
 		return nil, fmt.Errorf("%s: %v", path, err)
 	}

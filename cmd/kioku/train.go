@@ -53,16 +53,19 @@ type trainFlags struct {
 	sampleLen                int
 	corpusBytes              int
 	timeLimitSet             bool
+	allowNonFinite           bool
+	maxMemory                *byteSize
 	saveEvery                saveEvery
 	force                    bool
 	set                      map[string]bool // the flags given
 }
 
 // resumeFlags are the flags that may be given with -resume: where the
-// data and the output are, and how long the resumed run goes on. Every
-// other flag describes the model or the training and comes from the
-// checkpoint, so that the resumed run continues exactly.
-var resumeFlags = []string{"resume", "data", "valid", "test", "out", "epochs", "time-limit", "save-every", "sample", "corpus-bytes"}
+// data and the output are, how long the resumed run goes on, and how
+// strictly the checkpoint is read. Every other flag describes the model
+// or the training and comes from the checkpoint, so that the resumed run
+// continues exactly.
+var resumeFlags = []string{"resume", "data", "valid", "test", "out", "epochs", "time-limit", "save-every", "sample", "corpus-bytes", "max-memory", "allow-nonfinite"}
 
 const trainHelp = `Usage: kioku train [flags]
 
@@ -112,6 +115,8 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&f.resume, "resume", "", "continue the run saved in this checkpoint `dir` (e.g. OUT/last)")
 	fs.IntVar(&f.sampleLen, "sample", 400, "tokens to sample after training (0: none)")
 	fs.IntVar(&f.corpusBytes, "corpus-bytes", 8<<20, "bytes of Go source to read for the embedded corpus")
+	f.maxMemory = addMaxMemoryFlag(fs)
+	fs.BoolVar(&f.allowNonFinite, "allow-nonfinite", false, "with -resume, restore weights and optimizer state holding NaN or ±Inf (refused by default; for debugging)")
 	fs.Var(&f.saveEvery, "save-every", "also write OUT/last every this `often`: a duration (10m) or a number of updates (500); 0: at the end of each epoch only")
 	fs.BoolVar(&f.force, "force", false, "start a new run in -out even if it holds another run (its checkpoints and metrics are removed)")
 	setUsage(fs, trainHelp)
@@ -129,31 +134,33 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	defer stop()
 	rep := newReporter(stderr)
 	var (
-		tr                 *train.Trainer
-		trainIDs, validIDs []int
-		testIDs            []int
-		vocab              *seq.Vocab
-		tok                seq.Tokenizer
-		err                error
+		tr                *train.Trainer
+		trainIDs          *seq.IDs
+		validIDs, testIDs []int
+		vocab             *seq.Vocab
+		tok               seq.Tokenizer
+		err               error
 	)
 	if f.resume != "" {
 		if err := f.checkResumeFlags(); err != nil {
 			return err
 		}
-		opts := train.ResumeOptions{Epochs: f.epochs, TimeLimit: f.timeLimit, SaveEvery: f.saveEvery.every, SaveEverySteps: f.saveEvery.steps}
-		var texts [3]string
+		opts := train.ResumeOptions{Epochs: f.epochs, TimeLimit: f.timeLimit, SaveEvery: f.saveEvery.every, SaveEverySteps: f.saveEvery.steps, AllowNonFinite: f.allowNonFinite}
+		var c *corpus
 		if f.data == "" {
 			if !f.timeLimitSet {
 				opts.TimeLimit = 3 * time.Minute // as the run it continues
 			}
 			rep.Logf("reading the Go source corpus of %s", goroot())
-			texts[0], texts[1], err = goCorpus(goroot(), f.corpusBytes)
-		} else {
-			texts, err = readTexts(f.data, f.valid, f.test)
-		}
-		if err != nil {
+			trainText, validText, err := goCorpus(goroot(), f.corpusBytes)
+			if err != nil {
+				return err
+			}
+			c = stringCorpus(trainText, validText)
+		} else if c, err = openCorpus(f.data, f.valid, f.test); err != nil {
 			return err
 		}
+		defer c.Close()
 		if tr, err = train.Resume(f.resume, opts, f.out, rep); err != nil {
 			return err
 		}
@@ -163,7 +170,19 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 		if tok, err = seq.TokenizerByName(tr.Model().Config().Tokenizer); err != nil {
 			return err
 		}
-		trainIDs, validIDs, testIDs = splitTexts(texts, tok, vocab)
+		counter, err := c.check(tok)
+		if err != nil {
+			return err
+		}
+		// The model and optimizer are in memory already (no larger than
+		// the checkpoint's files); the activations of the saved batch and
+		// the ids are not yet.
+		if err := lmTrainMemory(tr.Model().Config(), tr.Config(), counter.Total(), idBytesFor(vocab), c.tokens[1]+c.tokens[2]).check("model", *f.maxMemory); err != nil {
+			return err
+		}
+		if trainIDs, validIDs, testIDs, err = c.encode(tok, vocab); err != nil {
+			return err
+		}
 	} else {
 		mc, tc, err := f.configs()
 		if err != nil {
@@ -175,38 +194,58 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 		if tok, err = seq.TokenizerByName(f.level); err != nil {
 			return err
 		}
-		var texts [3]string
+		var c *corpus
 		if f.data == "" {
 			if f.level != "char" {
 				return errors.New("the embedded Go corpus is character level; use -level char or give -data")
 			}
 			rep.Logf("reading the Go source corpus of %s", goroot())
-			texts[0], texts[1], err = goCorpus(goroot(), f.corpusBytes)
-		} else {
-			texts, err = readTexts(f.data, f.valid, f.test)
+			trainText, validText, err := goCorpus(goroot(), f.corpusBytes)
+			if err != nil {
+				return err
+			}
+			c = stringCorpus(trainText, validText)
+		} else if c, err = openCorpus(f.data, f.valid, f.test); err != nil {
+			return err
 		}
+		defer c.Close()
+		// Before reading: the model of the sizes asked for, with the
+		// smallest vocabulary, and a token per byte (the activations
+		// wait for the data's size to be known).
+		held := c.bytes(1) + c.bytes(2)
+		early := lmTrainMemory(mc, tc, c.bytes(0), 2, held)
+		early.activations = 0
+		if err := early.check("model", *f.maxMemory); err != nil {
+			return err
+		}
+		counter, err := c.check(tok)
 		if err != nil {
 			return err
 		}
-		trainToks := tok.Tokenize(texts[0])
-		if vocab, err = seq.NewVocab(trainToks, 1, f.maxVocab); err != nil {
+		if vocab, err = counter.Vocab(1, f.maxVocab, seq.VocabOptions{}); err != nil {
 			return err
 		}
 		mc.Vocab = vocab.Len()
 		if err := mc.Validate(); err != nil {
 			return err
 		}
-		trainIDs, validIDs, testIDs = splitTexts(texts, tok, vocab)
-		if len(trainIDs) < 2*tc.Batch {
-			return fmt.Errorf("training data has %d tokens, too few for a batch of %d", len(trainIDs), tc.Batch)
+		if counter.Total() < 2*int64(tc.Batch) {
+			return fmt.Errorf("training data has %d tokens, too few for a batch of %d", counter.Total(), tc.Batch)
+		}
+		if err := lmTrainMemory(mc, tc, counter.Total(), idBytesFor(vocab), c.tokens[1]+c.tokens[2]).check("model", *f.maxMemory); err != nil {
+			return err
+		}
+		if trainIDs, validIDs, testIDs, err = c.encode(tok, vocab); err != nil {
+			return err
 		}
 		if tr, err = train.New(mc, tc, vocab.Tokens(), f.out, rep); err != nil {
 			return err
 		}
 	}
+	limitGCHeadroom(trainIDs.Bytes() + 8*int64(len(validIDs)+len(testIDs)))
 	mc := tr.Model().Config()
-	rep.Logf("%d training and %d validation tokens, vocabulary %d; %d×%d %s, %d parameters", len(trainIDs), len(validIDs), vocab.Len(), mc.Layers, mc.Hidden, mc.Cell, numParams(tr))
-	sum, err := tr.Run(ctx, trainIDs, validIDs)
+	rep.Logf("%d training and %d validation tokens, vocabulary %d; %d×%d %s, %d parameters", trainIDs.Len(), len(validIDs), vocab.Len(), mc.Layers, mc.Hidden, mc.Cell, numParams(tr))
+	sum, err := tr.RunIDs(ctx, trainIDs, validIDs)
 	rep.Done()
 	if err != nil {
 		return err
@@ -247,6 +286,14 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "\nsample (temperature 0.8):\n%s%s\n", prime, text)
 	}
 	return nil
+}
+
+// idBytesFor returns the bytes a token id takes in a seq.IDs of vocab.
+func idBytesFor(vocab *seq.Vocab) int64 {
+	if vocab.Len() > 1<<16 {
+		return 4
+	}
+	return 2
 }
 
 // checkResumeFlags returns an error listing the flags given with
@@ -350,39 +397,6 @@ func (f *trainFlags) configs() (lm.Config, train.Config, error) {
 		return mc, tc, err
 	}
 	return mc, tc, tc.Validate()
-}
-
-// readTexts reads the training, validation and test files, checking that
-// each is non-empty text. Without a validation file, the last 5% of the
-// training text is held out.
-func readTexts(data, valid, test string) ([3]string, error) {
-	var out [3]string
-	for i, name := range []string{data, valid, test} {
-		if name == "" {
-			continue
-		}
-		b, err := os.ReadFile(name)
-		if err != nil {
-			return out, err
-		}
-		if err := seq.CheckText(b); err != nil {
-			return out, fmt.Errorf("%s: %v", name, err)
-		}
-		out[i] = string(b)
-	}
-	if valid == "" {
-		cut := len(out[0]) * 95 / 100
-		for cut < len(out[0]) && out[0][cut] != '\n' {
-			cut++
-		}
-		out[0], out[1] = out[0][:cut], out[0][cut:]
-	}
-	return out, nil
-}
-
-func splitTexts(texts [3]string, tok seq.Tokenizer, vocab *seq.Vocab) (tr, va, te []int) {
-	enc := func(s string) []int { return vocab.Encode(tok.Tokenize(s)) }
-	return enc(texts[0]), enc(texts[1]), enc(texts[2])
 }
 
 // goroot returns the root of the local Go installation.
@@ -526,6 +540,7 @@ func runEval(args []string, stdout, stderr io.Writer) error {
 	data := fs.String("data", "", "text `file` to evaluate (required)")
 	batch := fs.Int("batch", 16, "parallel streams")
 	bptt := fs.Int("bptt", 64, "tokens per chunk")
+	allowNonFinite := fs.Bool("allow-nonfinite", false, "load weights holding NaN or ±Inf (refused by default; for debugging a diverged model)")
 	bf16 := fs.Bool("bf16", false, "compute the products from bfloat16 roundings (float32 accumulation; needs AVX512_BF16): faster, slightly different loss")
 	setUsage(fs, "Usage: kioku eval -model DIR -data FILE\n\nPrints the model's loss on FILE: nats per token, perplexity and, for\ncharacter models, bits per character.\n\nFlags:\n")
 	if err := parseFlags(fs, args, stderr); err != nil {
@@ -538,11 +553,7 @@ func runEval(args []string, stdout, stderr io.Writer) error {
 	if *batch <= 0 || *bptt <= 0 {
 		return fmt.Errorf("-batch %d and -bptt %d must be positive", *batch, *bptt)
 	}
-	m, vocab, err := lm.Load(*model)
-	if err != nil {
-		return err
-	}
-	texts, err := readTexts(*data, *data, "")
+	m, vocab, err := lm.LoadWith(*model, lm.LoadOptions{AllowNonFinite: *allowNonFinite})
 	if err != nil {
 		return err
 	}
@@ -550,7 +561,10 @@ func runEval(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	ids := vocab.Encode(tok.Tokenize(texts[0]))
+	ids, err := encodeFile(*data, tok, vocab)
+	if err != nil {
+		return err
+	}
 	if *bf16 {
 		if !fn.PrecisionAvailable(fn.BFloat16) {
 			return errors.New("-bf16: this CPU has no AVX512_BF16")
@@ -575,6 +589,7 @@ func runSample(args []string, stdout, stderr io.Writer) error {
 	temp := fs.Float64("temperature", 0.8, "sampling temperature (lower is more conservative)")
 	topK := fs.Int("top-k", 0, "sample among the k most likely tokens only (0: all)")
 	seed := fs.Uint64("seed", 1, "random seed")
+	allowNonFinite := fs.Bool("allow-nonfinite", false, "load weights holding NaN or ±Inf (refused by default; for debugging a diverged model)")
 	setUsage(fs, "Usage: kioku sample -model DIR [flags]\n\nGenerates text from a trained language model.\n\nFlags:\n")
 	if err := parseFlags(fs, args, stderr); err != nil {
 		return err
@@ -582,7 +597,7 @@ func runSample(args []string, stdout, stderr io.Writer) error {
 	if *length < 0 || *topK < 0 || !(*temp > 0) {
 		return fmt.Errorf("-length %d and -top-k %d must not be negative and -temperature %v must be positive", *length, *topK, *temp)
 	}
-	m, vocab, err := lm.Load(*model)
+	m, vocab, err := lm.LoadWith(*model, lm.LoadOptions{AllowNonFinite: *allowNonFinite})
 	if err != nil {
 		return err
 	}

@@ -157,3 +157,34 @@ func e4m3ToFloat32(b byte) float32 {
 	}
 	return f
 }
+
+// FirstNonFinite returns the flat index and value of the first element of
+// a floating-point tensor that is NaN or ±Inf, and ok = false when every
+// element is finite or the tensor holds integers (which always are).
+func (t *Tensor) FirstNonFinite() (index int, value float64, ok bool) {
+	switch t.dtype {
+	case F32:
+		for i := 0; i+4 <= len(t.data); i += 4 {
+			if bits := binary.LittleEndian.Uint32(t.data[i:]); bits&0x7f800000 == 0x7f800000 {
+				return i / 4, float64(math.Float32frombits(bits)), true
+			}
+		}
+		return 0, 0, false
+	case F64:
+		for i := 0; i+8 <= len(t.data); i += 8 {
+			if bits := binary.LittleEndian.Uint64(t.data[i:]); bits&0x7ff0000000000000 == 0x7ff0000000000000 {
+				return i / 8, math.Float64frombits(bits), true
+			}
+		}
+		return 0, 0, false
+	}
+	if !t.dtype.IsFloat() {
+		return 0, 0, false
+	}
+	for i := range t.NumElements() {
+		if v := float64(float32At(t.dtype, t.data, i)); math.IsNaN(v) || math.IsInf(v, 0) {
+			return i, v, true
+		}
+	}
+	return 0, 0, false
+}

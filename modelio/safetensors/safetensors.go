@@ -27,6 +27,11 @@
 // the header, only to the bytes actually present. Problems are reported as
 // a *FormatError naming the tensor and what is wrong.
 //
+// ReadFile reads regular files only, refusing a FIFO, a device or a
+// directory at once, and checks the header against the file's size before
+// it reads the data (ReadSized), so that it never allocates more than the
+// file's size.
+//
 // # Element types
 //
 // Every dtype of the format can be read. Float32s, Float64s and ToTensor
@@ -50,12 +55,12 @@ import (
 	"io"
 	"maps"
 	"math"
-	"os"
 	"slices"
 	"strconv"
 	"unicode/utf8"
 
 	"github.com/kioku-ml/kioku/internal/atomicfile"
+	"github.com/kioku-ml/kioku/internal/boundedfile"
 	"github.com/kioku-ml/kioku/tensor"
 )
 
@@ -294,32 +299,75 @@ type File struct {
 // Names returns the tensor names in sorted order.
 func (f *File) Names() []string { return slices.Sorted(maps.Keys(f.Tensors)) }
 
-// ReadFile reads and validates the safetensors file name. Errors from a
-// malformed file are *FormatError values carrying the file name.
+// ReadFile reads and validates the safetensors file name. It reads only
+// regular files (a FIFO, a device or a symlink to one is refused at once,
+// without blocking), checks the header against the file's size before
+// reading the data (ReadSized), and so allocates no more than the file's
+// size. Errors from a malformed file are *FormatError values carrying the
+// file name.
 func ReadFile(name string) (*File, error) {
-	fh, err := os.Open(name)
+	fh, size, err := boundedfile.Open(name, -1)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("safetensors: %w", err)
 	}
 	defer fh.Close()
-	st, err := fh.Stat()
-	if err != nil {
-		return nil, err
-	}
-	var f *File
-	if st.Mode().IsRegular() {
-		data := make([]byte, st.Size())
-		if _, err := io.ReadFull(fh, data); err != nil {
-			return nil, fmt.Errorf("safetensors: read %s: %w", name, err)
-		}
-		f, err = Parse(data)
-	} else {
-		f, err = Read(fh) // a pipe or device: its size is what it yields
-	}
+	f, err := ReadSized(fh, size)
 	if fe, ok := errors.AsType[*FormatError](err); ok {
 		fe.File = name
 	}
 	return f, err
+}
+
+// ReadSized reads a safetensors file of size bytes from r and validates
+// it. It reads the 8-byte header length and the header, checks them and
+// the tensors' layout against size, and only then allocates and reads the
+// data buffer, so that a file whose header does not fit its size is
+// refused after reading at most its header; it reports an r that yields
+// fewer or more than size bytes.
+func ReadSized(r io.Reader, size int64) (*File, error) {
+	if size < 8 {
+		return nil, formatErr("", "file of %d bytes is too short for the 8-byte header length", max(size, 0))
+	}
+	var lenBuf [8]byte
+	if _, err := io.ReadFull(r, lenBuf[:]); err != nil {
+		return nil, shortRead(err)
+	}
+	n := binary.LittleEndian.Uint64(lenBuf[:])
+	if err := checkHeaderLength(n, uint64(size-8)); err != nil {
+		return nil, err
+	}
+	hdr := make([]byte, n)
+	if _, err := io.ReadFull(r, hdr); err != nil {
+		return nil, shortRead(err)
+	}
+	entries, meta, err := parseHeader(hdr)
+	if err != nil {
+		return nil, err
+	}
+	bufLen := size - 8 - int64(n)
+	if bufLen > math.MaxInt {
+		return nil, formatErr("", "data buffer of %d bytes cannot be addressed", bufLen)
+	}
+	if err := checkLayout(entries, int(bufLen)); err != nil {
+		return nil, err
+	}
+	buf := make([]byte, bufLen)
+	if _, err := io.ReadFull(r, buf); err != nil {
+		return nil, shortRead(err)
+	}
+	var one [1]byte
+	if k, _ := r.Read(one[:]); k > 0 {
+		return nil, formatErr("", "file continues past its %d bytes (changed while being read?)", size)
+	}
+	return newFile(entries, meta, buf)
+}
+
+// shortRead describes a read that ended before the size it was promised.
+func shortRead(err error) error {
+	if err == io.EOF || err == io.ErrUnexpectedEOF {
+		return formatErr("", "file ends before its size (changed while being read?)")
+	}
+	return err
 }
 
 // Read reads a safetensors file from r and validates it. It reads the

@@ -475,11 +475,47 @@ func TestReadEndlessStream(t *testing.T) {
 		t.Errorf("truncated: %v", err)
 	}
 	if _, err := os.Stat("/dev/zero"); err == nil {
-		if _, err := ReadFile("/dev/zero"); err == nil || !strings.Contains(err.Error(), "/dev/zero: header length 0") {
+		if _, err := ReadFile("/dev/zero"); err == nil || !strings.Contains(err.Error(), "/dev/zero: not a regular file (a character device)") {
 			t.Errorf("/dev/zero: %v", err)
 		}
 	}
-	if _, err := ReadFile(t.TempDir()); err == nil {
-		t.Error("ReadFile read a directory")
+	if _, err := ReadFile(t.TempDir()); err == nil || !strings.Contains(err.Error(), "not a regular file (a directory)") {
+		t.Errorf("ReadFile of a directory: %v", err)
+	}
+}
+
+// TestReadSized checks that ReadSized refuses a header that does not fit
+// the file's size before it reads or allocates the data, and a reader
+// that yields more or less than the size.
+func TestReadSized(t *testing.T) {
+	valid := file(`{"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}`, make([]byte, 8))
+	huge := file(`{"w":{"dtype":"F32","shape":[1099511627776],"data_offsets":[0,4398046511104]}}`, nil)
+	cases := []struct {
+		name string
+		r    io.Reader
+		size int64
+		want string
+	}{
+		{"valid", bytes.NewReader(valid), int64(len(valid)), ""},
+		{"endless zeros", zeros{}, 1 << 40, "header length 0 is too short"},
+		{"size too small", bytes.NewReader(valid), 5, "file of 5 bytes is too short"},
+		{"header past the size", bytes.NewReader(valid), 20, "exceeds the 12 bytes that follow it"},
+		{"shape past the size", io.MultiReader(bytes.NewReader(huge), zeros{}), 3 << 30, "run past the end of the"},
+		{"reader shorter than size", bytes.NewReader(valid[:len(valid)-2]), int64(len(valid)), "file ends before its size"},
+		{"reader longer than size", io.MultiReader(bytes.NewReader(valid), zeros{}), int64(len(valid)), "continues past its"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			f, err := ReadSized(c.r, c.size)
+			if c.want == "" {
+				if err != nil || len(f.Tensors) != 1 {
+					t.Fatalf("ReadSized = %v, %v", f, err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("ReadSized: %v; want an error with %q", err, c.want)
+			}
+		})
 	}
 }
