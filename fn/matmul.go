@@ -20,6 +20,18 @@ func gemmOf[T kernel.Float](transA, transB bool, m, n, k int, alpha float64, a *
 	kernel.Gemm(transA, transB, m, n, k, T(alpha), tensor.Values[T](a), lda, tensor.Values[T](b), ldb, T(beta), tensor.Values[T](c), ldc)
 }
 
+// gemmGrad is gemm for gradients: kernel.GemmSplitDepth, which may split
+// a deep product along its depth across threads. Forward products use
+// gemm, which is batch-invariant.
+func gemmGrad(transA, transB bool, m, n, k int, alpha float64, a *tensor.Tensor, lda int, b *tensor.Tensor, ldb int, beta float64, c *tensor.Tensor, ldc int) {
+	tensor.Dispatch(c, gemmGradOf[float32], gemmGradOf[float64])(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
+// gemmGradOf is gemmGrad for the element type T (see tensor.Dispatch).
+func gemmGradOf[T kernel.Float](transA, transB bool, m, n, k int, alpha float64, a *tensor.Tensor, lda int, b *tensor.Tensor, ldb int, beta float64, c *tensor.Tensor, ldc int) {
+	kernel.GemmSplitDepth(transA, transB, m, n, k, T(alpha), tensor.Values[T](a), lda, tensor.Values[T](b), ldb, T(beta), tensor.Values[T](c), ldc)
+}
+
 // MatMul returns the matrix product a·b of an m×k and a k×n matrix.
 func MatMul(a, b *Variable) *Variable { return autograd.Apply1(matmul{}, a, b) }
 
@@ -43,11 +55,11 @@ func (matmul) Backward(in, _, gy []*tensor.Tensor, need []bool) []*tensor.Tensor
 	gx := make([]*tensor.Tensor, 2)
 	if need[0] { // ga = g·bᵀ
 		gx[0] = newLike(a, m, k)
-		gemm(false, true, m, k, n, 1, g, n, b, n, 0, gx[0], k)
+		gemmGrad(false, true, m, k, n, 1, g, n, b, n, 0, gx[0], k)
 	}
 	if need[1] { // gb = aᵀ·g
 		gx[1] = newLike(b, k, n)
-		gemm(true, false, k, n, m, 1, a, k, g, n, 0, gx[1], n)
+		gemmGrad(true, false, k, n, m, 1, a, k, g, n, 0, gx[1], n)
 	}
 	return gx
 }
@@ -193,11 +205,11 @@ func (f linear) backward(in []*tensor.Tensor, g *tensor.Tensor, alpha float64, i
 	}
 	if need[0] { // gx = g·W
 		d, beta := dst(0, x.Shape()...)
-		gemm(false, false, rows, nIn, nOut, alpha, g, nOut, w, nIn, beta, d, nIn)
+		gemmGrad(false, false, rows, nIn, nOut, alpha, g, nOut, w, nIn, beta, d, nIn)
 	}
 	if need[1] { // gW = gᵀ·x
 		d, beta := dst(1, nOut, nIn)
-		gemm(true, false, nOut, nIn, rows, alpha, g, nOut, x, nIn, beta, d, nIn)
+		gemmGrad(true, false, nOut, nIn, rows, alpha, g, nOut, x, nIn, beta, d, nIn)
 	}
 	if len(in) == 3 && need[2] { // gb = Σ_rows g
 		if alpha != 1 {

@@ -41,7 +41,7 @@ func benchGemm(b *testing.B, sh gemmShape, threads int, im *gemmImpl[float32]) {
 	}
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		gemmRun(im, threads, false, sh.transB, sh.m, sh.n, sh.k, 1, a, sh.k, bm, ldb, 0, c, sh.n)
+		gemmRun(im, threads, false, false, sh.transB, sh.m, sh.n, sh.k, 1, a, sh.k, bm, ldb, 0, c, sh.n)
 	}
 	flops := 2 * float64(sh.m) * float64(sh.n) * float64(sh.k) * float64(b.N)
 	b.ReportMetric(flops/b.Elapsed().Seconds()/1e9, "GFLOP/s")

@@ -54,11 +54,15 @@ func HasBF16() bool { return hasBF16 }
 // on every implementation.
 const bf16NR = 32
 
-// bf16Kernel computes C[0:h, 0:32] = alpha·A·B + beta·C for a packed panel
-// of A of h rows and kp depth pairs (pair (i,q) at a[q*h+i]) and a packed
-// panel of B of kp pairs and 32 columns (pair (q,j) at b[q*32+j]), h being
-// the kernel's row count. When beta is ±0, C is written without being read.
-type bf16Kernel func(kp int, a, b *uint32, c *float32, ldc int, alpha, beta float32)
+// bf16Kernel computes C[0:h, 0:32] = beta·C + A·B for a packed panel of A
+// of h rows and kp depth pairs (pair (i,q) at a[q*h+i]) and a packed panel
+// of B of kp pairs and 32 columns (pair (q,j) at b[q*32+j]), h being the
+// kernel's row count. As with the float32 kernels (microKernel), each
+// element is one chain of dot-product steps in depth order starting from
+// beta·C, so depth slices continue each other exactly; when beta is ±0, C
+// is written without being read. A wide kernel (bf16Impl.wide) does the
+// same over q consecutive panels, 32·kp words apart.
+type bf16Kernel func(kp int, a, b *uint32, c *float32, ldc int, beta float32)
 
 // bf16Impl is one implementation of the bf16 product: its micro-kernels
 // and row blocking (the depth blocking is fixed when B is packed).
@@ -66,7 +70,9 @@ type bf16Impl struct {
 	name    string
 	mr      int
 	kernels []bf16Kernel // kernels[h] handles h rows (1 ≤ h ≤ mr)
-	mc      int          // rows of a packed A block, a multiple of mr
+	wide    []bf16Kernel // wide[h] handles h rows and wideQ[h] panels, or is absent
+	wideQ   []int
+	mc      int // rows of a packed A block, a multiple of mr
 }
 
 // bf16KC is the largest depth slice of a PackedBF16 (a multiple of 8): a
@@ -229,7 +235,8 @@ func bf16Row(dst []uint32, src []float32) {
 // ldc, for the k and n of pb. The products of the rounded inputs are
 // accumulated in float32 and the sum is multiplied by alpha in float32.
 // When beta is zero, C is not read. Large products run on the shared
-// worker pool (see Threads).
+// worker pool (see Threads). Like Gemm it is batch-invariant: row i of C
+// does not depend on m, on the other rows of A or on the threads.
 //
 // Compared with the exact product of the unrounded inputs, each term has a
 // relative error of up to about 2⁻⁸ (see the package's notes on bfloat16
@@ -255,7 +262,6 @@ var bf16Default = bf16Impls()[0]
 type bf16Args struct {
 	impl   *bf16Impl
 	m      int
-	alpha  float32
 	a      []float32
 	lda    int
 	pb     *PackedBF16
@@ -292,7 +298,25 @@ func gemmPackedBF16(im *bf16Impl, threads int, m int, alpha float32, a []float32
 	if threads <= 0 {
 		threads = Threads()
 	}
-	g := &bf16Args{impl: im, m: m, alpha: alpha, a: a, lda: lda, pb: pb, beta: beta, c: c, ldc: ldc}
+	if alpha != 1 {
+		// The kernels accumulate from beta·C, which leaves no place for
+		// alpha: compute the plain product and scale it.
+		t := getPackBuf[float32](m * n)
+		gemmPackedBF16(im, threads, m, 1, a, lda, pb, 0, t, n)
+		for i := 0; i < m; i++ {
+			ci, ti := c[i*ldc:i*ldc+n], t[i*n:(i+1)*n]
+			for j, v := range ti {
+				if beta == 0 {
+					ci[j] = alpha * v
+				} else {
+					ci[j] = alpha*v + beta*ci[j]
+				}
+			}
+		}
+		putPackBuf(t)
+		return
+	}
+	g := &bf16Args{impl: im, m: m, a: a, lda: lda, pb: pb, beta: beta, c: c, ldc: ldc}
 	parts := 1
 	if threads > 1 && 2*float64(m)*float64(n)*float64(k) >= parallelFlops {
 		// As in the float32 GEMM: split the longer side of C in whole
@@ -359,45 +383,73 @@ func (g *bf16Args) block(i0, i1, j0, j1 int, buf *bf16Buf) {
 }
 
 // macro multiplies the packed mc×kp block of A by the packed kp×nc block
-// of B (bs) into C[ic:ic+mc, jc:jc+nc].
+// of B (bs) into C[ic:ic+mc, jc:jc+nc], the short last row panel several
+// panels at a time where a wide kernel exists (as the float32 macro).
 func (g *bf16Args) macro(buf *bf16Buf, bs []uint32, ic, mc, jc, nc, kp int, beta float32) {
 	im := g.impl
 	mr := im.mr
-	ldc, c, tile, alpha := g.ldc, g.c, buf.tile, g.alpha
+	full := mc / mr * mr
 	for jr := 0; jr < nc; jr += bf16NR {
-		w := min(bf16NR, nc-jr)
-		bp := &bs[jr*kp]
-		for ir := 0; ir < mc; ir += mr {
-			h := min(mr, mc-ir)
-			ap := &buf.a[ir*kp]
-			kern := im.kernels[h]
-			off := (ic+ir)*ldc + jc + jr
-			if w == bf16NR {
-				kern(kp, ap, bp, &c[off], ldc, alpha, beta)
-				continue
-			}
-			// Right edge: the full-width tile into scratch, then the w
-			// valid columns merged into C.
-			kern(kp, ap, bp, &tile[0], bf16NR, alpha, 0)
-			mergeTile(c[off:], ldc, tile, bf16NR, h, w, beta)
+		for ir := 0; ir < full; ir += mr {
+			g.tile(buf, bs, ic, ir, mr, jc, jr, min(bf16NR, nc-jr), kp, beta, im.kernels[mr], 1)
 		}
 	}
+	if full == mc {
+		return
+	}
+	h := mc - full
+	var wide bf16Kernel
+	q := 1
+	if h < len(im.wide) && im.wide[h] != nil {
+		wide, q = im.wide[h], im.wideQ[h]
+	}
+	for jr := 0; jr < nc; {
+		if wide != nil && jr+q*bf16NR <= nc {
+			g.tile(buf, bs, ic, full, h, jc, jr, q*bf16NR, kp, beta, wide, q)
+			jr += q * bf16NR
+			continue
+		}
+		g.tile(buf, bs, ic, full, h, jc, jr, min(bf16NR, nc-jr), kp, beta, im.kernels[h], 1)
+		jr += bf16NR
+	}
+}
+
+// tile runs kern (h rows, q panels) on rows ir… of the packed A block and
+// the panels from column jr of bs into the w columns of C at (ic+ir,
+// jc+jr); a right-edge tile (w < 32, q = 1) goes through scratch.
+func (g *bf16Args) tile(buf *bf16Buf, bs []uint32, ic, ir, h, jc, jr, w, kp int, beta float32, kern bf16Kernel, q int) {
+	ap := &buf.a[ir*kp]
+	bp := &bs[jr*kp]
+	off := (ic+ir)*g.ldc + jc + jr
+	if w == q*bf16NR {
+		kern(kp, ap, bp, &g.c[off], g.ldc, beta)
+		return
+	}
+	if beta != 0 {
+		loadTile(buf.tile, bf16NR, g.c[off:], g.ldc, h, w)
+	}
+	kern(kp, ap, bp, &buf.tile[0], bf16NR, beta)
+	storeTile(g.c[off:], g.ldc, buf.tile, bf16NR, h, w)
 }
 
 // The portable bf16 micro-kernels: h×32 tiles (h ≤ 4) computed four
 // columns at a time, summing the two exact products of each depth pair in
-// float32 in depth order.
+// float32 in depth order onto beta·C.
 
 const bf16GoMR = 4
 
 // bf16GoKernel returns the portable micro-kernel for h rows.
 func bf16GoKernel(h int) bf16Kernel {
-	return func(kp int, a, b *uint32, c *float32, ldc int, alpha, beta float32) {
+	return func(kp int, a, b *uint32, c *float32, ldc int, beta float32) {
 		as := unsafe.Slice(a, h*kp)
 		bs := unsafe.Slice(b, bf16NR*kp)
 		cs := unsafe.Slice(c, (h-1)*ldc+bf16NR)
 		for j0 := 0; j0 < bf16NR; j0 += 4 {
 			var acc [bf16GoMR][4]float32
+			for i := 0; i < h; i++ {
+				r := &acc[i]
+				r[0], r[1], r[2], r[3] = loadRow(cs[i*ldc+j0:i*ldc+j0+4:i*ldc+j0+4], beta)
+			}
 			for q := 0; q < kp; q++ {
 				bq := bs[q*bf16NR+j0 : q*bf16NR+j0+4 : q*bf16NR+j0+4]
 				l0, l1, l2, l3 := bf16Lo(bq[0]), bf16Lo(bq[1]), bf16Lo(bq[2]), bf16Lo(bq[3])
@@ -416,14 +468,7 @@ func bf16GoKernel(h int) bf16Kernel {
 				}
 			}
 			for i := 0; i < h; i++ {
-				ci := cs[i*ldc+j0 : i*ldc+j0+4 : i*ldc+j0+4]
-				for j, v := range acc[i] {
-					if beta == 0 {
-						ci[j] = alpha * v
-					} else {
-						ci[j] = alpha*v + beta*ci[j]
-					}
-				}
+				copy(cs[i*ldc+j0:i*ldc+j0+4], acc[i][:])
 			}
 		}
 	}

@@ -7,75 +7,90 @@ package kernel
 // sbgemmAVX512x1 is the AVX512_BF16 1×32 micro-kernel (see _gen).
 //
 //go:noescape
-func sbgemmAVX512x1(kp int, a, b *uint32, c *float32, ldc int, alpha, beta float32)
+func sbgemmAVX512x1(kp int, a, b *uint32, c *float32, ldc int, beta float32)
+
+// sbgemmAVX512x1w4 is the AVX512_BF16 1×32 micro-kernel over 4 consecutive panels (see _gen).
+//
+//go:noescape
+func sbgemmAVX512x1w4(kp int, a, b *uint32, c *float32, ldc int, beta float32)
 
 // sbgemmAVX512x2 is the AVX512_BF16 2×32 micro-kernel (see _gen).
 //
 //go:noescape
-func sbgemmAVX512x2(kp int, a, b *uint32, c *float32, ldc int, alpha, beta float32)
+func sbgemmAVX512x2(kp int, a, b *uint32, c *float32, ldc int, beta float32)
+
+// sbgemmAVX512x2w2 is the AVX512_BF16 2×32 micro-kernel over 2 consecutive panels (see _gen).
+//
+//go:noescape
+func sbgemmAVX512x2w2(kp int, a, b *uint32, c *float32, ldc int, beta float32)
 
 // sbgemmAVX512x3 is the AVX512_BF16 3×32 micro-kernel (see _gen).
 //
 //go:noescape
-func sbgemmAVX512x3(kp int, a, b *uint32, c *float32, ldc int, alpha, beta float32)
+func sbgemmAVX512x3(kp int, a, b *uint32, c *float32, ldc int, beta float32)
+
+// sbgemmAVX512x3w2 is the AVX512_BF16 3×32 micro-kernel over 2 consecutive panels (see _gen).
+//
+//go:noescape
+func sbgemmAVX512x3w2(kp int, a, b *uint32, c *float32, ldc int, beta float32)
 
 // sbgemmAVX512x4 is the AVX512_BF16 4×32 micro-kernel (see _gen).
 //
 //go:noescape
-func sbgemmAVX512x4(kp int, a, b *uint32, c *float32, ldc int, alpha, beta float32)
+func sbgemmAVX512x4(kp int, a, b *uint32, c *float32, ldc int, beta float32)
 
 // sbgemmAVX512x5 is the AVX512_BF16 5×32 micro-kernel (see _gen).
 //
 //go:noescape
-func sbgemmAVX512x5(kp int, a, b *uint32, c *float32, ldc int, alpha, beta float32)
+func sbgemmAVX512x5(kp int, a, b *uint32, c *float32, ldc int, beta float32)
 
 // sbgemmAVX512x6 is the AVX512_BF16 6×32 micro-kernel (see _gen).
 //
 //go:noescape
-func sbgemmAVX512x6(kp int, a, b *uint32, c *float32, ldc int, alpha, beta float32)
+func sbgemmAVX512x6(kp int, a, b *uint32, c *float32, ldc int, beta float32)
 
 // sbgemmAVX512x7 is the AVX512_BF16 7×32 micro-kernel (see _gen).
 //
 //go:noescape
-func sbgemmAVX512x7(kp int, a, b *uint32, c *float32, ldc int, alpha, beta float32)
+func sbgemmAVX512x7(kp int, a, b *uint32, c *float32, ldc int, beta float32)
 
 // sbgemmAVX512x8 is the AVX512_BF16 8×32 micro-kernel (see _gen).
 //
 //go:noescape
-func sbgemmAVX512x8(kp int, a, b *uint32, c *float32, ldc int, alpha, beta float32)
+func sbgemmAVX512x8(kp int, a, b *uint32, c *float32, ldc int, beta float32)
 
 // sbgemmAVX512x9 is the AVX512_BF16 9×32 micro-kernel (see _gen).
 //
 //go:noescape
-func sbgemmAVX512x9(kp int, a, b *uint32, c *float32, ldc int, alpha, beta float32)
+func sbgemmAVX512x9(kp int, a, b *uint32, c *float32, ldc int, beta float32)
 
 // sbgemmAVX512x10 is the AVX512_BF16 10×32 micro-kernel (see _gen).
 //
 //go:noescape
-func sbgemmAVX512x10(kp int, a, b *uint32, c *float32, ldc int, alpha, beta float32)
+func sbgemmAVX512x10(kp int, a, b *uint32, c *float32, ldc int, beta float32)
 
 // sbgemmAVX512x11 is the AVX512_BF16 11×32 micro-kernel (see _gen).
 //
 //go:noescape
-func sbgemmAVX512x11(kp int, a, b *uint32, c *float32, ldc int, alpha, beta float32)
+func sbgemmAVX512x11(kp int, a, b *uint32, c *float32, ldc int, beta float32)
 
 // sbgemmAVX512x12 is the AVX512_BF16 12×32 micro-kernel (see _gen).
 //
 //go:noescape
-func sbgemmAVX512x12(kp int, a, b *uint32, c *float32, ldc int, alpha, beta float32)
+func sbgemmAVX512x12(kp int, a, b *uint32, c *float32, ldc int, beta float32)
 
 // sbgemmAVX512x13 is the AVX512_BF16 13×32 micro-kernel (see _gen).
 //
 //go:noescape
-func sbgemmAVX512x13(kp int, a, b *uint32, c *float32, ldc int, alpha, beta float32)
+func sbgemmAVX512x13(kp int, a, b *uint32, c *float32, ldc int, beta float32)
 
 // sbgemmAVX512x14 is the AVX512_BF16 14×32 micro-kernel (see _gen).
 //
 //go:noescape
-func sbgemmAVX512x14(kp int, a, b *uint32, c *float32, ldc int, alpha, beta float32)
+func sbgemmAVX512x14(kp int, a, b *uint32, c *float32, ldc int, beta float32)
 
 // sbgemmAVX512Kernels holds the AVX512_BF16 micro-kernels indexed by row count.
-var sbgemmAVX512Kernels = [...]func(kp int, a, b *uint32, c *float32, ldc int, alpha, beta float32){
+var sbgemmAVX512Kernels = [...]func(kp int, a, b *uint32, c *float32, ldc int, beta float32){
 	nil,
 	sbgemmAVX512x1,
 	sbgemmAVX512x2,
@@ -92,6 +107,16 @@ var sbgemmAVX512Kernels = [...]func(kp int, a, b *uint32, c *float32, ldc int, a
 	sbgemmAVX512x13,
 	sbgemmAVX512x14,
 }
+
+// sbgemmAVX512Wide holds the AVX512_BF16 micro-kernels over several panels indexed by row count, and sbgemmAVX512WideQ their panel counts.
+var sbgemmAVX512Wide = [...]func(kp int, a, b *uint32, c *float32, ldc int, beta float32){
+	nil,
+	sbgemmAVX512x1w4,
+	sbgemmAVX512x2w2,
+	sbgemmAVX512x3w2,
+}
+
+var sbgemmAVX512WideQ = [...]int{0, 4, 2, 2}
 
 // cvtBF16AVX512 rounds n float32 (a multiple of 32) to bfloat16 pairs (see _gen).
 //

@@ -22,10 +22,12 @@ func asmKernels(ks []func(k int, a, b, c *float32, ldc int, beta float32)) []mic
 var (
 	avx512Impl = &gemmImpl[float32]{
 		name: "avx512", mr: 14, nr: 32, kernels: asmKernels(sgemmAVX512Kernels[:]),
+		wide: asmKernels(sgemmAVX512Wide[:]), wideQ: sgemmAVX512WideQ[:], fma: true,
 		kc: 512, kcSmall: 256, mc: 14 * 12, nc: 4096,
 	}
 	avx2Impl = &gemmImpl[float32]{
 		name: "avx2", mr: 6, nr: 16, kernels: asmKernels(sgemmAVX2Kernels[:]),
+		wide: asmKernels(sgemmAVX2Wide[:]), wideQ: sgemmAVX2WideQ[:], fma: true,
 		kc: 256, mc: 6 * 24, nc: 4096,
 	}
 )

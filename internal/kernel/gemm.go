@@ -5,10 +5,17 @@ import (
 	"unsafe"
 )
 
-// microKernel computes C[0:mr, 0:nr] = A·B + beta·C for a packed mr×k panel
+// microKernel computes C[0:mr, 0:nr] = beta·C + A·B for a packed mr×k panel
 // of A (element (i,p) at a[p*mr+i]) and a packed k×nr panel of B (element
-// (p,j) at b[p*nr+j]), where nr is the kernel's full tile width. When beta
-// is zero, C is written without being read.
+// (p,j) at b[p*nr+j]), where nr is the kernel's full tile width. Each
+// element is one chain of multiply-adds in depth order that starts from
+// beta·C (C itself when beta is 1, zero without reading C when beta is
+// zero), so a product cut into depth slices, each slice continuing from
+// the last one's C with beta = 1, rounds exactly as an uncut one: the
+// result of an element depends on neither the blocking nor the tile nor
+// the number of rows of C (see "Batch invariance" in
+// docs/architecture.md). A wide kernel (gemmImpl.wide) does the same for
+// q consecutive panels of B, k·nr elements apart, into q·nr columns of C.
 type microKernel[T Float] func(k int, a, b, c *T, ldc int, beta T)
 
 // gemmImpl describes one GEMM implementation: the micro-kernels by row
@@ -17,10 +24,13 @@ type gemmImpl[T Float] struct {
 	name    string
 	mr, nr  int              // micro-tile shape
 	kernels []microKernel[T] // kernels[i] handles i rows (1 ≤ i ≤ mr)
-	kc      int              // maximum depth of a packed block
-	kcSmall int              // the same when C has fewer than 2·mc rows (0: kc)
-	mc      int              // rows of a packed A block (mc×kc stays in L2), a multiple of mr
-	nc      int              // columns of a packed B block (kc×nc stays in L3), a multiple of nr
+	wide    []microKernel[T] // wide[i] handles i rows and wideQ[i] panels, or is absent
+	wideQ   []int
+	fma     bool // the kernels fuse multiply-adds (gemvT matches them)
+	kc      int  // maximum depth of a packed block
+	kcSmall int  // the same when C has fewer than 2·mc rows (0: kc)
+	mc      int  // rows of a packed A block (mc×kc stays in L2), a multiple of mr
+	nc      int  // columns of a packed B block (kc×nc stays in L3), a multiple of nr
 }
 
 // gemmBuf holds the packing buffers of one task; they are pooled so that
@@ -80,6 +90,7 @@ type gemmArgs[T Float] struct {
 	ldc            int
 	pb             *PackedB[T] // op(B) packed in advance, or nil
 	bias           []T         // n values written into every row of C before its first product (beta is then 0), or nil
+	splitK         bool        // the product may be split along its depth across threads (not batch-invariant)
 }
 
 // scaleC computes C = beta·C over an m×n block without reading C when beta
@@ -122,8 +133,15 @@ func (g *gemmArgs[T]) block(i0, i1, j0, j1 int, buf *gemmBuf[T]) {
 		g.blockPacked(i0, i1, j0, j1, buf)
 		return
 	}
-	for jc := j0; jc < j1; jc += im.nc {
-		nc := min(im.nc, j1-jc)
+	ncMax := im.nc
+	if g.m < im.mr {
+		// A few rows use each packed panel of B only once or twice: pack
+		// narrow blocks that stay in L1 and L2 between packing and use,
+		// so that B crosses the memory bus once.
+		ncMax = min(ncMax, ncFew*nr)
+	}
+	for jc := j0; jc < j1; jc += ncMax {
+		nc := min(ncMax, j1-jc)
 		ncPad := (nc + nr - 1) / nr * nr
 		for pc := 0; pc < k; pc += kcStep {
 			kc := min(kcStep, k-pc)
@@ -133,6 +151,11 @@ func (g *gemmArgs[T]) block(i0, i1, j0, j1 int, buf *gemmBuf[T]) {
 		}
 	}
 }
+
+// ncFew is the number of panels of B packed at a time for products with
+// fewer rows than a micro-tile (the one-row products of batch-1
+// inference among them).
+const ncFew = 8
 
 // depthStep cuts a depth k into equal slices of at most kcMax, rounded up
 // to a multiple of 8, rather than full slices and a short remainder.
@@ -177,37 +200,64 @@ func (g *gemmArgs[T]) rows(i0, i1, jc, nc, pc, kc int, buf *gemmBuf[T]) {
 func (g *gemmArgs[T]) macro(buf *gemmBuf[T], ic, mc, jc, nc, kc int, beta T, first bool) {
 	im := g.impl
 	mr, nr := im.mr, im.nr
-	ldc := g.ldc
-	c := g.c
-	tile := buf.tile
+	full := mc / mr * mr // rows in whole micro-tiles
 	for jr := 0; jr < nc; jr += nr {
-		w := min(nr, nc-jr)
-		bp := &buf.b[jr*kc]
-		for ir := 0; ir < mc; ir += mr {
-			h := min(mr, mc-ir)
-			ap := &buf.a[ir*kc]
-			kern := im.kernels[h]
-			off := (ic+ir)*ldc + jc + jr
-			tb := beta
-			if first && g.bias != nil {
-				// C starts as the bias, written just before the tile's
-				// product reads it back from cache.
-				br := g.bias[jc+jr : jc+jr+w]
-				for i := 0; i < h; i++ {
-					copy(c[off+i*ldc:off+i*ldc+w], br)
-				}
-				tb = 1
-			}
-			if w == nr {
-				kern(kc, ap, bp, &c[off], ldc, tb)
-				continue
-			}
-			// Right edge: compute the full-width tile into scratch and
-			// merge the w valid columns.
-			kern(kc, ap, bp, &tile[0], nr, 0)
-			mergeTile(c[off:], ldc, tile, nr, h, w, tb)
+		for ir := 0; ir < full; ir += mr {
+			g.tile(buf, ic, ir, mr, jc, jr, min(nr, nc-jr), kc, beta, first, im.kernels[mr], 1)
 		}
 	}
+	if full == mc {
+		return
+	}
+	// The short last row panel: several panels at a time where a wide
+	// kernel exists.
+	h := mc - full
+	var wide microKernel[T]
+	q := 1
+	if h < len(im.wide) && im.wide[h] != nil {
+		wide, q = im.wide[h], im.wideQ[h]
+	}
+	for jr := 0; jr < nc; {
+		if wide != nil && jr+q*nr <= nc {
+			g.tile(buf, ic, full, h, jc, jr, q*nr, kc, beta, first, wide, q)
+			jr += q * nr
+			continue
+		}
+		g.tile(buf, ic, full, h, jc, jr, min(nr, nc-jr), kc, beta, first, im.kernels[h], 1)
+		jr += nr
+	}
+}
+
+// tile runs kern (h rows, q panels) on rows ir… of the packed A block and
+// the panels from column jr of the packed B block, into the w columns of C
+// at (ic+ir, jc+jr); w is q·nr except at the right edge (q = 1).
+func (g *gemmArgs[T]) tile(buf *gemmBuf[T], ic, ir, h, jc, jr, w, kc int, beta T, first bool, kern microKernel[T], q int) {
+	nr := g.impl.nr
+	ldc, c := g.ldc, g.c
+	ap := &buf.a[ir*kc]
+	bp := &buf.b[jr*kc]
+	off := (ic+ir)*ldc + jc + jr
+	if first && g.bias != nil {
+		// C starts as the bias, written just before the tile's product
+		// reads it back from cache.
+		br := g.bias[jc+jr : jc+jr+w]
+		for i := 0; i < h; i++ {
+			copy(c[off+i*ldc:off+i*ldc+w], br)
+		}
+		beta = 1
+	}
+	if w == q*nr {
+		kern(kc, ap, bp, &c[off], ldc, beta)
+		return
+	}
+	// Right edge: run the full-width kernel on a scratch copy of the w
+	// valid columns and copy them back.
+	tile := buf.tile
+	if beta != 0 {
+		loadTile(tile, nr, c[off:], ldc, h, w)
+	}
+	kern(kc, ap, bp, &tile[0], nr, beta)
+	storeTile(c[off:], ldc, tile, nr, h, w)
 }
 
 // packA copies the mc×kc block of op(A) at (ic, pc), scaled by alpha, into
@@ -316,9 +366,6 @@ func packB[T Float](dst []T, trans bool, b []T, ldb, pc, kc, jc, nc, nr int) {
 // Size thresholds, measured on an AMD EPYC (Zen 4) core; see
 // docs/PERFORMANCE.md.
 const (
-	// smallGemm is the m·n·k below which the unpacked loop in gemmGeneric
-	// beats packing.
-	smallGemm = 256
 	// parallelFlops is the 2·m·n·k below which a product stays on the
 	// calling goroutine.
 	parallelFlops = 3 << 19
@@ -393,8 +440,11 @@ func splitDepth(m, n, k int, splitN bool) bool {
 }
 
 // gemmRun is the blocked, packed GEMM on up to threads threads (≤ 0: the
-// pool's default). The shapes have been checked.
-func gemmRun[T Float](im *gemmImpl[T], threads int, transA, transB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int) {
+// pool's default); splitK allows splitting a deep product along its depth.
+// Every shape, one-row and tiny products included, takes the same path
+// and the same accumulation order (see microKernel). The shapes have been
+// checked.
+func gemmRun[T Float](im *gemmImpl[T], threads int, splitK, transA, transB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int) {
 	if m == 0 || n == 0 {
 		return
 	}
@@ -405,15 +455,7 @@ func gemmRun[T Float](im *gemmImpl[T], threads int, transA, transB bool, m, n, k
 	if threads <= 0 {
 		threads = Threads()
 	}
-	if m == 1 {
-		gemv(threads, transA, transB, n, k, alpha, a, lda, b, ldb, beta, c)
-		return
-	}
-	if m*n*k < smallGemm {
-		gemmGeneric(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
-		return
-	}
-	g := gemmArgs[T]{im, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, nil, nil}
+	g := gemmArgs[T]{im, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, nil, nil, splitK}
 	g.run(threads)
 }
 
@@ -424,20 +466,22 @@ func gemmBiasRun[T Float](im *gemmImpl[T], transA, transB bool, m, n, k int, alp
 	if m == 0 || n == 0 {
 		return
 	}
-	if alpha == 0 || k == 0 || m == 1 || m*n*k < smallGemm {
+	if alpha == 0 || k == 0 {
 		for i := 0; i < m; i++ {
 			copy(c[i*ldc:i*ldc+n], bias)
 		}
-		gemmRun(im, 0, transA, transB, m, n, k, alpha, a, lda, b, ldb, 1, c, ldc)
 		return
 	}
-	g := gemmArgs[T]{im, transA, transB, m, n, k, alpha, a, lda, b, ldb, 0, c, ldc, nil, bias}
+	g := gemmArgs[T]{im, transA, transB, m, n, k, alpha, a, lda, b, ldb, 0, c, ldc, nil, bias, false}
 	g.run(Threads())
 }
 
 // run executes g on up to threads threads, splitting C when it is large
 // enough.
 func (g gemmArgs[T]) run(threads int) {
+	if g.m == 1 && g.gemvT(threads) {
+		return
+	}
 	im, m, n, k := g.impl, g.m, g.n, g.k
 	parts, splitN := 1, false
 	if threads > 1 && 2*float64(m)*float64(n)*float64(k) >= parallelFlops {
@@ -459,7 +503,7 @@ func (g gemmArgs[T]) run(threads int) {
 		putBuf(buf)
 		return
 	}
-	if g.pb == nil && splitDepth(m, n, k, splitN) {
+	if g.splitK && g.pb == nil && splitDepth(m, n, k, splitN) {
 		g.runDepthSplit(min(threads, k/minDepthPart))
 		return
 	}
@@ -527,25 +571,20 @@ func putGemmTask[T Float](t *gemmTask[T]) {
 	}
 }
 
-// mergeTile merges the first w columns of the h rows of a micro-tile
-// computed into scratch (row stride tw) into C at c (row stride ldc):
-// C = tile + beta·C, without reading C when beta is 0. The right-edge
-// tiles of the float32 and bfloat16 products go through it.
-func mergeTile[T Float](c []T, ldc int, tile []T, tw, h, w int, beta T) {
+// loadTile copies the first w columns of h rows of C at c (row stride
+// ldc) into a scratch micro-tile (row stride tw), and storeTile copies
+// them back: a right-edge tile narrower than the kernels' runs on the
+// scratch copy with the same beta, so its elements round as in a whole
+// tile. The float32 and bfloat16 products use them.
+func loadTile[T Float](tile []T, tw int, c []T, ldc, h, w int) {
 	for i := 0; i < h; i++ {
-		ci := c[i*ldc : i*ldc+w]
-		ti := tile[i*tw : i*tw+w]
-		switch beta {
-		case 0:
-			copy(ci, ti)
-		case 1:
-			for j, v := range ti {
-				ci[j] += v
-			}
-		default:
-			for j, v := range ti {
-				ci[j] = beta*ci[j] + v
-			}
-		}
+		copy(tile[i*tw:i*tw+w], c[i*ldc:i*ldc+w])
+	}
+}
+
+// storeTile is the inverse of loadTile.
+func storeTile[T Float](c []T, ldc int, tile []T, tw, h, w int) {
+	for i := 0; i < h; i++ {
+		copy(c[i*ldc:i*ldc+w], tile[i*tw:i*tw+w])
 	}
 }

@@ -12,7 +12,11 @@ const goMR, goNR = 4, 4
 func goKernel4x4[T Float](k int, a, b, c *T, ldc int, beta T) {
 	as := unsafe.Slice(a, 4*k)
 	bs := unsafe.Slice(b, 4*k)
-	var c00, c01, c02, c03, c10, c11, c12, c13, c20, c21, c22, c23, c30, c31, c32, c33 T
+	cs := unsafe.Slice(c, 3*ldc+4)
+	c00, c01, c02, c03 := loadRow(cs[0:4:4], beta)
+	c10, c11, c12, c13 := loadRow(cs[ldc:ldc+4:ldc+4], beta)
+	c20, c21, c22, c23 := loadRow(cs[2*ldc:2*ldc+4:2*ldc+4], beta)
+	c30, c31, c32, c33 := loadRow(cs[3*ldc:3*ldc+4:3*ldc+4], beta)
 	for p := 0; p < k; p++ {
 		ap := as[4*p : 4*p+4 : 4*p+4]
 		bp := bs[4*p : 4*p+4 : 4*p+4]
@@ -35,22 +39,27 @@ func goKernel4x4[T Float](k int, a, b, c *T, ldc int, beta T) {
 		c32 += a3 * b2
 		c33 += a3 * b3
 	}
-	cs := unsafe.Slice(c, 3*ldc+4)
-	storeRow(cs[0:4:4], beta, c00, c01, c02, c03)
-	storeRow(cs[ldc:ldc+4:ldc+4], beta, c10, c11, c12, c13)
-	storeRow(cs[2*ldc:2*ldc+4:2*ldc+4], beta, c20, c21, c22, c23)
-	storeRow(cs[3*ldc:3*ldc+4:3*ldc+4], beta, c30, c31, c32, c33)
+	storeRow(cs[0:4:4], c00, c01, c02, c03)
+	storeRow(cs[ldc:ldc+4:ldc+4], c10, c11, c12, c13)
+	storeRow(cs[2*ldc:2*ldc+4:2*ldc+4], c20, c21, c22, c23)
+	storeRow(cs[3*ldc:3*ldc+4:3*ldc+4], c30, c31, c32, c33)
 }
 
-func storeRow[T Float](c []T, beta T, v0, v1, v2, v3 T) {
-	if beta == 0 {
-		c[0], c[1], c[2], c[3] = v0, v1, v2, v3
-		return
+// loadRow returns the starting values of four accumulators, beta·c (as
+// the assembly kernels, c unread when beta is zero and unscaled when it is
+// one).
+func loadRow[T Float](c []T, beta T) (v0, v1, v2, v3 T) {
+	switch beta {
+	case 0:
+		return 0, 0, 0, 0
+	case 1:
+		return c[0], c[1], c[2], c[3]
 	}
-	c[0] = beta*c[0] + v0
-	c[1] = beta*c[1] + v1
-	c[2] = beta*c[2] + v2
-	c[3] = beta*c[3] + v3
+	return beta * c[0], beta * c[1], beta * c[2], beta * c[3]
+}
+
+func storeRow[T Float](c []T, v0, v1, v2, v3 T) {
+	c[0], c[1], c[2], c[3] = v0, v1, v2, v3
 }
 
 // goKernelRows returns the portable micro-kernel for an h×4 edge tile
@@ -59,7 +68,12 @@ func goKernelRows[T Float](h int) microKernel[T] {
 	return func(k int, a, b, c *T, ldc int, beta T) {
 		as := unsafe.Slice(a, h*k)
 		bs := unsafe.Slice(b, 4*k)
+		cs := unsafe.Slice(c, (h-1)*ldc+4)
 		var acc [goMR][goNR]T
+		for i := 0; i < h; i++ {
+			r := &acc[i]
+			r[0], r[1], r[2], r[3] = loadRow(cs[i*ldc:i*ldc+4:i*ldc+4], beta)
+		}
 		for p := 0; p < k; p++ {
 			bp := bs[4*p : 4*p+4 : 4*p+4]
 			for i := 0; i < h; i++ {
@@ -70,9 +84,8 @@ func goKernelRows[T Float](h int) microKernel[T] {
 				acc[i][3] += ai * bp[3]
 			}
 		}
-		cs := unsafe.Slice(c, (h-1)*ldc+4)
 		for i := 0; i < h; i++ {
-			storeRow(cs[i*ldc:i*ldc+4:i*ldc+4], beta, acc[i][0], acc[i][1], acc[i][2], acc[i][3])
+			storeRow(cs[i*ldc:i*ldc+4:i*ldc+4], acc[i][0], acc[i][1], acc[i][2], acc[i][3])
 		}
 	}
 }

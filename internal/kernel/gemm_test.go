@@ -124,7 +124,16 @@ var gemmSizes = []int{1, 2, 3, 7, 15, 16, 17, 31, 33, 63, 65, 127, 129}
 func implRunner[T Float](im *gemmImpl[T], threads int) func(transA, transB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int) {
 	return func(transA, transB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int) {
 		checkGemm(transA, transB, m, n, k, len(a), lda, len(b), ldb, len(c), ldc)
-		gemmRun(im, threads, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+		gemmRun(im, threads, false, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+	}
+}
+
+// splitRunner returns a GEMM function using im on two threads that may
+// split the depth (GemmSplitDepth's path).
+func splitRunner[T Float](im *gemmImpl[T]) func(transA, transB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int) {
+	return func(transA, transB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int) {
+		checkGemm(transA, transB, m, n, k, len(a), lda, len(b), ldb, len(c), ldc)
+		gemmRun(im, 2, true, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 	}
 }
 
@@ -202,9 +211,10 @@ func TestGemmDepthSplit(t *testing.T) {
 		if !splitDepth(tc.m, tc.n, tc.k, (tc.n+sgemmImpl.nr-1)/sgemmImpl.nr >= (tc.m+sgemmImpl.mr-1)/sgemmImpl.mr) {
 			t.Fatalf("%v is not split along its depth", tc)
 		}
-		runGemmCase(t, tc, uint64(20+i), implRunner(sgemmImpl, 2))
+		runGemmCase(t, tc, uint64(20+i), splitRunner(sgemmImpl))
 	}
-	runGemmCase(t, gemmCase{false, false, 100, 40, 1500, 0, 1, 0.5}, 30, implRunner(goImpl64, 2))
+	runGemmCase(t, gemmCase{false, false, 100, 40, 1500, 0, 1, 0.5}, 30, splitRunner(goImpl64))
+	runGemmCase(t, cases[0], 40, GemmSplitDepth[float32])
 }
 
 // TestGemmSpecial covers alpha = 0, k = 0 and empty shapes.

@@ -1,96 +1,77 @@
 package kernel
 
-// The matrix–vector case m = 1 (one row of C, e.g. an LSTM step with batch
-// size 1) is memory-bound: packing B would triple its memory traffic, so
-// it runs straight off B with dot products (B transposed) or axpys.
-
-// gemvTask computes columns [lo, hi) of a one-row product; x is row 0 of
-// op(A), already gathered.
-type gemvTask[T Float] struct {
-	transB bool
-	n, k   int
-	alpha  T
-	x      []T
-	b      []T
-	ldb    int
-	beta   T
-	c      []T
-	step   int
+// gemvTask runs groups of 16 columns of a one-row product against a
+// transposed, unpacked B (see gemvT).
+type gemvTask struct {
+	c, x, w []float32
+	ldw, k  int
+	step    int // groups per task
+	groups  int
 }
 
-func (t *gemvTask[T]) task(i int) {
+func (t *gemvTask) task(i int) {
 	lo := i * t.step
-	t.cols(lo, min(lo+t.step, t.n))
+	t.cols(lo, min(lo+t.step, t.groups))
 }
 
-func (t *gemvTask[T]) cols(lo, hi int) {
-	c, b, k, ldb := t.c, t.b, t.k, t.ldb
-	put := func(j int, s T) {
-		v := t.alpha * s
-		if t.beta != 0 {
-			v += t.beta * c[j]
-		}
-		c[j] = v
-	}
-	if t.transB {
-		j := lo
-		if is32[T]() {
-			var out [4]float32
-			for ; j+4 <= hi && dot4(as32(t.x), as32(b[j*ldb:]), ldb, &out); j += 4 {
-				for r, s := range out {
-					put(j+r, T(s))
-				}
-			}
-		}
-		for ; j < hi; j++ {
-			put(j, Dot(t.x, b[j*ldb:j*ldb+k]))
-		}
-		return
-	}
-	cs := c[lo:hi]
-	scaleC(1, hi-lo, t.beta, cs, hi-lo)
-	for p, v := range t.x {
-		Axpy(t.alpha*v, b[p*ldb+lo:p*ldb+hi], cs)
+// cols computes the column groups [lo, hi).
+func (t *gemvTask) cols(lo, hi int) {
+	if lo < hi {
+		gemvT32(t.c[16*lo:16*hi], t.x, t.w[16*lo*t.ldw:], t.ldw, t.k)
 	}
 }
 
-// gemv computes the one-row product C = alpha·op(A)·op(B) + beta·C with
-// m = 1, k > 0 and alpha ≠ 0.
-func gemv[T Float](threads int, transA, transB bool, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T) {
-	t := &gemvTask[T]{transB: transB, n: n, k: k, alpha: alpha, x: a[:k], b: b, ldb: ldb, beta: beta, c: c}
-	var buf *gemmBuf[T]
-	if transA {
-		buf = getBuf[T]()
+// gemvT runs g, a one-row product x·Bᵀ against an unpacked B stored n×k
+// (the PyTorch weight layout), without packing B when the CPU has the
+// kernel for it, and reports whether it did. Packing B for one row of A
+// would cost more than the product. The kernel transposes 16×16 blocks
+// of B in registers and runs each column's chain of FMAs in depth order
+// from beta·C (or the bias): the order of the micro-kernels, so the bits
+// are the same as on the packed path, which runs the last n mod 16
+// columns.
+func (g *gemmArgs[T]) gemvT(threads int) bool {
+	if !hasGemvT || !is32[T]() || !g.impl.fma || g.m != 1 || !g.transB || g.pb != nil || g.n < 16 {
+		return false
+	}
+	n, k := g.n, g.k
+	buf := getBuf[T]()
+	x := g.a[:k]
+	if g.transA || g.alpha != 1 {
+		// op(A)'s row, scaled as packA scales it.
 		buf.a = grow(buf.a, k)
 		for p := range buf.a {
-			buf.a[p] = a[p*lda]
+			v := g.a[p]
+			if g.transA {
+				v = g.a[p*g.lda]
+			}
+			buf.a[p] = g.alpha * v
 		}
-		t.x = buf.a
+		x = buf.a
 	}
+	beta := g.beta
+	if g.bias != nil {
+		copy(g.c[:n], g.bias)
+		beta = 1
+	}
+	scaleC(1, n, beta, g.c, n)
+	n16 := n &^ 15
+	t := &gemvTask{c: as32(g.c), x: as32(x), w: as32(g.b), ldw: g.ldb, k: k, groups: n16 / 16}
 	parts := 1
 	if threads > 1 && 2*n*k >= parallelFlops {
-		parts = min(threads, n/64)
+		parts = min(threads, n16/64)
 	}
 	if parts <= 1 {
-		t.cols(0, n)
+		t.cols(0, t.groups)
 	} else {
-		t.step = (n + parts - 1) / parts
-		t.step = (t.step + 15) &^ 15
-		parallel((n+t.step-1)/t.step, threads, t)
+		t.step = ((t.groups+parts-1)/parts + 1) &^ 1 // whole pairs of groups
+		parallel((t.groups+t.step-1)/t.step, threads, t)
 	}
-	if buf != nil {
-		putBuf(buf)
+	if n16 < n {
+		// The last columns on the packed path, which rounds the same.
+		rest := *g
+		rest.beta, rest.bias = 1, nil
+		rest.block(0, 1, n16, n, buf)
 	}
-}
-
-// SumRowsInto adds the rows of the rows×n matrix g into out, splitting
-// the columns across the worker pool when g is large (each column is
-// still summed in row order, whatever the number of threads).
-func SumRowsInto[T Float](out, g []T, rows, n int) {
-	grain := max(16, (1<<16)/max(rows, 1))
-	ParallelFor(n, grain, func(lo, hi int) {
-		for r := 0; r < rows; r++ {
-			Axpy(1, g[r*n+lo:r*n+hi], out[lo:hi])
-		}
-	})
+	putBuf(buf)
+	return true
 }

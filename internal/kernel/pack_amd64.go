@@ -81,3 +81,22 @@ func packA32AVX2(dst []float32, trans bool, a []float32, lda, ic, mc, pc, kc, mr
 		}
 	}
 }
+
+// hasGemvT reports whether gemvT32 can run.
+var hasGemvT = hasAVX512
+
+// gemvT32 sets c[j] (j < len(c), a multiple of 16) to c[j] +
+// Σₚ x[p]·w[j*ldw+p], one FMA chain per column in depth order
+// (gemvTAVX512x{1,2}, two groups of 16 columns at a time: four, with
+// 64 rows of W streaming at once, measured slower).
+func gemvT32(c, x, w []float32, ldw, k int) {
+	n := len(c)
+	_, _ = x[k-1], w[(n-1)*ldw+k-1]
+	j := 0
+	for ; j+32 <= n; j += 32 {
+		gemvTAVX512x2(&c[j], &x[0], &w[j*ldw], ldw, k)
+	}
+	if j < n {
+		gemvTAVX512x1(&c[j], &x[0], &w[j*ldw], ldw, k)
+	}
+}

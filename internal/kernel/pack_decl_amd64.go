@@ -215,3 +215,13 @@ var packANAVX2 = [...]func(dst, src *float32, lda, kc8 int, alpha float32){
 	packANAVX2x7,
 	packANAVX2x8,
 }
+
+// gemvTAVX512x1 is the one-row product of 16 columns against a transposed B (see _gen).
+//
+//go:noescape
+func gemvTAVX512x1(c, x, w *float32, ldw, k int)
+
+// gemvTAVX512x2 is the one-row product of 32 columns against a transposed B (see _gen).
+//
+//go:noescape
+func gemvTAVX512x2(c, x, w *float32, ldw, k int)

@@ -23,7 +23,8 @@ type PackedB[T Float] struct {
 }
 
 // PackB packs op(B) (k×n; B is n×k with transB) for products whose A has
-// about rows rows (this picks the depth blocking).
+// about rows rows (this picks the depth blocking, which does not change
+// the results).
 func PackB[T Float](transB bool, k, n int, b []T, ldb int, rows int) *PackedB[T] {
 	checkGemm(false, transB, 1, n, k, k, max(k, 1), len(b), ldb, n, max(n, 1))
 	var im *gemmImpl[T]
@@ -97,9 +98,9 @@ func putPackBuf[T Float](d []T) {
 
 // GemmPacked computes C = alpha·op(A)·op(B) + beta·C with op(B) packed in
 // advance; op(A) is m×k for the k and n of pb, and C is m×n. It matches
-// Gemm(transA, pb's transB, m, n, k, alpha, a, lda, B, ldb, beta, c, ldc),
-// bit for bit the single-threaded one on the packed path (it never splits
-// the depth across threads, which rounds differently).
+// Gemm(transA, pb's transB, m, n, k, alpha, a, lda, B, ldb, beta, c, ldc)
+// bit for bit, on any number of threads and rows (one-row products
+// included: they run the one-row micro-kernels on the packed panels).
 func GemmPacked[T Float](transA bool, m int, alpha T, a []T, lda int, pb *PackedB[T], beta T, c []T, ldc int) {
 	gemmPacked(0, transA, m, alpha, a, lda, pb, beta, c, ldc)
 }
@@ -120,14 +121,14 @@ func gemmPacked[T Float](threads int, transA bool, m int, alpha T, a []T, lda in
 	if m == 0 || n == 0 {
 		return
 	}
-	if alpha == 0 || k == 0 || m == 1 || m*n*k < smallGemm {
-		gemmRun(pb.impl, threads, transA, pb.transB, m, n, k, alpha, a, lda, pb.b, pb.ldb, beta, c, ldc)
+	if alpha == 0 || k == 0 {
+		scaleC(m, n, beta, c, ldc)
 		return
 	}
 	if len(pb.slices) == 0 {
 		panic(fmt.Sprintf("kernel: GemmPacked with an unpacked %d×%d B", k, n))
 	}
-	g := gemmArgs[T]{pb.impl, transA, pb.transB, m, n, k, alpha, a, lda, pb.b, pb.ldb, beta, c, ldc, pb, nil}
+	g := gemmArgs[T]{pb.impl, transA, pb.transB, m, n, k, alpha, a, lda, pb.b, pb.ldb, beta, c, ldc, pb, nil, false}
 	if threads <= 0 {
 		threads = Threads()
 	}

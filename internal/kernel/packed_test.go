@@ -182,3 +182,33 @@ func TestPackBRelease(t *testing.T) {
 		}()
 	}
 }
+
+// BenchmarkGemmOneRow times one-row products, the recurrent step and the
+// output layer of batch-1 inference: on weights packed in advance
+// (GemmPacked, the recurrent op's W_hh) and unpacked (Gemm, B transposed
+// as in x·Wᵀ), on one thread.
+func BenchmarkGemmOneRow(b *testing.B) {
+	for _, sh := range []struct{ n, k int }{{1024, 256}, {2048, 512}, {2600, 650}, {10000, 200}} {
+		a, w, c := make([]float32, sh.k), make([]float32, sh.n*sh.k), make([]float32, sh.n)
+		for i := range w {
+			w[i] = float32(i%7) - 3
+		}
+		for i := range a {
+			a[i] = float32(i%5) - 2
+		}
+		flops := 2 * float64(sh.n) * float64(sh.k)
+		b.Run(fmt.Sprintf("Packed/%dx%d", sh.n, sh.k), func(b *testing.B) {
+			pb := PackB(true, sh.k, sh.n, w, sh.k, 1)
+			for b.Loop() {
+				GemmPackedThreads(1, false, 1, 1, a, sh.k, pb, 0, c, sh.n)
+			}
+			b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+		})
+		b.Run(fmt.Sprintf("Unpacked/%dx%d", sh.n, sh.k), func(b *testing.B) {
+			for b.Loop() {
+				GemmThreads(1, false, true, 1, sh.n, sh.k, 1, a, sh.k, w, sh.k, 0, c, sh.n)
+			}
+			b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+		})
+	}
+}

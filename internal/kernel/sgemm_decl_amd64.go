@@ -9,15 +9,30 @@ package kernel
 //go:noescape
 func sgemmAVX512x1(k int, a, b, c *float32, ldc int, beta float32)
 
+// sgemmAVX512x1w4 is the AVX-512F 1×32 micro-kernel over 4 consecutive panels (see _gen).
+//
+//go:noescape
+func sgemmAVX512x1w4(k int, a, b, c *float32, ldc int, beta float32)
+
 // sgemmAVX512x2 is the AVX-512F 2×32 micro-kernel (see _gen).
 //
 //go:noescape
 func sgemmAVX512x2(k int, a, b, c *float32, ldc int, beta float32)
 
+// sgemmAVX512x2w2 is the AVX-512F 2×32 micro-kernel over 2 consecutive panels (see _gen).
+//
+//go:noescape
+func sgemmAVX512x2w2(k int, a, b, c *float32, ldc int, beta float32)
+
 // sgemmAVX512x3 is the AVX-512F 3×32 micro-kernel (see _gen).
 //
 //go:noescape
 func sgemmAVX512x3(k int, a, b, c *float32, ldc int, beta float32)
+
+// sgemmAVX512x3w2 is the AVX-512F 3×32 micro-kernel over 2 consecutive panels (see _gen).
+//
+//go:noescape
+func sgemmAVX512x3w2(k int, a, b, c *float32, ldc int, beta float32)
 
 // sgemmAVX512x4 is the AVX-512F 4×32 micro-kernel (see _gen).
 //
@@ -74,6 +89,16 @@ func sgemmAVX512x13(k int, a, b, c *float32, ldc int, beta float32)
 //go:noescape
 func sgemmAVX512x14(k int, a, b, c *float32, ldc int, beta float32)
 
+// sgemmAVX512Wide holds the AVX-512F micro-kernels over several panels indexed by row count, and sgemmAVX512WideQ their panel counts.
+var sgemmAVX512Wide = [...]func(k int, a, b, c *float32, ldc int, beta float32){
+	nil,
+	sgemmAVX512x1w4,
+	sgemmAVX512x2w2,
+	sgemmAVX512x3w2,
+}
+
+var sgemmAVX512WideQ = [...]int{0, 4, 2, 2}
+
 // sgemmAVX512Kernels holds the AVX-512F micro-kernels indexed by row count.
 var sgemmAVX512Kernels = [...]func(k int, a, b, c *float32, ldc int, beta float32){
 	nil,
@@ -98,15 +123,30 @@ var sgemmAVX512Kernels = [...]func(k int, a, b, c *float32, ldc int, beta float3
 //go:noescape
 func sgemmAVX2x1(k int, a, b, c *float32, ldc int, beta float32)
 
+// sgemmAVX2x1w4 is the AVX2+FMA 1×16 micro-kernel over 4 consecutive panels (see _gen).
+//
+//go:noescape
+func sgemmAVX2x1w4(k int, a, b, c *float32, ldc int, beta float32)
+
 // sgemmAVX2x2 is the AVX2+FMA 2×16 micro-kernel (see _gen).
 //
 //go:noescape
 func sgemmAVX2x2(k int, a, b, c *float32, ldc int, beta float32)
 
+// sgemmAVX2x2w2 is the AVX2+FMA 2×16 micro-kernel over 2 consecutive panels (see _gen).
+//
+//go:noescape
+func sgemmAVX2x2w2(k int, a, b, c *float32, ldc int, beta float32)
+
 // sgemmAVX2x3 is the AVX2+FMA 3×16 micro-kernel (see _gen).
 //
 //go:noescape
 func sgemmAVX2x3(k int, a, b, c *float32, ldc int, beta float32)
+
+// sgemmAVX2x3w2 is the AVX2+FMA 3×16 micro-kernel over 2 consecutive panels (see _gen).
+//
+//go:noescape
+func sgemmAVX2x3w2(k int, a, b, c *float32, ldc int, beta float32)
 
 // sgemmAVX2x4 is the AVX2+FMA 4×16 micro-kernel (see _gen).
 //
@@ -122,6 +162,16 @@ func sgemmAVX2x5(k int, a, b, c *float32, ldc int, beta float32)
 //
 //go:noescape
 func sgemmAVX2x6(k int, a, b, c *float32, ldc int, beta float32)
+
+// sgemmAVX2Wide holds the AVX2+FMA micro-kernels over several panels indexed by row count, and sgemmAVX2WideQ their panel counts.
+var sgemmAVX2Wide = [...]func(k int, a, b, c *float32, ldc int, beta float32){
+	nil,
+	sgemmAVX2x1w4,
+	sgemmAVX2x2w2,
+	sgemmAVX2x3w2,
+}
+
+var sgemmAVX2WideQ = [...]int{0, 4, 2, 2}
 
 // sgemmAVX2Kernels holds the AVX2+FMA micro-kernels indexed by row count.
 var sgemmAVX2Kernels = [...]func(k int, a, b, c *float32, ldc int, beta float32){

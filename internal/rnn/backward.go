@@ -329,7 +329,7 @@ func recurrentBackward[T kernel.Float](f *op, a recurrentArgs, out, gy Outputs, 
 		}
 	}
 	if g.X != nil {
-		kernel.Gemm(false, false, N, a.in, GH, 1, dgx, GH, wih, a.in, 0, tensor.Values[T](g.X), a.in)
+		kernel.GemmSplitDepth(false, false, N, a.in, GH, 1, dgx, GH, wih, a.in, 0, tensor.Values[T](g.X), a.in)
 	}
 	if g.H0 != nil {
 		copy(tensor.Values[T](g.H0), dh)
@@ -342,9 +342,9 @@ func recurrentBackward[T kernel.Float](f *op, a recurrentArgs, out, gy Outputs, 
 		betaW = 1
 	}
 	if g.WIH != nil {
-		kernel.Gemm(true, false, GH, a.in, N, 1, dgx, GH, x, a.in, betaW, tensor.Values[T](g.WIH), a.in)
+		kernel.GemmSplitDepth(true, false, GH, a.in, N, 1, dgx, GH, x, a.in, betaW, tensor.Values[T](g.WIH), a.in)
 	}
 	if g.WHH != nil {
-		kernel.Gemm(true, false, GH, H, N, 1, dgh, GH, hin, H, betaW, tensor.Values[T](g.WHH), H)
+		kernel.GemmSplitDepth(true, false, GH, H, N, 1, dgh, GH, hin, H, betaW, tensor.Values[T](g.WHH), H)
 	}
 }

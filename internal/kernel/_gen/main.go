@@ -64,10 +64,24 @@ func main() {
 	fmt.Fprintf(&g, "//go:build amd64 && !purego\n\npackage kernel\n\n")
 	for _, f := range families {
 		for mr := 1; mr <= f.maxMR; mr++ {
-			genKernel(&s, f, mr)
+			genKernel(&s, f, mr, 1)
 			fmt.Fprintf(&g, "// %sx%d is the %s %d×%d micro-kernel (see _gen).\n//\n//go:noescape\nfunc %sx%d(k int, a, b, c *float32, ldc int, beta float32)\n\n",
 				f.name, mr, f.feat, mr, f.nr, f.name, mr)
+			if q := wideQ(mr); q > 0 {
+				genKernel(&s, f, mr, q)
+				fmt.Fprintf(&g, "// %sx%dw%d is the %s %d×%d micro-kernel over %d consecutive panels (see _gen).\n//\n//go:noescape\nfunc %sx%dw%d(k int, a, b, c *float32, ldc int, beta float32)\n\n",
+					f.name, mr, q, f.feat, mr, f.nr, q, f.name, mr, q)
+			}
 		}
+		fmt.Fprintf(&g, "// %sWide holds the %s micro-kernels over several panels indexed by row count, and %sWideQ their panel counts.\nvar %sWide = [...]func(k int, a, b, c *float32, ldc int, beta float32){\n\tnil,\n", f.name, f.feat, f.name, f.name)
+		for mr := 1; wideQ(mr) > 0; mr++ {
+			fmt.Fprintf(&g, "\t%sx%dw%d,\n", f.name, mr, wideQ(mr))
+		}
+		fmt.Fprintf(&g, "}\n\nvar %sWideQ = [...]int{0", f.name)
+		for mr := 1; wideQ(mr) > 0; mr++ {
+			fmt.Fprintf(&g, ", %d", wideQ(mr))
+		}
+		fmt.Fprintf(&g, "}\n\n")
 		fmt.Fprintf(&g, "// %sKernels holds the %s micro-kernels indexed by row count.\nvar %sKernels = [...]func(k int, a, b, c *float32, ldc int, beta float32){\n\tnil,\n", f.name, f.feat, f.name)
 		for mr := 1; mr <= f.maxMR; mr++ {
 			fmt.Fprintf(&g, "\t%sx%d,\n", f.name, mr)
@@ -109,119 +123,16 @@ func main() {
 	}
 }
 
-func genKernel(w *bytes.Buffer, f family, mr int) {
-	r := func(i int) string { return fmt.Sprintf("%s%d", f.reg, i) }
-	nv := f.nr / f.vec // vectors per row: 2
-	acc := func(row, v int) string { return r(row*nv + v) }
-	var bReg, aReg []string
-	switch f.reg {
-	case "Z":
-		bReg = []string{"Z28", "Z29"}
-		aReg = []string{"Z30", "Z31"}
-	default:
-		bReg = []string{"Y12", "Y13"}
-		aReg = []string{"Y14", "Y15"}
+func genKernel(w *bytes.Buffer, f family, mr, q int) {
+	nregs := 32
+	if f.reg == "Y" {
+		nregs = 16
 	}
-	// With few rows the FMAs into one accumulator form a latency-bound
-	// chain; split the unrolled steps over two accumulator sets then.
-	sets := 1
-	if mr*nv < 8 {
-		sets = 2
+	name := fmt.Sprintf("%sx%d", f.name, mr)
+	if q > 1 {
+		name += fmt.Sprintf("w%d", q)
 	}
-	accSet := func(set, row, v int) string { return r(set*mr*nv + row*nv + v) }
-	vb := f.vec * 4 // bytes per vector
-	p := func(format string, args ...any) { fmt.Fprintf(w, "\t"+format+"\n", args...) }
-	fmt.Fprintf(w, "\n// func %sx%d(k int, a, b, c *float32, ldc int, beta float32)\n", f.name, mr)
-	fmt.Fprintf(w, "TEXT ·%sx%d(SB), NOSPLIT, $0-44\n", f.name, mr)
-	p("MOVQ k+0(FP), CX")
-	p("MOVQ a+8(FP), SI")
-	p("MOVQ b+16(FP), DI")
-	p("MOVQ c+24(FP), R8")
-	p("MOVQ ldc+32(FP), R9")
-	p("SHLQ $2, R9")
-	for i := 0; i < sets*mr*nv; i++ {
-		if f.reg == "Z" {
-			p("VPXORD %s, %s, %s", r(i), r(i), r(i))
-		} else {
-			p("VXORPS %s, %s, %s", r(i), r(i), r(i))
-		}
-	}
-	// Prefetch the rows of C that the store phase will touch.
-	p("MOVQ R8, R10")
-	for i := 0; i < mr; i++ {
-		p("PREFETCHT0 (R10)")
-		p("PREFETCHT0 %d(R10)", f.nr*4-4)
-		if i < mr-1 {
-			p("ADDQ R9, R10")
-		}
-	}
-	p("MOVQ CX, DX")
-	p("SHRQ $%d, DX", log2(f.unroll))
-	p("ANDQ $%d, CX", f.unroll-1)
-	p("TESTQ DX, DX")
-	p("JZ tail%d", mr)
-	fmt.Fprintf(w, "loop%d:\n", mr)
-	step := func(u, set int) {
-		for v := 0; v < nv; v++ {
-			p("VMOVUPS %d(DI), %s", u*f.nr*4+v*vb, bReg[v])
-		}
-		for i := 0; i < mr; i++ {
-			a := aReg[i%2]
-			p("VBROADCASTSS %d(SI), %s", (u*mr+i)*4, a)
-			for v := 0; v < nv; v++ {
-				p("VFMADD231PS %s, %s, %s", bReg[v], a, accSet(set, i, v))
-			}
-		}
-	}
-	p("PREFETCHT0 %d(SI)", f.unroll*mr*4*4)
-	for u := 0; u < f.unroll; u++ {
-		step(u, u%sets)
-	}
-	p("ADDQ $%d, SI", f.unroll*mr*4)
-	p("ADDQ $%d, DI", f.unroll*f.nr*4)
-	p("DECQ DX")
-	p("JNZ loop%d", mr)
-	fmt.Fprintf(w, "tail%d:\n", mr)
-	p("TESTQ CX, CX")
-	p("JZ store%d", mr)
-	fmt.Fprintf(w, "tailloop%d:\n", mr)
-	step(0, 0)
-	p("ADDQ $%d, SI", mr*4)
-	p("ADDQ $%d, DI", f.nr*4)
-	p("DECQ CX")
-	p("JNZ tailloop%d", mr)
-	fmt.Fprintf(w, "store%d:\n", mr)
-	if sets == 2 {
-		for i := 0; i < mr*nv; i++ {
-			p("VADDPS %s, %s, %s", r(mr*nv+i), r(i), r(i))
-		}
-	}
-	p("MOVL beta+40(FP), AX")
-	p("TESTL $0x7fffffff, AX")
-	p("JZ storezero%d", mr)
-	p("VBROADCASTSS beta+40(FP), %s", aReg[0])
-	for i := 0; i < mr; i++ {
-		for v := 0; v < nv; v++ {
-			p("VFMADD231PS %d(R8), %s, %s", v*vb, aReg[0], acc(i, v))
-			p("VMOVUPS %s, %d(R8)", acc(i, v), v*vb)
-		}
-		if i < mr-1 {
-			p("ADDQ R9, R8")
-		}
-	}
-	p("VZEROUPPER")
-	p("RET")
-	fmt.Fprintf(w, "storezero%d:\n", mr)
-	for i := 0; i < mr; i++ {
-		for v := 0; v < nv; v++ {
-			p("VMOVUPS %s, %d(R8)", acc(i, v), v*vb)
-		}
-		if i < mr-1 {
-			p("ADDQ R9, R8")
-		}
-	}
-	p("VZEROUPPER")
-	p("RET")
+	genTile(w, tileSpec{name: name, reg: f.reg, nregs: nregs, vec: f.vec, nr: f.nr, mr: mr, q: q, unroll: f.unroll})
 }
 
 func log2(n int) int {

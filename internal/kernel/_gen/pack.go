@@ -162,6 +162,10 @@ func genPack() (asm, decl []byte) {
 		}
 		fmt.Fprintf(&g, "}\n\n")
 	}
+	for _, groups := range []int{1, 2} {
+		genGemvT(&w, groups)
+		fmt.Fprintf(&g, "// gemvTAVX512x%d is the one-row product of %d columns against a transposed B (see _gen).\n//\n//go:noescape\nfunc gemvTAVX512x%d(c, x, w *float32, ldw, k int)\n\n", groups, 16*groups, groups)
+	}
 	return w.Bytes(), g.Bytes()
 }
 
@@ -478,49 +482,9 @@ func genPackAN(w *bytes.Buffer, h int) {
 	p("CMPL AX, $0x3f800000")
 	p("JNE %s_scaled", name)
 
-	// transpose leaves column j of the 16×16 block in register out(j).
 	z := func(i int) string { return fmt.Sprintf("Z%d", i) }
+	transpose := func() [16]string { return transpose16(p, h) }
 	var out [16]string
-	transpose := func() {
-		// Stage 1: t[2k], t[2k+1] from rows 2k, 2k+1 (Z16…Z31).
-		for k := 0; k < 8; k++ {
-			if 2*k >= h {
-				continue
-			}
-			p("VUNPCKLPS %s, %s, %s", z(2*k+1), z(2*k), z(16+2*k))
-			p("VUNPCKHPS %s, %s, %s", z(2*k+1), z(2*k), z(16+2*k+1))
-		}
-		// Stage 2: u[4g+c] holds rows 4g…4g+3 of columns 4L+c in lane L
-		// (Z0…Z15).
-		for g := 0; g < 4; g++ {
-			if 4*g >= h {
-				continue
-			}
-			t0, t1, t2, t3 := z(16+4*g), z(16+4*g+1), z(16+4*g+2), z(16+4*g+3)
-			p("VSHUFPS $0x44, %s, %s, %s", t2, t0, z(4*g))
-			p("VSHUFPS $0xEE, %s, %s, %s", t2, t0, z(4*g+1))
-			p("VSHUFPS $0x44, %s, %s, %s", t3, t1, z(4*g+2))
-			p("VSHUFPS $0xEE, %s, %s, %s", t3, t1, z(4*g+3))
-		}
-		// Stages 3 and 4: a 4×4 transpose of 128-bit lanes among
-		// u[c], u[4+c], u[8+c], u[12+c]; column 4L+c ends in Z(4L+c).
-		for c := 0; c < 4; c++ {
-			v0, v1, v2, v3 := z(16+4*c), z(16+4*c+1), z(16+4*c+2), z(16+4*c+3)
-			p("VSHUFF32X4 $0x44, %s, %s, %s", z(4+c), z(c), v0)
-			p("VSHUFF32X4 $0xEE, %s, %s, %s", z(4+c), z(c), v1)
-			if h > 8 {
-				p("VSHUFF32X4 $0x44, %s, %s, %s", z(12+c), z(8+c), v2)
-				p("VSHUFF32X4 $0xEE, %s, %s, %s", z(12+c), z(8+c), v3)
-			} else {
-				v2, v3 = v0, v1
-			}
-			p("VSHUFF32X4 $0x88, %s, %s, %s", v2, v0, z(c))
-			p("VSHUFF32X4 $0xDD, %s, %s, %s", v2, v0, z(4+c))
-			p("VSHUFF32X4 $0x88, %s, %s, %s", v3, v1, z(8+c))
-			p("VSHUFF32X4 $0xDD, %s, %s, %s", v3, v1, z(12+c))
-			out[c], out[4+c], out[8+c], out[12+c] = z(c), z(4+c), z(8+c), z(12+c)
-		}
-	}
 	for _, scaled := range []bool{false, true} {
 		pre := name + "_"
 		if scaled {
@@ -550,7 +514,7 @@ func genPackAN(w *bytes.Buffer, h int) {
 			p("PREFETCHT0 %d%s", packPrefetch, rowAddr(i))
 		}
 		scale()
-		transpose()
+		out = transpose()
 		for j := 0; j < 16; j++ {
 			p("VMOVUPS %s, K1, %d(DI)", out[j], 4*h*j)
 		}
@@ -567,7 +531,7 @@ func genPackAN(w *bytes.Buffer, h int) {
 			load(i, "K2")
 		}
 		scale()
-		transpose()
+		out = transpose()
 		p("VMOVUPS %s, K1, (DI)", out[0])
 		for j := 1; j < 16; j++ {
 			p("CMPQ CX, $%d", j)
@@ -576,6 +540,158 @@ func genPackAN(w *bytes.Buffer, h int) {
 		}
 		p("JMP %s_done", name)
 	}
+	label(name + "_done")
+	p("VZEROUPPER")
+	p("RET")
+}
+
+// transpose16 writes the in-register transpose of the 16×16 block whose
+// rows 0…h−1 are in Z0…Z(h−1) (vunpcklps/vunpckhps, vshufps and two rounds
+// of vshuff32x4; Z16…Z31 are scratch) and returns the registers holding its
+// columns 0…15. Shuffles that would only move rows ≥ h are skipped: a
+// transpose is a fixed permutation, so those land in lanes ≥ h.
+func transpose16(p func(format string, args ...any), h int) [16]string {
+	z := func(i int) string { return fmt.Sprintf("Z%d", i) }
+	var out [16]string
+	// Stage 1: t[2k], t[2k+1] from rows 2k, 2k+1 (Z16…Z31).
+	for k := 0; k < 8; k++ {
+		if 2*k >= h {
+			continue
+		}
+		p("VUNPCKLPS %s, %s, %s", z(2*k+1), z(2*k), z(16+2*k))
+		p("VUNPCKHPS %s, %s, %s", z(2*k+1), z(2*k), z(16+2*k+1))
+	}
+	// Stage 2: u[4g+c] holds rows 4g…4g+3 of columns 4L+c in lane L
+	// (Z0…Z15).
+	for g := 0; g < 4; g++ {
+		if 4*g >= h {
+			continue
+		}
+		t0, t1, t2, t3 := z(16+4*g), z(16+4*g+1), z(16+4*g+2), z(16+4*g+3)
+		p("VSHUFPS $0x44, %s, %s, %s", t2, t0, z(4*g))
+		p("VSHUFPS $0xEE, %s, %s, %s", t2, t0, z(4*g+1))
+		p("VSHUFPS $0x44, %s, %s, %s", t3, t1, z(4*g+2))
+		p("VSHUFPS $0xEE, %s, %s, %s", t3, t1, z(4*g+3))
+	}
+	// Stages 3 and 4: a 4×4 transpose of 128-bit lanes among
+	// u[c], u[4+c], u[8+c], u[12+c]; column 4L+c ends in Z(4L+c).
+	for c := 0; c < 4; c++ {
+		v0, v1, v2, v3 := z(16+4*c), z(16+4*c+1), z(16+4*c+2), z(16+4*c+3)
+		p("VSHUFF32X4 $0x44, %s, %s, %s", z(4+c), z(c), v0)
+		p("VSHUFF32X4 $0xEE, %s, %s, %s", z(4+c), z(c), v1)
+		if h > 8 {
+			p("VSHUFF32X4 $0x44, %s, %s, %s", z(12+c), z(8+c), v2)
+			p("VSHUFF32X4 $0xEE, %s, %s, %s", z(12+c), z(8+c), v3)
+		} else {
+			v2, v3 = v0, v1
+		}
+		p("VSHUFF32X4 $0x88, %s, %s, %s", v2, v0, z(c))
+		p("VSHUFF32X4 $0xDD, %s, %s, %s", v2, v0, z(4+c))
+		p("VSHUFF32X4 $0x88, %s, %s, %s", v3, v1, z(8+c))
+		p("VSHUFF32X4 $0xDD, %s, %s, %s", v3, v1, z(12+c))
+		out[c], out[4+c], out[8+c], out[12+c] = z(c), z(4+c), z(8+c), z(12+c)
+	}
+	return out
+}
+
+// genGemvT writes gemvTAVX512x{g}, the one-row product against a
+// transposed, unpacked B (x·Wᵀ in the PyTorch weight layout) for g groups
+// of 16 columns (g = 1, 2):
+//
+//	func gemvTAVX512x{g}(c, x, w *float32, ldw, k int)
+//
+// sets c[j] (j < 16·g) to the chain of FMAs c[j] + x[0]·W[j][0] +
+// x[1]·W[j][1] + … in depth order, W[j] being row j of w (stride ldw):
+// the order of the micro-kernels, so it gives their bits. Each 16×16 block
+// of W is loaded row by row and transposed in registers (transpose16); the
+// accumulators live in c between blocks, since the transpose needs all 32
+// registers, and the groups' chains are independent, which hides the FMA
+// latency. The last k mod 16 depths are loaded with a zeroing mask and
+// only their steps run.
+func genGemvT(w *bytes.Buffer, groups int) {
+	p := func(format string, args ...any) { fmt.Fprintf(w, "\t"+format+"\n", args...) }
+	label := func(l string) { fmt.Fprintf(w, "%s:\n", l) }
+	name := fmt.Sprintf("gemvTAVX512x%d", groups)
+	fmt.Fprintf(w, "\n// func %s(c, x, w *float32, ldw, k int)\nTEXT ·%s(SB), NOSPLIT, $0-40\n", name, name)
+	p("MOVQ c+0(FP), DI")
+	p("MOVQ x+8(FP), SI")
+	p("MOVQ w+16(FP), R8")
+	p("MOVQ ldw+24(FP), R9")
+	p("SHLQ $2, R9")
+	bases := rowBases(16)
+	for _, b := range bases[1:] {
+		prev := map[string]string{"R10": "R8", "R11": "R10", "R12": "R11", "R13": "R12", "R14": "R13"}[b[0]]
+		p("LEAQ (%s)(R9*2), %s", prev, b[0])
+		p("ADDQ R9, %s", b[0])
+	}
+	// BX: 16 rows of W, the distance between groups.
+	p("MOVQ R9, BX")
+	p("SHLQ $4, BX")
+	p("MOVQ k+32(FP), CX")
+	p("MOVQ CX, DX")
+	p("SHRQ $4, DX")
+	p("ANDQ $15, CX")
+	p("MOVL $1, AX")
+	p("SHLL CX, AX")
+	p("DECL AX")
+	p("KMOVW AX, K2")
+	moveBases := func(op string) {
+		for _, b := range bases {
+			p("%s BX, %s", op, b[0])
+		}
+	}
+	block := func(tail bool, g int) {
+		for i := 0; i < 16; i++ {
+			if tail {
+				p("VMOVUPS.Z %s, K2, Z%d", rowAddr(i), i)
+			} else {
+				p("VMOVUPS %s, Z%d", rowAddr(i), i)
+			}
+		}
+		out := transpose16(p, 16)
+		p("VMOVUPS %d(DI), Z16", 64*g)
+		done := fmt.Sprintf("%s_t%d", name, g)
+		for q := 0; q < 16; q++ {
+			if tail && q > 0 {
+				p("CMPQ CX, $%d", q)
+				p("JLE %s", done)
+			}
+			b := fmt.Sprintf("Z%d", 17+q%8)
+			p("VBROADCASTSS %d(SI), %s", 4*q, b)
+			p("VFMADD231PS %s, %s, Z16", out[q], b)
+		}
+		if tail {
+			label(done)
+		}
+		p("VMOVUPS Z16, %d(DI)", 64*g)
+	}
+	groupsOf := func(tail bool) {
+		for g := 0; g < groups; g++ {
+			if g > 0 {
+				moveBases("ADDQ")
+			}
+			block(tail, g)
+		}
+		if groups > 1 {
+			for g := 1; g < groups; g++ {
+				moveBases("SUBQ")
+			}
+		}
+	}
+	p("TESTQ DX, DX")
+	p("JZ %s_tail", name)
+	label(name + "_loop")
+	groupsOf(false)
+	for _, b := range bases {
+		p("ADDQ $64, %s", b[0])
+	}
+	p("ADDQ $64, SI")
+	p("DECQ DX")
+	p("JNZ %s_loop", name)
+	label(name + "_tail")
+	p("TESTQ CX, CX")
+	p("JZ %s_done", name)
+	groupsOf(true)
 	label(name + "_done")
 	p("VZEROUPPER")
 	p("RET")
