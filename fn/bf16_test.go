@@ -2,6 +2,7 @@ package fn_test
 
 import (
 	"math"
+	"slices"
 	"strings"
 	"testing"
 
@@ -154,5 +155,46 @@ func TestPackedBF16Weights(t *testing.T) {
 	ys2, _, _ := fn.LSTMSequence(v[0], v[1], v[2], wts, fn.Sequence{BatchSizes: bs, Precision: fn.BFloat16})
 	if !tensor.Equal(ys.Data, ys2.Data) {
 		t.Fatal("a sequence with pre-packed weights differs from one packing them itself")
+	}
+}
+
+// TestLinearPackedFloat32: a float32 packing of W gives Linear's bits,
+// for any number of rows, with and without a bias, through LinearIntoAt
+// and LinearAt; a packing of another shape is ignored.
+func TestLinearPackedFloat32(t *testing.T) {
+	rng := tensor.NewRNG(12)
+	for _, shape := range [][2]int{{7, 5}, {40, 300}, {1000, 200}, {33, 17}} {
+		out, in := shape[0], shape[1]
+		w := tensor.New(tensor.Float32, out, in)
+		w.RandNormal(rng, 0, 1)
+		b := tensor.New(tensor.Float32, out)
+		b.RandNormal(rng, 0, 1)
+		pw := fn.PackWeight(w, fn.Float32)
+		if pw == nil {
+			t.Fatal("no float32 packing")
+		}
+		for _, rows := range []int{1, 2, 3, 13, 64} {
+			x := tensor.New(tensor.Float32, rows, in)
+			x.RandNormal(rng, 0, 1)
+			for _, bias := range []*tensor.Tensor{nil, b} {
+				want := fn.LinearInto(nil, x, w, bias)
+				if got := fn.LinearIntoAt(nil, x, w, bias, fn.Float32, pw); !slices.Equal(got.Float32s(), want.Float32s()) {
+					t.Errorf("%v, %d rows, bias %v: LinearIntoAt with a packing differs from LinearInto", shape, rows, bias != nil)
+				}
+				var bv *autograd.Variable
+				if bias != nil {
+					bv = autograd.NewVariable(bias)
+				}
+				if got := fn.LinearAt(autograd.NewVariable(x), autograd.NewVariable(w), bv, fn.Float32, pw); !slices.Equal(got.Data.Float32s(), want.Float32s()) {
+					t.Errorf("%v, %d rows, bias %v: LinearAt with a packing differs", shape, rows, bias != nil)
+				}
+			}
+		}
+		other := fn.PackWeight(tensor.New(tensor.Float32, in+1, out), fn.Float32)
+		x := tensor.New(tensor.Float32, 3, in)
+		x.RandNormal(rng, 0, 1)
+		if got, want := fn.LinearIntoAt(nil, x, w, b, fn.Float32, other), fn.LinearInto(nil, x, w, b); !slices.Equal(got.Float32s(), want.Float32s()) {
+			t.Errorf("%v: a packing of another shape was used", shape)
+		}
 	}
 }

@@ -150,16 +150,56 @@ func LinearInto(dst, x, W, b *tensor.Tensor) *tensor.Tensor {
 
 // LinearIntoAt is LinearInto with the product at precision p, from W's
 // packing pw made by PackWeight at p (pw may be nil: W is then packed on
-// every call). With Float32 and Float64 it is LinearInto.
+// every call). With Float32 it is LinearInto, bit for bit, faster with a
+// packing (W is not packed again); with Float64 it is LinearInto.
 func LinearIntoAt(dst, x, W, b *tensor.Tensor, p Precision, pw *PackedWeight) *tensor.Tensor {
 	in := []*tensor.Tensor{x, W}
 	if b != nil {
 		in = append(in, b)
 	}
-	if p != BFloat16 {
-		return linear{}.into(dst, in)
+	switch p {
+	case BFloat16:
+		return linearBF16{pw: pw.packed()}.into(dst, in)
+	case Float32:
+		return linearPacked{pw: pw.packed()}.into(dst, in)
 	}
-	return linearBF16{pw: pw.packed()}.into(dst, in)
+	return linear{}.into(dst, in)
+}
+
+// linearPacked is Linear from a float32 packing of W made by PackWeight
+// (inference only); without one (or for another type or shape) it is
+// Linear.
+type linearPacked struct {
+	linear
+	pw *rnn.PackedWeight
+}
+
+func (f linearPacked) Forward(in []*tensor.Tensor) []*tensor.Tensor {
+	return one(f.into(nil, in))
+}
+
+// into is linear.into from the packing: the bias goes into y first and
+// the product adds to it, which is what the unpacked kernels do tile by
+// tile, so the bits are the same.
+func (f linearPacked) into(dst *tensor.Tensor, in []*tensor.Tensor) *tensor.Tensor {
+	x := in[0]
+	rows, nIn, nOut := f.dims(in)
+	pb := f.pw.F32Packing(nOut, nIn)
+	if pb == nil || x.DType() != tensor.Float32 {
+		return f.linear.into(dst, in)
+	}
+	y := resultLike(dst, x, nOut)
+	beta := float32(0)
+	if len(in) == 3 {
+		fillRows(y, in[2], rows)
+		beta = 1
+	}
+	kernel.GemmPacked(false, rows, 1, tensor.Values[float32](x), nIn, pb, beta, tensor.Values[float32](y), nOut)
+	return y
+}
+
+func (linearPacked) Backward(_, _, _ []*tensor.Tensor, _ []bool) []*tensor.Tensor {
+	panic("fn: a Linear from a packed weight has no backward pass (it is for inference)")
 }
 
 // fillRows writes the vector b into each of the rows rows of y, splitting
@@ -229,13 +269,22 @@ func sumRowsInto[T kernel.Float](d, g *tensor.Tensor, rows, n int) {
 
 // LinearAt is Linear with the product x·Wᵀ at precision p, from W's
 // packing pw made by PackWeight at p (pw may be nil: W is then packed on
-// every call). With Float32 and Float64 it is Linear. With BFloat16 the
+// every call). With Float32 and Float64 it is Linear, bit for bit; with a
+// float32 packing and no gradient to record, W is not packed again. With
+// BFloat16 the
 // product is computed from bfloat16 roundings of x and W and accumulated
 // in float32 (see BFloat16 for the accuracy): about twice as fast as
 // Linear on CPUs with AVX512_BF16, and the same as Linear for float64 or
 // without that hardware (PrecisionAvailable). BFloat16 is for inference:
 // it panics if an input requires a gradient (use autograd.NoGrad).
 func LinearAt(x, W, b *Variable, p Precision, pw *PackedWeight) *Variable {
+	if p == Float32 && pw != nil && !x.RequiresGrad() && !W.RequiresGrad() && (b == nil || !b.RequiresGrad()) {
+		in := []*Variable{x, W}
+		if b != nil {
+			in = append(in, b)
+		}
+		return autograd.Apply1(linearPacked{pw: pw.packed()}, in...)
+	}
 	if p != BFloat16 {
 		return Linear(x, W, b)
 	}

@@ -152,12 +152,14 @@ func recurrentApply(cell Cell, x, h0, c0 *Variable, w RecurrentWeights, seq Sequ
 	if seq.Reverse {
 		f.desc.Directions, f.seq.Direction = 2, 1
 	}
-	if seq.Precision == BFloat16 {
-		for _, v := range []*Variable{x, h0, c0, w.WIH, w.WHH, w.BIH, w.BHH, w.Peephole} {
-			if v != nil && v.RequiresGrad() {
-				panic(fmt.Sprintf("fn: a bfloat16 %v sequence is for inference, but an input requires a gradient (use autograd.NoGrad)", cell))
-			}
-		}
+	recording := false
+	for _, v := range []*Variable{x, h0, c0, w.WIH, w.WHH, w.BIH, w.BHH, w.Peephole} {
+		recording = recording || v != nil && v.RequiresGrad()
+	}
+	if seq.Precision == BFloat16 && recording {
+		panic(fmt.Sprintf("fn: a bfloat16 %v sequence is for inference, but an input requires a gradient (use autograd.NoGrad)", cell))
+	}
+	if !recording { // packings serve inference (training reads W itself)
 		f.packedIH, f.packedHH = w.PackedIH.packed(), w.PackedHH.packed()
 	}
 	in := []*Variable{x, h0}

@@ -108,12 +108,15 @@ const (
 // snapshot: it does not follow later changes of W.
 type PackedWeight struct{ p *rnn.PackedWeight }
 
-// PackWeight prepares the matrix w (out, in) for products at precision p,
-// once, for loops that call them many times with the same weights
-// (generating a sequence one step at a time, say). It returns nil where
-// there is nothing to prepare: for Float32 and Float64, for other element
-// types or shapes, or where PrecisionAvailable(p) is false (the products
-// then run in float32).
+// PackWeight prepares the float32 matrix w (out, in) for products at
+// precision p, once, for loops that call them many times with the same
+// weights (generating a sequence one step at a time, say): Float32 keeps
+// the values and the results (the products give the bits of unpacked
+// ones) and only spares the packing; BFloat16 also rounds. It returns nil
+// where there is nothing to prepare: for Float64, for other element types
+// or shapes, or where PrecisionAvailable(p) is false (the products then
+// run in float32). The packing is a copy, which the products read instead
+// of w: it does not follow later changes of w.
 func PackWeight(w *tensor.Tensor, p Precision) *PackedWeight {
 	pw := backendFor(w).PackWeight(w, p)
 	if pw == nil {

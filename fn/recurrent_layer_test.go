@@ -206,8 +206,8 @@ func TestRecurrentPrecisionArguments(t *testing.T) {
 			fn.RNNSequence(v[0], v[1], w, false, seq)
 		}()
 	}
-	if fn.PackWeight(in[2].AsType(tensor.Float32), fn.Float32) != nil {
-		t.Error("PackWeight at Float32 returned a packing")
+	if fn.PackWeight(in[2].AsType(tensor.Float32), fn.Float64) != nil {
+		t.Error("PackWeight at Float64 returned a packing")
 	}
 	if !fn.PrecisionAvailable(fn.Float32) || !fn.PrecisionAvailable(fn.Float64) || fn.PrecisionAvailable(fn.Float64+1) {
 		t.Error("PrecisionAvailable is wrong for float32, float64 or an unknown precision")

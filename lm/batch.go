@@ -60,14 +60,16 @@ type generation struct {
 // all of them, splits the state back and draws each generation's next
 // token from its row of logits with its own SampleConfig and generator.
 // The tokens of a generation do not depend on the others: with the same
-// prime, configuration and generator seed it draws the tokens Sample
-// draws, up to the float32 rounding that the matrix products' kernels do
-// differently for different numbers of rows, which on rare draws can
-// change a token (see docs/lm.md, "Batch invariance").
+// prime, configuration and generator seed it draws, bit for bit, the
+// tokens Sample draws (the kernels are batch-invariant; see docs/lm.md,
+// "Batch invariance").
 //
-// A Batch holds its own inference view of the model and belongs to one
-// goroutine; any number of Batches may run on one Model at once (see
-// Model).
+// A Batch holds its own inference view of the model, with the recurrent
+// and output layers' weights packed once for the matrix kernels (Pack),
+// and
+// belongs to one goroutine; any number of Batches may run on one Model at
+// once (see Model). It reads the weights when it is made: make a new
+// Batch after they change.
 type Batch struct {
 	m      *Model // the inference view
 	gens   []*generation
@@ -76,7 +78,11 @@ type Batch struct {
 }
 
 // NewBatch returns an empty Batch running on an inference view of m.
-func (m *Model) NewBatch() *Batch { return &Batch{m: m.inference()} }
+func (m *Model) NewBatch() *Batch {
+	v := m.inference()
+	v.rnn, v.out = m.rnn.Pack(), m.out.Pack()
+	return &Batch{m: v}
+}
 
 // Add joins a generation continuing prime (at least one token id) with
 // cfg.Length tokens drawn with rng, and returns its id. The prime runs at

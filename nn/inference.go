@@ -58,6 +58,19 @@ func (l *Linear) Inference() *Linear {
 	return &Linear{Weight: twin(l.Weight), Bias: twin(l.Bias), precision: l.precision}
 }
 
+// Pack returns an inference view of the layer (as Inference) whose
+// weight is packed once for the matrix kernels at the layer's precision
+// (fn.PackWeight): products with many different inputs — one generation
+// step after another — then skip packing it. At fn.Float32 the results
+// are Inference's, bit for bit. The packing is a copy, made now: unlike
+// Inference's, this view does not follow later changes of the weights, so
+// take it for a run of inference and drop it when the weights change.
+func (l *Linear) Pack() *Linear {
+	v := l.Inference()
+	v.packed = fn.PackWeight(l.Weight.Data, l.precision)
+	return v
+}
+
 // Inference returns a view of the embedding for inference, sharing its
 // weight: safe for concurrent use, recording nothing.
 func (e *Embedding) Inference() *Embedding {
@@ -96,6 +109,65 @@ func (s *stack) inference() *stack {
 	}
 	v.mode, v.rng, v.frozen = autograd.Eval, nil, true
 	return &v
+}
+
+// packed returns the stack's inference view with every layer's and
+// direction's W_ih and W_hh packed at the layer's precision.
+func (s *stack) packed() *stack {
+	v := s.inference()
+	for _, dirs := range v.weights {
+		for d := range dirs {
+			packWeights(&dirs[d], s.precision)
+		}
+	}
+	return v
+}
+
+// packWeights sets w's packings of W_ih and W_hh for precision p.
+func packWeights(w *fn.RecurrentWeights, p fn.Precision) {
+	w.PackedIH, w.PackedHH = fn.PackWeight(w.WIH.Data, p), fn.PackWeight(w.WHH.Data, p)
+}
+
+// Pack implements Recurrent.
+func (l *NStepLSTM) Pack() SteppedRecurrent { return &NStepLSTM{l.stack.packed()} }
+
+// Pack implements Recurrent.
+func (l *NStepGRU) Pack() SteppedRecurrent { return &NStepGRU{l.stack.packed()} }
+
+// Pack implements Recurrent.
+func (l *NStepRNN) Pack() SteppedRecurrent { return &NStepRNN{l.stack.packed()} }
+
+// Pack implements Recurrent: the fused kernel's weights packed (the forms
+// computed from elementary functions are Inference's view).
+func (l *LSTM) Pack() SteppedRecurrent {
+	v := l.Inference().(*LSTM)
+	packWeights(&v.W, l.precision)
+	return v
+}
+
+// Pack implements Recurrent (see LSTM.Pack).
+func (l *PeepholeLSTM) Pack() SteppedRecurrent {
+	v := l.Inference().(*PeepholeLSTM)
+	if v.kernel != nil {
+		packWeights(&v.W, l.precision)
+	}
+	return v
+}
+
+// Pack implements Recurrent (see LSTM.Pack).
+func (l *GRU) Pack() SteppedRecurrent {
+	v := l.Inference().(*GRU)
+	if v.kernel != nil {
+		packWeights(&v.W, l.precision)
+	}
+	return v
+}
+
+// Pack implements Recurrent (see LSTM.Pack).
+func (l *RNN) Pack() SteppedRecurrent {
+	v := l.Inference().(*RNN)
+	packWeights(&v.W, l.precision)
+	return v
 }
 
 // Inference returns a view of the stack for inference (see the package's

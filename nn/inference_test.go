@@ -79,8 +79,9 @@ func recorded(r SteppedRecurrent, xs []*autograd.Variable) bool {
 	return ys[0].Creator() != nil || st.H.Creator() != nil
 }
 
-// TestInferenceViewMatchesEval: a view of a layer in training mode gives
-// exactly what the layer gives in evaluation mode under autograd.NoGrad,
+// TestInferenceViewMatchesEval: a view of a layer in training mode, and
+// its packed view, give exactly what the layer gives in evaluation mode
+// under autograd.NoGrad,
 // records no graph, and leaves the layer's flags as they were.
 func TestInferenceViewMatchesEval(t *testing.T) {
 	xs := seqs(tensor.NewRNG(4), tensor.Float32, 3, 5, 1, 4)
@@ -95,6 +96,9 @@ func TestInferenceViewMatchesEval(t *testing.T) {
 			v := r.Inference()
 			if got := runView(v, xs); !equalRuns(got, want) {
 				t.Fatalf("view differs from the layer in evaluation mode:\n got %v\nwant %v", got, want)
+			}
+			if got := runView(r.Pack(), xs); !equalRuns(got, want) {
+				t.Fatalf("packed view differs from the layer in evaluation mode:\n got %v\nwant %v", got, want)
 			}
 			if recorded(v, xs) {
 				t.Error("a view recorded a graph")
@@ -207,9 +211,10 @@ func TestFeedForwardViews(t *testing.T) {
 		name       string
 		full, view func() *autograd.Variable
 	}
-	lv, ev, lnv, bnv := lin.Inference(), emb.Inference(), ln.Inference(), bn.Inference()
+	lv, ev, lnv, bnv, lp := lin.Inference(), emb.Inference(), ln.Inference(), bn.Inference(), lin.Pack()
 	layers := []layer{
 		{"Linear", func() *autograd.Variable { return lin.Forward(x) }, func() *autograd.Variable { return lv.Forward(x) }},
+		{"Linear packed", func() *autograd.Variable { return lin.Forward(x) }, func() *autograd.Variable { return lp.Forward(x) }},
 		{"Embedding", func() *autograd.Variable { return emb.Forward(ids) }, func() *autograd.Variable { return ev.Forward(ids) }},
 		{"LayerNormalization", func() *autograd.Variable { return ln.Forward(x) }, func() *autograd.Variable { return lnv.Forward(x) }},
 		{"BatchNormalization", func() *autograd.Variable {

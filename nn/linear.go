@@ -30,6 +30,8 @@ type Linear struct {
 	Bias *autograd.Variable
 
 	precision fn.Precision
+	// packed is the weight's packing of a view made by Pack.
+	packed *fn.PackedWeight
 }
 
 // SetPrecision sets the precision of the product (fn.LinearAt) for
@@ -70,8 +72,8 @@ func NewLinear(cfg LinearConfig, rng *tensor.RNG) (*Linear, error) {
 // Forward returns x·Wᵀ + b for x of shape (…, In); the result has shape
 // (…, Out). It panics if the last dimension of x is not In.
 func (l *Linear) Forward(x *autograd.Variable) *autograd.Variable {
-	if l.precision != fn.Float32 && !anyRequiresGrad(x, l.Weight, l.Bias) {
-		return fn.LinearAt(x, l.Weight, l.Bias, l.precision, nil)
+	if (l.precision != fn.Float32 || l.packed != nil) && !anyRequiresGrad(x, l.Weight, l.Bias) {
+		return fn.LinearAt(x, l.Weight, l.Bias, l.precision, l.packed)
 	}
 	return fn.Linear(x, l.Weight, l.Bias)
 }
@@ -86,7 +88,7 @@ func (l *Linear) ForwardInto(dst, x *tensor.Tensor) *tensor.Tensor {
 	if l.Bias != nil {
 		b = l.Bias.Data
 	}
-	return fn.LinearIntoAt(dst, x, l.Weight.Data, b, l.precision, nil)
+	return fn.LinearIntoAt(dst, x, l.Weight.Data, b, l.precision, l.packed)
 }
 
 // anyRequiresGrad reports whether a forward pass over vs would record a

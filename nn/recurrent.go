@@ -75,6 +75,13 @@ type Recurrent interface {
 	// safe for concurrent use (see the package documentation). The
 	// layer itself is left as it is.
 	Inference() SteppedRecurrent
+	// Pack returns an inference view whose weight matrices are packed
+	// once for the matrix kernels at the layer's precision
+	// (fn.PackWeight): a run of many calls — generation, one step after
+	// another — then skips packing them each time, with the same results
+	// as Inference's at fn.Float32. The packings are a copy: the view does
+	// not follow later changes of the weights.
+	Pack() SteppedRecurrent
 }
 
 // Stepper is a recurrent layer advanced one time step at a time, as

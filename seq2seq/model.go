@@ -57,10 +57,8 @@ type Model struct {
 	rng *tensor.RNG // dropout masks
 
 	// origin is the model an inference view was made from (nil for a
-	// model itself), and cells the view's decoder weights for the
-	// row-wise step (see inference.go).
+	// model itself; see inference.go).
 	origin *Model
-	cells  []cellWeights
 }
 
 // NewModel returns a model initialised from rng (PyTorch's default

@@ -36,8 +36,8 @@ func (s *State) Rows() int { return len(s.rows) }
 // or an id out of range. It runs on an inference view of the model,
 // which the State carries for Step: nothing is recorded and nothing
 // shared is written, so any number of goroutines may decode with one
-// model. Each source is encoded on its own, so that its encoding does not
-// depend on the others in the batch (see Decode).
+// model. The sources are encoded as one packed batch; each one's encoding
+// is bit for bit what encoding it alone gives (see inference.go).
 func (m *Model) Start(src [][]int) (*State, error) {
 	if err := m.checkSources(src); err != nil {
 		return nil, err
@@ -48,11 +48,11 @@ func (m *Model) Start(src [][]int) (*State, error) {
 // start is Start for checked sources, stopping with ctx.Err() between
 // sources when ctx is done.
 func (m *Model) start(ctx context.Context, src [][]int) (*State, error) {
-	v := m.inference()
-	enc, err := v.encodeEach(ctx, src)
-	if err != nil {
+	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	v := m.inference()
+	enc := v.encode(src, autograd.Eval)
 	s := &State{view: v, enc: enc, rows: make([]int, len(src)), lens: enc.lengths, states: enc.states}
 	for i := range s.rows {
 		s.rows[i] = i
@@ -70,9 +70,9 @@ func (m *Model) start(ctx context.Context, src [][]int) (*State, error) {
 // row's source length (nil without attention), and the next state. It
 // implements Stepper.
 //
-// Row n of the results depends only on row n of s and prev[n]: every
-// product runs row by row and the nonlinearities element by element, so
-// a row gives the same bits in a batch of any size. Step is safe for
+// Row n of the results depends only on row n of s and prev[n]: the
+// kernels are batch-invariant, so a row gives the same bits in a batch of
+// any size. Step is safe for
 // concurrent use, on one State or many. It panics for a State another
 // model made, a prev of the wrong length or a token out of range: the
 // search functions pass only tokens the model scored, so these are bugs
@@ -89,10 +89,16 @@ func (m *Model) Step(s *State, prev []int) (logProbs, attention *tensor.Tensor, 
 			panic(fmt.Sprintf("seq2seq: Step with token %d at row %d outside [0, %d)", id, n, m.cfg.TgtVocab))
 		}
 	}
-	logProbs, attention, states, out := s.view.stepRows(s, prev)
-	next = &State{view: s.view, enc: s.enc, rows: s.rows, lens: s.lens, states: states}
+	v := s.view
+	x := v.tgtEmbed.Forward(prev)
+	states, out, w := v.decoderStep(s.states, s.feed, x, s.enc, s.rows, s.lens, autograd.Eval)
+	next = &State{view: v, enc: s.enc, rows: s.rows, lens: s.lens, states: states}
 	if m.cfg.InputFeeding {
-		next.feed = autograd.NewVariable(out)
+		next.feed = out
+	}
+	logProbs = fn.LogSoftmax(v.generator.Forward(out)).Data
+	if w != nil {
+		attention = w.Data
 	}
 	return logProbs, attention, next
 }

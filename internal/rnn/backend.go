@@ -48,7 +48,8 @@ type Reserve interface {
 type PackedWeight struct {
 	precision Precision
 	out, in   int
-	bf16      *kernel.PackedBF16 // the CPU's bfloat16 packing
+	bf16      *kernel.PackedBF16       // the CPU's bfloat16 packing
+	f32       *kernel.PackedB[float32] // the CPU's float32 packing
 }
 
 // Precision returns the precision the weight was prepared for.
@@ -64,20 +65,41 @@ func (p *PackedWeight) BF16Packing(w []float32, out, in int) *kernel.PackedBF16 
 	return kernel.PackBF16(true, in, out, w, in)
 }
 
+// F32Packing returns p's float32 packing if p is one for a weight of
+// out×in, else nil (the caller then packs, or multiplies unpacked); p may
+// be nil.
+func (p *PackedWeight) F32Packing(out, in int) *kernel.PackedB[float32] {
+	if p != nil && p.f32 != nil && p.out == out && p.in == in {
+		return p.f32
+	}
+	return nil
+}
+
 // CPU is the backend that runs the op on this machine's CPU, on the
 // kernels of package kernel and its worker pool. It holds no state: the
 // zero value is ready, and any number of goroutines may use it at once.
 type CPU struct{}
 
-// PackWeight rounds and packs a float32 matrix for BFloat16 products on
-// CPUs with AVX512_BF16. It returns nil for other precisions, element
-// types or shapes, and on CPUs without AVX512_BF16.
+// PackWeight packs a float32 matrix (out, in) once into the matrix
+// kernels' panel layout: for Float32 products (the float32 micro-kernels'
+// layout; the products give the bits of unpacked ones), and for BFloat16
+// products on CPUs with AVX512_BF16 (rounded to bfloat16). It returns nil
+// for Float64, for other element types or shapes, and for BFloat16 on
+// CPUs without AVX512_BF16.
 func (CPU) PackWeight(w *tensor.Tensor, p Precision) *PackedWeight {
-	if p != BFloat16 || w == nil || w.DType() != tensor.Float32 || w.NDim() != 2 || !kernel.HasBF16() {
+	if w == nil || w.DType() != tensor.Float32 || w.NDim() != 2 || w.Size() == 0 {
 		return nil
 	}
 	out, in := w.Dim(0), w.Dim(1)
-	return &PackedWeight{precision: BFloat16, out: out, in: in, bf16: kernel.PackBF16(true, in, out, w.Float32s(), in)}
+	switch {
+	case p == Float32:
+		// rows only picks the depth blocking, which does not change the
+		// results: packed weights serve the products of few rows.
+		return &PackedWeight{precision: Float32, out: out, in: in, f32: kernel.PackB(true, in, out, w.Float32s(), in, 1)}
+	case p == BFloat16 && kernel.HasBF16():
+		return &PackedWeight{precision: BFloat16, out: out, in: in, bf16: kernel.PackBF16(true, in, out, w.Float32s(), in)}
+	}
+	return nil
 }
 
 // Available reports whether the CPU backend runs precision p as asked
@@ -166,11 +188,22 @@ func newOp(d *Desc, s *Seq, in *Operands) *op {
 			f.norm.Eps = 1e-5
 		}
 	}
-	if d.Precision == BFloat16 {
+	switch d.Precision {
+	case BFloat16:
 		f.bf16 = d.Norm == NoNorm && f.f32 && kernel.HasBF16()
 		f.packedIH, f.packedHH = in.PackedIH, in.PackedHH
+	case Float32:
+		f.packedIH, f.packedHH = in.PackedIH, in.PackedHH // float32 packings, used where they fit
 	}
 	return f
+}
+
+// packedAs returns p's float32 packing of an out×in weight as the
+// packing of the operands' type T when that is float32, else nil: the
+// products then pack the weight themselves.
+func packedAs[T kernel.Float](p *PackedWeight, out, in int) *kernel.PackedB[T] {
+	pb, _ := any(p.F32Packing(out, in)).(*kernel.PackedB[T])
+	return pb
 }
 
 // Release implements Reserve: float32 workspaces go back to the scratch

@@ -69,15 +69,18 @@ func TestCPUReserve(t *testing.T) {
 	be.Backward(d, s, in, r, out, gy, g, false)
 }
 
-// TestCPUPackWeight: only bfloat16 packs, and only float32 matrices on
-// bfloat16 hardware; the packing records its precision.
+// TestCPUPackWeight: float32 matrices pack for Float32 products, and for
+// BFloat16 products on bfloat16 hardware; nothing else packs; the packing
+// records its precision and serves only its own shape.
 func TestCPUPackWeight(t *testing.T) {
 	w := tensor.New(tensor.Float32, 6, 4)
 	var be Backend = CPU{}
-	for _, p := range []Precision{Float32, Float64} {
-		if be.PackWeight(w, p) != nil {
-			t.Errorf("PackWeight at %v returned a packing", p)
-		}
+	if be.PackWeight(w, Float64) != nil {
+		t.Error("PackWeight at float64 returned a packing")
+	}
+	f32 := be.PackWeight(w, Float32)
+	if f32 == nil || f32.Precision() != Float32 || f32.F32Packing(6, 4) == nil || f32.F32Packing(4, 6) != nil {
+		t.Errorf("PackWeight at float32: %+v", f32)
 	}
 	if be.PackWeight(tensor.New(tensor.Float64, 6, 4), BFloat16) != nil {
 		t.Error("PackWeight of a float64 matrix returned a packing")

@@ -127,13 +127,19 @@ func recurrentForward[T kernel.Float](f *op, a recurrentArgs, yst, hNt, cNt *ten
 	case perStep && f.bf16:
 		wihB = f.packedIH.BF16Packing(as32(wih), GH, a.in)
 	case perStep:
-		wihT = kernel.PackB(true, a.in, GH, wih, a.in, a.batch/groups)
-		defer wihT.Release()
+		if wihT = packedAs[T](f.packedIH, GH, a.in); wihT == nil {
+			wihT = kernel.PackB(true, a.in, GH, wih, a.in, a.batch/groups)
+			defer wihT.Release()
+		}
 	case f.bf16:
 		pih := f.packedIH.BF16Packing(as32(wih), GH, a.in)
 		kernel.GemmPackedBF16(a.n, 1, as32(x), a.in, pih, float32(beta), as32(act), GH)
 	default:
-		kernel.Gemm(false, true, a.n, GH, a.in, 1, x, a.in, wih, a.in, beta, act, GH)
+		if pih := packedAs[T](f.packedIH, GH, a.in); pih != nil {
+			kernel.GemmPacked(false, a.n, 1, x, a.in, pih, beta, act, GH)
+		} else {
+			kernel.Gemm(false, true, a.n, GH, a.in, 1, x, a.in, wih, a.in, beta, act, GH)
+		}
 	}
 	// ihProduct computes c = W_ih·x for the b rows of x on one thread (row
 	// groups only).
@@ -159,11 +165,14 @@ func recurrentForward[T kernel.Float](f *op, a recurrentArgs, yst, hNt, cNt *ten
 	// W_hh is multiplied at every step: pack it once (Appleyard et al.).
 	var whhT *kernel.PackedB[T]
 	var whhB *kernel.PackedBF16
-	if f.bf16 {
+	switch {
+	case f.bf16:
 		whhB = f.packedHH.BF16Packing(as32(whh), GH, H)
-	} else {
-		whhT = kernel.PackB(true, H, GH, whh, H, a.batch)
-		defer whhT.Release()
+	default:
+		if whhT = packedAs[T](f.packedHH, GH, H); whhT == nil {
+			whhT = kernel.PackB(true, H, GH, whh, H, a.batch)
+			defer whhT.Release()
+		}
 	}
 	// hhProduct computes c = W_hh·hin (+ beta·c) for b rows on up to
 	// threads threads.

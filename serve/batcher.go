@@ -1,0 +1,173 @@
+package serve
+
+import (
+	"context"
+	"sync/atomic"
+	"time"
+)
+
+// batcher runs the items of requests that arrive together as one call of
+// run: dynamic batching. A batch takes every request already waiting;
+// if more requests are on their way (admitted by the server, still being
+// read — inflight says how many requests of the endpoint are admitted
+// and unanswered), it waits up to maxDelay for them. So a lone request
+// runs at once, with no added latency, and under load the batches fill
+// while the previous one runs. A batch holds at most maxBatch items (a
+// request's items are never split), and only requests of one key (equal
+// decoding options, say) run together. One goroutine (loop) runs the
+// batches in turn: the model's kernels already use every core.
+type batcher[I, R any] struct {
+	maxBatch int
+	maxDelay time.Duration
+	run      func(ctx context.Context, items []I) ([]R, error)
+	// inflight, if set, returns the requests of the endpoint admitted and
+	// not yet answered.
+	inflight func() int64
+	// observe, if set, is told the size of each batch run.
+	observe func(items int)
+	jobs    chan *job[I, R]
+}
+
+// job is one request's items waiting in a batcher, and its results.
+type job[I, R any] struct {
+	ctx   context.Context
+	key   string
+	items []I
+	res   []R
+	err   error
+	done  chan struct{}
+}
+
+func newBatcher[I, R any](maxBatch int, maxDelay time.Duration, run func(context.Context, []I) ([]R, error)) *batcher[I, R] {
+	return &batcher[I, R]{maxBatch: maxBatch, maxDelay: maxDelay, run: run, jobs: make(chan *job[I, R])}
+}
+
+// submit queues items under key and returns their results, in order,
+// once their batch has run, or ctx's error if ctx ends first.
+func (b *batcher[I, R]) submit(ctx context.Context, key string, items []I) ([]R, error) {
+	j := &job[I, R]{ctx: ctx, key: key, items: items, done: make(chan struct{})}
+	select {
+	case b.jobs <- j:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	select {
+	case <-j.done:
+		return j.res, j.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// loop runs batches until stop is closed.
+func (b *batcher[I, R]) loop(stop <-chan struct{}) {
+	var carry []*job[I, R] // received, but of another key or past the batch's room
+	for {
+		var first *job[I, R]
+		if len(carry) > 0 {
+			first, carry = carry[0], carry[1:]
+		} else {
+			select {
+			case first = <-b.jobs:
+			case <-stop:
+				return
+			}
+		}
+		batch, n := []*job[I, R]{first}, len(first.items)
+		rest := carry[:0]
+		for _, j := range carry {
+			if j.key == first.key && n+len(j.items) <= b.maxBatch {
+				batch, n = append(batch, j), n+len(j.items)
+			} else {
+				rest = append(rest, j)
+			}
+		}
+		carry = rest
+		take := func(j *job[I, R]) {
+			if j.key == first.key && n+len(j.items) <= b.maxBatch {
+				batch, n = append(batch, j), n+len(j.items)
+			} else {
+				carry = append(carry, j)
+			}
+		}
+	waiting:
+		for n < b.maxBatch { // what is already queued
+			select {
+			case j := <-b.jobs:
+				take(j)
+			default:
+				break waiting
+			}
+		}
+		if n < b.maxBatch && b.coming(len(batch)+len(carry)) {
+			timer := time.NewTimer(b.maxDelay)
+		collect:
+			for n < b.maxBatch && b.coming(len(batch)+len(carry)) {
+				select {
+				case j := <-b.jobs:
+					take(j)
+				case <-timer.C:
+					break collect
+				case <-stop:
+					break collect
+				}
+			}
+			timer.Stop()
+		}
+		b.runBatch(batch)
+	}
+}
+
+// coming reports whether more requests than the held ones are admitted
+// and not yet queued: whether waiting may fill the batch.
+func (b *batcher[I, R]) coming(held int) bool {
+	if b.inflight == nil {
+		return true
+	}
+	return b.inflight() > int64(held)
+}
+
+// runBatch runs the jobs still wanted as one call and hands each its
+// results. The call's context ends when every job's context has.
+func (b *batcher[I, R]) runBatch(batch []*job[I, R]) {
+	live := batch[:0]
+	for _, j := range batch {
+		if err := j.ctx.Err(); err != nil {
+			j.err = err
+			close(j.done)
+			continue
+		}
+		live = append(live, j)
+	}
+	if len(live) == 0 {
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var waiting atomic.Int32
+	waiting.Store(int32(len(live)))
+	var items []I
+	for _, j := range live {
+		stop := context.AfterFunc(j.ctx, func() {
+			if waiting.Add(-1) == 0 {
+				cancel()
+			}
+		})
+		defer stop()
+		items = append(items, j.items...)
+	}
+	if b.observe != nil {
+		b.observe(len(items))
+	}
+	res, err := b.run(ctx, items)
+	off := 0
+	for _, j := range live {
+		if err != nil {
+			j.err = err
+		} else {
+			j.res = res[off : off+len(j.items)]
+		}
+		off += len(j.items)
+		close(j.done)
+	}
+}
