@@ -31,7 +31,8 @@ const Kind = "kioku-lm"
 type Config struct {
 	// Cell is "lstm" or "gru".
 	Cell string `json:"cell"`
-	// Tokenizer is "char" or "word" (how the vocabulary was built).
+	// Tokenizer is "char", "word" or "byte" (how the vocabulary was
+	// built; seq.TokenizerByName).
 	Tokenizer string `json:"tokenizer"`
 	// Vocab is the vocabulary size.
 	Vocab int `json:"vocab"`
@@ -59,8 +60,8 @@ func (c Config) Validate() error {
 	switch {
 	case !isCell(c.Cell):
 		return fmt.Errorf("lm: cell %q: want lstm or gru", c.Cell)
-	case c.Tokenizer != "char" && c.Tokenizer != "word":
-		return fmt.Errorf("lm: tokenizer %q: want char or word", c.Tokenizer)
+	case c.Tokenizer != "char" && c.Tokenizer != "word" && c.Tokenizer != "byte":
+		return fmt.Errorf("lm: tokenizer %q: want char, word or byte", c.Tokenizer)
 	case c.Vocab < 3:
 		return fmt.Errorf("lm: vocabulary of %d tokens is too small", c.Vocab)
 	case c.Emb <= 0 || c.Hidden <= 0 || c.Layers <= 0:

@@ -509,18 +509,13 @@ func describeLoss(loss float64, level string) string {
 	return s
 }
 
-// lmTokenizer is the lm.Config.Tokenizer of a -level: lm knows char and
-// word; a byte-level model is recorded as char, its vocabulary of every
-// byte (seq.ByteVocab) marking it as byte level.
-func lmTokenizer(level string) string {
-	if level == "byte" {
-		return "char"
-	}
-	return level
-}
+// lmTokenizer is the lm.Config.Tokenizer of a -level: the level itself.
+func lmTokenizer(level string) string { return level }
 
 // tokenizerFor returns the tokenizer of a model whose configuration names
-// tokenizer and whose vocabulary is vocab (see lmTokenizer).
+// tokenizer and whose vocabulary is vocab. A model saved as "char" with
+// the vocabulary of every byte (seq.ByteVocab) is a byte-level model of
+// the first kioku that had them, before lm.Config knew "byte".
 func tokenizerFor(tokenizer string, vocab *seq.Vocab) (seq.Tokenizer, error) {
 	if tokenizer == "char" && seq.IsByteVocab(vocab) {
 		return seq.ByteTokenizer{}, nil
