@@ -2,6 +2,7 @@ package serve
 
 import (
 	"context"
+	"fmt"
 	"sync/atomic"
 	"time"
 )
@@ -118,6 +119,17 @@ func (b *batcher[I, R]) loop(stop <-chan struct{}) {
 	}
 }
 
+// safeRun is run that turns a panic into an error, so that a bug in a
+// batch fails its requests instead of the server.
+func (b *batcher[I, R]) safeRun(ctx context.Context, items []I) (res []R, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("internal error in a batch: %v", p)
+		}
+	}()
+	return b.run(ctx, items)
+}
+
 // coming reports whether more requests than the held ones are admitted
 // and not yet queued: whether waiting may fill the batch.
 func (b *batcher[I, R]) coming(held int) bool {
@@ -159,7 +171,7 @@ func (b *batcher[I, R]) runBatch(batch []*job[I, R]) {
 	if b.observe != nil {
 		b.observe(len(items))
 	}
-	res, err := b.run(ctx, items)
+	res, err := b.safeRun(ctx, items)
 	off := 0
 	for _, j := range live {
 		if err != nil {

@@ -3,6 +3,7 @@ package serve
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"github.com/kioku-ml/kioku/lm"
 	"github.com/kioku-ml/kioku/tensor"
@@ -50,6 +51,17 @@ func (g *genLoop) submit(ctx context.Context, prime []int, cfg lm.SampleConfig, 
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
+}
+
+// safeStep is b.Step that turns a panic into an error, so that a bug in a
+// step ends the generations of that batch instead of the server.
+func safeStep(b *lm.Batch) (toks []lm.Token, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("internal error in a generation step: %v", p)
+		}
+	}()
+	return b.Step(context.Background())
 }
 
 // loop runs until stop is closed, then ends the generations left.
@@ -108,11 +120,12 @@ func (g *genLoop) loop(stop <-chan struct{}) {
 		if g.observe != nil {
 			g.observe(len(running))
 		}
-		toks, err := b.Step(context.Background())
-		if err != nil { // not with a background context; end them all
+		toks, err := safeStep(b)
+		if err != nil { // a bug, not a request's doing: end them all, start afresh
 			for id := range running {
 				end(id, err)
 			}
+			b = g.model.NewBatch()
 			continue
 		}
 		for _, t := range toks {
