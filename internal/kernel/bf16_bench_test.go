@@ -13,7 +13,7 @@ import (
 // compare the GFLOP/s (2·M·N·K per call) of the "f32" and "bf16" lines.
 // Run it with -cpu 2 so the pool has a second thread.
 func BenchmarkGemmPackedBF16(b *testing.B) {
-	shapes := [][3]int{{1, 2048, 512}, {20, 2048, 512}, {50, 2048, 512}, {64, 2048, 512}, {3200, 2048, 512}, {20, 2600, 650}}
+	shapes := [][3]int{{1, 1024, 256}, {100, 1024, 256}, {1, 2048, 512}, {20, 2048, 512}, {50, 2048, 512}, {64, 2048, 512}, {3200, 2048, 512}, {20, 2600, 650}}
 	for _, sh := range shapes {
 		m, n, k := sh[0], sh[1], sh[2]
 		r := rand.New(rand.NewPCG(1, 2))
