@@ -10,8 +10,8 @@ import (
 // batcher runs the items of requests that arrive together as one call of
 // run: dynamic batching. A batch takes every request already waiting;
 // if more requests are on their way (admitted by the server, still being
-// read — inflight says how many requests of the endpoint are admitted
-// and unanswered), it waits up to maxDelay for them. So a lone request
+// read and checked — coming says how many), it waits up to maxDelay for
+// them. So a lone request
 // runs at once, with no added latency, and under load the batches fill
 // while the previous one runs. A batch holds at most maxBatch items (a
 // request's items are never split), and only requests of one key (equal
@@ -21,9 +21,9 @@ type batcher[I, R any] struct {
 	maxBatch int
 	maxDelay time.Duration
 	run      func(ctx context.Context, items []I) ([]R, error)
-	// inflight, if set, returns the requests of the endpoint admitted and
-	// not yet answered.
-	inflight func() int64
+	// coming, if set, returns the requests of the endpoint admitted and
+	// not yet submitted (see pending).
+	coming func() int64
 	// observe, if set, is told the size of each batch run.
 	observe func(items int)
 	jobs    chan *job[I, R]
@@ -47,6 +47,7 @@ func newBatcher[I, R any](maxBatch int, maxDelay time.Duration, run func(context
 // once their batch has run, or ctx's error if ctx ends first.
 func (b *batcher[I, R]) submit(ctx context.Context, key string, items []I) ([]R, error) {
 	j := &job[I, R]{ctx: ctx, key: key, items: items, done: make(chan struct{})}
+	arrived(ctx)
 	select {
 	case b.jobs <- j:
 	case <-ctx.Done():
@@ -100,10 +101,10 @@ func (b *batcher[I, R]) loop(stop <-chan struct{}) {
 				break waiting
 			}
 		}
-		if n < b.maxBatch && b.coming(len(batch)+len(carry)) {
+		if n < b.maxBatch && b.more() {
 			timer := time.NewTimer(b.maxDelay)
 		collect:
-			for n < b.maxBatch && b.coming(len(batch)+len(carry)) {
+			for n < b.maxBatch && b.more() {
 				select {
 				case j := <-b.jobs:
 					take(j)
@@ -130,13 +131,41 @@ func (b *batcher[I, R]) safeRun(ctx context.Context, items []I) (res []R, err er
 	return b.run(ctx, items)
 }
 
-// coming reports whether more requests than the held ones are admitted
-// and not yet queued: whether waiting may fill the batch.
-func (b *batcher[I, R]) coming(held int) bool {
-	if b.inflight == nil {
-		return true
+// more reports whether requests are admitted and not yet submitted:
+// whether waiting may fill the batch.
+func (b *batcher[I, R]) more() bool {
+	return b.coming == nil || b.coming() > 0
+}
+
+// pending marks a request admitted for an endpoint and not yet submitted
+// to its batcher: it counts in the endpoint's coming counter until
+// arrive, which submit calls (through the request's context) and the
+// server calls again when the request is answered.
+type pending struct {
+	coming *atomic.Int64
+	done   atomic.Bool
+}
+
+type pendingKey struct{}
+
+// withPending counts a request in coming until it arrives.
+func withPending(ctx context.Context, coming *atomic.Int64) (context.Context, *pending) {
+	p := &pending{coming: coming}
+	coming.Add(1)
+	return context.WithValue(ctx, pendingKey{}, p), p
+}
+
+// arrive takes the request out of the count, once.
+func (p *pending) arrive() {
+	if p != nil && p.done.CompareAndSwap(false, true) {
+		p.coming.Add(-1)
 	}
-	return b.inflight() > int64(held)
+}
+
+// arrived marks the request of ctx, if it is pending, arrived.
+func arrived(ctx context.Context) {
+	p, _ := ctx.Value(pendingKey{}).(*pending)
+	p.arrive()
 }
 
 // runBatch runs the jobs still wanted as one call and hands each its

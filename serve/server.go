@@ -41,7 +41,7 @@ type Server struct {
 type served struct {
 	*Model
 	queued    atomic.Int64             // requests admitted and unanswered
-	inflight  map[string]*atomic.Int64 // the same by endpoint
+	coming    map[string]*atomic.Int64 // by endpoint, those admitted and not yet submitted
 	score     *batcher[[]int, lm.Score]
 	gen       *genLoop
 	translate *batcher[translateItem, []seq2seq.Hypothesis]
@@ -64,9 +64,9 @@ func New(models []*Model, opts Options) (*Server, error) {
 		if _, dup := s.models[m.Name]; dup {
 			return nil, fmt.Errorf("serve: two models named %q", m.Name)
 		}
-		sv := &served{Model: m, inflight: map[string]*atomic.Int64{}}
+		sv := &served{Model: m, coming: map[string]*atomic.Int64{}}
 		for _, ep := range m.Info().Endpoints {
-			sv.inflight[ep] = new(atomic.Int64)
+			sv.coming[ep] = new(atomic.Int64)
 		}
 		s.models[m.Name] = sv
 		s.names = append(s.names, m.Name)
@@ -79,7 +79,7 @@ func New(models []*Model, opts Options) (*Server, error) {
 				return m.lm.Score(ctx, texts, lm.ScoreOptions{TokenLogProbs: true})
 			})
 			sv.score.observe = observer(s.met.batch.WithLabelValues(m.Name, "score"))
-			sv.score.inflight = sv.inflight["score"].Load
+			sv.score.coming = sv.coming["score"].Load
 			sv.gen = newGenLoop(m.lm, opts.MaxBatch)
 			sv.gen.observe = observer(s.met.batch.WithLabelValues(m.Name, "generate"))
 			s.start(func() { sv.score.loop(s.stop) }, func() { sv.gen.loop(s.stop) })
@@ -88,7 +88,7 @@ func New(models []*Model, opts Options) (*Server, error) {
 				return translateBatch(ctx, m.s2s.Model, items)
 			})
 			sv.translate.observe = observer(s.met.batch.WithLabelValues(m.Name, "translate"))
-			sv.translate.inflight = sv.inflight["translate"].Load
+			sv.translate.coming = sv.coming["translate"].Load
 			s.start(func() { sv.translate.loop(s.stop) })
 		}
 	}
@@ -258,14 +258,14 @@ func (s *Server) inference(endpoint string, h handlerFunc) http.Handler {
 			writeError(w, err)
 			return
 		}
-		m.inflight[endpoint].Add(1)
 		s.met.queue.WithLabelValues(name).Inc()
+		ctx, p := withPending(r.Context(), m.coming[endpoint])
 		defer func() {
+			p.arrive()
 			m.queued.Add(-1)
-			m.inflight[endpoint].Add(-1)
 			s.met.queue.WithLabelValues(name).Dec()
 		}()
-		ctx, cancel := context.WithTimeout(r.Context(), s.opts.Timeout)
+		ctx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
 		defer cancel()
 		tokens, err = h(ctx, m, w, r)
 		if err != nil {
