@@ -120,12 +120,16 @@ func (m *Model) Score(ctx context.Context, texts [][]int, opts ScoreOptions) ([]
 	rows = min(rows, p.Rows)
 	buf := tensor.New(y.Data.DType(), rows, m.cfg.Vocab)
 	lp := make([]float64, rows)
+	var pw *fn.PackedWeight // with several blocks, the weight is packed once for all
+	if p.Rows > rows && v.out.Precision() == fn.Float32 {
+		pw = fn.PackWeight(v.out.Weight.Data, fn.Float32)
+	}
 	for lo := 0; lo < p.Rows; lo += rows {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
 		hi := min(lo+rows, p.Rows)
-		v.logProbs(lp[:hi-lo], buf.Slice(0, hi-lo), y.Data.Slice(lo, hi), tg[lo:hi])
+		v.logProbs(lp[:hi-lo], buf.Slice(0, hi-lo), y.Data.Slice(lo, hi), tg[lo:hi], pw)
 		// Rows in packed order visit each text's tokens in time order, so
 		// each sum runs in the order of the text.
 		for r := lo; r < hi; r++ {
@@ -142,16 +146,17 @@ func (m *Model) Score(ctx context.Context, texts [][]int, opts ScoreOptions) ([]
 // logProbs writes into lp the log-probability of each target under the
 // logits of the hidden rows y, computed in buf (rows × Vocab). In float32
 // the logits are x·Wᵀ with the bias added after the product, as Evaluate's
-// fused output layer and loss compute them; at a lower precision they are
-// the output layer's (fn.LinearIntoAt with the bias).
-func (m *Model) logProbs(lp []float64, buf, y *tensor.Tensor, targets []int) {
+// fused output layer and loss compute them (from the packing pw of the
+// weight when there is one, with the same bits); at a lower precision
+// they are the output layer's (fn.LinearIntoAt with the bias).
+func (m *Model) logProbs(lp []float64, buf, y *tensor.Tensor, targets []int, pw *fn.PackedWeight) {
 	w := m.out.Weight.Data
 	if m.out.Precision() != fn.Float32 || m.out.Bias == nil {
 		m.out.ForwardInto(buf, y)
 		tensor.Dispatch(buf, logSoftmaxRows[float32], logSoftmaxRows[float64])(lp, buf, nil, targets)
 		return
 	}
-	fn.LinearInto(buf, y, w, nil)
+	fn.LinearIntoAt(buf, y, w, nil, fn.Float32, pw)
 	tensor.Dispatch(buf, logSoftmaxRows[float32], logSoftmaxRows[float64])(lp, buf, m.out.Bias.Data, targets)
 }
 

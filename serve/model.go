@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/kioku-ml/kioku/fn"
 	"github.com/kioku-ml/kioku/lm"
 	"github.com/kioku-ml/kioku/modelio"
 	"github.com/kioku-ml/kioku/seq"
@@ -84,6 +85,23 @@ func NewSeq2seqModel(name string, loaded *seq2seq.Loaded) (*Model, error) {
 		return nil, fmt.Errorf("serve: model name %q: want 1–64 letters, digits, '.', '_' or '-'", name)
 	}
 	return &Model{Name: name, s2s: loaded}, nil
+}
+
+// SetPrecision sets the precision of a language model's products
+// (lm.Model.SetPrecision): fn.BFloat16 is about twice as fast on CPUs with
+// AVX512_BF16, each product term rounded to bfloat16. It returns an error
+// for a seq2seq model (which computes in its configured type) and for a
+// precision this CPU lacks. Call it before New: a served model must not
+// change.
+func (m *Model) SetPrecision(p fn.Precision) error {
+	if m.lm == nil {
+		return fmt.Errorf("serve: model %q is a seq2seq model; only language models take a precision", m.Name)
+	}
+	if !fn.PrecisionAvailable(p) {
+		return fmt.Errorf("serve: this CPU cannot compute at precision %v", p)
+	}
+	m.lm.SetPrecision(p)
+	return nil
 }
 
 // Kind returns the checkpoint kind: lm.Kind or seq2seq.Kind.

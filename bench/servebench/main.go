@@ -27,6 +27,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/kioku-ml/kioku/fn"
 	"github.com/kioku-ml/kioku/lm"
 	"github.com/kioku-ml/kioku/modelio"
 	"github.com/kioku-ml/kioku/seq"
@@ -187,10 +188,14 @@ func bare(args []string) error {
 	dir := fs.String("model", "", "checkpoint directory")
 	endpoint := fs.String("endpoint", "score", "score or generate")
 	n := fs.Int("n", 300, "calls")
+	bf16 := fs.Bool("bf16", false, "products at bfloat16 (as kioku serve -bf16)")
 	fs.Parse(args)
 	m, vocab, err := lm.Load(*dir)
 	if err != nil {
 		return err
+	}
+	if *bf16 {
+		m.SetPrecision(fn.BFloat16)
 	}
 	tok := seq.WordTokenizer{}
 	lat := make([]time.Duration, 0, *n)
