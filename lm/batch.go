@@ -79,9 +79,10 @@ type Batch struct {
 
 // NewBatch returns an empty Batch running on an inference view of m.
 func (m *Model) NewBatch() *Batch {
-	v := m.inference()
-	v.rnn, v.out = m.rnn.Pack(), m.out.Pack()
-	return &Batch{m: v}
+	if m.packed {
+		return &Batch{m: m}
+	}
+	return &Batch{m: m.Pack()}
 }
 
 // Add joins a generation continuing prime (at least one token id) with

@@ -254,3 +254,41 @@ func TestPickTopK(t *testing.T) {
 		t.Errorf("drew %v; want each of the top 3", seen)
 	}
 }
+
+// TestPackedModelMatches: a packed view of the model (Pack) scores,
+// evaluates and generates exactly as the model does, and the model
+// trains on as before.
+func TestPackedModelMatches(t *testing.T) {
+	m := servingModel(t, "lstm", 40)
+	p := m.Pack()
+	texts := randomTexts(8, 40, 3, 17, 30)
+	want, err := m.Score(context.Background(), texts, ScoreOptions{TokenLogProbs: true, BlockRows: 7})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := p.Score(context.Background(), texts, ScoreOptions{TokenLogProbs: true, BlockRows: 7})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range want {
+		if got[i].NLL != want[i].NLL || !slices.Equal(got[i].LogProbs, want[i].LogProbs) {
+			t.Errorf("text %d: packed %v, model %v", i, got[i].NLL, want[i].NLL)
+		}
+	}
+	e1, _ := m.Evaluate(context.Background(), texts[2], 2, 5)
+	e2, _ := p.Evaluate(context.Background(), texts[2], 2, 5)
+	if e1 != e2 {
+		t.Errorf("Evaluate: packed %v, model %v", e2, e1)
+	}
+	cfg := SampleConfig{Length: 30, Temperature: 0.9, TopK: 5}
+	s1, _ := m.Sample(texts[0], cfg, tensor.NewRNG(3))
+	s2, _ := p.Sample(texts[0], cfg, tensor.NewRNG(3))
+	if !slices.Equal(s1, s2) {
+		t.Errorf("Sample: packed %v, model %v", s2, s1)
+	}
+	for _, q := range m.Params() {
+		if !q.RequiresGrad() {
+			t.Fatalf("parameter %s of the model no longer requires a gradient", q.Name)
+		}
+	}
+}

@@ -120,9 +120,12 @@ func (m *Model) Score(ctx context.Context, texts [][]int, opts ScoreOptions) ([]
 	rows = min(rows, p.Rows)
 	buf := tensor.New(y.Data.DType(), rows, m.cfg.Vocab)
 	lp := make([]float64, rows)
-	var pw *fn.PackedWeight // with several blocks, the weight is packed once for all
-	if p.Rows > rows && v.out.Precision() == fn.Float32 {
-		pw = fn.PackWeight(v.out.Weight.Data, fn.Float32)
+	// The output weight is packed once for all blocks: at float32 when
+	// there are several (one block packs it anyway), at bfloat16 always
+	// (its products would round and pack it for every block).
+	pw := v.out.Packing() // a packed model's
+	if prec := v.out.Precision(); pw == nil && (p.Rows > rows || prec != fn.Float32) {
+		pw = fn.PackWeight(v.out.Weight.Data, prec)
 	}
 	for lo := 0; lo < p.Rows; lo += rows {
 		if err := ctx.Err(); err != nil {
@@ -152,7 +155,11 @@ func (m *Model) Score(ctx context.Context, texts [][]int, opts ScoreOptions) ([]
 func (m *Model) logProbs(lp []float64, buf, y *tensor.Tensor, targets []int, pw *fn.PackedWeight) {
 	w := m.out.Weight.Data
 	if m.out.Precision() != fn.Float32 || m.out.Bias == nil {
-		m.out.ForwardInto(buf, y)
+		var b *tensor.Tensor
+		if m.out.Bias != nil {
+			b = m.out.Bias.Data
+		}
+		fn.LinearIntoAt(buf, y, w, b, m.out.Precision(), pw)
 		tensor.Dispatch(buf, logSoftmaxRows[float32], logSoftmaxRows[float64])(lp, buf, nil, targets)
 		return
 	}

@@ -71,6 +71,9 @@ func (l *Linear) Pack() *Linear {
 	return v
 }
 
+// Packing returns the weight's packing of a view made by Pack, or nil.
+func (l *Linear) Packing() *fn.PackedWeight { return l.packed }
+
 // Inference returns a view of the embedding for inference, sharing its
 // weight: safe for concurrent use, recording nothing.
 func (e *Embedding) Inference() *Embedding {

@@ -40,6 +40,9 @@ type Server struct {
 // served is one model with its batchers and counters.
 type served struct {
 	*Model
+	// lm is the language model's packed inference view (lm.Model.Pack),
+	// made once: no request packs its weights again.
+	lm        *lm.Model
 	queued    atomic.Int64             // requests admitted and unanswered
 	coming    map[string]*atomic.Int64 // by endpoint, those admitted and not yet submitted
 	score     *batcher[[]int, lm.Score]
@@ -71,16 +74,19 @@ func New(models []*Model, opts Options) (*Server, error) {
 		s.models[m.Name] = sv
 		s.names = append(s.names, m.Name)
 		s.met.queue.WithLabelValues(m.Name).Set(0)
+		if m.lm != nil {
+			sv.lm = m.lm.Pack()
+		}
 		if opts.NoBatching {
 			continue
 		}
-		if m.lm != nil {
+		if sv.lm != nil {
 			sv.score = newBatcher(opts.MaxBatch, opts.MaxDelay, func(ctx context.Context, texts [][]int) ([]lm.Score, error) {
-				return m.lm.Score(ctx, texts, lm.ScoreOptions{TokenLogProbs: true})
+				return sv.lm.Score(ctx, texts, lm.ScoreOptions{TokenLogProbs: true})
 			})
 			sv.score.observe = observer(s.met.batch.WithLabelValues(m.Name, "score"))
 			sv.score.coming = sv.coming["score"].Load
-			sv.gen = newGenLoop(m.lm, opts.MaxBatch)
+			sv.gen = newGenLoop(sv.lm, opts.MaxBatch)
 			sv.gen.observe = observer(s.met.batch.WithLabelValues(m.Name, "generate"))
 			s.start(func() { sv.score.loop(s.stop) }, func() { sv.gen.loop(s.stop) })
 		} else {
