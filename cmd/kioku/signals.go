@@ -41,6 +41,12 @@ func signalName(s os.Signal) string {
 // with an interrupted cause, after saying on stderr what happens next; a
 // second signal ends the process at once. stop releases the signals.
 func withSignals(parent context.Context, stderr io.Writer) (ctx context.Context, stop func()) {
+	return withSignalsExit(parent, stderr, os.Exit)
+}
+
+// withSignalsExit is withSignals ending the process with exit (os.Exit;
+// a test passes its own).
+func withSignalsExit(parent context.Context, stderr io.Writer, exit func(int)) (ctx context.Context, stop func()) {
 	ctx, cancel := context.WithCancelCause(parent)
 	ch := make(chan os.Signal, 2)
 	signal.Notify(ch, syscall.SIGINT, syscall.SIGTERM)
@@ -56,7 +62,7 @@ func withSignals(parent context.Context, stderr io.Writer) (ctx context.Context,
 		select {
 		case s := <-ch:
 			fmt.Fprintf(stderr, "%s again: quitting without saving\n", signalName(s))
-			os.Exit(interrupted{s}.code())
+			exit(interrupted{s}.code())
 		case <-done:
 		}
 	}()

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -243,5 +244,38 @@ func TestTrainInterruptAndResume(t *testing.T) {
 	}
 	if code, _, stderr := runCLI("train", "-data", data, "-out", out, "-force", "-epochs", "1", "-emb", "8", "-hidden", "16", "-layers", "1", "-batch", "4", "-bptt", "8", "-sample", "0"); code != 0 {
 		t.Fatalf("-force: exit %d: %s", code, stderr)
+	}
+}
+
+// TestSecondSignalQuits: the first signal cancels the run's context with
+// the signal as its cause; a second one ends the process at once, with
+// 128 + the signal's number (130 for SIGINT, 143 for SIGTERM).
+func TestSecondSignalQuits(t *testing.T) {
+	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
+		var stderr lockedBuffer
+		exited := make(chan int, 1)
+		ctx, stop := withSignalsExit(context.Background(), &stderr, func(code int) { exited <- code })
+		syscall.Kill(os.Getpid(), sig)
+		select {
+		case <-ctx.Done():
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%v did not cancel the context", sig)
+		}
+		if c, ok := context.Cause(ctx).(interrupted); !ok || c.sig != sig || c.code() != 128+int(sig) {
+			t.Errorf("cause %v", context.Cause(ctx))
+		}
+		syscall.Kill(os.Getpid(), sig)
+		select {
+		case code := <-exited:
+			if code != 128+int(sig) {
+				t.Errorf("%v twice: exit %d", sig, code)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("a second %v did not end the process", sig)
+		}
+		stop()
+		if !strings.Contains(stderr.String(), "again: quitting without saving") {
+			t.Errorf("stderr %q", stderr.String())
+		}
 	}
 }
