@@ -157,49 +157,10 @@ func LinearIntoAt(dst, x, W, b *tensor.Tensor, p Precision, pw *PackedWeight) *t
 	if b != nil {
 		in = append(in, b)
 	}
-	switch p {
-	case BFloat16:
-		return linearBF16{pw: pw.packed()}.into(dst, in)
-	case Float32:
-		return linearPacked{pw: pw.packed()}.into(dst, in)
+	if p == BFloat16 || p == Float32 {
+		return linearInference{p: p, pw: pw.packed()}.into(dst, in)
 	}
 	return linear{}.into(dst, in)
-}
-
-// linearPacked is Linear from a float32 packing of W made by PackWeight
-// (inference only); without one (or for another type or shape) it is
-// Linear.
-type linearPacked struct {
-	linear
-	pw *rnn.PackedWeight
-}
-
-func (f linearPacked) Forward(in []*tensor.Tensor) []*tensor.Tensor {
-	return one(f.into(nil, in))
-}
-
-// into is linear.into from the packing: the bias goes into y first and
-// the product adds to it, which is what the unpacked kernels do tile by
-// tile, so the bits are the same.
-func (f linearPacked) into(dst *tensor.Tensor, in []*tensor.Tensor) *tensor.Tensor {
-	x := in[0]
-	rows, nIn, nOut := f.dims(in)
-	pb := f.pw.F32Packing(nOut, nIn)
-	if pb == nil || x.DType() != tensor.Float32 {
-		return f.linear.into(dst, in)
-	}
-	y := resultLike(dst, x, nOut)
-	beta := float32(0)
-	if len(in) == 3 {
-		fillRows(y, in[2], rows)
-		beta = 1
-	}
-	kernel.GemmPacked(false, rows, 1, tensor.Values[float32](x), nIn, pb, beta, tensor.Values[float32](y), nOut)
-	return y
-}
-
-func (linearPacked) Backward(_, _, _ []*tensor.Tensor, _ []bool) []*tensor.Tensor {
-	panic("fn: a Linear from a packed weight has no backward pass (it is for inference)")
 }
 
 // fillRows writes the vector b into each of the rows rows of y, splitting
@@ -278,56 +239,75 @@ func sumRowsInto[T kernel.Float](d, g *tensor.Tensor, rows, n int) {
 // without that hardware (PrecisionAvailable). BFloat16 is for inference:
 // it panics if an input requires a gradient (use autograd.NoGrad).
 func LinearAt(x, W, b *Variable, p Precision, pw *PackedWeight) *Variable {
-	if p == Float32 && pw != nil && !x.RequiresGrad() && !W.RequiresGrad() && (b == nil || !b.RequiresGrad()) {
-		in := []*Variable{x, W}
-		if b != nil {
-			in = append(in, b)
-		}
-		return autograd.Apply1(linearPacked{pw: pw.packed()}, in...)
-	}
-	if p != BFloat16 {
-		return Linear(x, W, b)
-	}
 	in := []*Variable{x, W}
 	if b != nil {
 		in = append(in, b)
 	}
+	var recorded *Variable // an input that requires a gradient
 	for _, v := range in {
-		if v.RequiresGrad() {
-			panic(fmt.Sprintf("fn: a bfloat16 Linear is for inference, but an input of shape %v requires a gradient (use autograd.NoGrad)", v.Shape()))
+		if recorded == nil && v.RequiresGrad() {
+			recorded = v
 		}
 	}
-	return autograd.Apply1(linearBF16{pw: pw.packed()}, in...)
+	switch {
+	case p == BFloat16 && recorded != nil:
+		panic(fmt.Sprintf("fn: a bfloat16 Linear is for inference, but an input of shape %v requires a gradient (use autograd.NoGrad)", recorded.Shape()))
+	case p == BFloat16 || p == Float32 && pw != nil && recorded == nil:
+		return autograd.Apply1(linearInference{p: p, pw: pw.packed()}, in...)
+	}
+	return Linear(x, W, b)
 }
 
-// linearBF16 is Linear with bfloat16 products (inference only).
-type linearBF16 struct {
+// linearInference is Linear for inference at precision p (Float32 or
+// BFloat16) from W's packing pw (which may be nil): with BFloat16 the
+// products run on bfloat16 roundings where the CPU has them; with Float32
+// a float32 packing spares packing W again, with Linear's bits. Without
+// what it needs (another type, no packing at Float32, no AVX512_BF16) it
+// is Linear.
+type linearInference struct {
 	linear
+	p  Precision
 	pw *rnn.PackedWeight
 }
 
-func (f linearBF16) Forward(in []*tensor.Tensor) []*tensor.Tensor {
+func (f linearInference) Forward(in []*tensor.Tensor) []*tensor.Tensor {
 	return one(f.into(nil, in))
 }
 
-// into is linear.into with bfloat16 products where the CPU has them.
-func (f linearBF16) into(dst *tensor.Tensor, in []*tensor.Tensor) *tensor.Tensor {
+// into computes the product into dst (see linear.into): the bias goes
+// into y first and the packed product adds to it, which is what the
+// unpacked kernels do tile by tile.
+func (f linearInference) into(dst *tensor.Tensor, in []*tensor.Tensor) *tensor.Tensor {
 	x, w := in[0], in[1]
-	if x.DType() != tensor.Float32 || !kernel.HasBF16() {
+	rows, nIn, nOut := f.dims(in)
+	var product func(y []float32, beta float32)
+	switch {
+	case x.DType() != tensor.Float32:
+	case f.p == BFloat16 && kernel.HasBF16():
+		pb := f.pw.BF16Packing(tensor.Values[float32](w), nOut, nIn)
+		product = func(y []float32, beta float32) {
+			kernel.GemmPackedBF16(rows, 1, tensor.Values[float32](x), nIn, pb, beta, y, nOut)
+		}
+	case f.p == Float32:
+		if pb := f.pw.F32Packing(nOut, nIn); pb != nil {
+			product = func(y []float32, beta float32) {
+				kernel.GemmPacked(false, rows, 1, tensor.Values[float32](x), nIn, pb, beta, y, nOut)
+			}
+		}
+	}
+	if product == nil {
 		return f.linear.into(dst, in)
 	}
-	rows, nIn, nOut := f.dims(in)
 	y := resultLike(dst, x, nOut)
 	beta := float32(0)
 	if len(in) == 3 {
 		fillRows(y, in[2], rows)
 		beta = 1
 	}
-	pw := f.pw.BF16Packing(tensor.Values[float32](w), nOut, nIn)
-	kernel.GemmPackedBF16(rows, 1, tensor.Values[float32](x), nIn, pw, beta, tensor.Values[float32](y), nOut)
+	product(tensor.Values[float32](y), beta)
 	return y
 }
 
-func (linearBF16) Backward(_, _, _ []*tensor.Tensor, _ []bool) []*tensor.Tensor {
-	panic("fn: a bfloat16 Linear has no backward pass (it is for inference)")
+func (linearInference) Backward(_, _, _ []*tensor.Tensor, _ []bool) []*tensor.Tensor {
+	panic("fn: a Linear at an inference precision, or from a packed weight, has no backward pass")
 }
