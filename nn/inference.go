@@ -140,36 +140,40 @@ func (l *NStepGRU) Pack() SteppedRecurrent { return &NStepGRU{l.stack.packed()} 
 // Pack implements Recurrent.
 func (l *NStepRNN) Pack() SteppedRecurrent { return &NStepRNN{l.stack.packed()} }
 
-// Pack implements Recurrent: the fused kernel's weights packed (the forms
-// computed from elementary functions are Inference's view).
+// packKernel packs the weights of a link view's fused kernel, if it has
+// one (the forms computed from elementary functions keep Inference's
+// view).
+func (s *state) packKernel() {
+	if s.kernel != nil {
+		packWeights(s.kernel, s.precision)
+	}
+}
+
+// Pack implements Recurrent: the fused kernel's weights packed.
 func (l *LSTM) Pack() SteppedRecurrent {
 	v := l.Inference().(*LSTM)
-	packWeights(&v.W, l.precision)
+	v.packKernel()
 	return v
 }
 
 // Pack implements Recurrent (see LSTM.Pack).
 func (l *PeepholeLSTM) Pack() SteppedRecurrent {
 	v := l.Inference().(*PeepholeLSTM)
-	if v.kernel != nil {
-		packWeights(&v.W, l.precision)
-	}
+	v.packKernel()
 	return v
 }
 
 // Pack implements Recurrent (see LSTM.Pack).
 func (l *GRU) Pack() SteppedRecurrent {
 	v := l.Inference().(*GRU)
-	if v.kernel != nil {
-		packWeights(&v.W, l.precision)
-	}
+	v.packKernel()
 	return v
 }
 
 // Pack implements Recurrent (see LSTM.Pack).
 func (l *RNN) Pack() SteppedRecurrent {
 	v := l.Inference().(*RNN)
-	packWeights(&v.W, l.precision)
+	v.packKernel()
 	return v
 }
 
