@@ -79,9 +79,6 @@ type Batch struct {
 
 // NewBatch returns an empty Batch running on an inference view of m.
 func (m *Model) NewBatch() *Batch {
-	if m.packed {
-		return &Batch{m: m}
-	}
 	return &Batch{m: m.Pack()}
 }
 

@@ -261,6 +261,9 @@ func TestPickTopK(t *testing.T) {
 func TestPackedModelMatches(t *testing.T) {
 	m := servingModel(t, "lstm", 40)
 	p := m.Pack()
+	if p.Pack() != p {
+		t.Error("Pack of a packed view made another view (or wrote to the shared one)")
+	}
 	texts := randomTexts(8, 40, 3, 17, 30)
 	want, err := m.Score(context.Background(), texts, ScoreOptions{TokenLogProbs: true, BlockRows: 7})
 	if err != nil {

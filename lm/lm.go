@@ -173,6 +173,9 @@ func (m *Model) inference() *Model {
 // not follow later changes: make a new one after training. It is for
 // inference only (its parameters require no gradient).
 func (m *Model) Pack() *Model {
+	if m.packed {
+		return m
+	}
 	v := m.inference()
 	v.rnn, v.out, v.packed = m.rnn.Pack(), m.out.Pack(), true
 	return v
