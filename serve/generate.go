@@ -113,7 +113,7 @@ func (s *Server) generate(ctx context.Context, m *served, w http.ResponseWriter,
 	}
 	if err := finalErr(); err != nil {
 		if sse != nil {
-			sse.fail(contextError(err, r.Context()))
+			sse.fail(contextError(err))
 		}
 		return count, err
 	}

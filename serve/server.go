@@ -275,7 +275,7 @@ func (s *Server) inference(endpoint string, h handlerFunc) http.Handler {
 		defer cancel()
 		tokens, err = h(ctx, m, w, r)
 		if err != nil {
-			err = contextError(err, r.Context())
+			err = contextError(err)
 			if w.status == 0 && !(errors.Is(err, context.Canceled) && r.Context().Err() != nil) {
 				writeError(w, err)
 			}
@@ -283,15 +283,12 @@ func (s *Server) inference(endpoint string, h handlerFunc) http.Handler {
 	})
 }
 
-// contextError turns the context errors of a request into API errors: a
-// deadline past Options.Timeout is 504; a client that went away stays
-// context.Canceled (nothing is sent).
-func contextError(err error, client context.Context) error {
-	switch {
-	case errors.Is(err, context.DeadlineExceeded):
+// contextError turns a deadline past Options.Timeout into a 504; other
+// errors, a client's cancellation among them (nothing is sent then), stay
+// as they are.
+func contextError(err error) error {
+	if errors.Is(err, context.DeadlineExceeded) {
 		return errorf(http.StatusGatewayTimeout, "timeout", "the request took longer than the server's timeout")
-	case errors.Is(err, context.Canceled) && client.Err() != nil:
-		return err
 	}
 	return err
 }

@@ -60,7 +60,7 @@ func (s *Server) translateHandler(ctx context.Context, m *served, w http.Respons
 	loaded := m.s2s
 	items := make([]translateItem, len(req.Sources))
 	unknown := make([]int, len(req.Sources))
-	total := 0
+	in, budget := 0, 0 // source tokens, and the most output tokens they may get
 	for i, text := range req.Sources {
 		toks := m.srcTokens(text)
 		if len(toks) == 0 {
@@ -72,11 +72,11 @@ func (s *Server) translateHandler(ctx context.Context, m *served, w http.Respons
 				unknown[i]++
 			}
 		}
-		total += len(ids) + outputLen(o, len(ids))
+		in, budget = in+len(ids), budget+outputLen(o, len(ids))
 		items[i] = translateItem{src: ids, opts: o, rng: tensor.NewRNG(mix(seed, uint64(i)))}
 	}
-	if total > s.opts.MaxTokens {
-		return 0, errorf(http.StatusRequestEntityTooLarge, "too_many_tokens", "%d tokens in and out; this server takes at most %d per request (lower max_len or send fewer sources)", total, s.opts.MaxTokens)
+	if in+budget > s.opts.MaxTokens {
+		return 0, errorf(http.StatusRequestEntityTooLarge, "too_many_tokens", "%d tokens in and out; this server takes at most %d per request (lower max_len or send fewer sources)", in+budget, s.opts.MaxTokens)
 	}
 	var hyps [][]seq2seq.Hypothesis
 	var err error
@@ -99,7 +99,7 @@ func (s *Server) translateHandler(ctx context.Context, m *served, w http.Respons
 		resp.Results[i] = res
 	}
 	writeJSON(w, http.StatusOK, resp)
-	return total - outputBudget(items) + out, nil
+	return in + out, nil
 }
 
 // outputLen is the most output tokens a source of n tokens may get.
@@ -108,15 +108,6 @@ func outputLen(o translateOptions, n int) int {
 		return o.maxLen
 	}
 	return 2*n + 10
-}
-
-// outputBudget is the output tokens counted against the request's limit.
-func outputBudget(items []translateItem) int {
-	n := 0
-	for _, it := range items {
-		n += outputLen(it.opts, len(it.src))
-	}
-	return n
 }
 
 // mix derives the seed of source i of a request from the request's seed

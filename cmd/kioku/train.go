@@ -417,7 +417,7 @@ func (f *trainFlags) configs() (lm.Config, train.Config, error) {
 	if embedded && tc.EvalEvery == 0 {
 		tc.EvalEvery = 500
 	}
-	mc := lm.Config{Cell: f.cell, Tokenizer: lmTokenizer(f.level), Vocab: 3, Emb: f.emb, Hidden: f.hidden, Layers: f.layers, Dropout: f.dropout, Tie: f.tie, InitScale: f.initScale, LayerNorm: f.layerNorm}
+	mc := lm.Config{Cell: f.cell, Tokenizer: f.level, Vocab: 3, Emb: f.emb, Hidden: f.hidden, Layers: f.layers, Dropout: f.dropout, Tie: f.tie, InitScale: f.initScale, LayerNorm: f.layerNorm}
 	if err := mc.Validate(); err != nil {
 		return mc, tc, err
 	}
@@ -508,9 +508,6 @@ func describeLoss(loss float64, level string) string {
 	}
 	return s
 }
-
-// lmTokenizer is the lm.Config.Tokenizer of a -level: the level itself.
-func lmTokenizer(level string) string { return level }
 
 // tokenizerFor returns the tokenizer of a model whose configuration names
 // tokenizer and whose vocabulary is vocab. A model saved as "char" with
