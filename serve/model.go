@@ -33,12 +33,20 @@ type Model struct {
 // labels.
 var validName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 
+// checkName returns an error for a name a model cannot be served under.
+func checkName(name string) error {
+	if !validName.MatchString(name) {
+		return fmt.Errorf("serve: model name %q: want 1–64 letters, digits, '.', '_' or '-', starting with a letter or digit", name)
+	}
+	return nil
+}
+
 // Load opens the checkpoint in dir and serves it as name. The kind of
 // model — a language model (lm.Kind) or a seq2seq model (seq2seq.Kind) —
 // is read from the checkpoint.
 func Load(name, dir string) (*Model, error) {
-	if !validName.MatchString(name) {
-		return nil, fmt.Errorf("serve: model name %q: want 1–64 letters, digits, '.', '_' or '-', starting with a letter or digit", name)
+	if err := checkName(name); err != nil {
+		return nil, err
 	}
 	snap, err := modelio.Open(dir)
 	if err != nil {
@@ -66,8 +74,8 @@ func Load(name, dir string) (*Model, error) {
 // NewLanguageModel serves a language model already in memory, with its
 // vocabulary, under name (for tests and programs that build their own).
 func NewLanguageModel(name string, model *lm.Model, vocab *seq.Vocab) (*Model, error) {
-	if !validName.MatchString(name) {
-		return nil, fmt.Errorf("serve: model name %q: want 1–64 letters, digits, '.', '_' or '-'", name)
+	if err := checkName(name); err != nil {
+		return nil, err
 	}
 	if vocab.Len() != model.Config().Vocab {
 		return nil, fmt.Errorf("serve: vocabulary of %d tokens for a model of %d", vocab.Len(), model.Config().Vocab)
@@ -81,8 +89,8 @@ func NewLanguageModel(name string, model *lm.Model, vocab *seq.Vocab) (*Model, e
 
 // NewSeq2seqModel serves a seq2seq model already in memory under name.
 func NewSeq2seqModel(name string, loaded *seq2seq.Loaded) (*Model, error) {
-	if !validName.MatchString(name) {
-		return nil, fmt.Errorf("serve: model name %q: want 1–64 letters, digits, '.', '_' or '-'", name)
+	if err := checkName(name); err != nil {
+		return nil, err
 	}
 	return &Model{Name: name, s2s: loaded}, nil
 }
