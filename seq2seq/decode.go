@@ -115,6 +115,19 @@ func (m *Model) Decode(ctx context.Context, src [][]int, opts DecodeOptions) ([]
 	if err := opts.check(len(src)); err != nil {
 		return nil, err
 	}
+	if opts.Beam > 1 { // check has refused sampling with it
+		beams, err := m.Beams(ctx, src, opts)
+		if err != nil {
+			return nil, err
+		}
+		out := make([]Hypothesis, len(beams))
+		for i, hs := range beams {
+			if len(hs) > 0 { // a model that gives every token −∞ leaves none
+				out[i] = hs[0]
+			}
+		}
+		return out, nil
+	}
 	s, err := m.start(ctx, src)
 	if err != nil {
 		return nil, err
@@ -126,16 +139,6 @@ func (m *Model) Decode(ctx context.Context, src [][]int, opts DecodeOptions) ([]
 		out, err = SampleEach(ctx, m, s, len(src), lim, opts.Temperature, opts.RNGs)
 	case opts.Temperature > 0:
 		out, err = Sample(ctx, m, s, len(src), lim, opts.Temperature, opts.RNG)
-	case opts.Beam > 1:
-		var beams [][]Hypothesis
-		beams, err = BeamSearch(ctx, m, s, len(src), lim, BeamOptions{Width: opts.Beam, LengthPenalty: opts.LengthPenalty})
-		for _, hs := range beams {
-			var best Hypothesis // a model that gives every token −∞ leaves none
-			if len(hs) > 0 {
-				best = hs[0]
-			}
-			out = append(out, best)
-		}
 	default:
 		out, err = Greedy(ctx, m, s, len(src), lim)
 	}
@@ -146,6 +149,37 @@ func (m *Model) Decode(ctx context.Context, src [][]int, opts DecodeOptions) ([]
 		trimAttention(out[i].Attention, len(src[i]))
 	}
 	return out, nil
+}
+
+// Beams decodes a batch of source sentences by beam search of width
+// opts.Beam (at least 2; sampling is refused) and returns, for each
+// source, its finished beam hypotheses best first — the n-best list
+// whose head Decode returns — with the attention rows trimmed as Decode
+// trims them. Its checks, limits and errors are Decode's.
+func (m *Model) Beams(ctx context.Context, src [][]int, opts DecodeOptions) ([][]Hypothesis, error) {
+	if opts.Beam < 2 || opts.Temperature > 0 {
+		return nil, fmt.Errorf("seq2seq: Beams needs a beam width of at least 2 and no sampling (beam %d, temperature %v)", opts.Beam, opts.Temperature)
+	}
+	if err := m.checkSources(src); err != nil {
+		return nil, err
+	}
+	if err := opts.check(len(src)); err != nil {
+		return nil, err
+	}
+	s, err := m.start(ctx, src)
+	if err != nil {
+		return nil, err
+	}
+	beams, err := BeamSearch(ctx, m, s, len(src), m.limits(src, opts), BeamOptions{Width: opts.Beam, LengthPenalty: opts.LengthPenalty})
+	if err != nil {
+		return nil, err
+	}
+	for i, hs := range beams {
+		for _, h := range hs {
+			trimAttention(h.Attention, len(src[i]))
+		}
+	}
+	return beams, nil
 }
 
 // trimAttention cuts each row of attention weights to the source's

@@ -673,3 +673,34 @@ func TestTopK(t *testing.T) {
 		}
 	}
 }
+
+// TestBeams: the n-best lists' heads are Decode's beam results, each list
+// is sorted by score, and Beams refuses greedy or sampled options.
+func TestBeams(t *testing.T) {
+	cfg := Config{SrcVocab: 10, TgtVocab: 12, BOS: 1, EOS: 2, Embed: 8, Hidden: 16, Bidirectional: true, Attention: General, InputFeeding: true}
+	m := randomModel(t, cfg, 7)
+	opts := DecodeOptions{Beam: 4, MaxLen: 10, LengthPenalty: 0.5}
+	beams, err := m.Beams(context.Background(), decodeSrc, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	best, err := m.Decode(context.Background(), decodeSrc, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, hs := range beams {
+		if len(hs) == 0 || !slices.Equal(hs[0].Tokens, best[i].Tokens) || hs[0].Score != best[i].Score {
+			t.Errorf("source %d: n-best head %+v, Decode %+v", i, hs, best[i])
+		}
+		for k := 1; k < len(hs); k++ {
+			if hs[k].Score > hs[k-1].Score {
+				t.Errorf("source %d: hypothesis %d scores above the one before it", i, k)
+			}
+		}
+	}
+	for _, bad := range []DecodeOptions{{Beam: 1}, {Beam: 3, Temperature: 1, RNG: tensor.NewRNG(1)}} {
+		if _, err := m.Beams(context.Background(), decodeSrc, bad); err == nil {
+			t.Errorf("Beams with %+v: no error", bad)
+		}
+	}
+}

@@ -144,18 +144,7 @@ func translateBatch(ctx context.Context, model *seq2seq.Model, items []translate
 		}
 		return out, nil
 	}
-	cfg := model.Config()
-	lim := seq2seq.Limits{BOS: cfg.BOS, EOS: cfg.EOS, MaxLen: o.maxLen}
-	if o.maxLen == 0 {
-		for _, s := range src {
-			lim.MaxLens = append(lim.MaxLens, 2*len(s)+10)
-		}
-	}
-	st, err := model.Start(src)
-	if err != nil {
-		return nil, err
-	}
-	all, err := seq2seq.BeamSearch(ctx, model, st, len(src), lim, seq2seq.BeamOptions{Width: o.beam, LengthPenalty: o.lengthPenalty})
+	all, err := model.Beams(ctx, src, seq2seq.DecodeOptions{MaxLen: o.maxLen, Beam: o.beam, LengthPenalty: o.lengthPenalty})
 	if err != nil {
 		return nil, err
 	}
